@@ -1,0 +1,184 @@
+"""A dense store-item x day view of sales history, the shape features are computed from.
+
+Favorita's best solutions pivot the long sales table into one row per series and one column per
+day, because every window statistic then becomes a vectorised slice. The history store returns
+this shape, training builds it from CSV files, and the feature module consumes only this shape,
+so training and the prediction Lambda see identical inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["SalesPanel"]
+
+@dataclass(frozen=True)
+class SalesPanel:
+    """Daily sales of many store-item series over one contiguous date range.
+
+    Attributes:
+        start: The date of column 0 (a midnight ``pd.Timestamp``).
+        stores: ``int32`` store numbers, one per row.
+        items: ``int64`` item numbers, one per row.
+        sales: ``float32`` array ``(n_series, n_days)``. ``NaN`` means no row was recorded for that
+            store-item-day; Favorita treats that as zero sales, but keeping it distinct lets
+            features tell "before this series existed" from "sold nothing".
+        promo: ``int8`` array of the same shape: 1 on promotion, 0 otherwise (or unknown).
+    """
+
+    start: pd.Timestamp
+    stores: np.ndarray
+    items: np.ndarray
+    sales: np.ndarray
+    promo: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.stores)
+        if len(self.items) != n or self.sales.shape[0] != n or self.promo.shape != self.sales.shape:
+            raise ValueError(
+                f"panel arrays disagree: {n} stores, {len(self.items)} items, "
+                f"sales {self.sales.shape}, promo {self.promo.shape}"
+            )
+
+    # -- shape ---------------------------------------------------------------------------------
+
+    @property
+    def n_series(self) -> int:
+        return int(self.sales.shape[0])
+
+    @property
+    def n_days(self) -> int:
+        return int(self.sales.shape[1])
+
+    @property
+    def end(self) -> pd.Timestamp:
+        """The last date covered (inclusive)."""
+        return self.start + pd.Timedelta(days=self.n_days - 1)
+
+    @property
+    def dates(self) -> pd.DatetimeIndex:
+        return pd.date_range(self.start, periods=self.n_days, freq="D")
+
+    def day_index(self, day: pd.Timestamp | str) -> int:
+        """Column of ``day``; may be negative or past the end for dates outside the panel."""
+        return int((pd.Timestamp(day).normalize() - self.start).days)
+
+    # -- lookups -------------------------------------------------------------------------------
+
+    def index_of(self, stores: Iterable[int], items: Iterable[int]) -> np.ndarray:
+        """Row of each (store, item) pair, ``-1`` where the panel has no such series."""
+        lookup = pd.MultiIndex.from_arrays([self.stores.astype(np.int64), self.items.astype(np.int64)])
+        wanted = pd.MultiIndex.from_arrays(
+            [np.asarray(list(stores) if not isinstance(stores, np.ndarray) else stores, dtype=np.int64),
+             np.asarray(list(items) if not isinstance(items, np.ndarray) else items, dtype=np.int64)]
+        )
+        return np.asarray(lookup.get_indexer(wanted), dtype=np.int64)
+
+    def sales_filled(self) -> np.ndarray:
+        """Sales with absent rows as zeros: the Favorita reading of "no row"."""
+        return np.nan_to_num(self.sales, nan=0.0)
+
+    # -- slicing -------------------------------------------------------------------------------
+
+    def take(self, rows: np.ndarray) -> SalesPanel:
+        """A panel of the given rows (series), same dates."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return SalesPanel(self.start, self.stores[rows], self.items[rows], self.sales[rows], self.promo[rows])
+
+    def window(self, first: pd.Timestamp | str, last: pd.Timestamp | str) -> SalesPanel:
+        """The panel restricted (or padded with no-row days) to ``[first, last]``."""
+        first, last = pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize()
+        if last < first:
+            raise ValueError(f"empty window: {first.date()} .. {last.date()}")
+        n_days = (last - first).days + 1
+        sales = np.full((self.n_series, n_days), np.nan, dtype=np.float32)
+        promo = np.zeros((self.n_series, n_days), dtype=np.int8)
+        src_lo, src_hi = self.day_index(first), self.day_index(last) + 1
+        lo, hi = max(src_lo, 0), min(src_hi, self.n_days)
+        if lo < hi:
+            sales[:, lo - src_lo : hi - src_lo] = self.sales[:, lo:hi]
+            promo[:, lo - src_lo : hi - src_lo] = self.promo[:, lo:hi]
+        return SalesPanel(first, self.stores, self.items, sales, promo)
+
+    # -- conversion ----------------------------------------------------------------------------
+
+    @classmethod
+    def empty(cls, start: pd.Timestamp | str, n_days: int) -> SalesPanel:
+        return cls(
+            pd.Timestamp(start).normalize(),
+            np.zeros(0, dtype=np.int32),
+            np.zeros(0, dtype=np.int64),
+            np.zeros((0, n_days), dtype=np.float32),
+            np.zeros((0, n_days), dtype=np.int8),
+        )
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        start: pd.Timestamp | str | None = None,
+        end: pd.Timestamp | str | None = None,
+    ) -> SalesPanel:
+        """Pivot a long sales table into a panel.
+
+        Args:
+            frame: Cleaned rows with ``date`` (datetime64), ``store_nbr``, ``item_nbr``,
+                ``unit_sales`` and ``onpromotion`` (bool or 0/1).
+            start: First date of the panel. Defaults to the earliest date in ``frame``.
+            end: Last date of the panel. Defaults to the latest date in ``frame``.
+
+        Raises:
+            ValueError: If a (date, store, item) appears twice: the caller must decide which wins.
+        """
+        dates = pd.to_datetime(frame["date"]).dt.normalize()
+        if start is None or end is None:
+            if frame.empty:
+                raise ValueError("cannot infer the date range of an empty frame; pass start and end")
+        first = pd.Timestamp(start).normalize() if start is not None else dates.min()
+        last = pd.Timestamp(end).normalize() if end is not None else dates.max()
+        n_days = (last - first).days + 1
+        inside = ((dates >= first) & (dates <= last)).to_numpy()
+        stores = frame["store_nbr"].to_numpy(dtype=np.int64)[inside]
+        items = frame["item_nbr"].to_numpy(dtype=np.int64)[inside]
+        day = ((dates[inside] - first).dt.days).to_numpy(dtype=np.int64)
+        pairs = pd.MultiIndex.from_arrays([stores, items])
+        codes, uniques = pd.factorize(pairs, sort=True)
+        flat = codes.astype(np.int64) * n_days + day
+        if len(flat) != len(np.unique(flat)):
+            dup = pd.Series(flat).duplicated(keep=False).to_numpy()
+            i = int(np.flatnonzero(dup)[0])
+            raise ValueError(
+                f"duplicate rows for store {stores[i]}, item {items[i]} on "
+                f"{(first + pd.Timedelta(days=int(day[i]))).date()}"
+            )
+        n = len(uniques)
+        sales = np.full(n * n_days, np.nan, dtype=np.float32)
+        promo = np.zeros(n * n_days, dtype=np.int8)
+        sales[flat] = frame["unit_sales"].to_numpy(dtype=np.float32)[inside]
+        promo_values = frame["onpromotion"].to_numpy()[inside]
+        promo[flat] = np.asarray(pd.Series(promo_values).fillna(False).astype(bool), dtype=np.int8)
+        return cls(
+            first,
+            np.asarray(uniques.get_level_values(0), dtype=np.int32),
+            np.asarray(uniques.get_level_values(1), dtype=np.int64),
+            sales.reshape(n, n_days),
+            promo.reshape(n, n_days),
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """The recorded rows (no-row days dropped) as a long table, sorted by date, store, item."""
+        rows, days = np.nonzero(~np.isnan(self.sales))
+        frame = pd.DataFrame(
+            {
+                "date": self.start + pd.to_timedelta(days, unit="D"),
+                "store_nbr": self.stores[rows],
+                "item_nbr": self.items[rows],
+                "unit_sales": self.sales[rows, days].astype(np.float64),
+                "onpromotion": self.promo[rows, days].astype(bool),
+            }
+        )
+        return frame.sort_values(["date", "store_nbr", "item_nbr"], ignore_index=True)

@@ -1,0 +1,81 @@
+"""The data contract: which CSV files the pipeline accepts and what their columns mean.
+
+Everything that names a column, a file kind or a default horizon lives here, so the ETL, the
+features, training and the tests agree on one definition of the Favorita format.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = [
+    "ACTUALS_COLUMNS",
+    "DEFAULT_HORIZON",
+    "MAX_HORIZON",
+    "PERISHABLE_WEIGHT",
+    "REFERENCE_TABLES",
+    "REQUEST_COLUMNS",
+    "FileKind",
+    "ReferenceTable",
+    "parse_series_key",
+    "series_key",
+]
+
+#: Days ahead forecast after an actuals upload (the Kaggle test window is 16 days).
+DEFAULT_HORIZON = 16
+#: Longest horizon the model is trained for; requests further out are rejected.
+MAX_HORIZON = 16
+#: Favorita's NWRMSLE weight for perishable items (1.0 otherwise).
+PERISHABLE_WEIGHT = 1.25
+
+#: Kaggle train.csv without its optional leading ``id`` column.
+ACTUALS_COLUMNS: tuple[str, ...] = ("date", "store_nbr", "item_nbr", "unit_sales", "onpromotion")
+#: Kaggle test.csv: a forecast request, one row per (date, store, item) to forecast.
+REQUEST_COLUMNS: tuple[str, ...] = ("id", "date", "store_nbr", "item_nbr", "onpromotion")
+
+
+class FileKind(enum.StrEnum):
+    """What an uploaded CSV is, decided from its header (never from its name alone)."""
+
+    ACTUALS = "actuals"
+    REQUEST = "request"
+    REFERENCE = "reference"
+
+
+@dataclass(frozen=True)
+class ReferenceTable:
+    """A Favorita side table uploaded once under the reference prefix."""
+
+    name: str
+    columns: tuple[str, ...]
+    required: bool
+
+
+REFERENCE_TABLES: dict[str, ReferenceTable] = {
+    t.name: t
+    for t in (
+        ReferenceTable("items", ("item_nbr", "family", "class", "perishable"), required=True),
+        ReferenceTable("stores", ("store_nbr", "city", "state", "type", "cluster"), required=True),
+        ReferenceTable(
+            "holidays_events",
+            ("date", "type", "locale", "locale_name", "description", "transferred"),
+            required=True,
+        ),
+        ReferenceTable("oil", ("date", "dcoilwtico"), required=False),
+        ReferenceTable("transactions", ("date", "store_nbr", "transactions"), required=False),
+    )
+}
+
+
+def series_key(store_nbr: int, item_nbr: int) -> str:
+    """The history table's partition key for one store-item series."""
+    return f"{int(store_nbr)}#{int(item_nbr)}"
+
+
+def parse_series_key(key: str) -> tuple[int, int]:
+    """Inverse of :func:`series_key`."""
+    store, _, item = key.partition("#")
+    if not item:
+        raise ValueError(f"not a series key (expected 'store#item'): {key!r}")
+    return int(store), int(item)
