@@ -28,6 +28,7 @@ __all__ = [
     "iter_clean_chunks",
     "open_text",
     "read_actuals",
+    "read_reference",
     "read_table",
 ]
 
@@ -374,3 +375,75 @@ def read_actuals(
                                               expected="columns " + ",".join(ACTUALS_COLUMNS))])
     return frame.drop(columns=["line"])
 
+
+
+# -- reference tables ------------------------------------------------------------------------------
+
+#: Typed columns of the reference tables; every other column is free text.
+_REFERENCE_TYPES: dict[str, str] = {
+    "item_nbr": "id", "store_nbr": "id", "class": "int", "cluster": "int", "transactions": "int",
+    "perishable": "flag", "transferred": "flag", "date": "date", "dcoilwtico": "number?",
+}
+
+
+def read_reference(raw: IO[bytes], table: str, name: str) -> pd.DataFrame:
+    """Read and type one Favorita reference table (items, stores, holidays_events, oil, transactions).
+
+    Raises:
+        CsvContractError: unknown table name, wrong columns, or values of the wrong type.
+    """
+    from grocery_forecast.schema import REFERENCE_TABLES
+
+    spec = REFERENCE_TABLES.get(table)
+    if spec is None:
+        raise CsvContractError(name, [Problem(
+            f"unknown reference table {table!r}",
+            expected="one of " + ", ".join(f"{t}.csv" for t in REFERENCE_TABLES))])
+    text = open_text(raw, name)
+    try:
+        frame = pd.read_csv(text, dtype=str, keep_default_na=False, engine="c")
+    except UnicodeDecodeError as exc:
+        raise CsvContractError(name, [Problem(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x})",
+                                              expected="UTF-8 text")]) from None
+    except pd.errors.EmptyDataError:
+        raise CsvContractError(name, [Problem("the file is empty", expected="a header line and data rows")]) from None
+    except pd.errors.ParserError as exc:
+        raise CsvContractError(name, [Problem(f"malformed CSV: {exc}",
+                                              expected=f"{len(spec.columns)} comma-separated fields per row")]) from None
+    frame = frame.rename(columns=lambda c: c.strip())
+    cols = list(frame.columns)
+    problems = [Problem("missing column", line=1, column=c, expected="columns " + ",".join(spec.columns))
+                for c in spec.columns if c not in cols]
+    problems += [Problem("unexpected column", line=1, column=c, expected="only " + ",".join(spec.columns))
+                 for c in cols if c not in spec.columns]
+    if problems:
+        raise CsvContractError(name, problems)
+    if frame.empty:
+        raise CsvContractError(name, [Problem("the file has a header but no data rows", line=2,
+                                              expected="at least one data row")])
+    out = _Collector(name)
+    lines = np.arange(2, 2 + len(frame), dtype=np.int64)
+    typed: dict[str, Any] = {}
+    for col in spec.columns:
+        raw_col = frame[col]
+        kind = _REFERENCE_TYPES.get(col, "text")
+        if kind == "id":
+            typed[col] = _parse_int(raw_col, lines, col, out, positive=True)
+        elif kind == "int":
+            typed[col] = _parse_int(raw_col, lines, col, out, positive=False)
+        elif kind == "date":
+            typed[col] = _parse_date(raw_col.rename(col), lines, out)
+        elif kind == "flag":
+            lowered = raw_col.str.strip().str.lower()
+            ok = lowered.isin(["true", "false", "1", "0"]).to_numpy()
+            out.add_mask(~ok, lines, raw_col, col, "not a flag", "True/False or 1/0")
+            typed[col] = lowered.isin(["true", "1"]).to_numpy()
+        elif kind == "number?":
+            values = pd.to_numeric(raw_col.str.strip().replace("", np.nan), errors="coerce")
+            bad = (values.isna() & (raw_col.str.strip() != "")).to_numpy()
+            out.add_mask(bad, lines, raw_col, col, "not a number", "a number or empty")
+            typed[col] = values.to_numpy(dtype=np.float64)
+        else:
+            typed[col] = raw_col.str.strip().to_numpy()
+    out.raise_if_any()
+    return pd.DataFrame(typed)
