@@ -1,0 +1,334 @@
+"""Sales history in DynamoDB, compact enough that a forecast needs one read per series.
+
+Layout of the history table (partition key ``series`` = ``"store#item"``, sort key ``bucket``):
+
+* ``Y2017``: one item per series and calendar year holding two little-endian binary arrays of
+  366 slots (day of year): ``sales`` (float32, NaN = no row that day) and ``promo`` (int8).
+  About 1.9 KB, so a 16-day forecast with a 16-week lookback reads one item per series (two
+  early in January) through BatchGetItem, instead of one Query or ~100 GetItems per series.
+* ``__meta__ / dates``: earliest and latest date ever stored, so a forecast request can be
+  anchored to the end of history.
+* ``__lock__ / writer``: a lease held while a file's rows are merged into year buckets. Merging
+  is read-modify-write; the lease keeps two uploads landing at once from overwriting each
+  other's days (BatchWriteItem cannot be conditional).
+
+Upserting is idempotent: a day's values are overwritten by the newest upload that contains it,
+and uploading the same file twice writes identical bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from grocery_forecast.panel import SalesPanel
+from grocery_forecast.schema import series_key
+
+__all__ = [
+    "DynamoHistoryStore",
+    "HistoryLockTimeout",
+    "UpsertStats",
+    "decode_bucket",
+    "encode_bucket",
+]
+
+log = logging.getLogger(__name__)
+
+SLOTS = 366
+META_KEY = {"series": {"S": "__meta__"}, "bucket": {"S": "dates"}}
+LOCK_KEY = {"series": {"S": "__lock__"}, "bucket": {"S": "writer"}}
+_GET_BATCH = 100
+_WRITE_BATCH = 25
+_RETRYABLE = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+}
+
+
+class HistoryLockTimeout(RuntimeError):
+    """Another upload held the history writer lease for longer than we could wait."""
+
+
+@dataclass(frozen=True)
+class UpsertStats:
+    rows: int
+    series: int
+    buckets_written: int
+    buckets_existing: int
+    seconds: float
+
+
+def bucket_name(year: int) -> str:
+    return f"Y{year:04d}"
+
+
+def encode_bucket(sales: np.ndarray, promo: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Attribute values for one year bucket (without its key)."""
+    return {
+        "sales": {"B": np.ascontiguousarray(sales, dtype="<f4").tobytes()},
+        "promo": {"B": np.ascontiguousarray(promo, dtype=np.int8).tobytes()},
+        "days": {"N": str(int(np.count_nonzero(~np.isnan(sales))))},
+    }
+
+
+def decode_bucket(item: dict[str, dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(sales float32[366], promo int8[366])`` of a stored year bucket."""
+    sales = np.frombuffer(item["sales"]["B"], dtype="<f4").astype(np.float32)
+    promo = np.frombuffer(item["promo"]["B"], dtype=np.int8).copy()
+    if sales.shape != (SLOTS,) or promo.shape != (SLOTS,):
+        raise ValueError(f"corrupt history bucket {item.get('series')}/{item.get('bucket')}: "
+                         f"{sales.shape} sales, {promo.shape} promo slots")
+    return sales, promo
+
+
+def _is_retryable(exc: Exception) -> bool:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    return code in _RETRYABLE
+
+
+def _backoff(attempt: int, base: float = 0.05, cap: float = 5.0) -> float:
+    """Full-jitter exponential backoff (the AWS architecture blog's recommendation)."""
+    return random.uniform(0, min(cap, base * (2**attempt)))
+
+
+class DynamoHistoryStore:
+    """The history table behind a small interface: upsert a cleaned frame, read a panel.
+
+    Args:
+        client: A boto3 DynamoDB *client* (the low-level API skips Decimal conversion, which
+            matters at 100,000 items). Created by the caller, never at import.
+        table: Table name.
+        max_workers: Concurrent BatchGetItem/BatchWriteItem calls. Defaults to 8.
+        max_attempts: Tries per batch before unprocessed keys/items are an error. Defaults to 10.
+    """
+
+    def __init__(self, client: Any, table: str, *, max_workers: int = 8, max_attempts: int = 10,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._db = client
+        self.table = table
+        self.max_workers = max_workers
+        self.max_attempts = max_attempts
+        self._sleep = sleep
+
+    # -- low-level batches -----------------------------------------------------------------------
+
+    def _call(self, op: Callable[..., dict], **kwargs: Any) -> dict:
+        """One API call, retried on throttling with jittered backoff."""
+        for attempt in range(self.max_attempts):
+            try:
+                return op(**kwargs)
+            except Exception as exc:
+                if not _is_retryable(exc) or attempt == self.max_attempts - 1:
+                    raise
+                self._sleep(_backoff(attempt))
+        raise AssertionError("unreachable")
+
+    def _get_batch(self, keys: list[dict]) -> list[dict]:
+        found: list[dict] = []
+        request = {self.table: {"Keys": keys, "ConsistentRead": True}}
+        for attempt in range(self.max_attempts):
+            resp = self._call(self._db.batch_get_item, RequestItems=request)
+            found.extend(resp.get("Responses", {}).get(self.table, []))
+            request = resp.get("UnprocessedKeys") or {}
+            if not request:
+                return found
+            self._sleep(_backoff(attempt))
+        raise RuntimeError(f"{self.table}: {len(request[self.table]['Keys'])} keys still unprocessed "
+                           f"after {self.max_attempts} BatchGetItem attempts")
+
+    def _write_batch(self, items: list[dict]) -> int:
+        request = {self.table: [{"PutRequest": {"Item": it}} for it in items]}
+        for attempt in range(self.max_attempts):
+            resp = self._call(self._db.batch_write_item, RequestItems=request)
+            request = resp.get("UnprocessedItems") or {}
+            if not request:
+                return len(items)
+            self._sleep(_backoff(attempt))
+        raise RuntimeError(f"{self.table}: {len(request[self.table])} items still unprocessed "
+                           f"after {self.max_attempts} BatchWriteItem attempts")
+
+    def _parallel(self, fn: Callable[[list], Any], chunks: Sequence[list]) -> Iterator[Any]:
+        if len(chunks) <= 1 or self.max_workers <= 1:
+            yield from map(fn, chunks)
+            return
+        with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
+            yield from pool.map(fn, chunks)
+
+    def batch_get(self, keys: list[dict]) -> list[dict]:
+        """Every existing item of ``keys`` (any order), 100 keys per call, concurrently."""
+        chunks = [keys[i : i + _GET_BATCH] for i in range(0, len(keys), _GET_BATCH)]
+        out: list[dict] = []
+        for part in self._parallel(self._get_batch, chunks):
+            out.extend(part)
+        return out
+
+    def batch_put(self, items: list[dict]) -> int:
+        """Write ``items``, 25 per call, concurrently; unprocessed items are retried."""
+        chunks = [items[i : i + _WRITE_BATCH] for i in range(0, len(items), _WRITE_BATCH)]
+        return sum(self._parallel(self._write_batch, chunks))
+
+    # -- the writer lease -------------------------------------------------------------------------
+
+    @contextmanager
+    def writer_lock(self, wait_seconds: float = 240.0, lease_seconds: float = 960.0) -> Iterator[str]:
+        """Hold the table's writer lease while merging; waits for other writers up to ``wait_seconds``.
+
+        The lease expires by itself after ``lease_seconds`` (longer than any Lambda timeout), so a
+        writer that died mid-merge cannot block the table forever.
+        """
+        owner = uuid.uuid4().hex
+        deadline = time.monotonic() + wait_seconds
+        attempt = 0
+        while True:
+            now = time.time()
+            try:
+                self._call(
+                    self._db.put_item,
+                    TableName=self.table,
+                    Item={**LOCK_KEY, "owner": {"S": owner}, "expires": {"N": f"{now + lease_seconds:.3f}"}},
+                    ConditionExpression="attribute_not_exists(#o) OR #e < :now",
+                    ExpressionAttributeNames={"#o": "owner", "#e": "expires"},
+                    ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
+                )
+                break
+            except Exception as exc:
+                code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+                if code != "ConditionalCheckFailedException":
+                    raise
+                if time.monotonic() > deadline:
+                    raise HistoryLockTimeout(
+                        f"{self.table}: another upload held the history writer lease for over "
+                        f"{wait_seconds:.0f}s; this upload will be retried") from None
+                self._sleep(min(2.0, 0.1 * 2 ** min(attempt, 4)) * random.uniform(0.5, 1.5))
+                attempt += 1
+        try:
+            yield owner
+        finally:
+            try:
+                self._db.delete_item(
+                    TableName=self.table, Key=LOCK_KEY, ConditionExpression="#o = :me",
+                    ExpressionAttributeNames={"#o": "owner"}, ExpressionAttributeValues={":me": {"S": owner}},
+                )
+            except Exception as exc:  # the lease expired and someone else holds it now
+                log.warning("history writer lease was lost before release: %s", exc)
+
+    # -- dates ------------------------------------------------------------------------------------
+
+    def date_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """(earliest, latest) date ever stored, or None for an empty history."""
+        resp = self._call(self._db.get_item, TableName=self.table, Key=META_KEY, ConsistentRead=True)
+        item = resp.get("Item")
+        if not item:
+            return None
+        return pd.Timestamp(item["earliest"]["S"]), pd.Timestamp(item["latest"]["S"])
+
+    def _extend_dates(self, first: pd.Timestamp, last: pd.Timestamp) -> None:
+        for attr, value, op in (("earliest", first, ">"), ("latest", last, "<")):
+            try:
+                self._call(
+                    self._db.update_item, TableName=self.table, Key=META_KEY,
+                    UpdateExpression="SET #a = :v",
+                    ConditionExpression=f"attribute_not_exists(#a) OR #a {op} :v",
+                    ExpressionAttributeNames={"#a": attr},
+                    ExpressionAttributeValues={":v": {"S": value.strftime("%Y-%m-%d")}},
+                )
+            except Exception as exc:
+                if getattr(exc, "response", {}).get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+
+    # -- upsert -----------------------------------------------------------------------------------
+
+    def upsert(self, frame: pd.DataFrame, *, lock_wait_seconds: float = 240.0) -> UpsertStats:
+        """Merge cleaned actuals into the year buckets; each (date, store, item) overwrites its slot.
+
+        ``frame`` must be validated (no duplicate keys, finite sales): see ``cleaning.read_table``.
+        """
+        started = time.perf_counter()
+        if frame.empty:
+            return UpsertStats(0, 0, 0, 0, 0.0)
+        dates = pd.to_datetime(frame["date"])
+        years = dates.dt.year.to_numpy(dtype=np.int64)
+        slots = (dates.dt.dayofyear.to_numpy(dtype=np.int64) - 1)
+        stores = frame["store_nbr"].to_numpy(dtype=np.int64)
+        items = frame["item_nbr"].to_numpy(dtype=np.int64)
+        groups = pd.MultiIndex.from_arrays([stores, items, years])
+        codes, uniques = pd.factorize(groups, sort=True)
+        n = len(uniques)
+        new_sales = np.full((n, SLOTS), np.nan, dtype=np.float32)
+        new_promo = np.zeros((n, SLOTS), dtype=np.int8)
+        new_sales[codes, slots] = frame["unit_sales"].to_numpy(dtype=np.float32)
+        new_promo[codes, slots] = frame["onpromotion"].to_numpy(dtype=bool).astype(np.int8)
+        u_store = uniques.get_level_values(0).to_numpy()
+        u_item = uniques.get_level_values(1).to_numpy()
+        u_year = uniques.get_level_values(2).to_numpy()
+        names = [series_key(s, i) for s, i in zip(u_store, u_item, strict=True)]
+        keys = [{"series": {"S": k}, "bucket": {"S": bucket_name(int(y))}} for k, y in zip(names, u_year, strict=True)]
+        position = {(k["series"]["S"], k["bucket"]["S"]): g for g, k in enumerate(keys)}
+
+        with self.writer_lock(wait_seconds=lock_wait_seconds):
+            existing = self.batch_get(keys)
+            merged_sales, merged_promo = new_sales, new_promo
+            if existing:
+                rows = np.fromiter((position[(it["series"]["S"], it["bucket"]["S"])] for it in existing),
+                                   dtype=np.int64, count=len(existing))
+                old_sales = np.frombuffer(b"".join(it["sales"]["B"] for it in existing), dtype="<f4").reshape(-1, SLOTS)
+                old_promo = np.frombuffer(b"".join(it["promo"]["B"] for it in existing), dtype=np.int8).reshape(-1, SLOTS)
+                keep_old = np.isnan(new_sales[rows])
+                merged_sales[rows] = np.where(keep_old, old_sales, new_sales[rows])
+                merged_promo[rows] = np.where(keep_old, old_promo, new_promo[rows])
+            out = [{**key, **encode_bucket(merged_sales[g], merged_promo[g])} for g, key in enumerate(keys)]
+            written = self.batch_put(out)
+            self._extend_dates(dates.min().normalize(), dates.max().normalize())
+        return UpsertStats(
+            rows=len(frame), series=len(set(names)), buckets_written=written, buckets_existing=len(existing),
+            seconds=time.perf_counter() - started,
+        )
+
+    # -- read -------------------------------------------------------------------------------------
+
+    def read_panel(self, stores: Sequence[int] | np.ndarray, items: Sequence[int] | np.ndarray,
+                   first: pd.Timestamp | str, last: pd.Timestamp | str) -> SalesPanel:
+        """History of the given series over ``[first, last]``, one row per distinct series asked.
+
+        Series with no stored history come back as all-NaN rows, so callers can still index them.
+        """
+        first, last = pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize()
+        pairs = pd.MultiIndex.from_arrays([np.asarray(stores, dtype=np.int64), np.asarray(items, dtype=np.int64)]).unique()
+        pairs = pairs.sort_values()
+        s_arr = pairs.get_level_values(0).to_numpy()
+        i_arr = pairs.get_level_values(1).to_numpy()
+        year_list = list(range(first.year, last.year + 1))
+        names = [series_key(s, i) for s, i in zip(s_arr, i_arr, strict=True)]
+        row_of = {name: r for r, name in enumerate(names)}
+        keys = [{"series": {"S": name}, "bucket": {"S": bucket_name(y)}} for name in names for y in year_list]
+        year_start = pd.Timestamp(year=year_list[0], month=1, day=1)
+        # One block of 366 slots per year, laid out on the real calendar afterwards.
+        block = np.full((len(names), len(year_list), SLOTS), np.nan, dtype=np.float32)
+        pblock = np.zeros((len(names), len(year_list), SLOTS), dtype=np.int8)
+        found = self.batch_get(keys)
+        if found:
+            r = np.fromiter((row_of[it["series"]["S"]] for it in found), dtype=np.int64, count=len(found))
+            y = np.fromiter((int(it["bucket"]["S"][1:]) - year_list[0] for it in found), dtype=np.int64, count=len(found))
+            block[r, y] = np.frombuffer(b"".join(it["sales"]["B"] for it in found), dtype="<f4").reshape(-1, SLOTS)
+            pblock[r, y] = np.frombuffer(b"".join(it["promo"]["B"] for it in found), dtype=np.int8).reshape(-1, SLOTS)
+        # Drop slot 366 of non-leap years so columns are consecutive calendar days.
+        day_cols = [j * SLOTS + d for j, year in enumerate(year_list)
+                    for d in range(366 if pd.Timestamp(year=year, month=12, day=31).dayofyear == 366 else 365)]
+        sales = block.reshape(len(names), -1)[:, day_cols]
+        promo = pblock.reshape(len(names), -1)[:, day_cols]
+        panel = SalesPanel(year_start, s_arr.astype(np.int32), i_arr.astype(np.int64), sales, promo)
+        return panel.window(first, last)
