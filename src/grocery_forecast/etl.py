@@ -1,0 +1,216 @@
+"""The ETL step: one uploaded object in, validated history and a cleaned file out.
+
+Order matters for "nothing half-written": the whole file is parsed and validated before the
+first write; history is merged before the cleaned file (which triggers the forecast) is
+written; a rejected file produces only an error report and a manifest, and stays where it was.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from grocery_forecast import manifest as mf
+from grocery_forecast.cleaning import CsvContractError, Problem, read_reference, read_table
+from grocery_forecast.history import DynamoHistoryStore
+from grocery_forecast.s3io import StreamingReader, error_code, put_csv, put_json
+from grocery_forecast.schema import MAX_HORIZON, REFERENCE_TABLES, FileKind
+
+__all__ = ["EtlConfig", "ReferenceIds", "run_etl"]
+
+log = logging.getLogger(__name__)
+
+REFERENCE_PREFIX = "reference/"
+_MAX_EXAMPLES = 10
+
+
+@dataclass(frozen=True)
+class EtlConfig:
+    """Where the ETL writes. Read from the Lambda's environment (set by Terraform)."""
+
+    processed_bucket: str
+    output_bucket: str
+    horizon: int = MAX_HORIZON
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> EtlConfig:
+        try:
+            return cls(environ["PROCESSED_BUCKET"], environ["OUTPUT_BUCKET"],
+                       int(environ.get("FORECAST_HORIZON", MAX_HORIZON)))
+        except KeyError as exc:
+            raise RuntimeError(f"the ETL function is missing its {exc.args[0]} environment variable") from None
+
+
+class ReferenceIds:
+    """Known store and item numbers, from the reference tables in the processed bucket.
+
+    Cached per warm container and re-read only when the object's ETag changes.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[str, np.ndarray]] = {}
+
+    def get(self, s3: Any, bucket: str, table: str, column: str) -> np.ndarray | None:
+        key = f"{REFERENCE_PREFIX}{table}.csv"
+        try:
+            etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
+        except Exception as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        cached = self._cache.get(key)
+        if cached and cached[0] == etag:
+            return cached[1]
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        ids = pd.read_csv(io.BytesIO(body), usecols=[column])[column].to_numpy(dtype=np.int64)
+        self._cache[key] = (etag, ids)
+        return ids
+
+
+def _unknown_ids_warnings(frame: pd.DataFrame, s3: Any, bucket: str, refs: ReferenceIds) -> list[str]:
+    warnings = []
+    for table, column in (("stores", "store_nbr"), ("items", "item_nbr")):
+        known = refs.get(s3, bucket, table, column)
+        if known is None:
+            warnings.append(f"no reference/{table}.csv uploaded yet: {column} values were not checked")
+            continue
+        unknown = np.setdiff1d(frame[column].unique(), known)
+        if len(unknown):
+            rows = int(frame[column].isin(unknown).sum())
+            warnings.append(f"{len(unknown)} {column} value(s) not in {table}.csv ({rows} rows kept): "
+                            + ", ".join(map(str, unknown[:_MAX_EXAMPLES])) + (" ..." if len(unknown) > _MAX_EXAMPLES else ""))
+    return warnings
+
+
+def _check_request_horizon(frame: pd.DataFrame, key: str, store: DynamoHistoryStore, horizon: int) -> dict[str, Any]:
+    """Anchor a forecast request to the end of history; reject dates the model cannot reach."""
+    span = store.date_range()
+    if span is None:
+        raise CsvContractError(key, [Problem("no sales history has been uploaded yet, so there is nothing to "
+                                             "forecast from", expected="an actuals upload before a forecast request")])
+    latest = span[1]
+    first_wanted = frame["date"].min()
+    origin = min(latest, first_wanted - pd.Timedelta(days=1))
+    ahead = (frame["date"] - origin).dt.days.to_numpy()
+    too_far = ahead > horizon
+    if too_far.any():
+        bad = frame.loc[too_far]
+        problems = [Problem("date beyond the forecast horizon", line=int(r.line), column="date",
+                            expected=f"a date at most {horizon} days after the end of history "
+                                     f"({origin.date()}), i.e. up to {(origin + pd.Timedelta(days=horizon)).date()}",
+                            found=str(pd.Timestamp(r.date).date()))
+                    for r in bad.head(20).itertuples()]
+        raise CsvContractError(key, problems, total=int(too_far.sum()))
+    return {"origin": str(origin.date()), "history_latest": str(latest.date()), "max_days_ahead": int(ahead.max())}
+
+
+def _reject(s3: Any, config: EtlConfig, manifest: dict[str, Any], error: CsvContractError) -> dict[str, Any]:
+    report = {
+        **error.to_dict(),
+        "bucket": manifest["input"]["bucket"],
+        "key": manifest["input"]["key"],
+        "etag": manifest["input"]["etag"],
+        "run_id": manifest["run_id"],
+        "rejected_at": mf.utc_now(),
+        "message": str(error),
+        "history_changed": False,
+    }
+    report_key = mf.rejected_key(manifest["input"]["key"])
+    put_json(s3, config.output_bucket, report_key, report)
+    manifest.update(status="rejected", errors=[str(error)], report=f"s3://{config.output_bucket}/{report_key}")
+    return manifest
+
+
+def run_etl(
+    s3: Any,
+    store: DynamoHistoryStore,
+    bucket: str,
+    key: str,
+    config: EtlConfig,
+    *,
+    request_id: str | None = None,
+    references: ReferenceIds | None = None,
+) -> dict[str, Any]:
+    """Validate, clean and store one uploaded object. Returns the run manifest it wrote.
+
+    Raises only for faults worth retrying (AWS errors, a busy history lease): a file that breaks
+    the data contract is answered with an error report, not an exception, because retrying it
+    cannot help.
+    """
+    started = time.perf_counter()
+    obj = s3.get_object(Bucket=bucket, Key=key)
+    etag = obj["ETag"].strip('"')
+    run_id = mf.run_id_for(key, etag)
+    manifest = mf.new_manifest(run_id, bucket, key, etag, int(obj.get("ContentLength", 0)), request_id)
+    raw = io.BufferedReader(StreamingReader(obj["Body"]), buffer_size=1 << 20)
+    try:
+        if key.startswith(REFERENCE_PREFIX):
+            return _store_reference(s3, raw, key, config, manifest, started)
+        t0 = time.perf_counter()
+        try:
+            kind, frame = read_table(raw, key)
+        finally:
+            raw.close()
+        manifest["kind"] = kind.value
+        manifest["rows_in"] = int(len(frame))
+        manifest["steps"]["validate_seconds"] = round(time.perf_counter() - t0, 3)
+        manifest["series"] = int(frame[["store_nbr", "item_nbr"]].drop_duplicates().shape[0])
+        manifest["date_range"] = [str(frame["date"].min().date()), str(frame["date"].max().date())]
+        manifest["warnings"] = _unknown_ids_warnings(frame, s3, config.processed_bucket, references or ReferenceIds())
+        metadata = {"run-id": run_id, "source-key": key, "source-etag": etag}
+        if kind is FileKind.ACTUALS:
+            t0 = time.perf_counter()
+            stats = store.upsert(frame)
+            manifest["steps"]["history_upsert_seconds"] = round(time.perf_counter() - t0, 3)
+            manifest["history"] = {"buckets_written": stats.buckets_written, "buckets_existing": stats.buckets_existing}
+            cleaned = frame[["date", "store_nbr", "item_nbr", "unit_sales", "onpromotion"]]
+        else:
+            manifest["request"] = _check_request_horizon(frame, key, store, config.horizon)
+            metadata["origin"] = manifest["request"]["origin"]
+            cleaned = frame[["id", "date", "store_nbr", "item_nbr", "onpromotion"]]
+        t0 = time.perf_counter()
+        out_key = mf.processed_key(kind.value, key)
+        put_csv(s3, config.processed_bucket, out_key, cleaned, metadata)
+        manifest["steps"]["write_processed_seconds"] = round(time.perf_counter() - t0, 3)
+        manifest["processed"] = f"s3://{config.processed_bucket}/{out_key}"
+        manifest["rows_rejected"] = 0
+        manifest["status"] = "forecasting"
+    except CsvContractError as error:
+        manifest["rows_rejected"] = manifest.get("rows_in", 0)
+        manifest["problem_count"] = error.total
+        _reject(s3, config, manifest, error)
+    manifest["steps"]["etl_seconds"] = round(time.perf_counter() - started, 3)
+    put_json(s3, config.output_bucket, mf.manifest_key(run_id), manifest)
+    return manifest
+
+
+def _store_reference(s3: Any, raw: io.BufferedReader, key: str, config: EtlConfig,
+                     manifest: dict[str, Any], started: float) -> dict[str, Any]:
+    name = key[len(REFERENCE_PREFIX):].rsplit("/", 1)[-1]
+    table = name.lower().removesuffix(".gz").removesuffix(".csv")
+    manifest["kind"] = FileKind.REFERENCE.value
+    try:
+        try:
+            frame = read_reference(raw, table, key)
+        finally:
+            raw.close()
+        out_key = f"{REFERENCE_PREFIX}{table}.csv"
+        put_csv(s3, config.processed_bucket, out_key, frame, {"run-id": manifest["run_id"], "source-key": key})
+        manifest.update(status="succeeded", rows_in=len(frame), rows_rejected=0, table=table,
+                        processed=f"s3://{config.processed_bucket}/{out_key}")
+        if table not in REFERENCE_TABLES or not REFERENCE_TABLES[table].required:
+            manifest["warnings"].append(f"{table}.csv is stored but not used by the current features")
+    except CsvContractError as error:
+        manifest["problem_count"] = error.total
+        _reject(s3, config, manifest, error)
+    manifest["steps"]["etl_seconds"] = round(time.perf_counter() - started, 3)
+    put_json(s3, config.output_bucket, mf.manifest_key(manifest["run_id"]), manifest)
+    return manifest

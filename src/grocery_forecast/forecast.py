@@ -1,0 +1,203 @@
+"""The prediction step: a cleaned upload in, a forecast CSV and a completed run manifest out.
+
+The model, its metadata and the reference tables are loaded once per warm container and
+reloaded only when the models bucket's ``current`` pointer or a reference object changes.
+Features come from the same module training used (``grocery_forecast.features``), computed
+from a SalesPanel read from the history table: the train/serve parity point.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from grocery_forecast import manifest as mf
+from grocery_forecast import model_store
+from grocery_forecast.history import DynamoHistoryStore
+from grocery_forecast.s3io import error_code, get_json, put_csv, put_json
+from grocery_forecast.schema import MAX_HORIZON
+
+__all__ = ["ForecastConfig", "ModelCache", "ReferenceCache", "forecast_targets", "run_forecast"]
+
+log = logging.getLogger(__name__)
+
+REFERENCE_PREFIX = "reference/"
+_REFERENCE_NEEDED = ("items", "stores", "holidays_events")
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """Where the prediction step reads and writes. Read from the Lambda's environment."""
+
+    processed_bucket: str
+    models_bucket: str
+    output_bucket: str
+    horizon: int = MAX_HORIZON
+    model_dir: Path = Path("/tmp/models")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ForecastConfig:
+        try:
+            return cls(
+                environ["PROCESSED_BUCKET"], environ["MODELS_BUCKET"], environ["OUTPUT_BUCKET"],
+                int(environ.get("FORECAST_HORIZON", MAX_HORIZON)),
+                Path(environ.get("MODEL_CACHE_DIR", "/tmp/models")),
+            )
+        except KeyError as exc:
+            raise RuntimeError(f"the predict function is missing its {exc.args[0]} environment variable") from None
+
+
+@dataclass
+class ModelCache:
+    """The model in service, kept across warm invocations; follows the ``current`` pointer."""
+
+    version: str | None = None
+    model: Any = None
+    load_seconds: float = 0.0
+
+    def get(self, s3: Any, bucket: str, cache_dir: Path) -> Any:
+        from grocery_forecast.model import ForecastModel  # LightGBM is imported on first use only
+
+        version = model_store.current_version(s3, bucket)
+        if version != self.version or self.model is None:
+            t0 = time.perf_counter()
+            local = model_store.download_model(s3, bucket, version, cache_dir)
+            self.model = ForecastModel.load(local)
+            self.version = version
+            self.load_seconds = time.perf_counter() - t0
+            log.info("loaded model", extra={"model_version": version, "seconds": round(self.load_seconds, 3)})
+        return self.model
+
+
+@dataclass
+class ReferenceCache:
+    """Reference tables from the processed bucket, re-read only when an ETag changes."""
+
+    etags: dict[str, str] = field(default_factory=dict)
+    reference: Any = None
+
+    def get(self, s3: Any, bucket: str) -> Any:
+        from grocery_forecast.reference import Reference
+
+        etags = {}
+        for table in _REFERENCE_NEEDED:
+            try:
+                etags[table] = s3.head_object(Bucket=bucket, Key=f"{REFERENCE_PREFIX}{table}.csv")["ETag"]
+            except Exception as exc:
+                if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                    raise RuntimeError(
+                        f"reference table s3://{bucket}/{REFERENCE_PREFIX}{table}.csv is missing: upload "
+                        f"{table}.csv with `grocery-forecast reference upload DIR` (or `make up`)") from None
+                raise
+        if etags != self.etags or self.reference is None:
+            frames = {
+                table: pd.read_csv(io.BytesIO(s3.get_object(Bucket=bucket, Key=f"{REFERENCE_PREFIX}{table}.csv")["Body"].read()))
+                for table in _REFERENCE_NEEDED
+            }
+            frames["holidays_events"]["date"] = pd.to_datetime(frames["holidays_events"]["date"])
+            self.reference = Reference.from_frames(frames)
+            self.etags = etags
+        return self.reference
+
+
+def forecast_targets(cleaned: pd.DataFrame, kind: str, horizon: int, origin: pd.Timestamp | None = None
+                     ) -> tuple[pd.Timestamp, pd.DataFrame]:
+    """The rows to forecast and the origin they are forecast from.
+
+    Actuals: every store-item in the file for the ``horizon`` days after the file's last date
+    (future promotions unknown, so not on promotion). Request: exactly the requested rows, from
+    the origin the ETL anchored to the end of history.
+    """
+    if kind == "actuals":
+        origin = pd.Timestamp(cleaned["date"].max()).normalize()
+        series = cleaned[["store_nbr", "item_nbr"]].drop_duplicates().sort_values(["store_nbr", "item_nbr"])
+        days = pd.date_range(origin + pd.Timedelta(days=1), periods=horizon, freq="D")
+        targets = pd.DataFrame({
+            "date": np.tile(days.to_numpy(), len(series)),
+            "store_nbr": np.repeat(series["store_nbr"].to_numpy(), horizon),
+            "item_nbr": np.repeat(series["item_nbr"].to_numpy(), horizon),
+            "onpromotion": False,
+        })
+        return origin, targets
+    if origin is None:
+        origin = pd.Timestamp(cleaned["date"].min()).normalize() - pd.Timedelta(days=1)
+    return pd.Timestamp(origin), cleaned[["id", "date", "store_nbr", "item_nbr", "onpromotion"]].reset_index(drop=True)
+
+
+def run_forecast(
+    s3: Any,
+    store: DynamoHistoryStore,
+    bucket: str,
+    key: str,
+    config: ForecastConfig,
+    *,
+    models: ModelCache,
+    references: ReferenceCache,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """Forecast one cleaned upload and write ``forecasts/<run>/forecast.csv``; returns the manifest."""
+    started = time.perf_counter()
+    obj = s3.get_object(Bucket=bucket, Key=key)
+    meta = {k.lower(): v for k, v in (obj.get("Metadata") or {}).items()}
+    kind = "actuals" if key.startswith("actuals/") else "request"
+    run_id = meta.get("run-id") or mf.run_id_for(key, obj["ETag"])
+    manifest = get_json(s3, config.output_bucket, mf.manifest_key(run_id)) or mf.new_manifest(
+        run_id, bucket, key, obj["ETag"], int(obj.get("ContentLength", 0)), None)
+    if request_id:
+        manifest.setdefault("request_ids", []).append(request_id)
+    steps = manifest.setdefault("steps", {})
+
+    t0 = time.perf_counter()
+    cleaned = pd.read_csv(obj["Body"], parse_dates=["date"])
+    origin_hint = pd.Timestamp(meta["origin"]) if meta.get("origin") else None
+    origin, targets = forecast_targets(cleaned, kind, config.horizon, origin_hint)
+    steps["read_processed_seconds"] = round(time.perf_counter() - t0, 3)
+
+    t0 = time.perf_counter()
+    model = models.get(s3, config.models_bucket, config.model_dir)
+    reference = references.get(s3, config.processed_bucket)
+    steps["load_model_seconds"] = round(time.perf_counter() - t0, 3)
+
+    t0 = time.perf_counter()
+    lookback = int(model.spec.lookback_days)
+    panel = store.read_panel(targets["store_nbr"].to_numpy(), targets["item_nbr"].to_numpy(),
+                             origin - pd.Timedelta(days=lookback - 1), origin)
+    steps["read_history_seconds"] = round(time.perf_counter() - t0, 3)
+
+    t0 = time.perf_counter()
+    predictions = model.predict(panel, origin, targets, reference)
+    steps["predict_seconds"] = round(time.perf_counter() - t0, 3)
+
+    forecast = targets.assign(unit_sales=np.round(np.asarray(predictions, dtype=np.float64), 4))
+    columns = (["id", "unit_sales", "date", "store_nbr", "item_nbr", "onpromotion"] if kind == "request"
+               else ["date", "store_nbr", "item_nbr", "onpromotion", "unit_sales"])
+    forecast = forecast[columns]
+    t0 = time.perf_counter()
+    out_key = mf.forecast_key(run_id)
+    put_csv(s3, config.output_bucket, out_key, forecast,
+            {"run-id": run_id, "model-version": str(models.version), "origin": str(origin.date())})
+    steps["write_forecast_seconds"] = round(time.perf_counter() - t0, 3)
+    steps["forecast_seconds"] = round(time.perf_counter() - started, 3)
+
+    manifest.update(
+        status="succeeded",
+        finished_at=mf.utc_now(),
+        model_version=models.version,
+        origin=str(origin.date()),
+        horizon_days=int((targets["date"].max() - origin).days),
+        series_forecast=int(targets[["store_nbr", "item_nbr"]].drop_duplicates().shape[0]),
+        rows_forecast=len(forecast),
+        history_series_found=int(np.count_nonzero(~np.all(np.isnan(panel.sales), axis=1))) if panel.n_series else 0,
+        output=f"s3://{config.output_bucket}/{out_key}",
+    )
+    put_json(s3, config.output_bucket, mf.manifest_key(run_id), manifest)
+    return manifest

@@ -1,0 +1,77 @@
+"""Run identity and the run manifest: one JSON document per upload describing what it did.
+
+A run is identified by the uploaded object's key and ETag, so uploading the same bytes to the
+same key twice is the same run (same manifest, same forecast key), which is what makes
+re-uploads change nothing. The ETL writes the manifest; the prediction step completes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from typing import Any
+
+__all__ = [
+    "forecast_key",
+    "manifest_key",
+    "new_manifest",
+    "processed_key",
+    "rejected_key",
+    "run_id_for",
+    "utc_now",
+]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _stem(key: str) -> str:
+    name = key.rsplit("/", 1)[-1]
+    for ext in (".csv.gz", ".csv"):
+        if name.lower().endswith(ext):
+            name = name[: -len(ext)]
+            break
+    return _UNSAFE.sub("-", name).strip("-")[:60] or "upload"
+
+
+def run_id_for(key: str, etag: str) -> str:
+    """``<file stem>-<12 hex>``: readable, and the same for the same bytes at the same key."""
+    digest = hashlib.sha256(f"{key}\n{etag.strip(chr(34))}".encode()).hexdigest()[:12]
+    return f"{_stem(key)}-{digest}"
+
+
+def processed_key(kind: str, key: str) -> str:
+    """Where the ETL writes a cleaned file: ``actuals/…`` or ``requests/…``, always ``.csv``."""
+    name = key[:-3] if key.lower().endswith(".csv.gz") else key
+    if not name.lower().endswith(".csv"):
+        name += ".csv"
+    return f"{'actuals' if kind == 'actuals' else 'requests'}/{name}"
+
+
+def manifest_key(run_id: str) -> str:
+    return f"runs/{run_id}.json"
+
+
+def forecast_key(run_id: str) -> str:
+    return f"forecasts/{run_id}/forecast.csv"
+
+
+def rejected_key(key: str) -> str:
+    return f"rejected/{key}.json"
+
+
+def new_manifest(run_id: str, bucket: str, key: str, etag: str, size: int, request_id: str | None) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "input": {"bucket": bucket, "key": key, "etag": etag.strip('"'), "size_bytes": size},
+        "status": "started",
+        "started_at": utc_now(),
+        "steps": {},
+        "errors": [],
+        "warnings": [],
+        "request_ids": [r for r in [request_id] if r],
+    }
