@@ -1,0 +1,46 @@
+"""ETL Lambda: S3 ObjectCreated on the raw bucket -> validated history + cleaned file.
+
+Thin by design: parse the event, call the library, log structured JSON, return. Clients and
+caches live at module level so warm invocations reuse them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import unquote_plus
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from grocery_forecast.etl import EtlConfig, ReferenceIds, run_etl
+from grocery_forecast.history import DynamoHistoryStore
+
+logger = Logger()
+copy_config_to_registered_loggers(source_logger=logger, include={"grocery_forecast"})
+
+_s3 = boto3.client("s3")
+_store = DynamoHistoryStore(boto3.client("dynamodb"), os.environ.get("HISTORY_TABLE", ""))
+_references = ReferenceIds()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    config = EtlConfig.from_env()
+    runs = []
+    for record in event.get("Records", []):
+        bucket = record["s3"]["bucket"]["name"]
+        key = unquote_plus(record["s3"]["object"]["key"])
+        logger.append_keys(input_bucket=bucket, input_key=key)
+        manifest = run_etl(_s3, _store, bucket, key, config, request_id=context.aws_request_id,
+                           references=_references)
+        fields = {k: manifest.get(k) for k in ("run_id", "kind", "status", "rows_in", "rows_rejected", "series")}
+        if manifest["status"] == "rejected":
+            logger.warning("upload rejected", extra={**fields, "report": manifest.get("report"),
+                                                     "errors": manifest.get("errors")})
+        else:
+            logger.info("upload processed", extra={**fields, "seconds": manifest["steps"].get("etl_seconds")})
+        runs.append(fields)
+    return {"runs": runs}
