@@ -321,7 +321,9 @@ def read_table(
     text = open_text(raw, name)
     kind: FileKind | None = None
     chunks = []
-    for kind, chunk in iter_clean_chunks(text, name, chunk_rows=chunk_rows, row_filter=row_filter, collector=out):
+    for chunk_kind, chunk in iter_clean_chunks(text, name, chunk_rows=chunk_rows, row_filter=row_filter,
+                                               collector=out):
+        kind = chunk_kind
         chunks.append(chunk)
         if progress is not None:
             progress(len(chunk))

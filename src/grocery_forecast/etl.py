@@ -160,7 +160,7 @@ def run_etl(
         finally:
             raw.close()
         manifest["kind"] = kind.value
-        manifest["rows_in"] = int(len(frame))
+        manifest["rows_in"] = len(frame)
         manifest["steps"]["validate_seconds"] = round(time.perf_counter() - t0, 3)
         manifest["series"] = int(frame[["store_nbr", "item_nbr"]].drop_duplicates().shape[0])
         manifest["date_range"] = [str(frame["date"].min().date()), str(frame["date"].max().date())]
@@ -188,7 +188,7 @@ def run_etl(
         manifest["problem_count"] = error.total
         _reject(s3, config, manifest, error)
     manifest["steps"]["etl_seconds"] = round(time.perf_counter() - started, 3)
-    put_json(s3, config.output_bucket, mf.manifest_key(run_id), manifest)
+    mf.save(s3, config.output_bucket, manifest)
     return manifest
 
 
@@ -212,5 +212,5 @@ def _store_reference(s3: Any, raw: io.BufferedReader, key: str, config: EtlConfi
         manifest["problem_count"] = error.total
         _reject(s3, config, manifest, error)
     manifest["steps"]["etl_seconds"] = round(time.perf_counter() - started, 3)
-    put_json(s3, config.output_bucket, mf.manifest_key(manifest["run_id"]), manifest)
+    mf.save(s3, config.output_bucket, manifest)
     return manifest

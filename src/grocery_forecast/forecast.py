@@ -23,7 +23,7 @@ import pandas as pd
 from grocery_forecast import manifest as mf
 from grocery_forecast import model_store
 from grocery_forecast.history import DynamoHistoryStore
-from grocery_forecast.s3io import error_code, get_json, put_csv, put_json
+from grocery_forecast.s3io import error_code, get_json, put_csv
 from grocery_forecast.schema import MAX_HORIZON
 
 __all__ = ["ForecastConfig", "ModelCache", "ReferenceCache", "forecast_targets", "run_forecast"]
@@ -199,5 +199,5 @@ def run_forecast(
         history_series_found=int(np.count_nonzero(~np.all(np.isnan(panel.sales), axis=1))) if panel.n_series else 0,
         output=f"s3://{config.output_bucket}/{out_key}",
     )
-    put_json(s3, config.output_bucket, mf.manifest_key(run_id), manifest)
+    mf.save(s3, config.output_bucket, manifest)
     return manifest

@@ -12,6 +12,8 @@ import re
 import time
 from typing import Any
 
+from grocery_forecast.s3io import put_json
+
 __all__ = [
     "forecast_key",
     "manifest_key",
@@ -19,6 +21,7 @@ __all__ = [
     "processed_key",
     "rejected_key",
     "run_id_for",
+    "save",
     "utc_now",
 ]
 
@@ -62,6 +65,15 @@ def forecast_key(run_id: str) -> str:
 
 def rejected_key(key: str) -> str:
     return f"rejected/{key}.json"
+
+
+def save(s3: Any, bucket: str, manifest: dict[str, Any]) -> str:
+    """Write the manifest to ``runs/<run_id>.json``, stamped so clients can tell a rewrite (the same
+    file uploaded again is the same run) from the previous result."""
+    manifest["updated_epoch"] = round(time.time(), 3)
+    key = manifest_key(manifest["run_id"])
+    put_json(s3, bucket, key, manifest)
+    return key
 
 
 def new_manifest(run_id: str, bucket: str, key: str, etag: str, size: int, request_id: str | None) -> dict[str, Any]:

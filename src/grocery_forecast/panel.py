@@ -135,9 +135,8 @@ class SalesPanel:
             ValueError: If a (date, store, item) appears twice: the caller must decide which wins.
         """
         dates = pd.to_datetime(frame["date"]).dt.normalize()
-        if start is None or end is None:
-            if frame.empty:
-                raise ValueError("cannot infer the date range of an empty frame; pass start and end")
+        if (start is None or end is None) and frame.empty:
+            raise ValueError("cannot infer the date range of an empty frame; pass start and end")
         first = pd.Timestamp(start).normalize() if start is not None else dates.min()
         last = pd.Timestamp(end).normalize() if end is not None else dates.max()
         n_days = (last - first).days + 1

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 #: Subcommand modules under ``grocery_forecast.cli``, in ``--help`` order.
-COMMANDS: tuple[str, ...] = ("generate", "train", "backtest")
+COMMANDS: tuple[str, ...] = (
+    "generate", "train", "backtest", "upload", "status", "results", "models", "reference",
+)
 
 
 class CliError(Exception):

@@ -1,0 +1,175 @@
+# grocery-forecast: the front door. `make` (or `make help`) lists the targets.
+#
+# Two commands set everything up on a fresh machine:
+#   make demo   -> venvs, emulator, Lambda bundles, terraform apply, model, then an upload -> forecast
+#   make test   -> everything CI runs: lint, unit tests, terraform checks, integration tests
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON        ?= python3
+VENV          := .venv
+PY            := $(VENV)/bin/python
+EMULATOR_VENV := .venv-emulator
+EMULATOR      ?= ministack
+EMULATOR_PORT ?= 4566
+ENDPOINT      ?= http://localhost:$(EMULATOR_PORT)
+TF_LOCAL      := terraform/environments/local
+DATA_DIR      ?= build/sample-data
+MODEL_DIR     ?= build/model
+FAVORITA_DIR  ?= ../shared/data/favorita
+
+export AWS_ACCESS_KEY_ID     ?= test
+export AWS_SECRET_ACCESS_KEY ?= test
+export AWS_DEFAULT_REGION    ?= us-east-1
+export EMULATOR_PORT
+export TF_CLI_CONFIG_FILE    := $(CURDIR)/build/terraformrc
+export TF_IN_AUTOMATION      := 1
+export FAVORITA_DIR
+
+TF := terraform -chdir=$(TF_LOCAL)
+TF_VARS := -var endpoint=$(ENDPOINT)
+
+##@ Help
+
+## Show this help
+help:
+	@awk 'BEGIN {FS=":"} /^##@/ {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)} \
+	     /^## / {desc=substr($$0, 4)} /^[a-zA-Z0-9_-]+:/ && desc {printf "  \033[36m%-14s\033[0m %s\n", $$1, desc; desc=""}' $(MAKEFILE_LIST)
+
+## Check the prerequisites (python3 >= 3.11, terraform, a provider source) and say what to install
+check:
+	@command -v $(PYTHON) >/dev/null || { echo "missing: python3 >= 3.11 (https://www.python.org/downloads/)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "python3 is %s; need >= 3.11" % sys.version.split()[0])'
+	@command -v terraform >/dev/null || { echo "missing: terraform >= 1.5 (https://developer.hashicorp.com/terraform/install)"; exit 1; }
+	@$(PYTHON) scripts/terraform_config.py >/dev/null
+	@echo "prerequisites OK: $$($(PYTHON) --version), $$(terraform version | head -1), provider source in build/terraformrc"
+
+##@ Setup
+
+$(VENV)/.installed: pyproject.toml
+	@echo "==> project venv ($(VENV))"
+	@$(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
+	@$(PY) -c 'import grocery_forecast, lightgbm, pandas, boto3'
+	@touch $@
+
+$(EMULATOR_VENV)/.installed: requirements/emulator.txt
+	@echo "==> emulator venv ($(EMULATOR_VENV)): MiniStack"
+	@$(PYTHON) -m venv $(EMULATOR_VENV)
+	@$(EMULATOR_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/emulator.txt 2>&1 | grep -v '^WARNING: Location' || true
+	@test -x $(EMULATOR_VENV)/bin/ministack
+	@touch $@
+
+## Create the project venv (.venv) with the library, CLI and dev tools
+venv: $(VENV)/.installed
+
+## Create the emulator venv (.venv-emulator) with MiniStack
+emulator-venv: $(EMULATOR_VENV)/.installed
+
+build/terraformrc: scripts/terraform_config.py
+	@$(PYTHON) scripts/terraform_config.py >/dev/null
+
+## Build the Lambda zips for the local emulator (build/lambdas/*.zip)
+bundle: venv
+	@echo "==> Lambda bundles"
+	@$(PY) scripts/build_lambdas.py --target local
+
+## Build the Lambda zips for AWS (python3.12, manylinux) into build/lambdas-aws/
+bundle-aws: venv
+	@$(PY) scripts/build_lambdas.py --target aws
+
+##@ Local stack
+
+## Start the emulator, build the bundles, terraform apply, train and publish the sample model
+up: venv emulator-start bundle deploy publish
+	@echo "==> stack is up: $(ENDPOINT) (make demo | make e2e | make down)"
+
+## Start the local AWS emulator (EMULATOR=ministack, or EMULATOR=localstack with Docker)
+emulator-start:
+ifeq ($(EMULATOR),localstack)
+	@command -v docker >/dev/null || { echo "EMULATOR=localstack needs Docker; use the default EMULATOR=ministack"; exit 1; }
+	docker compose up -d --wait localstack
+else
+	@$(MAKE) emulator-venv
+	@$(PYTHON) scripts/emulator.py start
+endif
+
+## terraform init + apply of environments/local onto the emulator
+deploy: build/terraformrc bundle
+	@echo "==> terraform apply ($(TF_LOCAL) -> $(ENDPOINT))"
+	@$(TF) init -input=false -no-color >/dev/null
+	@$(TF) apply -input=false -auto-approve -no-color $(TF_VARS) | grep -E '^(Apply complete|No changes|Error)' || { $(TF) apply -input=false -auto-approve $(TF_VARS); exit 1; }
+
+## Generate the deterministic Favorita-shaped sample data into build/sample-data
+sample-data: $(DATA_DIR)/train.csv
+
+$(DATA_DIR)/train.csv: | $(VENV)/.installed
+	@echo "==> sample data ($(DATA_DIR))"
+	@$(VENV)/bin/grocery-forecast generate --out $(DATA_DIR)
+
+$(MODEL_DIR)/metadata.json: $(DATA_DIR)/train.csv src/grocery_forecast/features.py src/grocery_forecast/model.py
+	@echo "==> train model on the sample data"
+	@$(VENV)/bin/grocery-forecast train --sales $(DATA_DIR)/train.csv --reference $(DATA_DIR) --out $(MODEL_DIR)
+
+## Train on the sample data (if changed), publish the model and upload the reference tables
+publish: $(MODEL_DIR)/metadata.json
+	@echo "==> publish model + reference tables"
+	@$(VENV)/bin/grocery-forecast models publish $(MODEL_DIR)
+	@$(VENV)/bin/grocery-forecast reference upload $(DATA_DIR) --wait
+
+## Upload the sample sales and a forecast request, wait for the forecasts, print where they are
+demo: up
+	@$(PY) scripts/demo.py --data $(DATA_DIR)
+
+## Stop the emulator (state is kept; `make up` brings the same stack back)
+down:
+ifeq ($(EMULATOR),localstack)
+	docker compose down
+else
+	@$(PYTHON) scripts/emulator.py stop
+endif
+
+## Stop everything and delete local state: emulator data, terraform state, bundles, venvs stay
+clean: down
+	rm -rf .state build/lambdas build/lambdas-aws build/model build/sample-data build/demo
+	rm -rf $(TF_LOCAL)/terraform.tfstate $(TF_LOCAL)/terraform.tfstate.backup $(TF_LOCAL)/.terraform
+
+## clean + delete the venvs and every build artefact
+distclean: clean
+	rm -rf $(VENV) $(EMULATOR_VENV) build
+
+##@ Testing
+
+## Unit tests (library, handlers with fake clients; no emulator)
+unit: venv
+	@$(PY) -m pytest tests/unit -q
+
+## Terraform checks: fmt, validate both environments, terraform test with mock providers
+tf-check: build/terraformrc
+	@echo "==> terraform fmt / validate / test"
+	@terraform fmt -check -recursive terraform
+	@for env in terraform/environments/*/; do \
+	  terraform -chdir=$$env init -backend=false -input=false -no-color >/dev/null && \
+	  terraform -chdir=$$env validate -no-color >/dev/null && echo "  validate OK: $$env"; done
+	@for mod in terraform/modules/*/; do \
+	  if ls $$mod/tests/*.tftest.hcl >/dev/null 2>&1; then \
+	    terraform -chdir=$$mod init -backend=false -input=false -no-color >/dev/null && \
+	    terraform -chdir=$$mod test -no-color | tail -1; fi; done
+
+## Integration tests against the deployed local stack (real terraform apply, real S3 notifications)
+e2e: up
+	@$(PY) -m pytest tests/integration -q
+
+## Lint: ruff on Python
+lint: venv
+	@$(VENV)/bin/ruff check src lambdas training scripts tests
+
+## Everything CI runs: lint, unit, terraform checks, then the stack and the integration tests
+test: lint unit tf-check e2e
+
+.PHONY: help check venv emulator-venv bundle bundle-aws up emulator-start deploy sample-data publish demo down clean \
+        distclean unit tf-check e2e lint test

@@ -1,0 +1,45 @@
+"""``grocery-forecast status``: recent runs, one line each, read from the run manifests."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from grocery_forecast.cli._common import add_env_argument, open_stack, say
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("status", help="recent runs: input, rows, series, model, seconds, result",
+                            description="Recent runs, newest first, from the run manifests in the output bucket.")
+    add_env_argument(parser)
+    parser.add_argument("-n", "--limit", type=int, default=10, help="how many runs (default: 10)")
+    parser.add_argument("--json", action="store_true", help="print the manifests as JSON")
+    parser.set_defaults(func=run)
+
+
+def _seconds(doc: dict) -> str:
+    steps = doc.get("steps") or {}
+    total = (steps.get("etl_seconds") or 0) + (steps.get("forecast_seconds") or 0)
+    return f"{total:.1f}" if total else "-"
+
+
+def run(args: argparse.Namespace) -> int:
+    from grocery_forecast.client import list_runs
+
+    stack = open_stack(args)
+    runs = list_runs(stack.client("s3"), stack.output_bucket_name, limit=args.limit)
+    if args.json:
+        print(json.dumps(runs, indent=2, default=str))
+        return 0
+    if not runs:
+        say("no runs yet: upload a file with `grocery-forecast upload FILE`")
+        return 0
+    print(f"{'RUN':34} {'INPUT':32} {'KIND':9} {'STATUS':11} {'ROWS':>8} {'REJ':>6} {'SERIES':>7} "
+          f"{'MODEL':22} {'SEC':>6}  RESULT")
+    for doc in runs:
+        result = doc.get("output") or doc.get("report") or doc.get("processed") or ""
+        print(f"{doc.get('run_id', '?')[:34]:34} {doc.get('input', {}).get('key', '?')[-32:]:32} "
+              f"{doc.get('kind', '-'):9} {doc.get('status', '?'):11} {doc.get('rows_in', '-')!s:>8} "
+              f"{doc.get('rows_rejected', '-')!s:>6} {doc.get('series_forecast', doc.get('series', '-'))!s:>7} "
+              f"{(doc.get('model_version') or '-')[:22]:22} {_seconds(doc):>6}  {result}")
+    return 0
