@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -252,6 +253,18 @@ def clean_frame(raw: pd.DataFrame, kind: FileKind, name: str, lines: np.ndarray 
     return frame
 
 
+def _strict(reader: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Chunks of ``reader`` with pandas' parser warnings (silent data loss) raised as errors."""
+    while True:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            try:
+                chunk = next(reader)
+            except StopIteration:
+                return
+        yield chunk
+
+
 def iter_clean_chunks(
     text: IO[str],
     name: str,
@@ -278,11 +291,13 @@ def iter_clean_chunks(
     kind = detect_kind(header, name)
     line = 2
     try:
+        # index_col=False: a row with extra fields must not silently become an index; the
+        # "loss of data" warning pandas gives instead is turned into a contract error below.
         reader = pd.read_csv(
             text, header=None, names=[c.strip() for c in header], dtype=str, keep_default_na=False,
-            chunksize=chunk_rows, engine="c", skip_blank_lines=True,
+            chunksize=chunk_rows, engine="c", skip_blank_lines=True, index_col=False,
         )
-        for raw in reader:
+        for raw in _strict(reader):
             lines = np.arange(line, line + len(raw), dtype=np.int64)
             line += len(raw)
             if row_filter is not None:
@@ -295,8 +310,10 @@ def iter_clean_chunks(
         raise CsvContractError(name, [Problem(
             f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x}) after line {line - 1}",
             expected="UTF-8 text")]) from None
-    except pd.errors.ParserError as exc:
-        raise CsvContractError(name, [Problem(f"malformed CSV: {exc}".strip(), expected=f"{len(header)} comma-separated fields per row")]) from None
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+        detail = "a row has more fields than the header" if isinstance(exc, pd.errors.ParserWarning) else str(exc).strip()
+        raise CsvContractError(name, [Problem(f"malformed CSV: {detail}",
+                                              expected=f"{len(header)} comma-separated fields per row")]) from None
     except pd.errors.EmptyDataError:
         return
 

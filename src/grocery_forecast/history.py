@@ -262,7 +262,7 @@ class DynamoHistoryStore:
             return UpsertStats(0, 0, 0, 0, 0.0)
         dates = pd.to_datetime(frame["date"])
         years = dates.dt.year.to_numpy(dtype=np.int64)
-        slots = (dates.dt.dayofyear.to_numpy(dtype=np.int64) - 1)
+        slots = (dates.dt.day_of_year.to_numpy(dtype=np.int64) - 1)
         stores = frame["store_nbr"].to_numpy(dtype=np.int64)
         items = frame["item_nbr"].to_numpy(dtype=np.int64)
         groups = pd.MultiIndex.from_arrays([stores, items, years])
@@ -327,7 +327,7 @@ class DynamoHistoryStore:
             pblock[r, y] = np.frombuffer(b"".join(it["promo"]["B"] for it in found), dtype=np.int8).reshape(-1, SLOTS)
         # Drop slot 366 of non-leap years so columns are consecutive calendar days.
         day_cols = [j * SLOTS + d for j, year in enumerate(year_list)
-                    for d in range(366 if pd.Timestamp(year=year, month=12, day=31).dayofyear == 366 else 365)]
+                    for d in range(366 if pd.Timestamp(year=year, month=12, day=31).day_of_year == 366 else 365)]
         sales = block.reshape(len(names), -1)[:, day_cols]
         promo = pblock.reshape(len(names), -1)[:, day_cols]
         panel = SalesPanel(year_start, s_arr.astype(np.int32), i_arr.astype(np.int64), sales, promo)

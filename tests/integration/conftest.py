@@ -1,0 +1,55 @@
+"""Session fixtures: the real stack, deployed by the real `terraform apply` onto the emulator.
+
+The session starts the emulator if it is not running, applies Terraform (a no-op when the stack
+is already there, so a running stack is reused), publishes the sample model and the reference
+tables, then hands the tests the stack as Terraform outputs describe it. Nothing is hard-coded.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from grocery_forecast.history import DynamoHistoryStore
+from grocery_forecast.stack import Stack, load_stack
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA_DIR = ROOT / os.environ.get("DATA_DIR", "build/sample-data")
+
+
+def _make(*targets: str) -> None:
+    proc = subprocess.run(["make", "-s", *targets], cwd=ROOT, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        pytest.fail(f"`make {' '.join(targets)}` failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def stack() -> Stack:
+    _make("emulator-start", "deploy", "publish")
+    return load_stack("local", ROOT)
+
+
+@pytest.fixture(scope="session")
+def s3(stack: Stack):
+    return stack.client("s3")
+
+
+@pytest.fixture(scope="session")
+def history(stack: Stack) -> DynamoHistoryStore:
+    return DynamoHistoryStore(stack.client("dynamodb"), stack.history_table_name)
+
+
+@pytest.fixture(scope="session")
+def sample_sales() -> pd.DataFrame:
+    return pd.read_csv(DATA_DIR / "train.csv", parse_dates=["date"])
+
+
+@pytest.fixture
+def unique_prefix() -> str:
+    """A fresh key prefix per test, so runs of different tests never share a run id."""
+    return f"it/{uuid.uuid4().hex[:8]}/"

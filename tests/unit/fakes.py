@@ -1,0 +1,201 @@
+"""In-memory stand-ins for the two AWS clients the library talks to (S3 and DynamoDB).
+
+They implement only the calls the library makes, with the same request and response shapes and
+the same error codes, so library code runs unchanged against them. They can inject the faults
+the library must survive: unprocessed batch items and throttling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+
+def _client_error(code: str, op: str, status: int = 400) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, op)
+
+
+class _Body(io.BytesIO):
+    """Like botocore's StreamingBody: read(n), read(), close()."""
+
+
+class FakeS3:
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.puts: list[tuple[str, str]] = []
+
+    def put_object(self, Bucket: str, Key: str, Body: bytes | str, ContentType: str = "", Metadata: dict | None = None,
+                   **_: Any) -> dict:
+        data = Body.encode() if isinstance(Body, str) else bytes(Body)
+        etag = '"' + hashlib.md5(data).hexdigest() + '"'
+        self.objects[(Bucket, Key)] = {"data": data, "etag": etag, "metadata": dict(Metadata or {}),
+                                       "modified": datetime.now(UTC)}
+        self.puts.append((Bucket, Key))
+        return {"ETag": etag}
+
+    def _get(self, bucket: str, key: str, op: str) -> dict:
+        try:
+            return self.objects[(bucket, key)]
+        except KeyError:
+            raise _client_error("NoSuchKey" if op == "GetObject" else "404", op, 404) from None
+
+    def get_object(self, Bucket: str, Key: str) -> dict:
+        obj = self._get(Bucket, Key, "GetObject")
+        return {"Body": _Body(obj["data"]), "ETag": obj["etag"], "ContentLength": len(obj["data"]),
+                "Metadata": obj["metadata"]}
+
+    def head_object(self, Bucket: str, Key: str) -> dict:
+        obj = self._get(Bucket, Key, "HeadObject")
+        return {"ETag": obj["etag"], "ContentLength": len(obj["data"]), "Metadata": obj["metadata"]}
+
+    def upload_file(self, Filename: str, Bucket: str, Key: str, Callback: Any = None) -> None:
+        with open(Filename, "rb") as fh:
+            data = fh.read()
+        self.put_object(Bucket=Bucket, Key=Key, Body=data)
+        if Callback:
+            Callback(len(data))
+
+    def download_file(self, Bucket: str, Key: str, Filename: str) -> None:
+        with open(Filename, "wb") as fh:
+            fh.write(self._get(Bucket, Key, "HeadObject")["data"])
+
+    def get_paginator(self, name: str) -> Any:
+        assert name == "list_objects_v2"
+        fake = self
+
+        class _Paginator:
+            def paginate(self, Bucket: str, Prefix: str = "", Delimiter: str | None = None) -> Iterator[dict]:
+                keys = sorted(k for (b, k) in fake.objects if b == Bucket and k.startswith(Prefix))
+                if Delimiter:
+                    prefixes = sorted({Prefix + k[len(Prefix):].split(Delimiter, 1)[0] + Delimiter
+                                       for k in keys if Delimiter in k[len(Prefix):]})
+                    yield {"CommonPrefixes": [{"Prefix": p} for p in prefixes],
+                           "Contents": [{"Key": k} for k in keys if Delimiter not in k[len(Prefix):]]}
+                else:
+                    yield {"Contents": [{"Key": k, "LastModified": fake.objects[(Bucket, k)]["modified"]}
+                                        for k in keys]}
+
+        return _Paginator()
+
+    def text(self, bucket: str, key: str) -> str:
+        return self.objects[(bucket, key)]["data"].decode()
+
+
+_COND = re.compile(r"^\s*(?:attribute_not_exists\((#\w+)\)|(#\w+)\s*([<>=])\s*(:\w+))\s*$")
+
+
+class FakeDynamo:
+    """A DynamoDB low-level client over one dict per table.
+
+    Args:
+        unprocessed_first: the first N batch calls return half their request as unprocessed.
+        throttle_first: the first N batch calls raise ProvisionedThroughputExceededException.
+    """
+
+    def __init__(self, unprocessed_first: int = 0, throttle_first: int = 0) -> None:
+        self.tables: dict[str, dict[tuple[str, str], dict]] = {}
+        self.unprocessed_first = unprocessed_first
+        self.throttle_first = throttle_first
+        self.calls: dict[str, int] = {}
+
+    def _count(self, op: str) -> None:
+        self.calls[op] = self.calls.get(op, 0) + 1
+
+    def _fault(self, op: str) -> bool:
+        if self.throttle_first > 0:
+            self.throttle_first -= 1
+            raise _client_error("ProvisionedThroughputExceededException", op)
+        if self.unprocessed_first > 0:
+            self.unprocessed_first -= 1
+            return True
+        return False
+
+    @staticmethod
+    def _key(item: dict) -> tuple[str, str]:
+        return item["series"]["S"], item["bucket"]["S"]
+
+    def _table(self, name: str) -> dict:
+        return self.tables.setdefault(name, {})
+
+    def batch_get_item(self, RequestItems: dict) -> dict:
+        self._count("BatchGetItem")
+        (table, req), = RequestItems.items()
+        keys = req["Keys"]
+        assert len(keys) <= 100, "BatchGetItem takes at most 100 keys"
+        partial = self._fault("BatchGetItem")
+        served, left = (keys[: len(keys) // 2], keys[len(keys) // 2:]) if partial and len(keys) > 1 else (keys, [])
+        found = [dict(self._table(table)[self._key(k)]) for k in served if self._key(k) in self._table(table)]
+        return {"Responses": {table: found}, "UnprocessedKeys": {table: {"Keys": left}} if left else {}}
+
+    def batch_write_item(self, RequestItems: dict) -> dict:
+        self._count("BatchWriteItem")
+        (table, reqs), = RequestItems.items()
+        assert len(reqs) <= 25, "BatchWriteItem takes at most 25 items"
+        partial = self._fault("BatchWriteItem")
+        done, left = (reqs[: len(reqs) // 2], reqs[len(reqs) // 2:]) if partial and len(reqs) > 1 else (reqs, [])
+        for r in done:
+            item = r["PutRequest"]["Item"]
+            self._table(table)[self._key(item)] = dict(item)
+        return {"UnprocessedItems": {table: left} if left else {}}
+
+    def _check(self, existing: dict | None, expr: str | None, names: dict, values: dict, op: str) -> None:
+        if not expr:
+            return
+        for clause in expr.split(" OR "):
+            m = _COND.match(clause)
+            assert m, f"fake cannot evaluate condition {clause!r}"
+            if m.group(1):
+                if existing is None or names[m.group(1)] not in existing:
+                    return
+                continue
+            attr, cmp, val = names[m.group(2)], m.group(3), values[m.group(4)]
+            if existing is None or attr not in existing:
+                continue
+            have = existing[attr]
+            kind = next(iter(val))
+            a, b = (float(have[kind]), float(val[kind])) if kind == "N" else (have[kind], val[kind])
+            if (cmp == "<" and a < b) or (cmp == ">" and a > b) or (cmp == "=" and a == b):
+                return
+        raise _client_error("ConditionalCheckFailedException", op)
+
+    def put_item(self, TableName: str, Item: dict, ConditionExpression: str | None = None,
+                 ExpressionAttributeNames: dict | None = None, ExpressionAttributeValues: dict | None = None) -> dict:
+        self._count("PutItem")
+        existing = self._table(TableName).get(self._key(Item))
+        self._check(existing, ConditionExpression, ExpressionAttributeNames or {}, ExpressionAttributeValues or {},
+                    "PutItem")
+        self._table(TableName)[self._key(Item)] = dict(Item)
+        return {}
+
+    def delete_item(self, TableName: str, Key: dict, ConditionExpression: str | None = None,
+                    ExpressionAttributeNames: dict | None = None, ExpressionAttributeValues: dict | None = None) -> dict:
+        self._count("DeleteItem")
+        existing = self._table(TableName).get(self._key(Key))
+        self._check(existing, ConditionExpression, ExpressionAttributeNames or {}, ExpressionAttributeValues or {},
+                    "DeleteItem")
+        self._table(TableName).pop(self._key(Key), None)
+        return {}
+
+    def get_item(self, TableName: str, Key: dict, ConsistentRead: bool = False) -> dict:
+        self._count("GetItem")
+        item = self._table(TableName).get(self._key(Key))
+        return {"Item": dict(item)} if item else {}
+
+    def update_item(self, TableName: str, Key: dict, UpdateExpression: str, ConditionExpression: str | None = None,
+                    ExpressionAttributeNames: dict | None = None, ExpressionAttributeValues: dict | None = None) -> dict:
+        self._count("UpdateItem")
+        names, values = ExpressionAttributeNames or {}, ExpressionAttributeValues or {}
+        existing = self._table(TableName).get(self._key(Key))
+        self._check(existing, ConditionExpression, names, values, "UpdateItem")
+        m = re.match(r"^SET (#\w+) = (:\w+)$", UpdateExpression)
+        assert m, f"fake cannot evaluate update {UpdateExpression!r}"
+        item = dict(existing or Key)
+        item[names[m.group(1)]] = values[m.group(2)]
+        self._table(TableName)[self._key(Key)] = item
+        return {}

@@ -1,0 +1,100 @@
+"""The ETL step on in-memory S3 and DynamoDB: what is written, what is rejected, what is left alone."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pandas as pd
+import pytest
+
+from grocery_forecast.etl import EtlConfig, run_etl
+from grocery_forecast.history import DynamoHistoryStore
+
+from .fakes import FakeDynamo, FakeS3
+
+RAW, PROCESSED, OUTPUT = "raw", "processed", "output"
+CONFIG = EtlConfig(PROCESSED, OUTPUT, horizon=16)
+HEADER = "date,store_nbr,item_nbr,unit_sales,onpromotion\n"
+SALES = HEADER + "2017-08-14,1,10,3,False\n2017-08-15,1,10,4,True\n2017-08-15,2,10,1.5,\n"
+
+
+@pytest.fixture
+def s3() -> FakeS3:
+    fake = FakeS3()
+    fake.put_object(Bucket=PROCESSED, Key="reference/stores.csv", Body="store_nbr,city,state,type,cluster\n1,Quito,P,D,13\n2,Quito,P,D,13\n")
+    fake.put_object(Bucket=PROCESSED, Key="reference/items.csv", Body="item_nbr,family,class,perishable\n10,DAIRY,1,1\n")
+    return fake
+
+
+@pytest.fixture
+def store() -> DynamoHistoryStore:
+    return DynamoHistoryStore(FakeDynamo(), "history", max_workers=1, sleep=lambda s: None)
+
+
+def _upload(s3: FakeS3, store: DynamoHistoryStore, key: str, body: str | bytes) -> dict:
+    s3.put_object(Bucket=RAW, Key=key, Body=body)
+    return run_etl(s3, store, RAW, key, CONFIG, request_id="req-1")
+
+
+def test_actuals_are_stored_cleaned_and_handed_to_the_forecast(s3, store) -> None:
+    run = _upload(s3, store, "uploads/day 1.csv", SALES)
+    assert run["status"] == "forecasting" and run["kind"] == "actuals"
+    assert (run["rows_in"], run["series"], run["rows_rejected"]) == (3, 2, 0)
+    panel = store.read_panel([1, 2], [10, 10], "2017-08-14", "2017-08-15")
+    assert panel.sales[panel.index_of([1], [10])[0]].tolist() == [3.0, 4.0]
+    processed = s3.objects[(PROCESSED, "actuals/uploads/day 1.csv")]
+    assert processed["metadata"]["run-id"] == run["run_id"]
+    assert pd.read_csv(pd.io.common.BytesIO(processed["data"]))["onpromotion"].tolist() == [False, True, False]
+    manifest = json.loads(s3.text(OUTPUT, f"runs/{run['run_id']}.json"))
+    assert manifest["input"]["key"] == "uploads/day 1.csv" and manifest["steps"]["history_upsert_seconds"] >= 0
+
+
+def test_a_gzipped_upload_is_processed_as_csv(s3, store) -> None:
+    run = _upload(s3, store, "uploads/day.csv.gz", gzip.compress(SALES.encode()))
+    assert run["status"] == "forecasting"
+    assert (PROCESSED, "actuals/uploads/day.csv") in s3.objects
+
+
+def test_a_bad_file_gets_a_report_and_writes_nothing_else(s3, store) -> None:
+    run = _upload(s3, store, "uploads/bad.csv", SALES + "2017-08-16,1,10,lots,False\n")
+    assert run["status"] == "rejected"
+    report = json.loads(s3.text(OUTPUT, "rejected/uploads/bad.csv.json"))
+    assert report["file"] == "uploads/bad.csv" and report["problems"][0]["line"] == 5
+    assert report["problems"][0]["column"] == "unit_sales" and report["history_changed"] is False
+    assert store.date_range() is None, "history must be untouched"
+    assert not any(b == PROCESSED and k.startswith("actuals/") for b, k in s3.objects)
+    assert (RAW, "uploads/bad.csv") in s3.objects, "the raw object stays where it was"
+
+
+def test_unknown_stores_and_items_are_kept_with_a_warning(s3, store) -> None:
+    run = _upload(s3, store, "u.csv", HEADER + "2017-08-15,99,10,1,False\n2017-08-15,1,777,2,False\n")
+    assert run["status"] == "forecasting"
+    assert any("store_nbr" in w and "99" in w for w in run["warnings"])
+    assert any("item_nbr" in w and "777" in w for w in run["warnings"])
+
+
+def test_a_request_needs_history_and_is_anchored_to_its_end(s3, store) -> None:
+    request = "id,date,store_nbr,item_nbr,onpromotion\n1,2017-08-16,1,10,False\n2,2017-08-31,1,10,True\n"
+    assert _upload(s3, store, "early.csv", request)["status"] == "rejected"
+    _upload(s3, store, "sales.csv", SALES)
+    run = _upload(s3, store, "request.csv", request)
+    assert run["status"] == "forecasting" and run["request"]["origin"] == "2017-08-15"
+    assert s3.objects[(PROCESSED, "requests/request.csv")]["metadata"]["origin"] == "2017-08-15"
+
+
+def test_a_request_beyond_the_horizon_is_rejected_naming_the_row(s3, store) -> None:
+    _upload(s3, store, "sales.csv", SALES)
+    run = _upload(s3, store, "far.csv", "id,date,store_nbr,item_nbr,onpromotion\n1,2017-08-16,1,10,False\n"
+                                        "2,2017-09-01,1,10,False\n")
+    assert run["status"] == "rejected"
+    report = json.loads(s3.text(OUTPUT, "rejected/far.csv.json"))
+    assert report["problems"][0]["line"] == 3 and "2017-08-31" in report["problems"][0]["expected"]
+
+
+def test_reference_tables_are_validated_and_stored_under_their_name(s3, store) -> None:
+    run = _upload(s3, store, "reference/items.csv", "item_nbr,family,class,perishable\n10,DAIRY,1,1\n11,BREAD,2,0\n")
+    assert run["status"] == "succeeded" and run["kind"] == "reference"
+    assert "BREAD" in s3.text(PROCESSED, "reference/items.csv")
+    bad = _upload(s3, store, "reference/stores.csv", "store_nbr,city\n1,Quito\n")
+    assert bad["status"] == "rejected"

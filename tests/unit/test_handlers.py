@@ -1,0 +1,67 @@
+"""The Lambda handlers: event parsing, one run per record, structured JSON logs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from grocery_forecast.history import DynamoHistoryStore
+
+from .fakes import FakeDynamo, FakeS3
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "tests" / "events"
+
+
+@dataclass
+class FakeContext:
+    function_name: str = "grocery-forecast-local-etl"
+    memory_limit_in_mb: int = 2048
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:grocery-forecast-local-etl"
+    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+
+
+def _load_handler(name: str, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("HISTORY_TABLE", "history")
+    monkeypatch.setenv("PROCESSED_BUCKET", "processed")
+    monkeypatch.setenv("OUTPUT_BUCKET", "output")
+    monkeypatch.setenv("MODELS_BUCKET", "models")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", name)
+    spec = importlib.util.spec_from_file_location(f"{name}_handler", ROOT / "lambdas" / name / "handler.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _logs(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_etl_handler_runs_every_record_with_decoded_keys_and_logs_json(monkeypatch, capsys) -> None:
+    handler = _load_handler("etl", monkeypatch)
+    s3 = FakeS3()
+    s3.put_object(Bucket="raw", Key="uploads/store sales (2017-08-15).csv",
+                  Body="date,store_nbr,item_nbr,unit_sales,onpromotion\n2017-08-15,1,10,3,False\n")
+    s3.put_object(Bucket="raw", Key="uploads/broken.csv", Body="not,a,sales,file\n1,2,3,4\n")
+    monkeypatch.setattr(handler, "_s3", s3)
+    monkeypatch.setattr(handler, "_store", DynamoHistoryStore(FakeDynamo(), "history", max_workers=1))
+    event = json.loads((EVENTS / "s3_put_raw.json").read_text())
+
+    result = handler.lambda_handler(event, FakeContext())
+
+    assert [r["status"] for r in result["runs"]] == ["forecasting", "rejected"]
+    assert ("processed", "actuals/uploads/store sales (2017-08-15).csv") in s3.objects
+    logs = _logs(capsys.readouterr().out)
+    processed = next(rec for rec in logs if rec["message"] == "upload processed")
+    assert processed["input_key"] == "uploads/store sales (2017-08-15).csv"
+    assert processed["function_request_id"] == FakeContext.aws_request_id
+    assert processed["level"] == "INFO" and processed["rows_in"] == 1
+    rejected = next(rec for rec in logs if rec["message"] == "upload rejected")
+    assert rejected["level"] == "WARNING" and rejected["input_key"] == "uploads/broken.csv"
