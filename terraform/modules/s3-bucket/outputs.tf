@@ -1,0 +1,24 @@
+output "s3_bucket_id" {
+  description = "Name of the bucket."
+  value       = aws_s3_bucket.this.bucket
+}
+
+output "s3_bucket_arn" {
+  description = "ARN of the bucket (arn:<partition>:s3:::<name>). Object ARNs are this plus \"/<key>\"."
+  value       = aws_s3_bucket.this.arn
+}
+
+output "s3_bucket_region" {
+  description = "Region the bucket lives in."
+  value       = aws_s3_bucket.this.region
+}
+
+output "s3_bucket_versioning_status" {
+  description = "Versioning status managed by the module: \"Enabled\", or null when versioning is not managed (never enabled)."
+  value       = one(aws_s3_bucket_versioning.this[*].versioning_configuration[0].status)
+}
+
+output "s3_bucket_sse_algorithm" {
+  description = "Default server-side encryption algorithm: \"AES256\" (SSE-S3) or \"aws:kms\" (SSE-KMS)."
+  value       = one(aws_s3_bucket_server_side_encryption_configuration.this.rule).apply_server_side_encryption_by_default[0].sse_algorithm
+}

@@ -1,0 +1,140 @@
+# The s3-bucket module on a mocked provider.
+# Run from terraform/modules/s3-bucket:  terraform init -backend=false && terraform test
+
+mock_provider "aws" {}
+
+override_resource {
+  target          = aws_s3_bucket.this
+  override_during = plan
+  values = {
+    arn = "arn:aws:s3:::test-bucket"
+  }
+}
+
+variables {
+  bucket = "test-bucket"
+}
+
+run "defaults_are_private_encrypted_and_unversioned" {
+  command = plan
+
+  assert {
+    condition     = aws_s3_bucket.this.bucket == "test-bucket" && aws_s3_bucket.this.force_destroy == false
+    error_message = "The bucket is named by var.bucket and not force-destroyed by default."
+  }
+
+  assert {
+    condition = (
+      aws_s3_bucket_public_access_block.this.block_public_acls &&
+      aws_s3_bucket_public_access_block.this.block_public_policy &&
+      aws_s3_bucket_public_access_block.this.ignore_public_acls &&
+      aws_s3_bucket_public_access_block.this.restrict_public_buckets
+    )
+    error_message = "All four public access blocks must be on."
+  }
+
+  assert {
+    condition     = one(aws_s3_bucket_ownership_controls.this.rule).object_ownership == "BucketOwnerEnforced"
+    error_message = "ACLs must be disabled (BucketOwnerEnforced)."
+  }
+
+  assert {
+    condition     = output.s3_bucket_sse_algorithm == "AES256"
+    error_message = "Default encryption is SSE-S3."
+  }
+
+  assert {
+    condition     = length(aws_s3_bucket_versioning.this) == 0 && output.s3_bucket_versioning_status == null
+    error_message = "Versioning is not managed unless asked for."
+  }
+
+  assert {
+    condition     = output.s3_bucket_id == "test-bucket" && output.s3_bucket_arn == "arn:aws:s3:::test-bucket"
+    error_message = "Outputs must name the bucket."
+  }
+}
+
+run "tls_only_policy" {
+  command = plan
+
+  assert {
+    condition = jsondecode(aws_s3_bucket_policy.this[0].policy).Statement == [{
+      Sid       = "DenyInsecureTransport"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = "s3:*"
+      Resource  = ["arn:aws:s3:::test-bucket", "arn:aws:s3:::test-bucket/*"]
+      Condition = { Bool = { "aws:SecureTransport" = "false" } }
+    }]
+    error_message = "The bucket policy must deny every non-TLS request."
+  }
+}
+
+run "tls_only_policy_can_be_left_out" {
+  command = plan
+
+  variables {
+    attach_deny_insecure_transport_policy = false
+  }
+
+  assert {
+    condition     = length(aws_s3_bucket_policy.this) == 0
+    error_message = "No bucket policy when attach_deny_insecure_transport_policy = false."
+  }
+}
+
+run "versioning_and_force_destroy" {
+  command = plan
+
+  variables {
+    versioning_enabled = true
+    force_destroy      = true
+  }
+
+  assert {
+    condition     = aws_s3_bucket_versioning.this[0].versioning_configuration[0].status == "Enabled" && output.s3_bucket_versioning_status == "Enabled"
+    error_message = "versioning_enabled = true must enable versioning."
+  }
+
+  assert {
+    condition     = aws_s3_bucket.this.force_destroy
+    error_message = "force_destroy must be passed through."
+  }
+}
+
+run "kms_encryption" {
+  command = plan
+
+  variables {
+    kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+  }
+
+  assert {
+    condition = (
+      one(aws_s3_bucket_server_side_encryption_configuration.this.rule).apply_server_side_encryption_by_default[0].sse_algorithm == "aws:kms" &&
+      one(aws_s3_bucket_server_side_encryption_configuration.this.rule).apply_server_side_encryption_by_default[0].kms_master_key_id == "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555" &&
+      one(aws_s3_bucket_server_side_encryption_configuration.this.rule).bucket_key_enabled
+    )
+    error_message = "A KMS key switches the default encryption to SSE-KMS with a bucket key."
+  }
+}
+
+run "bucket_name_is_validated" {
+  command = plan
+
+  variables {
+    bucket = "Not_A_Bucket"
+  }
+
+  expect_failures = [var.bucket]
+}
+
+run "kms_key_must_be_an_arn" {
+  command = plan
+
+  variables {
+    kms_key_arn = "alias/my-key"
+  }
+
+  expect_failures = [var.kms_key_arn]
+}

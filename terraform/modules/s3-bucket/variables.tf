@@ -1,0 +1,60 @@
+################################################################################
+# Bucket
+################################################################################
+
+variable "bucket" {
+  description = "Name of the bucket (3..63 characters: lowercase letters, digits and hyphens, starting and ending with a letter or digit). Dots are not allowed so path-style and virtual-host addressing both work."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$", var.bucket)) && !startswith(var.bucket, "xn--") && !endswith(var.bucket, "-s3alias")
+    error_message = "bucket must be 3..63 characters of lowercase letters, digits and hyphens, start and end with a letter or digit, not start with \"xn--\" and not end with \"-s3alias\"."
+  }
+}
+
+variable "force_destroy" {
+  description = "Delete every object (and every object version) when the bucket is destroyed. Handy for throw-away environments; leave false for anything holding data you care about."
+  type        = bool
+  default     = false
+}
+
+variable "versioning_enabled" {
+  description = "Enable object versioning. Turning it off later suspends versioning (existing versions are kept)."
+  type        = bool
+  default     = false
+}
+
+################################################################################
+# Encryption
+################################################################################
+
+variable "kms_key_arn" {
+  description = "ARN of a KMS key for SSE-KMS default encryption. When null (the default) the bucket uses SSE-S3 (AES256)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.kms_key_arn))
+    error_message = "kms_key_arn must be null or a KMS key ARN (arn:<partition>:kms:...)."
+  }
+}
+
+################################################################################
+# Policy
+################################################################################
+
+variable "attach_deny_insecure_transport_policy" {
+  description = "Attach a bucket policy that denies every request not made over TLS (aws:SecureTransport = false)."
+  type        = bool
+  default     = true
+}
+
+################################################################################
+# Tags
+################################################################################
+
+variable "tags" {
+  description = "Tags applied to the bucket."
+  type        = map(string)
+  default     = {}
+}
