@@ -1,0 +1,102 @@
+locals {
+  # Hex SHA-256 of the package: part of the S3 key, so a new build is a new object and a new deployment.
+  package_sha256 = filesha256(var.package_path)
+  package_key    = "${var.artifacts_key_prefix}${var.function_name}/${local.package_sha256}.zip"
+}
+
+################################################################################
+# Package
+################################################################################
+
+# Lambda refuses direct uploads above 50 MB (the predict bundle with LightGBM and pandas is larger),
+# so the package always goes through S3.
+resource "aws_s3_object" "package" {
+  bucket = var.artifacts_bucket
+  key    = local.package_key
+  source = var.package_path
+
+  content_type = "application/zip"
+
+  tags = var.tags
+
+  # Upload the new package (and point the function at it) before deleting the old one.
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+################################################################################
+# Logging
+################################################################################
+
+# Created by Terraform (not lazily by Lambda) so retention and tags are managed and destroy removes it.
+resource "aws_cloudwatch_log_group" "lambda" {
+  name              = "/aws/lambda/${var.function_name}"
+  retention_in_days = var.log_retention_days
+
+  tags = var.tags
+}
+
+################################################################################
+# Function
+################################################################################
+
+resource "aws_lambda_function" "this" {
+  function_name = var.function_name
+  description   = var.description
+  role          = aws_iam_role.lambda.arn
+
+  handler       = var.handler
+  runtime       = var.runtime
+  architectures = var.architectures
+  memory_size   = var.memory_size
+  timeout       = var.timeout
+
+  ephemeral_storage {
+    size = var.ephemeral_storage_size
+  }
+
+  s3_bucket        = aws_s3_object.package.bucket
+  s3_key           = aws_s3_object.package.key
+  source_code_hash = filebase64sha256(var.package_path)
+
+  reserved_concurrent_executions = var.reserved_concurrent_executions
+
+  # An empty environment block is a perpetual diff: only declare it when there is something in it.
+  dynamic "environment" {
+    for_each = length(var.environment_variables) > 0 ? [var.environment_variables] : []
+
+    content {
+      variables = environment.value
+    }
+  }
+
+  tags = var.tags
+
+  # The log group and the role's permissions must exist before the first invocation.
+  depends_on = [
+    aws_cloudwatch_log_group.lambda,
+    aws_iam_role_policy.lambda,
+  ]
+}
+
+################################################################################
+# Asynchronous invocation
+################################################################################
+
+resource "aws_lambda_function_event_invoke_config" "this" {
+  function_name = aws_lambda_function.this.function_name
+
+  maximum_retry_attempts       = var.maximum_retry_attempts
+  maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
+
+  dynamic "destination_config" {
+    for_each = var.destination_on_failure == null ? [] : [var.destination_on_failure]
+
+    content {
+      on_failure {
+        destination = destination_config.value
+      }
+    }
+  }
+}

@@ -1,0 +1,80 @@
+################################################################################
+# Function
+################################################################################
+
+output "lambda_function_name" {
+  description = "Name of the function."
+  value       = aws_lambda_function.this.function_name
+}
+
+output "lambda_function_arn" {
+  description = "ARN of the function."
+  value       = aws_lambda_function.this.arn
+}
+
+output "lambda_function_invoke_arn" {
+  description = "ARN used to invoke the function from API Gateway."
+  value       = aws_lambda_function.this.invoke_arn
+}
+
+output "lambda_function_source_code_hash" {
+  description = "Base64 SHA-256 of the deployed package."
+  value       = aws_lambda_function.this.source_code_hash
+}
+
+output "lambda_function_s3_key" {
+  description = "Key of the uploaded package in the artifacts bucket."
+  value       = aws_s3_object.package.key
+}
+
+output "lambda_function_environment_variables" {
+  description = "Environment variables of the function."
+  value       = try(aws_lambda_function.this.environment[0].variables, {})
+}
+
+################################################################################
+# Asynchronous invocation
+################################################################################
+
+output "lambda_maximum_retry_attempts" {
+  description = "Retries of a failed asynchronous invocation."
+  value       = aws_lambda_function_event_invoke_config.this.maximum_retry_attempts
+}
+
+output "lambda_destination_on_failure" {
+  description = "ARN receiving asynchronous invocations that failed every attempt (null if none)."
+  value       = try(aws_lambda_function_event_invoke_config.this.destination_config[0].on_failure[0].destination, null)
+}
+
+################################################################################
+# Execution role
+################################################################################
+
+output "lambda_role_arn" {
+  description = "ARN of the function's execution role."
+  value       = aws_iam_role.lambda.arn
+}
+
+output "lambda_role_name" {
+  description = "Name of the function's execution role."
+  value       = aws_iam_role.lambda.name
+}
+
+output "lambda_role_policy_json" {
+  description = "The inline policy document attached to the role (JSON)."
+  value       = local.policy_document
+}
+
+################################################################################
+# Logging
+################################################################################
+
+output "lambda_cloudwatch_log_group_name" {
+  description = "Name of the function's log group (/aws/lambda/<function_name>)."
+  value       = aws_cloudwatch_log_group.lambda.name
+}
+
+output "lambda_cloudwatch_log_group_arn" {
+  description = "ARN of the function's log group."
+  value       = aws_cloudwatch_log_group.lambda.arn
+}
