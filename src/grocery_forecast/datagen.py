@@ -1,0 +1,429 @@
+"""Favorita-shaped synthetic data, deterministic by seed, so a fresh clone trains and demos offline.
+
+The real competition data cannot ship with the project, so this module writes the same five
+files (train.csv with ids, test.csv, items.csv, stores.csv, holidays_events.csv) with the
+properties that make Favorita hard and that the model must handle: levels spanning orders of
+magnitude and differing by store and item, slow level drift, weekly seasonality that varies by
+family and store type, paydays, holidays (Christmas run-up, closed days, local festivals),
+promotions with item-specific lift, perishables, heavy intermittency (about half the store-item
+days sell nothing, and such days have no row), stock-outs, new and discontinued items, returns
+(negative sales) and fractional sales (kilos) for fresh families.
+
+Everything is vectorised over a store's items; the only loops run over stores and date blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.signal import lfilter
+
+from grocery_forecast.panel import SalesPanel
+from grocery_forecast.reference import Reference
+from grocery_forecast.schema import DEFAULT_HORIZON
+
+__all__ = ["GeneratedData", "GeneratorConfig", "generate", "write_dataset"]
+
+# family: (share of items, perishable, fractional kilos, first class number, weekend lift)
+_FAMILIES: dict[str, tuple[float, int, bool, int, float]] = {
+    "GROCERY I": (0.30, 0, False, 1002, 0.20),
+    "BEVERAGES": (0.14, 0, False, 1114, 0.30),
+    "CLEANING": (0.10, 0, False, 3004, 0.15),
+    "PRODUCE": (0.07, 1, True, 2002, 0.30),
+    "DAIRY": (0.06, 1, False, 2102, 0.20),
+    "PERSONAL CARE": (0.04, 0, False, 4104, 0.15),
+    "BREAD/BAKERY": (0.03, 1, False, 2702, 0.35),
+    "HOME CARE": (0.03, 0, False, 3102, 0.10),
+    "DELI": (0.02, 1, True, 2630, 0.35),
+    "MEATS": (0.02, 1, True, 2302, 0.40),
+    "POULTRY": (0.015, 1, True, 2412, 0.40),
+    "LIQUOR,WINE,BEER": (0.02, 0, False, 1302, 0.70),
+    "FROZEN FOODS": (0.015, 0, False, 2208, 0.20),
+    "EGGS": (0.01, 1, False, 2502, 0.20),
+    "HOME AND KITCHEN I": (0.02, 0, False, 6206, 0.30),
+    "CELEBRATION": (0.01, 0, False, 5308, 0.40),
+    "SEAFOOD": (0.005, 1, True, 2802, 0.40),
+    "PREPARED FOODS": (0.01, 1, False, 2904, 0.25),
+    "SCHOOL AND OFFICE SUPPLIES": (0.005, 0, False, 6404, 0.10),
+    "AUTOMOTIVE": (0.005, 0, False, 6806, 0.10),
+}
+_CITIES: tuple[tuple[str, str], ...] = (
+    ("Quito", "Pichincha"), ("Guayaquil", "Guayas"), ("Cuenca", "Azuay"),
+    ("Santo Domingo", "Santo Domingo de los Tsachilas"), ("Machala", "El Oro"), ("Ambato", "Tungurahua"),
+    ("Manta", "Manabi"), ("Latacunga", "Cotopaxi"), ("Loja", "Loja"), ("Riobamba", "Chimborazo"),
+    ("Ibarra", "Imbabura"), ("Babahoyo", "Los Rios"), ("Esmeraldas", "Esmeraldas"), ("Salinas", "Santa Elena"),
+    ("Daule", "Guayas"), ("Cayambe", "Pichincha"), ("Quevedo", "Los Rios"), ("Puyo", "Pastaza"),
+    ("Guaranda", "Bolivar"), ("Libertad", "Guayas"), ("Playas", "Guayas"), ("El Carmen", "Manabi"),
+)
+_STORE_TYPES = ("A", "B", "C", "D", "E")
+_TYPE_LEVEL = {"A": 0.6, "B": 0.1, "C": -0.2, "D": 0.2, "E": -0.3}
+_FIXED_HOLIDAYS = (
+    (1, 1, "Primer dia del ano"), (5, 1, "Dia del Trabajo"), (5, 24, "Batalla de Pichincha"),
+    (8, 10, "Primer Grito de Independencia"), (10, 9, "Independencia de Guayaquil"),
+    (11, 2, "Dia de Difuntos"), (11, 3, "Independencia de Cuenca"), (12, 25, "Navidad"),
+)
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Size and randomness of a generated data set.
+
+    Attributes:
+        seed: Everything generated follows from it. Defaults to 0.
+        stores: Number of stores. Defaults to 10.
+        items: Number of items. Defaults to 50.
+        start: First date of train.csv. Defaults to 2016-08-16, so a year ends where Kaggle's did.
+        days: Days in train.csv. Defaults to 365.
+        horizon: Days in test.csv after the last train day. Defaults to 16 (Kaggle's test window).
+    """
+
+    seed: int = 0
+    stores: int = 10
+    items: int = 50
+    start: str = "2016-08-16"
+    days: int = 365
+    horizon: int = DEFAULT_HORIZON
+
+    def __post_init__(self) -> None:
+        for name in ("stores", "items", "days", "horizon"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        pd.Timestamp(self.start)  # raises on an unreadable date
+
+    @property
+    def end(self) -> pd.Timestamp:
+        """The last day of train.csv."""
+        return pd.Timestamp(self.start) + pd.Timedelta(days=self.days - 1)
+
+
+@dataclass
+class GeneratedData:
+    """One generated data set, as frames in the Kaggle layouts.
+
+    Attributes:
+        train: ``id,date,store_nbr,item_nbr,unit_sales,onpromotion`` (only days with a row).
+        test: ``id,date,store_nbr,item_nbr,onpromotion`` for every store-item, ``horizon`` days.
+        items, stores, holidays_events: The reference tables.
+        panel: train.csv as a :class:`SalesPanel` (every store-item, NaN where no row).
+        future_sales: Unit sales of the ``horizon`` days after train.csv (absent rows as 0),
+            aligned with ``panel``'s rows: the answers to test.csv, for checks.
+        future_mean: The expected unit sales behind ``future_sales`` (before the noise), the
+            forecast an oracle would make, for judging how much a model could gain.
+    """
+
+    config: GeneratorConfig
+    train: pd.DataFrame
+    test: pd.DataFrame
+    items: pd.DataFrame
+    stores: pd.DataFrame
+    holidays_events: pd.DataFrame
+    panel: SalesPanel
+    future_sales: np.ndarray
+    future_mean: np.ndarray
+
+    @property
+    def reference(self) -> Reference:
+        """The reference tables as a :class:`Reference`."""
+        return Reference.from_frames(
+            {"items": self.items, "stores": self.stores, "holidays_events": self.holidays_events}
+        )
+
+
+# -- reference tables ------------------------------------------------------------------------------
+
+
+def _make_stores(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    cities = [_CITIES[0]] * 3 + [_CITIES[1]] * 2 + list(_CITIES[2:])
+    picked = [cities[i % len(cities)] if i < len(cities) else cities[rng.integers(len(cities))] for i in range(n)]
+    return pd.DataFrame(
+        {
+            "store_nbr": np.arange(1, n + 1),
+            "city": [c for c, _ in picked],
+            "state": [s for _, s in picked],
+            "type": rng.choice(_STORE_TYPES, size=n, p=[0.2, 0.15, 0.3, 0.25, 0.1]),
+            "cluster": rng.integers(1, 18, size=n),
+        }
+    )
+
+
+def _make_items(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    names = list(_FAMILIES)
+    share = np.array([_FAMILIES[f][0] for f in names])
+    family = rng.choice(names, size=n, p=share / share.sum())
+    item_nbr = np.sort(rng.choice(np.arange(96_995, 2_134_244), size=n, replace=False))
+    return pd.DataFrame(
+        {
+            "item_nbr": item_nbr,
+            "family": family,
+            "class": [_FAMILIES[f][3] + int(rng.integers(0, 40)) for f in family],
+            "perishable": [_FAMILIES[f][1] for f in family],
+        }
+    )
+
+
+def _easter(year: int) -> date:
+    """Gregorian Easter Sunday (anonymous algorithm), for Carnaval and Good Friday."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    m = (32 + 2 * e + 2 * i - h - k) % 7
+    n = (h + m - 7 * ((a + 11 * h + 22 * m) // 451) + 114)
+    return date(year, n // 31, n % 31 + 1)
+
+
+def _make_holidays(rng: np.random.Generator, stores: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
+    rows: list[tuple[str, str, str, str, str, bool]] = []
+
+    def add(day: date, kind: str, locale: str, name: str, desc: str, transferred: bool = False) -> None:
+        rows.append((day.isoformat(), kind, locale, name, desc, transferred))
+
+    cities = sorted(set(stores["city"]))
+    states = sorted(set(stores["state"]))
+    city_day = {c: (int(rng.integers(1, 13)), int(rng.integers(1, 29))) for c in cities}
+    state_day = {s: (int(rng.integers(1, 13)), int(rng.integers(1, 29))) for s in states}
+    for year in range(first.year, last.year + 1):
+        for month, day, desc in _FIXED_HOLIDAYS:
+            d = date(year, month, day)
+            if desc == "Primer Grito de Independencia" and d.weekday() in (1, 2, 3):
+                friday = d + timedelta(days=4 - d.weekday())
+                add(d, "Holiday", "National", "Ecuador", desc, True)
+                add(friday, "Transfer", "National", "Ecuador", f"Traslado {desc}")
+            else:
+                add(d, "Holiday", "National", "Ecuador", desc)
+        easter = _easter(year)
+        add(easter - timedelta(days=48), "Holiday", "National", "Ecuador", "Carnaval")
+        add(easter - timedelta(days=47), "Holiday", "National", "Ecuador", "Carnaval")
+        add(easter - timedelta(days=2), "Holiday", "National", "Ecuador", "Viernes Santo")
+        for k in (4, 3, 2, 1):
+            add(date(year, 12, 25) - timedelta(days=k), "Additional", "National", "Ecuador", f"Navidad-{k}")
+        add(date(year, 12, 26), "Additional", "National", "Ecuador", "Navidad+1")
+        add(date(year, 12, 31), "Additional", "National", "Ecuador", "Primer dia del ano-1")
+        may1 = date(year, 5, 1)
+        mothers = may1 + timedelta(days=(6 - may1.weekday()) % 7 + 7)
+        add(mothers - timedelta(days=1), "Additional", "National", "Ecuador", "Dia de la Madre-1")
+        add(mothers, "Event", "National", "Ecuador", "Dia de la Madre")
+        nov1 = date(year, 11, 1)
+        black_friday = nov1 + timedelta(days=(4 - nov1.weekday()) % 7 + 21)
+        add(black_friday, "Event", "National", "Ecuador", "Black Friday")
+        add(black_friday + timedelta(days=3), "Event", "National", "Ecuador", "Cyber Monday")
+        nov2 = date(year, 11, 2)
+        if nov2.weekday() == 3:  # a Thursday holiday bridges to Friday, paid back on a Saturday
+            add(nov2 + timedelta(days=2), "Bridge", "National", "Ecuador", "Puente Dia de Difuntos")
+            add(nov2 + timedelta(days=9), "Work Day", "National", "Ecuador", "Recupero Puente Dia de Difuntos")
+        for city, (m, d) in city_day.items():
+            add(date(year, m, d), "Holiday", "Local", city, f"Fundacion de {city}")
+        for state, (m, d) in state_day.items():
+            add(date(year, m, d), "Holiday", "Regional", state, f"Provincializacion de {state}")
+    frame = pd.DataFrame(rows, columns=["date", "type", "locale", "locale_name", "description", "transferred"])
+    frame = frame[(frame["date"] >= first.date().isoformat()) & (frame["date"] <= last.date().isoformat())]
+    return frame.sort_values(["date", "locale", "description"], ignore_index=True)
+
+
+# -- sales -----------------------------------------------------------------------------------------
+
+
+def _runs(rng: np.random.Generator, shape: tuple[int, int], start_prob: np.ndarray, min_len: int, max_len: int) -> np.ndarray:
+    """Boolean runs along axis 1: each start lasts a random ``min_len..max_len`` days."""
+    _, d = shape
+    starts = rng.random(shape) < start_prob[:, None]
+    lengths = rng.integers(min_len, max_len + 1, size=shape)
+    end = np.where(starts, np.arange(d)[None, :] + lengths, -1)
+    return np.maximum.accumulate(end, axis=1) > np.arange(d)[None, :]
+
+
+def _calendar_effects(
+    days: pd.DatetimeIndex, holidays: pd.DataFrame, stores: pd.DataFrame, families: list[str], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Log effects: per (family, day) national, per (store, day) local, and store closures."""
+    ref = Reference.from_frames(
+        {"items": pd.DataFrame(columns=["item_nbr", "family", "class", "perishable"]), "stores": stores,
+         "holidays_events": holidays}
+    )
+    n_days, n_stores = len(days), len(stores)
+    grid_days = np.repeat(days.to_numpy(), n_stores)
+    grid_stores = np.tile(stores["store_nbr"].to_numpy(), n_days)
+    flags = {k: v.reshape(n_days, n_stores).T for k, v in ref.holiday_flags(grid_days, grid_stores).items()}
+    fam_holiday = rng.normal(0.0, 0.25, size=len(families))
+    fam_xmas = np.clip(rng.normal(0.45, 0.2, size=len(families)), 0.0, None)
+    national = flags["holiday_national"][0].astype(np.float64)
+    additional = flags["holiday_additional"][0].astype(np.float64)
+    events = flags["event_national"][0].astype(np.float64)
+    family_day = fam_holiday[:, None] * national[None, :] + fam_xmas[:, None] * additional[None, :]
+    family_day += 0.05 * events[None, :]
+    dom = days.day.to_numpy()
+    last = days.days_in_month.to_numpy()
+    payday = (dom == 15) | (dom == 16) | (dom == last) | (dom == 1)
+    family_day += 0.08 * payday[None, :]
+    doy = days.dayofyear.to_numpy()
+    family_day += rng.normal(0.0, 0.08, size=(len(families), 1)) * np.sin(2 * np.pi * (doy[None, :] - 30) / 365.25)
+    store_day = 0.12 * (flags["holiday_local"] + flags["holiday_regional"]) - 0.05 * flags["work_day"]
+    closed = np.zeros((n_stores, n_days), dtype=bool)
+    closed[:, (days.month == 12) & (days.day == 25)] = True
+    new_year = np.flatnonzero((days.month == 1) & (days.day == 1))
+    if len(new_year):
+        closed[np.ix_(rng.random(n_stores) < 0.85, new_year)] = True
+    return family_day, store_day.astype(np.float64), closed
+
+
+def generate(config: GeneratorConfig | None = None, reference: Reference | None = None,
+             progress: Callable[[int], None] | None = None) -> GeneratedData:
+    """Generate one data set in memory.
+
+    Args:
+        config: Sizes and seed. Defaults to :class:`GeneratorConfig` defaults.
+        reference: Real reference tables to draw stores, items and holidays from (e.g. the
+            Favorita ones) instead of inventing them. Defaults to invented ones.
+        progress: Called with the number of stores finished, as each store is generated.
+    """
+    cfg = config or GeneratorConfig()
+    rng = np.random.default_rng(cfg.seed)
+    first = pd.Timestamp(cfg.start).normalize()
+    total_days = cfg.days + cfg.horizon
+    days = pd.date_range(first, periods=total_days, freq="D")
+    if reference is not None:
+        stores = reference.stores.reset_index(drop=True)
+        stores = stores.iloc[np.sort(rng.choice(len(stores), size=min(cfg.stores, len(stores)), replace=False))]
+        items = reference.items.reset_index(drop=True)
+        items = items.iloc[np.sort(rng.choice(len(items), size=min(cfg.items, len(items)), replace=False))]
+        stores, items = stores.reset_index(drop=True), items.reset_index(drop=True)
+        holidays = reference.holidays.assign(
+            date=reference.holidays["date"].dt.strftime("%Y-%m-%d"),
+            transferred=np.where(reference.holidays["transferred"], "True", "False"),
+        )
+    else:
+        stores = _make_stores(rng, cfg.stores)
+        items = _make_items(rng, cfg.items)
+        holidays = _make_holidays(rng, stores, first, days[-1])
+    n_stores, n_items = len(stores), len(items)
+    families = sorted(set(items["family"]))
+    fam_code = pd.Index(families).get_indexer(items["family"])
+    fam_param = [_FAMILIES.get(f, (0.0, 0, False, 0, 0.2)) for f in families]
+    weekend = np.array([p[4] for p in fam_param])[fam_code]
+    fractional = np.array([p[2] for p in fam_param])[fam_code]
+    family_day, store_day, closed = _calendar_effects(days, holidays, stores, families, rng)
+
+    # Item-level structure shared by all stores.
+    item_level = rng.normal(np.log(1.2), 1.4, size=n_items)
+    item_trend = rng.normal(0.0, 0.35, size=n_items) / 365.0
+    promo_lift = np.clip(rng.normal(0.6, 0.3, size=n_items), 0.05, None)
+    promo_prob = np.where(rng.random(n_items) < 0.45, 0.0, rng.uniform(0.005, 0.05, size=n_items))
+    launch = np.where(rng.random(n_items) < 0.10, rng.integers(0, total_days - 30, size=n_items), 0)
+    retire = np.where(rng.random(n_items) < 0.04, rng.integers(60, total_days, size=n_items), total_days)
+    dispersion = rng.uniform(1.5, 6.0, size=n_items)
+    kilo = rng.uniform(0.3, 2.5, size=n_items)
+    chain_promo = _runs(rng, (n_items, total_days), promo_prob * 0.6, 3, 14)
+    # Weekly profile: Monday..Sunday, weekend-heavy, shaped by the family and the store type.
+    dow = days.dayofweek.to_numpy()
+    weekday_shape = np.array([-0.10, -0.12, -0.08, -0.05, 0.05, 0.55, 0.45])
+    t = np.arange(total_days)
+
+    sales = np.zeros((n_stores * n_items, total_days), dtype=np.float32)
+    expected = np.zeros((n_stores * n_items, cfg.horizon), dtype=np.float32)
+    promo = np.zeros((n_stores * n_items, total_days), dtype=np.int8)
+    store_levels = rng.normal(0.0, 0.45, size=n_stores)
+    opening = np.where(rng.random(n_stores) < 0.1, rng.integers(0, max(1, total_days // 2), size=n_stores), 0)
+    for s in range(n_stores):
+        srng = np.random.default_rng([cfg.seed, s])
+        stype = str(stores["type"].iloc[s])
+        weekly_gain = weekend * (1.0 + 0.3 * srng.standard_normal()) * (1.3 if stype in ("A", "D") else 1.0)
+        weekly = weekly_gain[:, None] * weekday_shape[dow][None, :] / 0.5
+        level = (store_levels[s] + _TYPE_LEVEL.get(stype, 0.0) + item_level
+                 + srng.normal(0.0, 0.4, size=n_items))
+        drift = lfilter([1.0], [1.0, -0.97], srng.normal(0.0, 0.04, size=(n_items, total_days)), axis=1)
+        on_promo = (chain_promo & (srng.random(n_items) < 0.75)[:, None]) | _runs(
+            srng, (n_items, total_days), promo_prob * 0.3, 2, 7
+        )
+        ramp = np.clip((t[None, :] - launch[:, None]) / 28.0, 0.0, 1.0)
+        alive = (t[None, :] >= launch[:, None]) & (t[None, :] < retire[:, None]) & (t[None, :] >= opening[s])
+        log_mean = (level[:, None] + item_trend[:, None] * (t[None, :] - total_days) + weekly + drift
+                    + family_day[fam_code] + store_day[s][None, :] + promo_lift[:, None] * on_promo
+                    + np.log(np.maximum(ramp, 1e-3)))
+        mean = np.exp(log_mean)
+        stock_out = _runs(srng, (n_items, total_days), np.full(n_items, 0.006), 2, 10)
+        mean = np.where(alive & ~stock_out & ~closed[s][None, :], mean, 0.0)
+        gamma = srng.gamma(dispersion[:, None], 1.0 / dispersion[:, None], size=(n_items, total_days))
+        counts = srng.poisson(mean * gamma).astype(np.float64)
+        kilos = np.round(counts * kilo[:, None] * srng.uniform(0.8, 1.2, size=counts.shape), 3)
+        values = np.where(fractional[:, None], kilos, counts)
+        returns = (srng.random(values.shape) < 0.0005) & alive & ~closed[s][None, :]
+        values = np.where(returns, -np.ceil(srng.uniform(0.0, 3.0, size=values.shape)), values)
+        # Rows exist only for days with sales (and a few zero days), as in Kaggle's train.csv.
+        has_row = (values != 0) | ((srng.random(values.shape) < 0.01) & alive & ~closed[s][None, :])
+        rows = slice(s * n_items, (s + 1) * n_items)
+        sales[rows] = np.where(has_row, values, np.nan)
+        promo[rows] = on_promo & alive & ~closed[s][None, :]
+        scale = np.where(fractional, kilo, 1.0)[:, None]
+        expected[rows] = (mean * scale)[:, cfg.days :]
+        if progress is not None:
+            progress(1)
+
+    store_ids = np.repeat(stores["store_nbr"].to_numpy(dtype=np.int32), n_items)
+    item_ids = np.tile(items["item_nbr"].to_numpy(dtype=np.int64), n_stores)
+    full = SalesPanel(first, store_ids, item_ids, sales, promo)
+    panel = full.window(first, cfg.end)
+    train = panel.to_frame()
+    train["unit_sales"] = np.round(train["unit_sales"].to_numpy(), 3)
+    train.insert(0, "id", np.arange(len(train), dtype=np.int64))
+    test_days = pd.date_range(cfg.end + pd.Timedelta(days=1), periods=cfg.horizon, freq="D")
+    test = pd.DataFrame(
+        {
+            "date": np.repeat(test_days.to_numpy(), len(store_ids)),
+            "store_nbr": np.tile(store_ids, cfg.horizon),
+            "item_nbr": np.tile(item_ids, cfg.horizon),
+            "onpromotion": promo[:, cfg.days :].T.reshape(-1).astype(bool),
+        }
+    )
+    test.insert(0, "id", np.arange(len(train), len(train) + len(test), dtype=np.int64))
+    return GeneratedData(
+        config=cfg,
+        train=train,
+        test=test,
+        items=items.reset_index(drop=True),
+        stores=stores.reset_index(drop=True),
+        holidays_events=holidays.reset_index(drop=True),
+        panel=panel,
+        future_sales=np.nan_to_num(sales[:, cfg.days :], nan=0.0),
+        future_mean=expected,
+    )
+
+
+def _write_csv(frame: pd.DataFrame, path: Path, block_rows: int = 1_000_000,
+               progress: Callable[[int], None] | None = None) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        for lo in range(0, max(len(frame), 1), block_rows):
+            part = frame.iloc[lo : lo + block_rows]
+            out = part.assign(date=part["date"].dt.strftime("%Y-%m-%d")) if "date" in part and part["date"].dtype.kind == "M" else part
+            if "onpromotion" in out and out["onpromotion"].dtype == bool:
+                out = out.assign(onpromotion=np.where(out["onpromotion"].to_numpy(), "True", "False"))
+            out.to_csv(fh, index=False, header=lo == 0, lineterminator="\n")
+            if progress is not None:
+                progress(len(part))
+
+
+def write_dataset(out: str | Path, data: GeneratedData, progress: Callable[[int], None] | None = None) -> dict[str, Path]:
+    """Write ``data`` as train.csv, test.csv, items.csv, stores.csv and holidays_events.csv.
+
+    Args:
+        out: Directory to write into (created if missing).
+        data: What :func:`generate` returned.
+        progress: Called with rows written, block by block (train.csv is the big one).
+
+    Returns:
+        Path of each file by table name.
+    """
+    directory = Path(out)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {name: directory / f"{name}.csv" for name in ("train", "test", "items", "stores", "holidays_events")}
+    _write_csv(data.train, paths["train"], progress=progress)
+    _write_csv(data.test, paths["test"])
+    data.items.to_csv(paths["items"], index=False, lineterminator="\n")
+    data.stores.to_csv(paths["stores"], index=False, lineterminator="\n")
+    data.holidays_events.to_csv(paths["holidays_events"], index=False, lineterminator="\n")
+    return paths

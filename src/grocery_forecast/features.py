@@ -1,0 +1,438 @@
+"""Features as of a forecast origin, computed from a :class:`~grocery_forecast.panel.SalesPanel` only.
+
+This is the train/serve parity point: training calls the same code on many historical origins
+that the prediction Lambda calls on the latest one, and nothing here reads beyond the origin or
+beyond :attr:`FeatureSpec.lookback_days` before it, so a panel of exactly that many days (what
+the Lambda reads from DynamoDB) yields the same values as years of history.
+
+Features are declared in a :class:`FeatureSpec`; their names follow from it deterministically
+(``sales_mean_w28``), so a saved model can list them and a loader can check them. Three kinds:
+
+* per series, from history up to the origin: window means of ``log1p(sales)`` (absent rows are
+  zero), means over days with sales and the share of such days, spread, recent daily values,
+  exponentially weighted means, the target weekday's mean over recent weeks, days since the last
+  sale and since the first record, promotion counts and sales on and off promotion;
+* per item and per store, averages of those across the panel's series (a brand-new store-item
+  still gets its item's level);
+* known in advance for the target day: the horizon, onpromotion, calendar (weekday, paydays on
+  the 15th and the month's last day), holiday flags from holidays_events, item and store
+  attributes (categories encoded with saved maps, never refit at prediction time).
+
+Everything is vectorised over series; the only Python loops run over configuration (windows,
+weekdays), never over rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from grocery_forecast.panel import SalesPanel
+from grocery_forecast.reference import HOLIDAY_FLAGS, Reference
+
+__all__ = [
+    "CATEGORICAL_FEATURES",
+    "TARGET_COLUMNS",
+    "FeatureSpec",
+    "build_features",
+    "encode_categories",
+    "feature_names",
+    "fit_category_maps",
+]
+
+#: Columns a targets frame must have: the rows to build features for.
+TARGET_COLUMNS: tuple[str, ...] = ("store_nbr", "item_nbr", "date", "onpromotion")
+
+#: Features encoded with category maps (LightGBM categorical features).
+CATEGORICAL_FEATURES: tuple[str, ...] = ("item_family", "store_nbr", "store_type", "store_city", "store_state")
+
+_CALENDAR_FEATURES: tuple[str, ...] = (
+    "onpromotion",
+    "day_of_week",
+    "day_of_month",
+    "days_to_month_end",
+    "month",
+    "is_payday",
+)
+_ATTRIBUTE_FEATURES: tuple[str, ...] = (
+    "item_family",
+    "item_class",
+    "perishable",
+    "store_nbr",
+    "store_type",
+    "store_city",
+    "store_state",
+    "store_cluster",
+)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which features to compute: windows and weeks as configuration, names derived from it.
+
+    Attributes:
+        windows: Days for ``sales_mean_w{w}``: mean ``log1p(sales)`` over the last ``w`` days.
+        nonzero_windows: Days for ``sales_nz_mean_w{w}`` (mean over days with sales) and
+            ``sales_nz_frac_w{w}`` (share of days with sales): intermittent items need both.
+        std_windows: Days for ``sales_std_w{w}``.
+        lags: ``sales_lag_{k}``: ``log1p(sales)`` ``k - 1`` days before the origin.
+        ewm_halflives: ``sales_ewm_h{h}``: exponentially weighted mean, half-life ``h`` days.
+        dow_weeks: ``dow_mean_k{k}``: mean of the target's weekday over its last ``k``
+            occurrences, and ``dow_diff_k{k}``: that minus the mean over the same ``7k`` days.
+        promo_windows: ``promo_sum_w{w}``: promotion days in the last ``w`` days.
+        promo_effect_window: Days for ``sales_mean_promo_w{w}`` / ``sales_mean_nopromo_w{w}``.
+        item_windows: ``item_sales_mean_w{w}`` and ``item_nz_frac_w{w}`` across the item's stores.
+        store_windows: ``store_sales_mean_w{w}`` across the store's items.
+    """
+
+    windows: tuple[int, ...] = (3, 7, 14, 28, 56, 112)
+    nonzero_windows: tuple[int, ...] = (7, 28, 112)
+    std_windows: tuple[int, ...] = (7, 28)
+    lags: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
+    ewm_halflives: tuple[int, ...] = (3, 14)
+    dow_weeks: tuple[int, ...] = (4, 12)
+    promo_windows: tuple[int, ...] = (14, 56)
+    promo_effect_window: int = 56
+    item_windows: tuple[int, ...] = (7, 28)
+    store_windows: tuple[int, ...] = (28,)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            values = value if isinstance(value, tuple) else (value,)
+            if isinstance(value, list):
+                raise TypeError(f"FeatureSpec.{f.name} must be a tuple (the spec is hashable), got a list")
+            if any(not isinstance(v, int | np.integer) or v < 1 for v in values):
+                raise ValueError(f"FeatureSpec.{f.name} must hold whole numbers >= 1, got {value!r}")
+            if isinstance(value, tuple) and len(set(values)) != len(values):
+                raise ValueError(f"FeatureSpec.{f.name} has repeated values: {value!r}")
+
+    @property
+    def lookback_days(self) -> int:
+        """Days of history up to and including the origin that the features read, no more."""
+        spans = [
+            *self.windows,
+            *self.nonzero_windows,
+            *self.std_windows,
+            *self.lags,
+            *self.promo_windows,
+            self.promo_effect_window,
+            *self.item_windows,
+            *self.store_windows,
+            *(7 * k for k in self.dow_weeks),
+        ]
+        return int(max(spans))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, stored in model metadata."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: On keys this library does not know (a model from a newer library).
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown feature spec field(s): {', '.join(unknown)}")
+        return cls(**{k: tuple(int(x) for x in v) if isinstance(v, list | tuple) else int(v) for k, v in data.items()})
+
+
+def feature_names(spec: FeatureSpec) -> list[str]:
+    """The model's input columns, in order, derived only from ``spec``."""
+    names = ["horizon"]
+    names += [f"sales_mean_w{w}" for w in spec.windows]
+    for w in spec.nonzero_windows:
+        names += [f"sales_nz_mean_w{w}", f"sales_nz_frac_w{w}"]
+    names += [f"sales_std_w{w}" for w in spec.std_windows]
+    names += [f"sales_lag_{k}" for k in spec.lags]
+    names += [f"sales_ewm_h{h}" for h in spec.ewm_halflives]
+    for k in spec.dow_weeks:
+        names += [f"dow_mean_k{k}", f"dow_diff_k{k}"]
+    names += ["days_since_sale", "days_since_first", "history_days"]
+    names += [f"promo_sum_w{w}" for w in spec.promo_windows]
+    w = spec.promo_effect_window
+    names += [f"sales_mean_promo_w{w}", f"sales_mean_nopromo_w{w}"]
+    for w in spec.item_windows:
+        names += [f"item_sales_mean_w{w}", f"item_nz_frac_w{w}"]
+    names += [f"store_sales_mean_w{w}" for w in spec.store_windows]
+    names += list(_CALENDAR_FEATURES) + list(HOLIDAY_FLAGS) + list(_ATTRIBUTE_FEATURES)
+    return names
+
+
+# -- category maps -----------------------------------------------------------------------------
+
+
+def fit_category_maps(reference: Reference, panel: SalesPanel | None = None) -> dict[str, list]:
+    """Category values for each categorical feature, fixed at training time and saved with the model.
+
+    Codes are positions in these lists; values unseen here become missing at prediction time.
+    """
+    maps = reference.category_values()
+    if panel is not None:
+        maps["store_nbr"] = sorted(set(maps["store_nbr"]) | {int(s) for s in np.unique(panel.stores)})
+    return maps
+
+
+def encode_categories(values: np.ndarray, categories: Sequence[Any]) -> np.ndarray:
+    """Codes (positions in ``categories``) as float32, NaN where a value is unknown or missing."""
+    codes = pd.Index(list(categories)).get_indexer(pd.Index(np.asarray(values, dtype=object)))
+    out = codes.astype(np.float32)
+    out[codes < 0] = np.nan
+    return out
+
+
+# -- per-series history features ---------------------------------------------------------------
+
+
+@dataclass
+class _SeriesBlock:
+    """Per-series features at one origin; row ``n_series`` is a series with no history at all."""
+
+    origin: pd.Timestamp
+    n_hist: int
+    columns: dict[str, np.ndarray]  # name -> (n_series + 1,)
+    dow: dict[int, tuple[np.ndarray, np.ndarray]]  # k -> (mean, diff), each (n_series + 1, 7)
+    item_keys: np.ndarray
+    item_columns: dict[str, np.ndarray]
+    store_keys: np.ndarray
+    store_columns: dict[str, np.ndarray]
+
+
+def _history(panel: SalesPanel, origin: pd.Timestamp, lookback: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sales and promo for the known days of the lookback, newest first (column 0 = origin).
+
+    Days before the panel starts are unknown and left out (so a short history yields shorter,
+    partly filled windows); days after its end up to the origin are absent rows (zeros), as in
+    Favorita. One extra all-absent row at the bottom stands for series the panel has never seen.
+    """
+    end = panel.day_index(origin)
+    first = max(end - lookback + 1, 0)
+    n_hist = max(end - first + 1, 0)
+    sales = np.full((panel.n_series + 1, n_hist), np.nan, dtype=np.float32)
+    promo = np.zeros((panel.n_series + 1, n_hist), dtype=np.int8)
+    hi = min(end, panel.n_days - 1)
+    if n_hist and hi >= first:
+        sales[:-1, : hi - first + 1] = panel.sales[:, first : hi + 1]
+        promo[:-1, : hi - first + 1] = panel.promo[:, first : hi + 1]
+    return sales[:, ::-1], promo[:, ::-1]
+
+
+def _series_block(panel: SalesPanel, origin: pd.Timestamp, spec: FeatureSpec) -> _SeriesBlock:
+    raw, promo_raw = _history(panel, origin, spec.lookback_days)
+    rows, n_hist = raw.shape
+    n = rows - 1
+    cols: dict[str, np.ndarray] = {}
+    dow: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    names = feature_names(spec)
+    item_keys, item_codes = np.unique(panel.items, return_inverse=True)
+    store_keys, store_codes = np.unique(panel.stores.astype(np.int64), return_inverse=True)
+    if n_hist == 0:
+        # No known day up to the origin: every history feature is missing.
+        first, last = names.index("sales_mean_w" + str(spec.windows[0])), names.index("onpromotion")
+        cols = {name: np.full(rows, np.nan) for name in names[first:last]
+                if not name.startswith(("dow_", "item_", "store_"))}
+        cols["history_days"] = np.zeros(rows)
+        dow = {k: (np.full((rows, 7), np.nan), np.full((rows, 7), np.nan)) for k in spec.dow_weeks}
+        item_cols = {name: np.full(len(item_keys), np.nan) for name in names[first:last] if name.startswith("item_")}
+        store_cols = {name: np.full(len(store_keys), np.nan) for name in names[first:last] if name.startswith("store_")}
+        return _SeriesBlock(origin, 0, cols, dow, item_keys, item_cols, store_keys, store_cols)
+
+    recorded = ~np.isnan(raw)
+    x = np.log1p(np.clip(np.nan_to_num(raw, nan=0.0), 0.0, None)).astype(np.float64)
+    sold = (x > 0).astype(np.float64)
+    promo = promo_raw.astype(np.float64)
+    cum_x, cum_x2, cum_sold = np.cumsum(x, axis=1), np.cumsum(x * x, axis=1), np.cumsum(sold, axis=1)
+    cum_p, cum_xp = np.cumsum(promo, axis=1), np.cumsum(x * promo, axis=1)
+
+    def total(cum: np.ndarray, w: int) -> np.ndarray:
+        return cum[:, min(w, n_hist) - 1]
+
+    def mean(cum: np.ndarray, w: int) -> np.ndarray:
+        return total(cum, w) / min(w, n_hist)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for w in spec.windows:
+            cols[f"sales_mean_w{w}"] = mean(cum_x, w)
+        for w in spec.nonzero_windows:
+            days_sold = total(cum_sold, w)
+            cols[f"sales_nz_mean_w{w}"] = np.where(days_sold > 0, total(cum_x, w) / days_sold, np.nan)
+            cols[f"sales_nz_frac_w{w}"] = mean(cum_sold, w)
+        for w in spec.std_windows:
+            m = mean(cum_x, w)
+            cols[f"sales_std_w{w}"] = np.sqrt(np.clip(mean(cum_x2, w) - m * m, 0.0, None))
+        for k in spec.lags:
+            cols[f"sales_lag_{k}"] = x[:, k - 1] if k <= n_hist else np.full(rows, np.nan)
+        for h in spec.ewm_halflives:
+            weights = 0.5 ** (np.arange(n_hist) / h)
+            cols[f"sales_ewm_h{h}"] = x @ (weights / weights.sum())
+        cols["days_since_sale"] = np.where(sold.any(axis=1), np.argmax(sold, axis=1), np.nan)
+        oldest = n_hist - 1 - np.argmax(recorded[:, ::-1], axis=1)
+        cols["days_since_first"] = np.where(recorded.any(axis=1), oldest, np.nan)
+        cols["history_days"] = np.full(rows, float(n_hist))
+        for w in spec.promo_windows:
+            cols[f"promo_sum_w{w}"] = total(cum_p, w)
+        w = spec.promo_effect_window
+        promo_days, promo_sum = total(cum_p, w), total(cum_xp, w)
+        plain_days = min(w, n_hist) - promo_days
+        cols[f"sales_mean_promo_w{w}"] = np.where(promo_days > 0, promo_sum / promo_days, np.nan)
+        cols[f"sales_mean_nopromo_w{w}"] = np.where(plain_days > 0, (total(cum_x, w) - promo_sum) / plain_days, np.nan)
+        # Target-weekday means: column j0 holds the mean over days j0, j0 + 7, ... back from the
+        # origin, where j0 is the distance from the origin back to the target's weekday.
+        for k in spec.dow_weeks:
+            means = np.full((rows, 7), np.nan)
+            overall = mean(cum_x, 7 * k)
+            for j0 in range(min(7, n_hist)):
+                means[:, j0] = x[:, j0::7][:, :k].mean(axis=1)
+            dow[k] = (means, means - overall[:, None])
+
+    item_cols: dict[str, np.ndarray] = {}
+    store_cols: dict[str, np.ndarray] = {}
+    for w in spec.item_windows:
+        item_cols[f"item_sales_mean_w{w}"] = _group_mean(mean(cum_x, w)[:n], item_codes, len(item_keys))
+        item_cols[f"item_nz_frac_w{w}"] = _group_mean(mean(cum_sold, w)[:n], item_codes, len(item_keys))
+    for w in spec.store_windows:
+        store_cols[f"store_sales_mean_w{w}"] = _group_mean(mean(cum_x, w)[:n], store_codes, len(store_keys))
+    return _SeriesBlock(origin, n_hist, cols, dow, item_keys, item_cols, store_keys, store_cols)
+
+
+def _group_mean(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    ok = ~np.isnan(values)
+    total = np.bincount(codes[ok], weights=values[ok], minlength=n_groups)
+    count = np.bincount(codes[ok], minlength=n_groups)
+    out = np.full(n_groups, np.nan)
+    np.divide(total, count, out=out, where=count > 0)
+    return out
+
+
+# -- assembling target rows --------------------------------------------------------------------
+
+
+def _lookup(keys: np.ndarray, table: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    pos = pd.Index(keys).get_indexer(wanted)
+    padded = np.append(table, np.nan)
+    return padded[np.where(pos < 0, len(table), pos)]
+
+
+def _assemble(
+    block: _SeriesBlock,
+    rows: np.ndarray,
+    stores: np.ndarray,
+    items: np.ndarray,
+    ahead: np.ndarray,
+    onpromotion: np.ndarray,
+    reference: Reference,
+    spec: FeatureSpec,
+    category_maps: Mapping[str, Sequence[Any]],
+) -> pd.DataFrame:
+    """Feature rows for targets given as panel rows (``-1`` = unseen series) and days ahead."""
+    n_series = len(next(iter(block.columns.values()))) - 1
+    r = np.where(rows < 0, n_series, rows)
+    out: dict[str, np.ndarray] = {"horizon": ahead.astype(np.float32)}
+    for name, col in block.columns.items():
+        out[name] = col[r]
+    dates = block.origin + pd.to_timedelta(ahead, unit="D")
+    origin_dow = block.origin.dayofweek
+    target_dow = (origin_dow + ahead) % 7
+    j0 = (origin_dow - target_dow) % 7
+    for k, (means, diffs) in block.dow.items():
+        out[f"dow_mean_k{k}"] = means[r, j0]
+        out[f"dow_diff_k{k}"] = diffs[r, j0]
+    for name, table in block.item_columns.items():
+        out[name] = _lookup(block.item_keys, table, items)
+    for name, table in block.store_columns.items():
+        out[name] = _lookup(block.store_keys, table, stores)
+    # Calendar of the target day, resolved on the few distinct dates.
+    date_codes, uniq = pd.factorize(dates)
+    uniq = pd.DatetimeIndex(uniq)
+    days_in_month = uniq.days_in_month.to_numpy()
+    dom = uniq.day.to_numpy()
+    out["onpromotion"] = onpromotion.astype(np.float32)
+    out["day_of_week"] = target_dow.astype(np.float32)
+    out["day_of_month"] = dom[date_codes].astype(np.float32)
+    out["days_to_month_end"] = (days_in_month - dom)[date_codes].astype(np.float32)
+    out["month"] = uniq.month.to_numpy()[date_codes].astype(np.float32)
+    out["is_payday"] = ((dom == 15) | (dom == days_in_month))[date_codes].astype(np.float32)
+    flags = reference.holiday_flags(np.asarray(dates), stores)
+    for name in HOLIDAY_FLAGS:
+        out[name] = flags[name].astype(np.float32)
+    # Item and store attributes, looked up once per distinct key.
+    item_codes, item_uniq = pd.factorize(items)
+    item_attr = reference.item_attributes(np.asarray(item_uniq))
+    store_codes, store_uniq = pd.factorize(stores)
+    store_attr = reference.store_attributes(np.asarray(store_uniq))
+    out["item_family"] = encode_categories(item_attr["family"].to_numpy(dtype=object), category_maps["item_family"])[item_codes]
+    out["item_class"] = item_attr["class"].to_numpy(dtype=np.float32)[item_codes]
+    out["perishable"] = item_attr["perishable"].to_numpy(dtype=np.float32)[item_codes]
+    out["store_nbr"] = encode_categories(np.asarray(store_uniq, dtype=np.int64), category_maps["store_nbr"])[store_codes]
+    out["store_type"] = encode_categories(store_attr["type"].to_numpy(dtype=object), category_maps["store_type"])[store_codes]
+    out["store_city"] = encode_categories(store_attr["city"].to_numpy(dtype=object), category_maps["store_city"])[store_codes]
+    out["store_state"] = encode_categories(store_attr["state"].to_numpy(dtype=object), category_maps["store_state"])[store_codes]
+    out["store_cluster"] = store_attr["cluster"].to_numpy(dtype=np.float32)[store_codes]
+    names = feature_names(spec)
+    return pd.DataFrame({name: np.asarray(out[name], dtype=np.float32) for name in names}, copy=False)
+
+
+def _promo_flags(values: pd.Series | np.ndarray) -> np.ndarray:
+    series = pd.Series(values)
+    if series.dtype == object or pd.api.types.is_string_dtype(series):
+        series = series.astype(str).str.strip().str.lower().map({"true": 1, "1": 1, "false": 0, "0": 0})
+    return pd.to_numeric(series, errors="coerce").fillna(0).to_numpy(dtype=np.float32)
+
+
+def build_features(
+    panel: SalesPanel,
+    origin: pd.Timestamp | str,
+    targets: pd.DataFrame,
+    reference: Reference,
+    spec: FeatureSpec,
+    category_maps: Mapping[str, Sequence[Any]] | None = None,
+) -> pd.DataFrame:
+    """One feature row per target row, from history up to ``origin`` only.
+
+    Args:
+        panel: Sales history. Only days in ``(origin - spec.lookback_days, origin]`` are read;
+            later days (e.g. the actuals of the target days in a backtest) are ignored.
+        origin: The forecast origin: the last day of history the forecast may use.
+        targets: Rows to forecast, with :data:`TARGET_COLUMNS`. ``onpromotion`` is the promotion
+            known in advance for the target day. Series absent from ``panel`` still get a row
+            (as a series with no sales; item and store aggregates still apply).
+        reference: Item and store attributes and holidays.
+        spec: The feature configuration.
+        category_maps: Saved category values (from the model's metadata). Defaults to
+            :func:`fit_category_maps` of ``reference`` and ``panel``, which only training should do.
+
+    Returns:
+        A float32 frame with columns ``feature_names(spec)``, aligned with ``targets``' rows.
+
+    Raises:
+        ValueError: If a column is missing or a target date is not after the origin (that
+            would let the target day's own sales into its features).
+    """
+    missing = [c for c in TARGET_COLUMNS if c not in targets.columns]
+    if missing:
+        raise ValueError(f"targets lack column(s) {', '.join(missing)}; need {', '.join(TARGET_COLUMNS)}")
+    origin = pd.Timestamp(origin).normalize()
+    dates = pd.to_datetime(targets["date"]).dt.normalize()
+    ahead = (dates - origin).dt.days.to_numpy(dtype=np.int64)
+    if len(ahead) and ahead.min() < 1:
+        bad = dates.iloc[int(np.argmin(ahead))]
+        raise ValueError(f"target date {bad.date()} is not after the forecast origin {origin.date()}")
+    stores = targets["store_nbr"].to_numpy(dtype=np.int64)
+    items = targets["item_nbr"].to_numpy(dtype=np.int64)
+    pair_codes, pairs = pd.factorize(pd.MultiIndex.from_arrays([stores, items]))
+    pairs = pd.MultiIndex.from_tuples(pairs) if not isinstance(pairs, pd.MultiIndex) else pairs
+    uniq_rows = panel.index_of(pairs.get_level_values(0).to_numpy(), pairs.get_level_values(1).to_numpy())
+    rows = uniq_rows[pair_codes] if len(pair_codes) else np.zeros(0, dtype=np.int64)
+    maps = category_maps if category_maps is not None else fit_category_maps(reference, panel)
+    block = _series_block(panel, origin, spec)
+    frame = _assemble(block, rows, stores, items, ahead, _promo_flags(targets["onpromotion"]), reference, spec, maps)
+    frame.index = targets.index
+    return frame

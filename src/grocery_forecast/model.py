@@ -1,0 +1,512 @@
+"""The forecaster: one LightGBM model for all horizons, trained on many historical origins.
+
+Training replays the prediction situation many times: at weekly origins before the end of the
+history it builds the same features the prediction Lambda will build (one module, no copy) and
+learns ``log1p(max(sales, 0))`` of each of the next 16 days, weighting perishables 1.25 as the
+metric does. Because the loss is squared error on ``log1p`` with those weights, the validation
+loss is exactly the square of Favorita's NWRMSLE.
+
+The artifact is a fixed-layout directory (``model.txt`` + ``metadata.json``) that records the
+feature names in order, the feature spec, the category maps, the training window and a hash of
+the training data, so a model can be audited, versioned under ``models/<version>/`` and refused
+when the library that loads it would compute different features.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from grocery_forecast import __version__
+from grocery_forecast.features import (
+    CATEGORICAL_FEATURES,
+    TARGET_COLUMNS,
+    FeatureSpec,
+    _assemble,
+    _series_block,
+    build_features,
+    feature_names,
+    fit_category_maps,
+)
+from grocery_forecast.metrics import nwrmsle, nwrmsle_by_group
+from grocery_forecast.panel import SalesPanel
+from grocery_forecast.reference import Reference
+from grocery_forecast.schema import MAX_HORIZON
+
+__all__ = [
+    "DEFAULT_PARAMS",
+    "METADATA_FILE",
+    "MODEL_FILE",
+    "ForecastModel",
+    "ModelMismatchError",
+    "TrainConfig",
+    "panel_sha256",
+]
+
+MODEL_FILE = "model.txt"
+METADATA_FILE = "metadata.json"
+#: Bumped when the artifact layout changes incompatibly.
+ARTIFACT_FORMAT = 1
+
+#: LightGBM parameters: L2 on log1p sales is the metric's own loss.
+DEFAULT_PARAMS: dict[str, Any] = {
+    "objective": "regression",
+    "metric": "l2",
+    "learning_rate": 0.05,
+    "num_leaves": 63,
+    "min_data_in_leaf": 100,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "max_bin": 255,
+    "cat_smooth": 10.0,
+    "seed": 0,
+    "deterministic": True,
+    "force_row_wise": True,
+    "verbose": -1,
+}
+
+
+class ModelMismatchError(ValueError):
+    """A saved model does not fit this library: its features would be computed differently."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How training samples origins and rows and when boosting stops.
+
+    Attributes:
+        horizon: Longest horizon trained (days ahead). Defaults to :data:`MAX_HORIZON`.
+        max_origins: Weekly origins sampled back from the end of history. Defaults to 26.
+        origin_stride: Days between origins; 7 keeps every origin on the forecast origin's
+            weekday. Defaults to 7.
+        min_history_days: Skip origins with less history than this. Defaults to 28.
+        valid_days: The last days of history held out for early stopping (rows whose target
+            falls there). Defaults to 16.
+        max_rows: Training rows kept (a uniform sample of series x origin x horizon) so that
+            125 million sales rows still train in minutes. Defaults to 2,000,000.
+        num_boost_round: Upper bound on boosting rounds. Defaults to 3000.
+        early_stopping_rounds: Patience on the validation window. Defaults to 100.
+        refit: After early stopping, retrain on all rows (validation window included) for the
+            best number of rounds, so the newest weeks inform the model. Defaults to True.
+        seed: Row sampling seed. Defaults to 0.
+    """
+
+    horizon: int = MAX_HORIZON
+    max_origins: int = 26
+    origin_stride: int = 7
+    min_history_days: int = 28
+    valid_days: int = 16
+    max_rows: int = 2_000_000
+    num_boost_round: int = 3000
+    early_stopping_rounds: int = 100
+    refit: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.horizon <= MAX_HORIZON:
+            raise ValueError(f"horizon must be within 1..{MAX_HORIZON}, got {self.horizon}")
+        for name in ("max_origins", "origin_stride", "min_history_days", "max_rows", "num_boost_round"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+
+def panel_sha256(panel: SalesPanel) -> str:
+    """A hash of exactly the data a model was trained on (dates, series, sales, promotions)."""
+    digest = hashlib.sha256()
+    digest.update(f"{panel.start.date()}:{panel.n_days}".encode())
+    for array in (panel.stores.astype(np.int64), panel.items.astype(np.int64), panel.sales, panel.promo):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class _TrainingSet:
+    x: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray
+    horizon: np.ndarray
+    valid: np.ndarray
+    origins: list[pd.Timestamp]
+
+
+def _training_origins(panel: SalesPanel, end: pd.Timestamp, config: TrainConfig) -> list[pd.Timestamp]:
+    origins = []
+    for k in range(1, config.max_origins + 1):
+        origin = end - pd.Timedelta(days=config.origin_stride * k)
+        if (origin - panel.start).days + 1 < config.min_history_days:
+            break
+        origins.append(origin)
+    return origins
+
+
+def _training_set(
+    panel: SalesPanel,
+    end: pd.Timestamp,
+    reference: Reference,
+    spec: FeatureSpec,
+    category_maps: Mapping[str, list],
+    config: TrainConfig,
+    progress: Callable[[str], None] | None,
+) -> _TrainingSet:
+    """Sample (series, origin, horizon) rows and build their features with the serving code."""
+    origins = _training_origins(panel, end, config)
+    if not origins:
+        raise ValueError(
+            f"not enough history to train: {panel.n_days} days from {panel.start.date()} to {end.date()}, "
+            f"need at least {config.min_history_days + config.origin_stride}"
+        )
+    rng = np.random.default_rng(config.seed)
+    spans = [min(config.horizon, (end - o).days) for o in origins]
+    candidates = sum(panel.n_series * span for span in spans)
+    keep = min(1.0, config.max_rows / max(candidates, 1))
+    picks = []
+    for span in spans:
+        flat = np.flatnonzero(rng.random(panel.n_series * span) < keep)
+        picks.append((flat // span, flat % span + 1))
+    total = sum(len(s) for s, _ in picks)
+    names = feature_names(spec)
+    x = np.empty((total, len(names)), dtype=np.float32)
+    y = np.empty(total, dtype=np.float32)
+    horizon = np.empty(total, dtype=np.int16)
+    target_day = np.empty(total, dtype=np.int64)
+    series_all = np.empty(total, dtype=np.int64)
+    sales = panel.sales_filled()
+    at = 0
+    for origin, (series, ahead) in zip(origins, picks, strict=True):
+        col = panel.day_index(origin) + ahead
+        block = _series_block(panel, origin, spec)
+        frame = _assemble(
+            block, series, panel.stores[series].astype(np.int64), panel.items[series], ahead,
+            panel.promo[series, col].astype(np.float32), reference, spec, category_maps,
+        )
+        n = len(series)
+        x[at : at + n] = frame.to_numpy(dtype=np.float32)
+        y[at : at + n] = np.log1p(np.clip(sales[series, col], 0.0, None))
+        horizon[at : at + n] = ahead
+        target_day[at : at + n] = col
+        series_all[at : at + n] = series
+        at += n
+        if progress is not None:
+            progress(f"origin {origin.date()}: {n:,} rows")
+    weight = reference.perishable_weights(panel.items[series_all]).astype(np.float32)
+    valid = target_day > panel.day_index(end) - config.valid_days if config.valid_days > 0 else np.zeros(total, bool)
+    return _TrainingSet(x, y, weight, horizon, valid, origins)
+
+
+class _TqdmCallback:
+    """LightGBM callback: a progress bar over boosting rounds showing the validation NWRMSLE."""
+
+    order = 30
+
+    def __init__(self, total: int, desc: str, enabled: bool) -> None:
+        self.total, self.desc, self.enabled = total, desc, enabled
+        self.bar: Any = None
+
+    def __call__(self, env: lgb.callback.CallbackEnv) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.total, desc=self.desc, unit="round", leave=True)
+        self.bar.update(1)
+        if env.evaluation_result_list:
+            _, _, value, _ = env.evaluation_result_list[-1][:4]
+            self.bar.set_postfix(valid_nwrmsle=f"{np.sqrt(value):.4f}", refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class ForecastModel:
+    """LightGBM forecaster of daily unit sales per store-item, 1..``horizon`` days ahead.
+
+    Args:
+        spec: Feature configuration. Defaults to :class:`FeatureSpec` defaults.
+        params: LightGBM parameters merged over :data:`DEFAULT_PARAMS`.
+        config: Training configuration. Defaults to :class:`TrainConfig` defaults.
+    """
+
+    def __init__(
+        self,
+        spec: FeatureSpec | None = None,
+        params: Mapping[str, Any] | None = None,
+        config: TrainConfig | None = None,
+    ) -> None:
+        self.spec = spec or FeatureSpec()
+        self.params: dict[str, Any] = {**DEFAULT_PARAMS, **(params or {})}
+        self.config = config or TrainConfig()
+        self.booster: lgb.Booster | None = None
+        self.category_maps: dict[str, list] = {}
+        self.metadata: dict[str, Any] = {}
+
+    # -- training ----------------------------------------------------------------------------------
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Model inputs in order."""
+        return feature_names(self.spec)
+
+    @property
+    def horizon(self) -> int:
+        """Longest horizon this model forecasts."""
+        return int(self.metadata.get("horizon", self.config.horizon))
+
+    def fit(
+        self,
+        panel: SalesPanel,
+        reference: Reference,
+        *,
+        end: pd.Timestamp | str | None = None,
+        progress: bool = False,
+    ) -> ForecastModel:
+        """Train on ``panel`` up to and including ``end``.
+
+        Args:
+            panel: Sales history (absent rows are zeros).
+            reference: Item and store attributes, holidays, perishable weights.
+            end: Last day of history to use. Defaults to the panel's last day.
+            progress: Show progress (origins, boosting rounds) on stderr. Defaults to False.
+
+        Returns:
+            self, trained.
+
+        Raises:
+            ValueError: If the history is too short for even one training origin.
+        """
+        started = time.perf_counter()
+        end = pd.Timestamp(end).normalize() if end is not None else panel.end
+        if end < panel.start:
+            raise ValueError(f"training end {end.date()} is before the panel starts ({panel.start.date()})")
+        history = panel.window(panel.start, end) if end != panel.end else panel
+        # Series that first appear after ``end`` carry no information up to it.
+        seen = ~np.all(np.isnan(history.sales), axis=1)
+        history = history.take(np.flatnonzero(seen)) if not seen.all() else history
+        self.category_maps = fit_category_maps(reference, history)
+
+        def say(message: str) -> None:
+            if progress:
+                from tqdm.auto import tqdm
+
+                tqdm.write(f"features: {message}")
+
+        data = _training_set(history, end, reference, self.spec, self.category_maps, self.config, say)
+        names = self.feature_names
+        cats = [c for c in CATEGORICAL_FEATURES if c in names]
+        params = {**self.params}
+        full = lgb.Dataset(
+            data.x, label=data.y, weight=data.weight, feature_name=names, categorical_feature=cats,
+            params={"max_bin": params.get("max_bin", 255), "verbose": -1}, free_raw_data=False,
+        )
+        train_idx, valid_idx = np.flatnonzero(~data.valid), np.flatnonzero(data.valid)
+        best_iteration = self.config.num_boost_round
+        validation: dict[str, Any] = {}
+        if len(valid_idx) and len(train_idx):
+            train_ds, valid_ds = full.subset(train_idx), full.subset(valid_idx)
+            bar = _TqdmCallback(self.config.num_boost_round, "boosting (early stopping)", progress)
+            try:
+                booster = lgb.train(
+                    params, train_ds, num_boost_round=self.config.num_boost_round, valid_sets=[valid_ds],
+                    valid_names=["valid"],
+                    callbacks=[lgb.early_stopping(self.config.early_stopping_rounds, verbose=False), bar],
+                )
+            finally:
+                bar.close()
+            best_iteration = max(int(booster.best_iteration or booster.current_iteration()), 1)
+            pred = booster.predict(data.x[valid_idx], num_iteration=best_iteration)
+            truth = np.expm1(data.y[valid_idx])
+            validation = {
+                "window": [str((end - pd.Timedelta(days=self.config.valid_days - 1)).date()), str(end.date())],
+                "rows": len(valid_idx),
+                "nwrmsle": nwrmsle(truth, np.expm1(pred), data.weight[valid_idx]),
+                "per_horizon": {
+                    str(h): v
+                    for h, v in nwrmsle_by_group(truth, np.expm1(pred), data.weight[valid_idx], data.horizon[valid_idx]).items()
+                },
+            }
+            if self.config.refit:
+                rounds = max(1, round(best_iteration * 1.1))
+                bar = _TqdmCallback(rounds, "boosting (refit on all rows)", progress)
+                try:
+                    booster = lgb.train(params, full, num_boost_round=rounds, callbacks=[bar])
+                finally:
+                    bar.close()
+                final_rounds = rounds
+            else:
+                final_rounds = best_iteration
+        else:
+            rounds = min(self.config.num_boost_round, 500)
+            bar = _TqdmCallback(rounds, "boosting", progress)
+            try:
+                booster = lgb.train(params, full, num_boost_round=rounds, callbacks=[bar])
+            finally:
+                bar.close()
+            final_rounds = rounds
+        self.booster = booster
+        created = datetime.now(UTC)
+        sha = panel_sha256(history)
+        self.metadata = {
+            "format": ARTIFACT_FORMAT,
+            "library_version": __version__,
+            "created_at": created.isoformat(timespec="seconds"),
+            "version": f"{created:%Y%m%dT%H%M%SZ}-{sha[:8]}",
+            "feature_names": names,
+            "categorical_features": cats,
+            "feature_spec": self.spec.to_dict(),
+            "category_maps": self.category_maps,
+            "horizon": self.config.horizon,
+            "lookback_days": self.spec.lookback_days,
+            "training_window": {
+                "start": str(history.start.date()),
+                "end": str(end.date()),
+                "origins": [str(o.date()) for o in data.origins],
+                "series": history.n_series,
+                "rows": len(data.y),
+                "valid_rows": len(valid_idx),
+            },
+            "params": params,
+            "train_config": asdict(self.config),
+            "best_iteration": best_iteration,
+            "num_boost_round": final_rounds,
+            "validation": validation,
+            "backtest": None,
+            "training_data_sha256": sha,
+            "train_seconds": round(time.perf_counter() - started, 2),
+        }
+        return self
+
+    # -- prediction --------------------------------------------------------------------------------
+
+    def _require_booster(self) -> lgb.Booster:
+        if self.booster is None:
+            raise RuntimeError("the model is not trained: call fit() or ForecastModel.load() first")
+        return self.booster
+
+    def features(
+        self, panel: SalesPanel, origin: pd.Timestamp | str, targets: pd.DataFrame, reference: Reference
+    ) -> pd.DataFrame:
+        """The model's input rows for ``targets``, encoded with the model's own category maps."""
+        self._require_booster()
+        origin = pd.Timestamp(origin).normalize()
+        missing = [c for c in TARGET_COLUMNS if c not in targets.columns]
+        if missing:
+            raise ValueError(f"targets lack column(s) {', '.join(missing)}; need {', '.join(TARGET_COLUMNS)}")
+        ahead = (pd.to_datetime(targets["date"]).dt.normalize() - origin).dt.days
+        if len(ahead) and (ahead.min() < 1 or ahead.max() > self.horizon):
+            raise ValueError(
+                f"targets span {int(ahead.min())}..{int(ahead.max())} days after the origin "
+                f"{origin.date()}; this model forecasts 1..{self.horizon}"
+            )
+        return build_features(panel, origin, targets, reference, self.spec, self.category_maps)
+
+    def predict(
+        self, panel: SalesPanel, origin: pd.Timestamp | str, targets: pd.DataFrame, reference: Reference
+    ) -> np.ndarray:
+        """Forecast unit sales for each row of ``targets``.
+
+        Args:
+            panel: History up to ``origin`` (at least :attr:`FeatureSpec.lookback_days` days
+                for full-strength features; shorter works). Later days are ignored.
+            origin: Last day of history; targets must be 1..``horizon`` days after it.
+            targets: Rows with store_nbr, item_nbr, date, onpromotion.
+            reference: Item and store attributes and holidays.
+
+        Returns:
+            Unit sales (``expm1`` of the model output, clipped at 0), aligned with ``targets``.
+        """
+        booster = self._require_booster()
+        if len(targets) == 0:
+            return np.zeros(0, dtype=np.float64)
+        x = self.features(panel, origin, targets, reference)
+        raw = booster.predict(x.to_numpy(dtype=np.float32))
+        return np.clip(np.expm1(raw), 0.0, None)
+
+    # -- artifact ----------------------------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``model.txt`` (LightGBM text format) and ``metadata.json`` into ``directory``.
+
+        Returns:
+            The directory.
+        """
+        booster = self._require_booster()
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        booster.save_model(str(out / MODEL_FILE))
+        (out / METADATA_FILE).write_text(json.dumps(self.metadata, indent=2, sort_keys=False, default=str) + "\n")
+        return out
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ForecastModel:
+        """Load a saved model, refusing one whose features this library would compute differently.
+
+        Raises:
+            FileNotFoundError: If ``model.txt`` or ``metadata.json`` is missing.
+            ModelMismatchError: If the saved feature list, spec or category maps disagree with
+                this library's feature code.
+        """
+        src = Path(directory)
+        for name in (MODEL_FILE, METADATA_FILE):
+            if not (src / name).is_file():
+                raise FileNotFoundError(f"{src}: no {name}; a model directory holds {MODEL_FILE} and {METADATA_FILE}")
+        metadata = json.loads((src / METADATA_FILE).read_text())
+        return cls.from_artifact((src / MODEL_FILE).read_text(), metadata)
+
+    @classmethod
+    def from_artifact(cls, model_text: str, metadata: Mapping[str, Any]) -> ForecastModel:
+        """Build from the two artifact files' contents (e.g. fetched from S3 without a temp dir).
+
+        Raises:
+            ModelMismatchError: As :meth:`load`.
+        """
+        if metadata.get("format") != ARTIFACT_FORMAT:
+            raise ModelMismatchError(
+                f"model artifact format {metadata.get('format')!r} is not the supported {ARTIFACT_FORMAT}"
+            )
+        try:
+            spec = FeatureSpec.from_dict(metadata["feature_spec"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelMismatchError(f"model metadata has an unusable feature spec: {exc}") from None
+        expected = feature_names(spec)
+        saved = list(metadata.get("feature_names", []))
+        if saved != expected:
+            missing = [n for n in expected if n not in saved]
+            extra = [n for n in saved if n not in expected]
+            detail = []
+            if missing:
+                detail.append(f"this library computes {', '.join(missing)} which the model lacks")
+            if extra:
+                detail.append(f"the model expects {', '.join(extra)} which this library does not compute")
+            if not detail:
+                detail.append("same features in a different order")
+            raise ModelMismatchError(
+                f"model {metadata.get('version', '?')} (library {metadata.get('library_version', '?')}) does not "
+                f"match this library's features (library {__version__}): {'; '.join(detail)}. Retrain the model."
+            )
+        maps = metadata.get("category_maps") or {}
+        absent = [c for c in CATEGORICAL_FEATURES if c in expected and c not in maps]
+        if absent:
+            raise ModelMismatchError(f"model metadata lacks category maps for {', '.join(absent)}")
+        booster = lgb.Booster(model_str=model_text)
+        if booster.feature_name() != expected:
+            raise ModelMismatchError("model.txt's features differ from its metadata.json: the artifact is inconsistent")
+        known = {f.name for f in fields(TrainConfig)}
+        config = TrainConfig(**{k: v for k, v in metadata.get("train_config", {}).items() if k in known})
+        model = cls(spec=spec, params=metadata.get("params"), config=config)
+        model.booster = booster
+        model.category_maps = {k: list(v) for k, v in maps.items()}
+        model.metadata = dict(metadata)
+        return model
