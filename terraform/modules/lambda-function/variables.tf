@@ -111,7 +111,7 @@ variable "package_path" {
 
   validation {
     condition     = fileexists(var.package_path)
-    error_message = "package_path does not point to an existing file. Build the Lambda packages first (scripts/ bundling step, e.g. `make bundle`)."
+    error_message = "package_path does not point to an existing file. Build the Lambda packages first: `make bundle` (local) or `make bundle-aws` (scripts/build_lambdas.py)."
   }
 }
 
