@@ -1,0 +1,162 @@
+locals {
+  common_environment = {
+    HISTORY_TABLE    = module.history_table.dynamodb_table_name
+    OUTPUT_BUCKET    = module.bucket["output"].s3_bucket_id
+    PROCESSED_BUCKET = module.bucket["processed"].s3_bucket_id
+    FORECAST_HORIZON = tostring(var.forecast_horizon)
+    LOG_LEVEL        = var.log_level
+  }
+
+  send_to_dlq_statement = {
+    sid       = "SendFailedEventsToDlq"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dlq.arn]
+  }
+
+  # Read-write item access to the history table (upserts are conditional, hence ConditionCheckItem).
+  etl_table_actions = [
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+  ]
+
+  predict_table_actions = [
+    "dynamodb:BatchGetItem",
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+  ]
+}
+
+################################################################################
+# ETL: raw upload -> validated, cleaned history + processed copy
+################################################################################
+
+module "etl" {
+  source = "../lambda-function"
+
+  function_name = "${var.name_prefix}-etl"
+  description   = "Validates and cleans uploaded sales CSVs, upserts them into the history table and hands them to predict."
+  handler       = "handler.lambda_handler"
+  runtime       = var.lambda_runtime
+  memory_size   = var.etl_memory_mb
+  timeout       = var.etl_timeout_seconds
+
+  package_path     = var.etl_package_path
+  artifacts_bucket = module.bucket["artifacts"].s3_bucket_id
+
+  environment_variables = merge(local.common_environment, {
+    POWERTOOLS_SERVICE_NAME = "etl"
+  })
+
+  policy_statements = [
+    {
+      sid       = "ReadRawUploads"
+      actions   = ["s3:GetObject"]
+      resources = ["${local.raw_bucket_arn}/*"]
+    },
+    {
+      sid     = "WriteProcessed"
+      actions = ["s3:PutObject"]
+      resources = [
+        "${local.processed_bucket_arn}/actuals/*",
+        "${local.processed_bucket_arn}/requests/*",
+        "${local.processed_bucket_arn}/reference/*",
+      ]
+    },
+    {
+      sid     = "WriteRejectionsAndRuns"
+      actions = ["s3:PutObject"]
+      resources = [
+        "${local.output_bucket_arn}/rejected/*",
+        "${local.output_bucket_arn}/runs/*",
+      ]
+    },
+    {
+      sid       = "ReadRuns"
+      actions   = ["s3:GetObject"]
+      resources = ["${local.output_bucket_arn}/runs/*"]
+    },
+    {
+      sid       = "ReadWriteHistory"
+      actions   = local.etl_table_actions
+      resources = [module.history_table.dynamodb_table_arn]
+    },
+    local.send_to_dlq_statement,
+  ]
+
+  log_retention_days     = var.log_retention_days
+  maximum_retry_attempts = var.maximum_retry_attempts
+  destination_on_failure = aws_sqs_queue.dlq.arn
+
+  tags = var.tags
+}
+
+################################################################################
+# Predict: processed actuals / forecast request -> forecast CSV + run manifest
+################################################################################
+
+module "predict" {
+  source = "../lambda-function"
+
+  function_name = "${var.name_prefix}-predict"
+  description   = "Forecasts the series of a processed actuals file or forecast request with the current model."
+  handler       = "handler.lambda_handler"
+  runtime       = var.lambda_runtime
+  memory_size   = var.predict_memory_mb
+  timeout       = var.predict_timeout_seconds
+
+  package_path     = var.predict_package_path
+  artifacts_bucket = module.bucket["artifacts"].s3_bucket_id
+
+  environment_variables = merge(local.common_environment, {
+    MODELS_BUCKET           = module.bucket["models"].s3_bucket_id
+    POWERTOOLS_SERVICE_NAME = "predict"
+  })
+
+  policy_statements = [
+    {
+      sid     = "ReadProcessed"
+      actions = ["s3:GetObject"]
+      resources = [
+        "${local.processed_bucket_arn}/actuals/*",
+        "${local.processed_bucket_arn}/requests/*",
+        "${local.processed_bucket_arn}/reference/*",
+      ]
+    },
+    {
+      sid       = "ReadModels"
+      actions   = ["s3:GetObject"]
+      resources = ["${local.models_bucket_arn}/models/*"]
+    },
+    {
+      sid     = "WriteForecastsAndRuns"
+      actions = ["s3:PutObject"]
+      resources = [
+        "${local.output_bucket_arn}/forecasts/*",
+        "${local.output_bucket_arn}/runs/*",
+      ]
+    },
+    {
+      sid       = "ReadRuns"
+      actions   = ["s3:GetObject"]
+      resources = ["${local.output_bucket_arn}/runs/*"]
+    },
+    {
+      sid       = "ReadHistory"
+      actions   = local.predict_table_actions
+      resources = [module.history_table.dynamodb_table_arn]
+    },
+    local.send_to_dlq_statement,
+  ]
+
+  log_retention_days     = var.log_retention_days
+  maximum_retry_attempts = var.maximum_retry_attempts
+  destination_on_failure = aws_sqs_queue.dlq.arn
+
+  tags = var.tags
+}

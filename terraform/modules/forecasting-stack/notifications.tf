@@ -1,0 +1,68 @@
+################################################################################
+# raw bucket -> ETL (plain and gzipped CSV uploads)
+################################################################################
+
+resource "aws_lambda_permission" "allow_s3_raw" {
+  statement_id   = "AllowInvokeFromRawBucket"
+  action         = "lambda:InvokeFunction"
+  function_name  = module.etl.lambda_function_name
+  principal      = "s3.amazonaws.com"
+  source_arn     = local.raw_bucket_arn
+  source_account = data.aws_caller_identity.current.account_id
+}
+
+resource "aws_s3_bucket_notification" "raw" {
+  bucket = module.bucket["raw"].s3_bucket_id
+
+  lambda_function {
+    id                  = "etl-csv"
+    lambda_function_arn = module.etl.lambda_function_arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_suffix       = ".csv"
+  }
+
+  lambda_function {
+    id                  = "etl-csv-gz"
+    lambda_function_arn = module.etl.lambda_function_arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_suffix       = ".csv.gz"
+  }
+
+  # S3 test-invokes the destination when the configuration is written: the permission must exist first.
+  depends_on = [aws_lambda_permission.allow_s3_raw]
+}
+
+################################################################################
+# processed bucket -> predict (actuals and forecast requests; reference tables trigger nothing)
+################################################################################
+
+resource "aws_lambda_permission" "allow_s3_processed" {
+  statement_id   = "AllowInvokeFromProcessedBucket"
+  action         = "lambda:InvokeFunction"
+  function_name  = module.predict.lambda_function_name
+  principal      = "s3.amazonaws.com"
+  source_arn     = local.processed_bucket_arn
+  source_account = data.aws_caller_identity.current.account_id
+}
+
+resource "aws_s3_bucket_notification" "processed" {
+  bucket = module.bucket["processed"].s3_bucket_id
+
+  lambda_function {
+    id                  = "predict-actuals"
+    lambda_function_arn = module.predict.lambda_function_arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_prefix       = "actuals/"
+    filter_suffix       = ".csv"
+  }
+
+  lambda_function {
+    id                  = "predict-requests"
+    lambda_function_arn = module.predict.lambda_function_arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_prefix       = "requests/"
+    filter_suffix       = ".csv"
+  }
+
+  depends_on = [aws_lambda_permission.allow_s3_processed]
+}

@@ -1,0 +1,95 @@
+################################################################################
+# Storage
+################################################################################
+
+output "raw_bucket_name" {
+  description = "Bucket for uploads: sales actuals (train.csv format) and forecast requests (test.csv format), .csv or .csv.gz. Uploads trigger the ETL function."
+  value       = module.bucket["raw"].s3_bucket_id
+}
+
+output "processed_bucket_name" {
+  description = "Bucket the ETL writes cleaned files to (actuals/, requests/, reference/). actuals/ and requests/ trigger the predict function."
+  value       = module.bucket["processed"].s3_bucket_id
+}
+
+output "output_bucket_name" {
+  description = "Bucket of the results: forecasts/, runs/ (run manifests) and rejected/ (error reports for bad uploads)."
+  value       = module.bucket["output"].s3_bucket_id
+}
+
+output "models_bucket_name" {
+  description = "Bucket of the trained models (under models/)."
+  value       = module.bucket["models"].s3_bucket_id
+}
+
+output "artifacts_bucket_name" {
+  description = "Bucket holding the Lambda deployment packages."
+  value       = module.bucket["artifacts"].s3_bucket_id
+}
+
+output "history_table_name" {
+  description = "DynamoDB table of the sales history (hash key series = \"<store_nbr>#<item_nbr>\", range key bucket)."
+  value       = module.history_table.dynamodb_table_name
+}
+
+output "history_table_arn" {
+  description = "ARN of the history table."
+  value       = module.history_table.dynamodb_table_arn
+}
+
+################################################################################
+# Functions
+################################################################################
+
+output "etl_function_name" {
+  description = "Name of the ETL function."
+  value       = module.etl.lambda_function_name
+}
+
+output "etl_function_arn" {
+  description = "ARN of the ETL function."
+  value       = module.etl.lambda_function_arn
+}
+
+output "etl_log_group_name" {
+  description = "CloudWatch log group of the ETL function."
+  value       = module.etl.lambda_cloudwatch_log_group_name
+}
+
+output "predict_function_name" {
+  description = "Name of the predict function."
+  value       = module.predict.lambda_function_name
+}
+
+output "predict_function_arn" {
+  description = "ARN of the predict function."
+  value       = module.predict.lambda_function_arn
+}
+
+output "predict_log_group_name" {
+  description = "CloudWatch log group of the predict function."
+  value       = module.predict.lambda_cloudwatch_log_group_name
+}
+
+################################################################################
+# Failures
+################################################################################
+
+output "dlq_queue_url" {
+  description = "URL of the dead-letter queue receiving S3-triggered invocations that failed every attempt."
+  value       = aws_sqs_queue.dlq.url
+}
+
+output "dlq_queue_arn" {
+  description = "ARN of the dead-letter queue."
+  value       = aws_sqs_queue.dlq.arn
+}
+
+################################################################################
+# Location
+################################################################################
+
+output "region" {
+  description = "Region the stack is deployed in."
+  value       = data.aws_region.current.name
+}

@@ -1,0 +1,129 @@
+# Input validation of the stack: bad values fail at plan time with a clear message, before any API call.
+
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = {
+      account_id = "123456789012" # aws_lambda_permission validates the format
+    }
+  }
+}
+
+variables {
+  name_prefix          = "test-stack"
+  etl_package_path     = "README.md"
+  predict_package_path = "variables.tf"
+}
+
+run "defaults_are_accepted" {
+  command = plan
+}
+
+run "name_prefix_rejects_uppercase" {
+  command = plan
+
+  variables {
+    name_prefix = "Grocery"
+  }
+
+  expect_failures = [var.name_prefix]
+}
+
+run "name_prefix_rejects_dots_and_underscores" {
+  command = plan
+
+  variables {
+    name_prefix = "grocery.forecast_x"
+  }
+
+  expect_failures = [var.name_prefix]
+}
+
+run "name_prefix_rejects_too_short" {
+  command = plan
+
+  variables {
+    name_prefix = "gf"
+  }
+
+  expect_failures = [var.name_prefix]
+}
+
+run "name_prefix_rejects_too_long" {
+  command = plan
+
+  variables {
+    name_prefix = "a-name-prefix-that-is-far-too-long-for-s3"
+  }
+
+  expect_failures = [var.name_prefix]
+}
+
+run "name_prefix_rejects_trailing_hyphen" {
+  command = plan
+
+  variables {
+    name_prefix = "grocery-"
+  }
+
+  expect_failures = [var.name_prefix]
+}
+
+run "forecast_horizon_above_16_is_refused" {
+  command = plan
+
+  variables {
+    forecast_horizon = 17
+  }
+
+  expect_failures = [var.forecast_horizon]
+}
+
+run "forecast_horizon_zero_is_refused" {
+  command = plan
+
+  variables {
+    forecast_horizon = 0
+  }
+
+  expect_failures = [var.forecast_horizon]
+}
+
+run "log_retention_must_be_a_cloudwatch_value" {
+  command = plan
+
+  variables {
+    log_retention_days = 10
+  }
+
+  expect_failures = [var.log_retention_days]
+}
+
+run "runtime_must_be_a_supported_python" {
+  command = plan
+
+  variables {
+    lambda_runtime = "python3.9"
+  }
+
+  expect_failures = [var.lambda_runtime]
+}
+
+run "memory_above_lambda_limit_is_refused" {
+  command = plan
+
+  variables {
+    predict_memory_mb = 20480
+  }
+
+  expect_failures = [var.predict_memory_mb]
+}
+
+run "timeout_above_15_minutes_is_refused" {
+  command = plan
+
+  variables {
+    etl_timeout_seconds = 901
+  }
+
+  expect_failures = [var.etl_timeout_seconds]
+}

@@ -1,0 +1,430 @@
+# Wiring of the stack, checked on a plan against a mocked AWS provider: no credentials, no emulator, seconds.
+# Run from terraform/modules/forecasting-stack:  terraform init -backend=false && terraform test
+
+mock_provider "aws" {
+  # Make the overridden and mocked values below known at plan time, so the assertions can read them.
+  override_during = plan
+
+  mock_data "aws_caller_identity" {
+    defaults = {
+      account_id = "123456789012"
+    }
+  }
+
+  mock_data "aws_region" {
+    defaults = {
+      name = "eu-west-1"
+    }
+  }
+}
+
+# Realistic ARNs for what the wiring points at (a mocked provider would otherwise invent random strings).
+override_resource {
+  target          = module.bucket["raw"].aws_s3_bucket.this
+  override_during = plan
+  values          = { arn = "arn:aws:s3:::test-stack-raw" }
+}
+
+override_resource {
+  target          = module.bucket["processed"].aws_s3_bucket.this
+  override_during = plan
+  values          = { arn = "arn:aws:s3:::test-stack-processed" }
+}
+
+override_resource {
+  target          = module.bucket["output"].aws_s3_bucket.this
+  override_during = plan
+  values          = { arn = "arn:aws:s3:::test-stack-output" }
+}
+
+override_resource {
+  target          = module.bucket["models"].aws_s3_bucket.this
+  override_during = plan
+  values          = { arn = "arn:aws:s3:::test-stack-models" }
+}
+
+override_resource {
+  target          = module.bucket["artifacts"].aws_s3_bucket.this
+  override_during = plan
+  values          = { arn = "arn:aws:s3:::test-stack-artifacts" }
+}
+
+override_resource {
+  target          = module.history_table.aws_dynamodb_table.this
+  override_during = plan
+  values          = { arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history" }
+}
+
+override_resource {
+  target          = aws_sqs_queue.dlq
+  override_during = plan
+  values = {
+    arn = "arn:aws:sqs:eu-west-1:123456789012:test-stack-dlq"
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/test-stack-dlq"
+  }
+}
+
+override_resource {
+  target          = module.etl.aws_lambda_function.this
+  override_during = plan
+  values          = { arn = "arn:aws:lambda:eu-west-1:123456789012:function:test-stack-etl" }
+}
+
+override_resource {
+  target          = module.predict.aws_lambda_function.this
+  override_during = plan
+  values          = { arn = "arn:aws:lambda:eu-west-1:123456789012:function:test-stack-predict" }
+}
+
+override_resource {
+  target          = module.etl.aws_cloudwatch_log_group.lambda
+  override_during = plan
+  values          = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-etl" }
+}
+
+override_resource {
+  target          = module.predict.aws_cloudwatch_log_group.lambda
+  override_during = plan
+  values          = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-predict" }
+}
+
+variables {
+  name_prefix = "test-stack"
+  # Any existing file will do as a "package": the module only hashes and uploads it.
+  etl_package_path     = "README.md"
+  predict_package_path = "variables.tf"
+}
+
+################################################################################
+# Names and outputs
+################################################################################
+
+run "outputs_name_every_resource_a_client_needs" {
+  command = plan
+
+  assert {
+    condition = [
+      output.raw_bucket_name, output.processed_bucket_name, output.output_bucket_name,
+      output.models_bucket_name, output.artifacts_bucket_name,
+      ] == [
+      "test-stack-raw", "test-stack-processed", "test-stack-output",
+      "test-stack-models", "test-stack-artifacts",
+    ]
+    error_message = "Bucket outputs must be <name_prefix>-raw/-processed/-output/-models/-artifacts."
+  }
+
+  assert {
+    condition     = output.history_table_name == "test-stack-history"
+    error_message = "history_table_name must be <name_prefix>-history."
+  }
+
+  assert {
+    condition     = output.etl_function_name == "test-stack-etl" && output.predict_function_name == "test-stack-predict"
+    error_message = "Function outputs must be <name_prefix>-etl and <name_prefix>-predict."
+  }
+
+  assert {
+    condition     = output.dlq_queue_arn == "arn:aws:sqs:eu-west-1:123456789012:test-stack-dlq" && output.dlq_queue_url == "https://sqs.eu-west-1.amazonaws.com/123456789012/test-stack-dlq"
+    error_message = "dlq_queue_arn / dlq_queue_url must come from the queue."
+  }
+
+  assert {
+    condition     = output.region == "eu-west-1"
+    error_message = "region must come from the provider's region."
+  }
+
+  assert {
+    condition     = output.etl_log_group_name == "/aws/lambda/test-stack-etl" && output.predict_log_group_name == "/aws/lambda/test-stack-predict"
+    error_message = "Log groups must be /aws/lambda/<function name>."
+  }
+}
+
+################################################################################
+# Storage
+################################################################################
+
+run "only_the_raw_bucket_is_versioned_and_all_are_encrypted" {
+  command = plan
+
+  assert {
+    condition     = module.bucket["raw"].s3_bucket_versioning_status == "Enabled"
+    error_message = "The raw bucket must be versioned."
+  }
+
+  assert {
+    condition     = alltrue([for k in ["processed", "output", "models", "artifacts"] : module.bucket[k].s3_bucket_versioning_status == null])
+    error_message = "Only the raw bucket is versioned."
+  }
+
+  assert {
+    condition     = alltrue([for k, b in module.bucket : b.s3_bucket_sse_algorithm == "AES256"])
+    error_message = "Every bucket must have default encryption (SSE-S3)."
+  }
+
+  assert {
+    condition     = aws_sqs_queue.dlq.name == "test-stack-dlq" && aws_sqs_queue.dlq.sqs_managed_sse_enabled && aws_sqs_queue.dlq.message_retention_seconds == 1209600
+    error_message = "The DLQ must be <name_prefix>-dlq, encrypted, keeping messages 14 days."
+  }
+
+  assert {
+    condition     = module.history_table.dynamodb_table_hash_key == "series" && module.history_table.dynamodb_table_range_key == "bucket"
+    error_message = "The history table is keyed by series (hash) and bucket (range)."
+  }
+
+  assert {
+    condition     = module.history_table.dynamodb_table_server_side_encryption_enabled
+    error_message = "The history table must be encrypted."
+  }
+
+  assert {
+    condition     = module.history_table.dynamodb_table_point_in_time_recovery_enabled
+    error_message = "Point-in-time recovery is on by default."
+  }
+}
+
+run "point_in_time_recovery_follows_the_variable" {
+  command = plan
+
+  variables {
+    point_in_time_recovery = false
+  }
+
+  assert {
+    condition     = module.history_table.dynamodb_table_point_in_time_recovery_enabled == false
+    error_message = "point_in_time_recovery = false must disable PITR on the table."
+  }
+}
+
+################################################################################
+# Notifications
+################################################################################
+
+run "raw_uploads_of_csv_and_csv_gz_trigger_etl" {
+  command = plan
+
+  assert {
+    condition     = aws_s3_bucket_notification.raw.bucket == "test-stack-raw"
+    error_message = "The raw notification must be on the raw bucket."
+  }
+
+  assert {
+    condition     = sort([for f in aws_s3_bucket_notification.raw.lambda_function : f.filter_suffix]) == tolist([".csv", ".csv.gz"])
+    error_message = "The raw bucket must notify for the suffixes .csv and .csv.gz (one block each)."
+  }
+
+  assert {
+    condition     = alltrue([for f in aws_s3_bucket_notification.raw.lambda_function : f.filter_prefix == null || f.filter_prefix == ""])
+    error_message = "Raw notifications must not filter on a prefix (uploads may go anywhere in the bucket)."
+  }
+
+  assert {
+    condition     = alltrue([for f in aws_s3_bucket_notification.raw.lambda_function : f.lambda_function_arn == "arn:aws:lambda:eu-west-1:123456789012:function:test-stack-etl" && f.events == toset(["s3:ObjectCreated:*"])])
+    error_message = "Raw uploads (ObjectCreated:*) must invoke the ETL function."
+  }
+
+  assert {
+    condition = (
+      aws_lambda_permission.allow_s3_raw.function_name == "test-stack-etl" &&
+      aws_lambda_permission.allow_s3_raw.principal == "s3.amazonaws.com" &&
+      aws_lambda_permission.allow_s3_raw.action == "lambda:InvokeFunction" &&
+      aws_lambda_permission.allow_s3_raw.source_arn == "arn:aws:s3:::test-stack-raw" &&
+      aws_lambda_permission.allow_s3_raw.source_account == "123456789012"
+    )
+    error_message = "The ETL function must let s3.amazonaws.com invoke it for the raw bucket of this account only."
+  }
+}
+
+run "processed_actuals_and_requests_trigger_predict_but_not_reference" {
+  command = plan
+
+  assert {
+    condition     = aws_s3_bucket_notification.processed.bucket == "test-stack-processed"
+    error_message = "The processed notification must be on the processed bucket."
+  }
+
+  assert {
+    condition     = sort([for f in aws_s3_bucket_notification.processed.lambda_function : "${f.filter_prefix}*${f.filter_suffix}"]) == tolist(["actuals/*.csv", "requests/*.csv"])
+    error_message = "The processed bucket must notify for actuals/*.csv and requests/*.csv only (never reference/)."
+  }
+
+  assert {
+    condition     = alltrue([for f in aws_s3_bucket_notification.processed.lambda_function : f.lambda_function_arn == "arn:aws:lambda:eu-west-1:123456789012:function:test-stack-predict" && f.events == toset(["s3:ObjectCreated:*"])])
+    error_message = "Processed files (ObjectCreated:*) must invoke the predict function."
+  }
+
+  assert {
+    condition = (
+      aws_lambda_permission.allow_s3_processed.function_name == "test-stack-predict" &&
+      aws_lambda_permission.allow_s3_processed.principal == "s3.amazonaws.com" &&
+      aws_lambda_permission.allow_s3_processed.source_arn == "arn:aws:s3:::test-stack-processed" &&
+      aws_lambda_permission.allow_s3_processed.source_account == "123456789012"
+    )
+    error_message = "The predict function must let s3.amazonaws.com invoke it for the processed bucket of this account only."
+  }
+
+  assert {
+    condition     = length(aws_s3_bucket_notification.processed.queue) == 0 && length(aws_s3_bucket_notification.processed.topic) == 0
+    error_message = "Nothing but the predict function listens to the processed bucket."
+  }
+}
+
+################################################################################
+# Functions
+################################################################################
+
+run "functions_get_their_settings_and_environment" {
+  command = plan
+
+  assert {
+    condition = module.etl.lambda_function_environment_variables == tomap({
+      HISTORY_TABLE           = "test-stack-history"
+      PROCESSED_BUCKET        = "test-stack-processed"
+      OUTPUT_BUCKET           = "test-stack-output"
+      FORECAST_HORIZON        = "16"
+      POWERTOOLS_SERVICE_NAME = "etl"
+      LOG_LEVEL               = "INFO"
+    })
+    error_message = "Unexpected ETL environment: ${jsonencode(module.etl.lambda_function_environment_variables)}"
+  }
+
+  assert {
+    condition = module.predict.lambda_function_environment_variables == tomap({
+      HISTORY_TABLE           = "test-stack-history"
+      PROCESSED_BUCKET        = "test-stack-processed"
+      MODELS_BUCKET           = "test-stack-models"
+      OUTPUT_BUCKET           = "test-stack-output"
+      FORECAST_HORIZON        = "16"
+      POWERTOOLS_SERVICE_NAME = "predict"
+      LOG_LEVEL               = "INFO"
+    })
+    error_message = "Unexpected predict environment: ${jsonencode(module.predict.lambda_function_environment_variables)}"
+  }
+
+  assert {
+    condition = (
+      module.etl.lambda_destination_on_failure == "arn:aws:sqs:eu-west-1:123456789012:test-stack-dlq" &&
+      module.predict.lambda_destination_on_failure == "arn:aws:sqs:eu-west-1:123456789012:test-stack-dlq"
+    )
+    error_message = "Both functions must send failed asynchronous invocations to the DLQ."
+  }
+
+  assert {
+    condition     = module.etl.lambda_maximum_retry_attempts == 2 && module.predict.lambda_maximum_retry_attempts == 2
+    error_message = "Failed asynchronous invocations are retried twice by default."
+  }
+
+  assert {
+    condition     = startswith(module.etl.lambda_function_s3_key, "lambda/test-stack-etl/") && module.etl.lambda_function_s3_key != module.predict.lambda_function_s3_key
+    error_message = "Each package is uploaded under its own key in the artifacts bucket."
+  }
+}
+
+run "environment_follows_the_variables" {
+  command = plan
+
+  variables {
+    forecast_horizon       = 7
+    log_level              = "DEBUG"
+    maximum_retry_attempts = 0
+  }
+
+  assert {
+    condition = (
+      module.etl.lambda_function_environment_variables.FORECAST_HORIZON == "7" &&
+      module.predict.lambda_function_environment_variables.FORECAST_HORIZON == "7" &&
+      module.etl.lambda_function_environment_variables.LOG_LEVEL == "DEBUG" &&
+      module.predict.lambda_function_environment_variables.LOG_LEVEL == "DEBUG"
+    )
+    error_message = "FORECAST_HORIZON and LOG_LEVEL must follow the variables."
+  }
+
+  assert {
+    condition     = module.etl.lambda_maximum_retry_attempts == 0 && module.predict.lambda_maximum_retry_attempts == 0
+    error_message = "maximum_retry_attempts must reach both functions."
+  }
+}
+
+################################################################################
+# Least privilege
+################################################################################
+
+run "etl_policy_is_exactly_what_etl_needs" {
+  command = plan
+
+  assert {
+    condition = alltrue(flatten([
+      for s in jsondecode(module.etl.lambda_role_policy_json).Statement : [
+        [for a in flatten([s.Action]) : !strcontains(a, "*")],
+        [for r in flatten([s.Resource]) : r != "*"],
+        [s.Effect == "Allow"],
+      ]
+    ]))
+    error_message = "The ETL policy must not use wildcard actions or the \"*\" resource."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for s in jsondecode(module.etl.lambda_role_policy_json).Statement : [
+        for a in flatten([s.Action]) : [for r in flatten([s.Resource]) : "${a} ${r}"]
+      ]
+      ])) == toset([
+      "logs:CreateLogStream arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-etl:*",
+      "logs:PutLogEvents arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-etl:*",
+      "s3:GetObject arn:aws:s3:::test-stack-raw/*",
+      "s3:PutObject arn:aws:s3:::test-stack-processed/actuals/*",
+      "s3:PutObject arn:aws:s3:::test-stack-processed/requests/*",
+      "s3:PutObject arn:aws:s3:::test-stack-processed/reference/*",
+      "s3:PutObject arn:aws:s3:::test-stack-output/rejected/*",
+      "s3:PutObject arn:aws:s3:::test-stack-output/runs/*",
+      "s3:GetObject arn:aws:s3:::test-stack-output/runs/*",
+      "dynamodb:BatchGetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
+      "dynamodb:BatchWriteItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
+      "dynamodb:ConditionCheckItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
+      "dynamodb:DeleteItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
+      "dynamodb:GetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
+      "dynamodb:PutItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
+      "dynamodb:Query arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
+      "dynamodb:UpdateItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
+      "sqs:SendMessage arn:aws:sqs:eu-west-1:123456789012:test-stack-dlq",
+    ])
+    error_message = "The ETL policy grants something other than (action, resource) pairs it needs: ${module.etl.lambda_role_policy_json}"
+  }
+}
+
+run "predict_policy_is_exactly_what_predict_needs" {
+  command = plan
+
+  assert {
+    condition = alltrue(flatten([
+      for s in jsondecode(module.predict.lambda_role_policy_json).Statement : [
+        [for a in flatten([s.Action]) : !strcontains(a, "*")],
+        [for r in flatten([s.Resource]) : r != "*"],
+        [s.Effect == "Allow"],
+      ]
+    ]))
+    error_message = "The predict policy must not use wildcard actions or the \"*\" resource."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for s in jsondecode(module.predict.lambda_role_policy_json).Statement : [
+        for a in flatten([s.Action]) : [for r in flatten([s.Resource]) : "${a} ${r}"]
+      ]
+      ])) == toset([
+      "logs:CreateLogStream arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-predict:*",
+      "logs:PutLogEvents arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-predict:*",
+      "s3:GetObject arn:aws:s3:::test-stack-processed/actuals/*",
+      "s3:GetObject arn:aws:s3:::test-stack-processed/requests/*",
+      "s3:GetObject arn:aws:s3:::test-stack-processed/reference/*",
+      "s3:GetObject arn:aws:s3:::test-stack-models/models/*",
+      "s3:PutObject arn:aws:s3:::test-stack-output/forecasts/*",
+      "s3:PutObject arn:aws:s3:::test-stack-output/runs/*",
+      "s3:GetObject arn:aws:s3:::test-stack-output/runs/*",
+      "dynamodb:BatchGetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
+      "dynamodb:GetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
+      "dynamodb:Query arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
+      "sqs:SendMessage arn:aws:sqs:eu-west-1:123456789012:test-stack-dlq",
+    ])
+    error_message = "The predict policy grants something other than (action, resource) pairs it needs: ${module.predict.lambda_role_policy_json}"
+  }
+}

@@ -1,0 +1,158 @@
+################################################################################
+# Naming
+################################################################################
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (buckets <prefix>-raw, -processed, -output, -models, -artifacts; table <prefix>-history; functions <prefix>-etl, <prefix>-predict; queue <prefix>-dlq). 3..40 characters of lowercase letters, digits and hyphens, starting with a letter and ending with a letter or digit. Bucket names are global: pick one nobody else uses."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,38}[a-z0-9]$", var.name_prefix)) && !strcontains(var.name_prefix, "--") && !startswith(var.name_prefix, "xn-")
+    error_message = "name_prefix must be 3..40 characters of lowercase letters, digits and single hyphens, start with a letter, end with a letter or digit, and not start with \"xn-\" (it becomes part of S3 bucket names)."
+  }
+}
+
+variable "tags" {
+  description = "Tags applied to every resource that supports them."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# Lambda packages and runtime
+################################################################################
+
+variable "etl_package_path" {
+  description = "Path of the ETL function's zip (handler.py at its root, plus the library and its dependencies)."
+  type        = string
+}
+
+variable "predict_package_path" {
+  description = "Path of the predict function's zip (handler.py at its root, plus the library, LightGBM and their dependencies)."
+  type        = string
+}
+
+variable "lambda_runtime" {
+  description = "Python runtime of both functions: python3.11, python3.12 or python3.13. Must match the Python version the packages were built for."
+  type        = string
+  default     = "python3.12"
+
+  validation {
+    condition     = contains(["python3.11", "python3.12", "python3.13"], var.lambda_runtime)
+    error_message = "lambda_runtime must be one of python3.11, python3.12, python3.13."
+  }
+}
+
+variable "etl_memory_mb" {
+  description = "Memory of the ETL function in MB, 128..10240."
+  type        = number
+  default     = 2048
+
+  validation {
+    condition     = var.etl_memory_mb >= 128 && var.etl_memory_mb <= 10240
+    error_message = "etl_memory_mb must be between 128 and 10240."
+  }
+}
+
+variable "etl_timeout_seconds" {
+  description = "Timeout of the ETL function in seconds, 1..900."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.etl_timeout_seconds >= 1 && var.etl_timeout_seconds <= 900
+    error_message = "etl_timeout_seconds must be between 1 and 900."
+  }
+}
+
+variable "predict_memory_mb" {
+  description = "Memory of the predict function in MB, 128..10240."
+  type        = number
+  default     = 3008
+
+  validation {
+    condition     = var.predict_memory_mb >= 128 && var.predict_memory_mb <= 10240
+    error_message = "predict_memory_mb must be between 128 and 10240."
+  }
+}
+
+variable "predict_timeout_seconds" {
+  description = "Timeout of the predict function in seconds, 1..900."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.predict_timeout_seconds >= 1 && var.predict_timeout_seconds <= 900
+    error_message = "predict_timeout_seconds must be between 1 and 900."
+  }
+}
+
+variable "maximum_retry_attempts" {
+  description = "Retries of a failed asynchronous (S3-triggered) invocation before it goes to the dead-letter queue, 0..2."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = contains([0, 1, 2], var.maximum_retry_attempts)
+    error_message = "maximum_retry_attempts must be 0, 1 or 2."
+  }
+}
+
+################################################################################
+# Application settings (passed to the functions as environment variables)
+################################################################################
+
+variable "forecast_horizon" {
+  description = "Number of days forecast after the last date of history, 1..16 (FORECAST_HORIZON)."
+  type        = number
+  default     = 16
+
+  validation {
+    condition     = var.forecast_horizon >= 1 && var.forecast_horizon <= 16 && floor(var.forecast_horizon) == var.forecast_horizon
+    error_message = "forecast_horizon must be a whole number between 1 and 16."
+  }
+}
+
+variable "log_level" {
+  description = "Log level of the functions (LOG_LEVEL): DEBUG, INFO, WARNING or ERROR."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be one of DEBUG, INFO, WARNING, ERROR."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups in days (a value CloudWatch Logs accepts; 0 means never expire)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of 0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  }
+}
+
+################################################################################
+# Data protection
+################################################################################
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete the buckets with everything in them. true for throw-away environments only."
+  type        = bool
+  default     = false
+}
+
+variable "point_in_time_recovery" {
+  description = "Enable point-in-time recovery on the history table."
+  type        = bool
+  default     = true
+}
+
+variable "table_deletion_protection" {
+  description = "Enable deletion protection on the history table (turn it off and apply before destroying)."
+  type        = bool
+  default     = false
+}
