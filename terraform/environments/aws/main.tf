@@ -1,0 +1,43 @@
+provider "aws" {
+  # Credentials come from the default chain: environment, shared config/SSO profile, instance or task role.
+  region = var.region
+
+  default_tags {
+    tags = {
+      Project     = "grocery-forecast"
+      Environment = "aws"
+      ManagedBy   = "terraform"
+    }
+  }
+}
+
+locals {
+  repo_root = "${path.module}/../../.."
+}
+
+module "forecasting_stack" {
+  source = "../../modules/forecasting-stack"
+
+  name_prefix = var.name_prefix
+
+  etl_package_path     = coalesce(var.etl_package_path, "${local.repo_root}/build/lambdas-aws/etl.zip")
+  predict_package_path = coalesce(var.predict_package_path, "${local.repo_root}/build/lambdas-aws/predict.zip")
+  lambda_runtime       = var.lambda_runtime
+
+  etl_memory_mb           = var.etl_memory_mb
+  etl_timeout_seconds     = var.etl_timeout_seconds
+  predict_memory_mb       = var.predict_memory_mb
+  predict_timeout_seconds = var.predict_timeout_seconds
+  maximum_retry_attempts  = var.maximum_retry_attempts
+
+  forecast_horizon   = var.forecast_horizon
+  log_level          = var.log_level
+  log_retention_days = var.log_retention_days
+
+  # Production data: buckets are never emptied by Terraform, the table keeps 35 days of recovery points.
+  force_destroy             = false
+  point_in_time_recovery    = true
+  table_deletion_protection = var.table_deletion_protection
+
+  tags = var.tags
+}

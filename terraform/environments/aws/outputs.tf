@@ -1,0 +1,81 @@
+# Same names as the forecasting-stack outputs: scripts and tests read them with `terraform output -json`.
+
+output "raw_bucket_name" {
+  description = "Bucket for uploads: sales actuals (train.csv format) and forecast requests (test.csv format), .csv or .csv.gz. Uploads trigger the ETL function."
+  value       = module.forecasting_stack.raw_bucket_name
+}
+
+output "processed_bucket_name" {
+  description = "Bucket the ETL writes cleaned files to (actuals/, requests/, reference/). actuals/ and requests/ trigger the predict function."
+  value       = module.forecasting_stack.processed_bucket_name
+}
+
+output "output_bucket_name" {
+  description = "Bucket of the results: forecasts/, runs/ (run manifests) and rejected/ (error reports for bad uploads)."
+  value       = module.forecasting_stack.output_bucket_name
+}
+
+output "models_bucket_name" {
+  description = "Bucket of the trained models (under models/)."
+  value       = module.forecasting_stack.models_bucket_name
+}
+
+output "artifacts_bucket_name" {
+  description = "Bucket holding the Lambda deployment packages."
+  value       = module.forecasting_stack.artifacts_bucket_name
+}
+
+output "history_table_name" {
+  description = "DynamoDB table of the sales history (hash key series = \"<store_nbr>#<item_nbr>\", range key bucket)."
+  value       = module.forecasting_stack.history_table_name
+}
+
+output "history_table_arn" {
+  description = "ARN of the history table."
+  value       = module.forecasting_stack.history_table_arn
+}
+
+output "etl_function_name" {
+  description = "Name of the ETL function."
+  value       = module.forecasting_stack.etl_function_name
+}
+
+output "etl_function_arn" {
+  description = "ARN of the ETL function."
+  value       = module.forecasting_stack.etl_function_arn
+}
+
+output "etl_log_group_name" {
+  description = "CloudWatch log group of the ETL function."
+  value       = module.forecasting_stack.etl_log_group_name
+}
+
+output "predict_function_name" {
+  description = "Name of the predict function."
+  value       = module.forecasting_stack.predict_function_name
+}
+
+output "predict_function_arn" {
+  description = "ARN of the predict function."
+  value       = module.forecasting_stack.predict_function_arn
+}
+
+output "predict_log_group_name" {
+  description = "CloudWatch log group of the predict function."
+  value       = module.forecasting_stack.predict_log_group_name
+}
+
+output "dlq_queue_url" {
+  description = "URL of the dead-letter queue receiving S3-triggered invocations that failed every attempt."
+  value       = module.forecasting_stack.dlq_queue_url
+}
+
+output "dlq_queue_arn" {
+  description = "ARN of the dead-letter queue."
+  value       = module.forecasting_stack.dlq_queue_arn
+}
+
+output "region" {
+  description = "Region the stack is deployed in."
+  value       = module.forecasting_stack.region
+}

@@ -1,0 +1,97 @@
+################################################################################
+# Account
+################################################################################
+
+variable "region" {
+  description = "AWS region to deploy to."
+  type        = string
+  default     = "us-east-1"
+}
+
+################################################################################
+# Stack
+################################################################################
+
+variable "name_prefix" {
+  description = "Prefix of every resource name. S3 bucket names are global across all AWS accounts: change it to something unique to you (e.g. add your account id or organisation)."
+  type        = string
+  default     = "grocery-forecast"
+}
+
+variable "etl_package_path" {
+  description = "Path of the ETL zip. null means <repo>/build/lambdas-aws/etl.zip, where the bundling script writes the build for the Lambda runtime (manylinux x86_64)."
+  type        = string
+  default     = null
+}
+
+variable "predict_package_path" {
+  description = "Path of the predict zip. null means <repo>/build/lambdas-aws/predict.zip, where the bundling script writes the build for the Lambda runtime (manylinux x86_64)."
+  type        = string
+  default     = null
+}
+
+variable "lambda_runtime" {
+  description = "Python runtime of the functions: python3.11, python3.12 or python3.13. Must match the Python version the AWS bundles were built for."
+  type        = string
+  default     = "python3.12"
+}
+
+variable "etl_memory_mb" {
+  description = "Memory of the ETL function in MB, 128..10240."
+  type        = number
+  default     = 2048
+}
+
+variable "etl_timeout_seconds" {
+  description = "Timeout of the ETL function in seconds, 1..900."
+  type        = number
+  default     = 300
+}
+
+variable "predict_memory_mb" {
+  description = "Memory of the predict function in MB, 128..10240."
+  type        = number
+  default     = 3008
+}
+
+variable "predict_timeout_seconds" {
+  description = "Timeout of the predict function in seconds, 1..900."
+  type        = number
+  default     = 300
+}
+
+variable "forecast_horizon" {
+  description = "Number of days forecast after the last date of history, 1..16."
+  type        = number
+  default     = 16
+}
+
+variable "log_level" {
+  description = "Log level of the functions: DEBUG, INFO, WARNING or ERROR."
+  type        = string
+  default     = "INFO"
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups in days (a value CloudWatch Logs accepts)."
+  type        = number
+  default     = 30
+}
+
+variable "maximum_retry_attempts" {
+  description = "Retries of a failed S3-triggered invocation before it goes to the dead-letter queue, 0..2."
+  type        = number
+  default     = 2
+}
+
+variable "table_deletion_protection" {
+  description = "Protect the history table against deletion (set false and apply before `terraform destroy`)."
+  type        = bool
+  default     = true
+}
+
+variable "tags" {
+  description = "Tags applied to every resource (on top of the provider's default tags)."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,50 @@
+provider "aws" {
+  region     = var.region
+  access_key = "test"
+  secret_key = "test"
+
+  # The emulator accepts any credentials and has no metadata service or real account.
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_requesting_account_id  = true
+  skip_region_validation      = true
+
+  # Bucket names in the path (http://host:port/bucket/key), not in the host name.
+  s3_use_path_style = true
+
+  endpoints {
+    dynamodb = var.endpoint
+    iam      = var.endpoint
+    lambda   = var.endpoint
+    logs     = var.endpoint
+    s3       = var.endpoint
+    sqs      = var.endpoint
+    sts      = var.endpoint
+  }
+}
+
+locals {
+  repo_root = "${path.module}/../../.."
+}
+
+module "forecasting_stack" {
+  source = "../../modules/forecasting-stack"
+
+  name_prefix = var.name_prefix
+
+  etl_package_path     = coalesce(var.etl_package_path, "${local.repo_root}/build/lambdas/etl.zip")
+  predict_package_path = coalesce(var.predict_package_path, "${local.repo_root}/build/lambdas/predict.zip")
+  lambda_runtime       = var.lambda_runtime
+
+  forecast_horizon       = var.forecast_horizon
+  log_level              = var.log_level
+  log_retention_days     = var.log_retention_days
+  maximum_retry_attempts = var.maximum_retry_attempts
+
+  # Disposable: `terraform destroy` empties the buckets, nothing is protected.
+  force_destroy             = true
+  point_in_time_recovery    = var.point_in_time_recovery
+  table_deletion_protection = false
+
+  tags = var.tags
+}

@@ -1,0 +1,88 @@
+################################################################################
+# Emulator
+################################################################################
+
+variable "endpoint" {
+  description = "URL of the local AWS emulator (MiniStack or LocalStack) serving every service on one port."
+  type        = string
+  default     = "http://localhost:4566"
+
+  validation {
+    condition     = can(regex("^https?://[^/]+/?$", var.endpoint))
+    error_message = "endpoint must be a URL like http://localhost:4566."
+  }
+}
+
+variable "region" {
+  description = "Region the emulator pretends to be in."
+  type        = string
+  default     = "us-east-1"
+}
+
+################################################################################
+# Stack
+################################################################################
+
+variable "name_prefix" {
+  description = "Prefix of every resource name."
+  type        = string
+  default     = "grocery-forecast-local"
+}
+
+variable "etl_package_path" {
+  description = "Path of the ETL zip. null means <repo>/build/lambdas/etl.zip, where the bundling script writes the host-Python build."
+  type        = string
+  default     = null
+}
+
+variable "predict_package_path" {
+  description = "Path of the predict zip. null means <repo>/build/lambdas/predict.zip, where the bundling script writes the host-Python build."
+  type        = string
+  default     = null
+}
+
+variable "lambda_runtime" {
+  description = "Declared runtime of the functions (the emulator runs them with its own interpreter whatever this says)."
+  type        = string
+  default     = "python3.12"
+}
+
+variable "forecast_horizon" {
+  description = "Number of days forecast after the last date of history, 1..16."
+  type        = number
+  default     = 16
+}
+
+variable "log_level" {
+  description = "Log level of the functions: DEBUG, INFO, WARNING or ERROR."
+  type        = string
+  default     = "INFO"
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups in days."
+  type        = number
+  default     = 7
+}
+
+variable "maximum_retry_attempts" {
+  description = "Retries of a failed S3-triggered invocation, 0..2. 0 locally so a failure shows up in the dead-letter queue at once."
+  type        = number
+  default     = 0
+}
+
+variable "point_in_time_recovery" {
+  description = "Enable point-in-time recovery on the history table (the emulator accepts it; set false for an emulator that does not)."
+  type        = bool
+  default     = true
+}
+
+variable "tags" {
+  description = "Tags applied to every resource."
+  type        = map(string)
+  default = {
+    Project     = "grocery-forecast"
+    Environment = "local"
+    ManagedBy   = "terraform"
+  }
+}
