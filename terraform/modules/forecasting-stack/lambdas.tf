@@ -13,22 +13,21 @@ locals {
     resources = [aws_sqs_queue.dlq.arn]
   }
 
-  # Read-write item access to the history table (upserts are conditional, hence ConditionCheckItem).
+  # The ETL merges year buckets (BatchGet + BatchWrite), takes and releases the writer lease
+  # (conditional PutItem / DeleteItem) and extends the stored date range (conditional UpdateItem).
   etl_table_actions = [
     "dynamodb:BatchGetItem",
     "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",
     "dynamodb:DeleteItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
-    "dynamodb:Query",
     "dynamodb:UpdateItem",
   ]
 
+  # Predict only reads: one BatchGetItem key per series and year, GetItem for the date range.
   predict_table_actions = [
     "dynamodb:BatchGetItem",
     "dynamodb:GetItem",
-    "dynamodb:Query",
   ]
 }
 
@@ -77,9 +76,9 @@ module "etl" {
       ]
     },
     {
-      sid       = "ReadRuns"
+      sid       = "ReadReferenceIds"
       actions   = ["s3:GetObject"]
-      resources = ["${local.output_bucket_arn}/runs/*"]
+      resources = ["${local.processed_bucket_arn}/reference/*"]
     },
     {
       sid       = "ReadWriteHistory"

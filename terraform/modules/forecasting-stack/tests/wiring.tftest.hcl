@@ -376,14 +376,12 @@ run "etl_policy_is_exactly_what_etl_needs" {
       "s3:PutObject arn:aws:s3:::test-stack-processed/reference/*",
       "s3:PutObject arn:aws:s3:::test-stack-output/rejected/*",
       "s3:PutObject arn:aws:s3:::test-stack-output/runs/*",
-      "s3:GetObject arn:aws:s3:::test-stack-output/runs/*",
+      "s3:GetObject arn:aws:s3:::test-stack-processed/reference/*",
       "dynamodb:BatchGetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "dynamodb:BatchWriteItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
-      "dynamodb:ConditionCheckItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "dynamodb:DeleteItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "dynamodb:GetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "dynamodb:PutItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
-      "dynamodb:Query arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "dynamodb:UpdateItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "sqs:SendMessage arn:aws:sqs:eu-west-1:123456789012:test-stack-dlq",
     ])
@@ -422,7 +420,6 @@ run "predict_policy_is_exactly_what_predict_needs" {
       "s3:GetObject arn:aws:s3:::test-stack-output/runs/*",
       "dynamodb:BatchGetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "dynamodb:GetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
-      "dynamodb:Query arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "sqs:SendMessage arn:aws:sqs:eu-west-1:123456789012:test-stack-dlq",
     ])
     error_message = "The predict policy grants something other than (action, resource) pairs it needs: ${module.predict.lambda_role_policy_json}"
