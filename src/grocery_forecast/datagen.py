@@ -261,7 +261,7 @@ def _calendar_effects(
     last = days.days_in_month.to_numpy()
     payday = (dom == 15) | (dom == 16) | (dom == last) | (dom == 1)
     family_day += 0.08 * payday[None, :]
-    doy = days.dayofyear.to_numpy()
+    doy = days.day_of_year.to_numpy()
     family_day += rng.normal(0.0, 0.08, size=(len(families), 1)) * np.sin(2 * np.pi * (doy[None, :] - 30) / 365.25)
     store_day = 0.12 * (flags["holiday_local"] + flags["holiday_regional"]) - 0.05 * flags["work_day"]
     closed = np.zeros((n_stores, n_days), dtype=bool)
@@ -314,13 +314,15 @@ def generate(config: GeneratorConfig | None = None, reference: Reference | None 
     item_trend = rng.normal(0.0, 0.35, size=n_items) / 365.0
     promo_lift = np.clip(rng.normal(0.6, 0.3, size=n_items), 0.05, None)
     promo_prob = np.where(rng.random(n_items) < 0.45, 0.0, rng.uniform(0.005, 0.05, size=n_items))
-    launch = np.where(rng.random(n_items) < 0.10, rng.integers(0, total_days - 30, size=n_items), 0)
-    retire = np.where(rng.random(n_items) < 0.04, rng.integers(60, total_days, size=n_items), total_days)
-    dispersion = rng.uniform(1.5, 6.0, size=n_items)
+    launch = np.where(rng.random(n_items) < 0.10, rng.integers(0, max(1, total_days - 30), size=n_items), 0)
+    retire_from = min(60, total_days // 2)
+    retire = np.where(rng.random(n_items) < 0.04, rng.integers(retire_from, retire_from + max(1, total_days - retire_from),
+                                                              size=n_items), total_days)
+    dispersion = rng.uniform(3.0, 20.0, size=n_items)
     kilo = rng.uniform(0.3, 2.5, size=n_items)
     chain_promo = _runs(rng, (n_items, total_days), promo_prob * 0.6, 3, 14)
     # Weekly profile: Monday..Sunday, weekend-heavy, shaped by the family and the store type.
-    dow = days.dayofweek.to_numpy()
+    dow = days.day_of_week.to_numpy()
     weekday_shape = np.array([-0.10, -0.12, -0.08, -0.05, 0.05, 0.55, 0.45])
     t = np.arange(total_days)
 

@@ -87,6 +87,12 @@ class FeatureSpec:
         promo_effect_window: Days for ``sales_mean_promo_w{w}`` / ``sales_mean_nopromo_w{w}``.
         item_windows: ``item_sales_mean_w{w}`` and ``item_nz_frac_w{w}`` across the item's stores.
         store_windows: ``store_sales_mean_w{w}`` across the store's items.
+        group_dow_weeks: ``item_dow_diff_k{k}`` and ``store_dow_diff_k{k}``: the target weekday's
+            ``dow_diff_k{k}`` averaged over the item's stores and over the store's items. One
+            series' weekday profile is noisy; pooled ones are not.
+        item_promo_window: ``item_promo_lift_w{w}``: mean ``log1p`` sales on promotion days minus
+            on other days, pooled over the item's stores (a single series rarely has enough
+            promotion days to estimate its own lift).
     """
 
     windows: tuple[int, ...] = (3, 7, 14, 28, 56, 112)
@@ -99,6 +105,8 @@ class FeatureSpec:
     promo_effect_window: int = 56
     item_windows: tuple[int, ...] = (7, 28)
     store_windows: tuple[int, ...] = (28,)
+    group_dow_weeks: tuple[int, ...] = (8,)
+    item_promo_window: int = 112
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -124,6 +132,8 @@ class FeatureSpec:
             *self.item_windows,
             *self.store_windows,
             *(7 * k for k in self.dow_weeks),
+            *(7 * k for k in self.group_dow_weeks),
+            self.item_promo_window,
         ]
         return int(max(spans))
 
@@ -163,6 +173,9 @@ def feature_names(spec: FeatureSpec) -> list[str]:
     for w in spec.item_windows:
         names += [f"item_sales_mean_w{w}", f"item_nz_frac_w{w}"]
     names += [f"store_sales_mean_w{w}" for w in spec.store_windows]
+    for k in spec.group_dow_weeks:
+        names += [f"item_dow_diff_k{k}", f"store_dow_diff_k{k}"]
+    names += [f"item_promo_lift_w{spec.item_promo_window}"]
     names += list(_CALENDAR_FEATURES) + list(HOLIDAY_FLAGS) + list(_ATTRIBUTE_FEATURES)
     return names
 
@@ -204,6 +217,8 @@ class _SeriesBlock:
     item_columns: dict[str, np.ndarray]
     store_keys: np.ndarray
     store_columns: dict[str, np.ndarray]
+    item_dow: dict[int, np.ndarray]  # k -> (n_items, 7) pooled weekday profile
+    store_dow: dict[int, np.ndarray]  # k -> (n_stores, 7)
 
 
 def _history(panel: SalesPanel, origin: pd.Timestamp, lookback: int) -> tuple[np.ndarray, np.ndarray]:
@@ -243,7 +258,11 @@ def _series_block(panel: SalesPanel, origin: pd.Timestamp, spec: FeatureSpec) ->
         dow = {k: (np.full((rows, 7), np.nan), np.full((rows, 7), np.nan)) for k in spec.dow_weeks}
         item_cols = {name: np.full(len(item_keys), np.nan) for name in names[first:last] if name.startswith("item_")}
         store_cols = {name: np.full(len(store_keys), np.nan) for name in names[first:last] if name.startswith("store_")}
-        return _SeriesBlock(origin, 0, cols, dow, item_keys, item_cols, store_keys, store_cols)
+        item_cols = {k: v for k, v in item_cols.items() if "_dow_" not in k}
+        store_cols = {k: v for k, v in store_cols.items() if "_dow_" not in k}
+        item_dow = {k: np.full((len(item_keys), 7), np.nan) for k in spec.group_dow_weeks}
+        store_dow = {k: np.full((len(store_keys), 7), np.nan) for k in spec.group_dow_weeks}
+        return _SeriesBlock(origin, 0, cols, dow, item_keys, item_cols, store_keys, store_cols, item_dow, store_dow)
 
     recorded = ~np.isnan(raw)
     x = np.log1p(np.clip(np.nan_to_num(raw, nan=0.0), 0.0, None)).astype(np.float64)
@@ -300,7 +319,37 @@ def _series_block(panel: SalesPanel, origin: pd.Timestamp, spec: FeatureSpec) ->
         item_cols[f"item_nz_frac_w{w}"] = _group_mean(mean(cum_sold, w)[:n], item_codes, len(item_keys))
     for w in spec.store_windows:
         store_cols[f"store_sales_mean_w{w}"] = _group_mean(mean(cum_x, w)[:n], store_codes, len(store_keys))
-    return _SeriesBlock(origin, n_hist, cols, dow, item_keys, item_cols, store_keys, store_cols)
+    item_dow: dict[int, np.ndarray] = {}
+    store_dow: dict[int, np.ndarray] = {}
+    for k in spec.group_dow_weeks:
+        diffs = _dow_matrix(x, k)[:n]
+        item_dow[k] = np.stack([_group_mean(diffs[:, j], item_codes, len(item_keys)) for j in range(7)], axis=1)
+        store_dow[k] = np.stack([_group_mean(diffs[:, j], store_codes, len(store_keys)) for j in range(7)], axis=1)
+    w = spec.item_promo_window
+    on = promo[:n, : min(w, n_hist)]
+    xs = x[:n, : min(w, n_hist)]
+    by_item = len(item_keys)
+    promo_days = np.bincount(item_codes, weights=on.sum(axis=1), minlength=by_item)
+    plain_days = np.bincount(item_codes, weights=(1.0 - on).sum(axis=1), minlength=by_item)
+    promo_total = np.bincount(item_codes, weights=(xs * on).sum(axis=1), minlength=by_item)
+    plain_total = np.bincount(item_codes, weights=(xs * (1.0 - on)).sum(axis=1), minlength=by_item)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        item_cols[f"item_promo_lift_w{w}"] = np.where(
+            (promo_days > 0) & (plain_days > 0), promo_total / promo_days - plain_total / plain_days, np.nan
+        )
+    return _SeriesBlock(
+        origin, n_hist, cols, dow, item_keys, item_cols, store_keys, store_cols, item_dow, store_dow
+    )
+
+
+def _dow_matrix(x: np.ndarray, k: int) -> np.ndarray:
+    """Per series, column ``j0``: mean over days ``j0, j0 + 7, ...`` (``k`` weeks) minus the ``7k``-day mean."""
+    n_hist = x.shape[1]
+    out = np.full((x.shape[0], 7), np.nan)
+    overall = x[:, : 7 * k].mean(axis=1)
+    for j0 in range(min(7, n_hist)):
+        out[:, j0] = x[:, j0::7][:, :k].mean(axis=1) - overall
+    return out
 
 
 def _group_mean(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
@@ -321,6 +370,12 @@ def _lookup(keys: np.ndarray, table: np.ndarray, wanted: np.ndarray) -> np.ndarr
     return padded[np.where(pos < 0, len(table), pos)]
 
 
+def _lookup_2d(table: np.ndarray, pos: np.ndarray, column: np.ndarray) -> np.ndarray:
+    """``table[pos, column]``, NaN where ``pos`` is -1 (a key the panel has not seen)."""
+    padded = np.vstack([table, np.full((1, table.shape[1]), np.nan)])
+    return padded[np.where(pos < 0, len(table), pos), column]
+
+
 def _assemble(
     block: _SeriesBlock,
     rows: np.ndarray,
@@ -339,7 +394,7 @@ def _assemble(
     for name, col in block.columns.items():
         out[name] = col[r]
     dates = block.origin + pd.to_timedelta(ahead, unit="D")
-    origin_dow = block.origin.dayofweek
+    origin_dow = block.origin.day_of_week
     target_dow = (origin_dow + ahead) % 7
     j0 = (origin_dow - target_dow) % 7
     for k, (means, diffs) in block.dow.items():
@@ -349,6 +404,11 @@ def _assemble(
         out[name] = _lookup(block.item_keys, table, items)
     for name, table in block.store_columns.items():
         out[name] = _lookup(block.store_keys, table, stores)
+    item_pos = pd.Index(block.item_keys).get_indexer(items)
+    store_pos = pd.Index(block.store_keys).get_indexer(stores)
+    for k in block.item_dow:
+        out[f"item_dow_diff_k{k}"] = _lookup_2d(block.item_dow[k], item_pos, j0)
+        out[f"store_dow_diff_k{k}"] = _lookup_2d(block.store_dow[k], store_pos, j0)
     # Calendar of the target day, resolved on the few distinct dates.
     date_codes, uniq = pd.factorize(dates)
     uniq = pd.DatetimeIndex(uniq)

@@ -1,0 +1,102 @@
+"""``grocery-forecast backtest``: train up to a cutoff and score the next days against baselines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from grocery_forecast.cli import CliError
+from grocery_forecast.cli.train import _parse_day, _training_config, add_training_arguments, read_sales
+
+__all__ = ["backtest_command", "register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``backtest`` subcommand."""
+    parser = subparsers.add_parser(
+        "backtest",
+        help="train up to --cutoff, forecast the next --horizon days, score NWRMSLE vs baselines",
+        description="Backtest on Kaggle-format files: train on history up to and including the cutoff, "
+        "forecast every store-item in the sales file for the following days (absent rows count as zero "
+        "sales) and score Favorita's NWRMSLE for the model and the zeros, last_value and dow_mean baselines.",
+    )
+    parser.add_argument("--sales", required=True, type=Path, help="sales (train.csv format, .csv or .csv.gz)")
+    parser.add_argument("--reference", required=True, type=Path,
+                        help="directory with items.csv, stores.csv, holidays_events.csv")
+    parser.add_argument("--cutoff", required=True, help="last day of training history (YYYY-MM-DD)")
+    parser.add_argument("--horizon", type=int, default=16, help="days after the cutoff to score, 1..16 (default: 16)")
+    parser.add_argument("--report", required=True, type=Path, help="JSON report to write")
+    parser.add_argument("--plot", type=Path, default=None, help="PNG: forecast vs actual and NWRMSLE by horizon")
+    parser.add_argument("--since", default=None,
+                        help="first day of history to read (YYYY-MM-DD); use it on the 125-million-row train.csv")
+    parser.add_argument("--save-model", type=Path, default=None,
+                        help="also save the backtested model (with its backtest metrics) to this directory")
+    add_training_arguments(parser)
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    backtest_command(args)
+    return 0
+
+
+def backtest_command(args: argparse.Namespace) -> dict:
+    """Run the backtest, write the report (and plot); returns the report."""
+    from grocery_forecast.backtest import plot_backtest, run_backtest
+    from grocery_forecast.panel import SalesPanel
+    from grocery_forecast.reference import Reference, ReferenceTableError
+
+    cutoff = _parse_day(args.cutoff, "--cutoff")
+    since = _parse_day(args.since, "--since")
+    config = _training_config(args, args.horizon)
+    if since and since > cutoff:
+        raise CliError(f"--since {since} is after --cutoff {cutoff}: there would be no training history")
+    try:
+        reference = Reference.from_dir(args.reference)
+    except ReferenceTableError as exc:
+        raise CliError(str(exc)) from None
+    until = str((pd.Timestamp(cutoff) + pd.Timedelta(days=args.horizon)).date())
+    frame = read_sales(args.sales, since, until)
+    panel = SalesPanel.from_frame(frame, start=since or None)
+    del frame
+    if panel.end <= pd.Timestamp(cutoff):
+        raise CliError(f"{args.sales}: no sales after the cutoff {cutoff} (data ends {panel.end.date()}); nothing to score")
+    if panel.start > pd.Timestamp(cutoff):
+        raise CliError(f"{args.sales}: no sales on or before the cutoff {cutoff}; nothing to train on")
+    print(f"history: {panel.n_series:,} series, {panel.start.date()}..{cutoff}; scoring up to {panel.end.date()}")
+    try:
+        result = run_backtest(panel, reference, cutoff, args.horizon, config=config,
+                              params={"seed": args.seed}, progress=True)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    report = result.report
+    if report["horizon_evaluated"] < args.horizon:
+        print(f"warning: the sales data ends {panel.end.date()}: scored horizons 1..{report['horizon_evaluated']} "
+              f"of {args.horizon}", file=sys.stderr)
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(json.dumps(report, indent=2) + "\n")
+    if args.plot:
+        plot_backtest(result, args.plot)
+    if args.save_model:
+        result.model.save(args.save_model)
+    _print_summary(report)
+    print(f"report: {args.report}" + (f"; plot: {args.plot}" if args.plot else "")
+          + (f"; model: {args.save_model}" if args.save_model else ""))
+    return report
+
+
+def _print_summary(report: dict) -> None:
+    best = report["best_baseline"]
+    print(f"NWRMSLE over {report['rows']:,} rows ({report['series']:,} series x {report['horizon_evaluated']} days):")
+    print(f"  model       {report['model']['nwrmsle']:.4f}   ({100 * report['improvement_vs_best_baseline']:.1f}% below {best})")
+    for name, value in report["baselines"].items():
+        print(f"  {name:<11} {value:.4f}")
+    print("  per horizon (model / best baseline):")
+    for h, value in report["per_horizon"].items():
+        floor = min(report["per_horizon_baselines"][b][h] for b in report["per_horizon_baselines"])
+        print(f"    {int(h):>2}: {value:.4f} / {floor:.4f}")
+    print(f"  train {report['train_seconds']:.1f}s, predict {report['predict_seconds']:.2f}s")

@@ -1,0 +1,162 @@
+"""``grocery-forecast train``: fit the forecaster on a Kaggle train.csv and save the artifact.
+
+Structured as small functions (read, fit, save) so a publish step (upload to the models bucket)
+can be appended to :func:`train_command` without touching the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from grocery_forecast.cli import CliError
+
+if TYPE_CHECKING:
+    from grocery_forecast.model import TrainConfig
+
+__all__ = ["add_training_arguments", "read_sales", "register", "train_command"]
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``train`` and ``backtest`` (training-size knobs)."""
+    parser.add_argument(
+        "--max-rows", type=int, default=None,
+        help="training rows sampled (series x origin x horizon); default 2,000,000",
+    )
+    parser.add_argument("--max-origins", type=int, default=None, help="weekly training origins (default: 26)")
+    parser.add_argument("--seed", type=int, default=0, help="row sampling and LightGBM seed (default: 0)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` subcommand."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train the LightGBM forecaster on a Kaggle train.csv and save model.txt + metadata.json",
+        description="Train on sales history (Kaggle train.csv format, .csv or .csv.gz, with or without id). "
+        "A real train.csv has 125 million rows: use --since to read only recent history.",
+    )
+    parser.add_argument("--sales", required=True, type=Path, help="sales history (train.csv format)")
+    parser.add_argument("--reference", required=True, type=Path,
+                        help="directory with items.csv, stores.csv, holidays_events.csv")
+    parser.add_argument("--out", required=True, type=Path, help="model directory to write")
+    parser.add_argument("--since", default=None, help="first day of history to read (YYYY-MM-DD)")
+    parser.add_argument("--until", default=None, help="last day of history to train on (YYYY-MM-DD)")
+    parser.add_argument("--horizon", type=int, default=16, help="days ahead to train for, 1..16 (default: 16)")
+    add_training_arguments(parser)
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    train_command(args)
+    return 0
+
+
+def _parse_day(value: str | None, flag: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(pd.Timestamp(value).date())
+    except ValueError:
+        raise CliError(f"{flag} must be a date as YYYY-MM-DD, got {value!r}") from None
+
+
+def _estimate_rows(path: Path) -> int | None:
+    """Rows in a CSV from its size and the mean length of its first lines (None for gzip)."""
+    if path.suffix == ".gz":
+        return None
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    lines = head.count(b"\n")
+    if lines < 2:
+        return None
+    return int(path.stat().st_size / (len(head) / lines))
+
+
+def read_sales(path: Path, since: str | None = None, until: str | None = None) -> pd.DataFrame:
+    """Read a train.csv-format file with a progress bar, keeping ``since..until`` only.
+
+    Raises:
+        CliError: If the file is missing, breaks the data contract or has no rows in range.
+    """
+    from tqdm.auto import tqdm
+
+    from grocery_forecast.cleaning import DEFAULT_CHUNK_ROWS, CsvContractError, read_actuals
+
+    if not path.is_file():
+        raise CliError(f"sales file not found: {path}")
+    if path.suffix == ".gz":
+        with gzip.open(path, "rb") as fh:
+            fh.read(1)
+    total = _estimate_rows(path)
+    kept = 0
+    window = f" {since or '…'}..{until or '…'}" if since or until else ""
+    with tqdm(total=total, desc=f"reading {path.name}{window}", unit="row", unit_scale=True) as bar:
+
+        def progress(rows: int) -> None:
+            nonlocal kept
+            kept += rows
+            bar.update(DEFAULT_CHUNK_ROWS if since or until else rows)
+            bar.set_postfix(kept=f"{kept:,}", refresh=False)
+
+        try:
+            frame = read_actuals(str(path), since=since, until=until, progress=progress)
+        except CsvContractError as exc:
+            raise CliError(str(exc)) from None
+        if total is not None:
+            bar.n = max(bar.n, total) if since or until else bar.n
+            bar.refresh()
+    if frame.empty:
+        raise CliError(f"{path}: no sales rows{' between ' + window.strip() if window else ''}")
+    return frame
+
+
+def _training_config(args: argparse.Namespace, horizon: int) -> TrainConfig:
+    from grocery_forecast.model import TrainConfig
+
+    overrides = {"horizon": horizon, "seed": args.seed}
+    if getattr(args, "max_rows", None):
+        overrides["max_rows"] = args.max_rows
+    if getattr(args, "max_origins", None):
+        overrides["max_origins"] = args.max_origins
+    try:
+        return TrainConfig(**overrides)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def train_command(args: argparse.Namespace) -> Path:
+    """Read, fit and save; returns the model directory (a publish step can follow)."""
+    from grocery_forecast.model import ForecastModel
+    from grocery_forecast.panel import SalesPanel
+    from grocery_forecast.reference import Reference, ReferenceTableError
+
+    since, until = _parse_day(args.since, "--since"), _parse_day(args.until, "--until")
+    config = _training_config(args, args.horizon)
+    try:
+        reference = Reference.from_dir(args.reference)
+    except ReferenceTableError as exc:
+        raise CliError(str(exc)) from None
+    frame = read_sales(args.sales, since, until)
+    panel = SalesPanel.from_frame(frame)
+    del frame
+    print(f"history: {panel.n_series:,} series, {panel.start.date()}..{panel.end.date()} ({panel.n_days} days)")
+    started = time.perf_counter()
+    try:
+        model = ForecastModel(config=config, params={"seed": args.seed}).fit(panel, reference, progress=True)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    out = model.save(args.out)
+    meta = model.metadata
+    valid = meta["validation"].get("nwrmsle")
+    print(
+        f"trained model {meta['version']} in {time.perf_counter() - started:.1f}s: "
+        f"{meta['training_window']['rows']:,} rows, {meta['num_boost_round']} rounds"
+        + (f", validation NWRMSLE {valid:.4f}" if valid is not None else "")
+    )
+    print(f"saved {out / 'model.txt'} and {out / 'metadata.json'}")
+    return out

@@ -1,0 +1,80 @@
+"""The synthetic Favorita-shaped data: deterministic, realistic in the ways that matter, readable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grocery_forecast.cleaning import read_actuals
+from grocery_forecast.datagen import GeneratedData, GeneratorConfig, generate, write_dataset
+from grocery_forecast.panel import SalesPanel
+from grocery_forecast.reference import Reference
+
+from .conftest import FAVORITA_DIR
+
+
+def test_same_seed_same_data_other_seed_other_data() -> None:
+    config = GeneratorConfig(seed=3, stores=3, items=12, days=60)
+    a, b = generate(config), generate(config)
+    pd.testing.assert_frame_equal(a.train, b.train)
+    pd.testing.assert_frame_equal(a.items, b.items)
+    c = generate(GeneratorConfig(seed=4, stores=3, items=12, days=60))
+    assert not a.train["unit_sales"].equals(c.train["unit_sales"])
+
+
+def test_favorita_properties(generated: GeneratedData) -> None:
+    panel = generated.panel
+    filled = panel.sales_filled()
+    zero_share = float((filled <= 0).mean())
+    assert 0.3 < zero_share < 0.7, zero_share  # heavy intermittency, like Favorita
+    sales = generated.train["unit_sales"]
+    assert (sales < 0).any(), "returns (negative sales) occur"
+    assert ((sales % 1) != 0).any(), "fractional kilos occur"
+    assert generated.train["onpromotion"].any()
+    assert set(generated.items["perishable"]) == {0, 1}
+    # Weekends sell more than midweek, across all series.
+    dow = panel.dates.day_of_week.to_numpy()
+    assert filled[:, dow >= 5].mean() > 1.1 * filled[:, (dow >= 1) & (dow <= 3)].mean()
+    # Promotions lift sales.
+    assert filled[panel.promo == 1].mean() > filled[panel.promo == 0].mean()
+    # Christmas Day: stores are closed, no rows at all.
+    christmas = panel.day_index("2016-12-25")
+    assert np.isnan(panel.sales[:, christmas]).all()
+    assert {"Holiday", "Additional", "Event"} <= set(generated.holidays_events["type"])
+
+
+def test_test_csv_covers_every_series_for_the_horizon(generated: GeneratedData) -> None:
+    test = generated.test
+    assert list(test.columns) == ["id", "date", "store_nbr", "item_nbr", "onpromotion"]
+    assert test["date"].nunique() == 16 and test["date"].min() == generated.panel.end + pd.Timedelta(days=1)
+    assert len(test) == 16 * generated.panel.n_series
+    assert test["id"].min() == generated.train["id"].max() + 1
+
+
+def test_written_files_read_back_through_the_kaggle_readers(tmp_path: Path, generated: GeneratedData) -> None:
+    small = generate(GeneratorConfig(seed=1, stores=2, items=8, days=40))
+    paths = write_dataset(tmp_path, small)
+    assert paths["train"].read_text().splitlines()[0] == "id,date,store_nbr,item_nbr,unit_sales,onpromotion"
+    frame = read_actuals(str(paths["train"]))
+    back = SalesPanel.from_frame(frame, start=small.panel.start, end=small.panel.end)
+    order = small.panel.index_of(back.stores, back.items)
+    np.testing.assert_allclose(back.sales, small.panel.sales[order], rtol=1e-6)
+    ref = Reference.from_dir(tmp_path)
+    assert len(ref.items) == 8 and len(ref.stores) == 2
+
+
+@pytest.mark.skipif(not (FAVORITA_DIR / "items.csv").exists(), reason="real Favorita tables not available")
+def test_can_draw_stores_items_and_holidays_from_real_reference_tables() -> None:
+    real = Reference.from_dir(FAVORITA_DIR)
+    data = generate(GeneratorConfig(stores=3, items=10, days=30), reference=real)
+    assert set(data.panel.stores) <= set(real.stores["store_nbr"])
+    assert set(data.panel.items) <= set(real.items["item_nbr"])
+    assert len(data.reference.holidays) == len(real.holidays)
+
+
+def test_bad_sizes_are_refused() -> None:
+    with pytest.raises(ValueError, match="stores must be at least 1"):
+        GeneratorConfig(stores=0)

@@ -1,0 +1,74 @@
+"""Reference tables: validation, attribute look-ups, weights and holiday flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grocery_forecast.reference import HOLIDAY_FLAGS, Reference, ReferenceTableError
+
+from .conftest import FAVORITA_DIR, tiny_reference
+
+
+def test_unknown_items_and_stores_get_missing_attributes_and_weight_one() -> None:
+    ref = tiny_reference()
+    attrs = ref.item_attributes(np.array([20, 99]))
+    assert attrs["family"].tolist()[0] == "PRODUCE" and pd.isna(attrs["family"].tolist()[1])
+    assert ref.perishable_weights(np.array([10, 20, 99])).tolist() == [1.0, 1.25, 1.0]
+    assert ref.store_attributes(np.array([7]))["city"].isna().all()
+
+
+def test_missing_column_and_missing_table_are_named() -> None:
+    frames = {
+        "items": pd.DataFrame({"item_nbr": [1], "family": ["X"], "perishable": [0]}),
+        "stores": tiny_reference().stores,
+        "holidays_events": tiny_reference().holidays,
+    }
+    with pytest.raises(ReferenceTableError, match="items: missing column class"):
+        Reference.from_frames(frames)
+    with pytest.raises(ReferenceTableError, match=r"missing reference table.*holidays_events"):
+        Reference.from_frames({"items": frames["items"], "stores": frames["stores"]})
+
+
+def test_malformed_values_and_duplicates_raise() -> None:
+    ref = tiny_reference()
+    items = ref.items.reset_index(drop=True).astype({"class": object})
+    items.loc[0, "class"] = "abc"
+    with pytest.raises(ReferenceTableError, match="'class' must hold whole numbers"):
+        Reference.from_frames({"items": items, "stores": ref.stores, "holidays_events": ref.holidays})
+    dup = pd.concat([ref.items, ref.items.iloc[[0]]]).reset_index(drop=True)
+    with pytest.raises(ReferenceTableError, match="item_nbr 10 appears more than once"):
+        Reference.from_frames({"items": dup, "stores": ref.stores, "holidays_events": ref.holidays})
+
+
+def test_local_holiday_applies_only_to_the_stores_city() -> None:
+    ref = tiny_reference()
+    flags = ref.holiday_flags(np.array(["2017-03-02", "2017-03-03", "2017-03-03"]), np.array([1, 1, 2]))
+    assert list(flags) == list(HOLIDAY_FLAGS)
+    assert flags["holiday_national"].tolist() == [1, 0, 0]
+    assert flags["holiday_local"].tolist() == [0, 0, 1]
+
+
+@pytest.mark.skipif(not (FAVORITA_DIR / "items.csv").exists(), reason="real Favorita tables not available")
+def test_real_favorita_tables_and_their_holiday_rules() -> None:
+    ref = Reference.from_dir(FAVORITA_DIR)
+    assert len(ref.items) == 4100 and len(ref.stores) == 54
+    days = ["2016-05-24", "2016-05-27", "2016-12-24", "2016-12-25", "2016-04-16", "2016-11-12", "2016-07-24"]
+    # Store 24 is in Guayaquil (Guayas).
+    flags = ref.holiday_flags(np.array(days), np.full(len(days), 24))
+    assert flags["holiday_national"].tolist() == [0, 1, 0, 1, 0, 0, 0]  # 05-24 was transferred to 05-27
+    assert flags["holiday_additional"].tolist() == [0, 0, 1, 0, 0, 0, 0]
+    assert flags["event_national"].tolist() == [0, 0, 0, 0, 1, 0, 0]  # the earthquake
+    assert flags["work_day"].tolist() == [0, 0, 0, 0, 0, 1, 0]
+    assert flags["holiday_local"].tolist() == [0, 0, 0, 0, 0, 0, 1]  # Guayaquil's foundation, moved
+    quito = ref.holiday_flags(np.array(["2016-07-24"]), np.array([1]))
+    assert quito["holiday_local"].tolist() == [0]
+
+
+def test_from_dir_reports_a_missing_file(tmp_path: Path) -> None:
+    tiny_reference().items.to_csv(tmp_path / "items.csv", index=False)
+    with pytest.raises(ReferenceTableError, match=r"missing stores\.csv"):
+        Reference.from_dir(tmp_path)
