@@ -20,9 +20,10 @@ from grocery_forecast.stack import StackError, load_stack
 
 def _run(stack, s3, path: Path, key: str, timeout: float) -> dict:
     t0 = time.perf_counter()
+    since = time.time() - 1.0  # the same file uploaded again is the same run: wait for the new result
     up = upload_file(s3, stack.raw_bucket_name, path, key=key)
     print(f"uploaded {path} -> s3://{up.bucket}/{up.key} (run {up.run_id})", flush=True)
-    doc = wait_for_run(s3, stack.output_bucket_name, up.run_id, timeout=timeout,
+    doc = wait_for_run(s3, stack.output_bucket_name, up.run_id, timeout=timeout, since=since,
                        on_status=lambda s: print(f"  status: {s}", flush=True))
     if doc["status"] != "succeeded":
         sys.exit(f"demo: {path.name} was {doc['status']}: {' '.join(doc.get('errors', []))} "

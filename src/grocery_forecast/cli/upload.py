@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from grocery_forecast.cli import CliError
@@ -37,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     for path in args.files:
         size = path.stat().st_size
+        since = time.time() - 1.0
         with tqdm(total=size, unit="B", unit_scale=True, desc=f"upload {path.name}", leave=False,
                   disable=size < 8 * 1024 * 1024) as bar:
             up = upload_file(s3, stack.raw_bucket_name, path, key=f"{prefix}{path.name}",
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         print(up.run_id)
         if args.wait:
             try:
-                doc = wait_for_run(s3, stack.output_bucket_name, up.run_id, timeout=args.timeout,
+                doc = wait_for_run(s3, stack.output_bucket_name, up.run_id, timeout=args.timeout, since=since,
                                    on_status=lambda s, name=path.name: say(f"  {name}: {s}"))
             except RunTimeout as exc:
                 raise CliError(str(exc)) from None

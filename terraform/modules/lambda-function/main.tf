@@ -20,8 +20,12 @@ resource "aws_s3_object" "package" {
   tags = var.tags
 
   # Upload the new package (and point the function at it) before deleting the old one.
+  # Tags are not compared after creation: the key is the content hash, so tags only describe an
+  # immutable artifact, and MiniStack drops the x-amz-tagging header of multipart uploads (every
+  # real bundle is one), which otherwise shows a tag diff on the plan after each redeploy.
   lifecycle {
     create_before_destroy = true
+    ignore_changes        = [tags, tags_all]
   }
 }
 
