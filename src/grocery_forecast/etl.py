@@ -21,7 +21,7 @@ import pandas as pd
 from grocery_forecast import manifest as mf
 from grocery_forecast.cleaning import CsvContractError, Problem, read_reference, read_table
 from grocery_forecast.history import DynamoHistoryStore
-from grocery_forecast.s3io import StreamingReader, error_code, put_csv, put_json
+from grocery_forecast.s3io import StreamingReader, csv_bytes, error_code, put_csv, put_json
 from grocery_forecast.schema import MAX_HORIZON, REFERENCE_TABLES, FileKind
 
 __all__ = ["EtlConfig", "ReferenceIds", "run_etl"]
@@ -178,11 +178,17 @@ def run_etl(
             cleaned = frame[["id", "date", "store_nbr", "item_nbr", "onpromotion"]]
         t0 = time.perf_counter()
         out_key = mf.processed_key(kind.value, key)
-        put_csv(s3, config.processed_bucket, out_key, cleaned, metadata)
+        body = csv_bytes(cleaned)
         manifest["steps"]["write_processed_seconds"] = round(time.perf_counter() - t0, 3)
         manifest["processed"] = f"s3://{config.processed_bucket}/{out_key}"
         manifest["rows_rejected"] = 0
         manifest["status"] = "forecasting"
+        manifest["steps"]["etl_seconds"] = round(time.perf_counter() - started, 3)
+        # The manifest first: the processed object triggers the forecast, which completes it.
+        mf.save(s3, config.output_bucket, manifest)
+        s3.put_object(Bucket=config.processed_bucket, Key=out_key, Body=body, ContentType="text/csv",
+                      Metadata=metadata)
+        return manifest
     except CsvContractError as error:
         manifest["rows_rejected"] = manifest.get("rows_in", 0)
         manifest["problem_count"] = error.total

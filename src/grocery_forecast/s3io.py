@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["StreamingReader", "error_code", "get_json", "put_csv", "put_json"]
+__all__ = ["StreamingReader", "csv_bytes", "error_code", "get_json", "put_csv", "put_json"]
 
 
 def error_code(exc: BaseException) -> str:
@@ -41,9 +41,13 @@ class StreamingReader(io.RawIOBase):
             super().close()
 
 
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """A frame as UTF-8 CSV: ISO dates, no index, LF line ends."""
+    return frame.to_csv(index=False, date_format="%Y-%m-%d", lineterminator="\n").encode()
+
+
 def put_csv(s3: Any, bucket: str, key: str, frame: pd.DataFrame, metadata: dict[str, str] | None = None) -> None:
-    """Write a frame as UTF-8 CSV (ISO dates, no index)."""
-    body = frame.to_csv(index=False, date_format="%Y-%m-%d", lineterminator="\n").encode()
+    body = csv_bytes(frame)
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv", Metadata=metadata or {})
 
 

@@ -98,3 +98,10 @@ def test_reference_tables_are_validated_and_stored_under_their_name(s3, store) -
     assert "BREAD" in s3.text(PROCESSED, "reference/items.csv")
     bad = _upload(s3, store, "reference/stores.csv", "store_nbr,city\n1,Quito\n")
     assert bad["status"] == "rejected"
+
+
+def test_the_manifest_exists_before_the_processed_file_triggers_the_forecast(s3, store) -> None:
+    run = _upload(s3, store, "uploads/order.csv", SALES)
+    manifest_at = s3.puts.index((OUTPUT, f"runs/{run['run_id']}.json"))
+    processed_at = s3.puts.index((PROCESSED, "actuals/uploads/order.csv"))
+    assert manifest_at < processed_at, "the forecast must find the ETL's manifest, not race it"
