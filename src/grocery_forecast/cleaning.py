@@ -79,6 +79,10 @@ class CsvContractError(ValueError):
     file: str
     problems: list[Problem] = field(default_factory=list)
     total: int = 0
+    #: What the file was taken for (from its header), when the header was readable.
+    kind: str | None = None
+    #: Data rows read before the file was rejected (all of them unless the file broke off).
+    rows: int = 0
 
     def __post_init__(self) -> None:
         self.total = max(self.total, len(self.problems))
@@ -94,6 +98,8 @@ class CsvContractError(ValueError):
     def to_dict(self) -> dict[str, Any]:
         return {
             "file": self.file,
+            "kind": self.kind,
+            "rows": self.rows,
             "problem_count": self.total,
             "problems": [p.to_dict() for p in self.problems],
         }
@@ -170,6 +176,7 @@ class _Collector:
         self.name = name
         self.problems: list[Problem] = []
         self.total = 0
+        self.rows = 0
 
     def add_mask(self, bad: np.ndarray, lines: np.ndarray, values: pd.Series, column: str,
                  message: str, expected: str) -> None:
@@ -300,6 +307,7 @@ def iter_clean_chunks(
         for raw in _strict(reader):
             lines = np.arange(line, line + len(raw), dtype=np.int64)
             line += len(raw)
+            out.rows += len(raw)
             if row_filter is not None:
                 keep = row_filter(raw).to_numpy()
                 raw, lines = raw.loc[keep], lines[keep]
@@ -338,15 +346,20 @@ def read_table(
     text = open_text(raw, name)
     kind: FileKind | None = None
     chunks = []
-    for chunk_kind, chunk in iter_clean_chunks(text, name, chunk_rows=chunk_rows, row_filter=row_filter,
-                                               collector=out):
-        kind = chunk_kind
-        chunks.append(chunk)
-        if progress is not None:
-            progress(len(chunk))
-    if kind is None or (row_filter is None and sum(len(c) for c in chunks) == 0):
-        out.add(Problem("the file has a header but no data rows", line=2, expected="at least one data row"))
-    out.raise_if_any()
+    try:
+        for chunk_kind, chunk in iter_clean_chunks(text, name, chunk_rows=chunk_rows, row_filter=row_filter,
+                                                   collector=out):
+            kind = chunk_kind
+            chunks.append(chunk)
+            if progress is not None:
+                progress(len(chunk))
+        if kind is None or (row_filter is None and sum(len(c) for c in chunks) == 0):
+            out.add(Problem("the file has a header but no data rows", line=2, expected="at least one data row"))
+        out.raise_if_any()
+    except CsvContractError as error:
+        error.kind = kind.value if kind else None
+        error.rows = out.rows
+        raise
     assert kind is not None
     frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
     dupes = frame.duplicated(["date", "store_nbr", "item_nbr"], keep=False).to_numpy()
@@ -360,7 +373,11 @@ def read_table(
                             expected=f"one row per date, store and item (first seen on line {int(row.first)})",
                             found=f"{pd.Timestamp(row.date).date()},{row.store_nbr},{row.item_nbr}"), count=1)
         out.total += max(0, len(dup_rows) - MAX_PROBLEMS)
-        out.raise_if_any()
+        try:
+            out.raise_if_any()
+        except CsvContractError as error:
+            error.kind, error.rows = kind.value, len(frame)
+            raise
     return kind, frame
 
 

@@ -190,7 +190,9 @@ def run_etl(
                       Metadata=metadata)
         return manifest
     except CsvContractError as error:
-        manifest["rows_rejected"] = manifest.get("rows_in", 0)
+        manifest.setdefault("kind", error.kind)
+        manifest.setdefault("rows_in", error.rows)
+        manifest["rows_rejected"] = manifest["rows_in"]
         manifest["problem_count"] = error.total
         _reject(s3, config, manifest, error)
     manifest["steps"]["etl_seconds"] = round(time.perf_counter() - started, 3)

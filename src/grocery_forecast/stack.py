@@ -103,11 +103,9 @@ def load_stack(env: str = "local", root: Path | None = None) -> Stack:
     if env not in ("local", "aws"):
         raise StackError(f"unknown environment {env!r}: expected local or aws")
     env_dir = (root or project_root()) / "terraform" / "environments" / env
+    outputs = _terraform_outputs(env_dir)
     endpoint = None
     if env == "local":
-        endpoint = os.environ.get("AWS_ENDPOINT_URL", LOCAL_ENDPOINT)
+        endpoint = os.environ.get("AWS_ENDPOINT_URL") or str(outputs.get("endpoint") or LOCAL_ENDPOINT)
         _check_endpoint(endpoint)
-    outputs = _terraform_outputs(env_dir)
-    if env == "local" and outputs.get("endpoint"):
-        endpoint = str(outputs["endpoint"]).replace("host.docker.internal", "localhost")
     return Stack(env, outputs, endpoint)

@@ -105,3 +105,8 @@ def test_the_manifest_exists_before_the_processed_file_triggers_the_forecast(s3,
     manifest_at = s3.puts.index((OUTPUT, f"runs/{run['run_id']}.json"))
     processed_at = s3.puts.index((PROCESSED, "actuals/uploads/order.csv"))
     assert manifest_at < processed_at, "the forecast must find the ETL's manifest, not race it"
+
+
+def test_a_rejected_run_counts_its_rows_as_rejected(s3, store) -> None:
+    run = _upload(s3, store, "uploads/bad2.csv", SALES + "2017-08-16,1,10,lots,False\n")
+    assert (run["kind"], run["rows_in"], run["rows_rejected"], run["problem_count"]) == ("actuals", 4, 4, 1)
