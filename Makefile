@@ -30,7 +30,21 @@ export TF_IN_AUTOMATION      := 1
 export FAVORITA_DIR
 
 TF := terraform -chdir=$(TF_LOCAL)
-TF_VARS := -var endpoint=$(ENDPOINT)
+# Terraform variables go through the environment, so a plain `terraform plan` (and the tests)
+# see exactly what `make deploy` applied.
+export TF_VAR_endpoint := $(ENDPOINT)
+
+# MiniStack from PyPI runs the Lambdas on the host Python: bundle for the host. The Docker
+# emulators run them in AWS runtime containers: bundle for AWS (python3.12, manylinux).
+ifeq ($(EMULATOR),ministack)
+BUNDLE_TARGET := local
+else ifneq ($(filter $(EMULATOR),localstack ministack-docker),)
+BUNDLE_TARGET := aws
+export TF_VAR_etl_package_path := $(CURDIR)/build/lambdas-aws/etl.zip
+export TF_VAR_predict_package_path := $(CURDIR)/build/lambdas-aws/predict.zip
+else
+$(error EMULATOR must be ministack (default, no Docker), localstack or ministack-docker)
+endif
 
 ##@ Help
 
@@ -73,10 +87,10 @@ emulator-venv: $(EMULATOR_VENV)/.installed
 build/terraformrc: scripts/terraform_config.py
 	@$(PYTHON) scripts/terraform_config.py >/dev/null
 
-## Build the Lambda zips for the local emulator (build/lambdas/*.zip)
+## Build the Lambda zips for the emulator (build/lambdas/*.zip; build/lambdas-aws/ for the Docker emulators)
 bundle: venv
-	@echo "==> Lambda bundles"
-	@$(PY) scripts/build_lambdas.py --target local
+	@echo "==> Lambda bundles ($(BUNDLE_TARGET))"
+	@$(PY) scripts/build_lambdas.py --target $(BUNDLE_TARGET)
 
 ## Build the Lambda zips for AWS (python3.12, manylinux) into build/lambdas-aws/
 bundle-aws: venv
@@ -88,21 +102,21 @@ bundle-aws: venv
 up: venv emulator-start bundle deploy publish
 	@echo "==> stack is up: $(ENDPOINT) (make demo | make e2e | make down)"
 
-## Start the local AWS emulator (EMULATOR=ministack, or EMULATOR=localstack with Docker)
+## Start the local AWS emulator (EMULATOR=ministack; with Docker: localstack or ministack-docker)
 emulator-start:
-ifeq ($(EMULATOR),localstack)
-	@command -v docker >/dev/null || { echo "EMULATOR=localstack needs Docker; use the default EMULATOR=ministack"; exit 1; }
-	docker compose up -d --wait localstack
-else
+ifeq ($(EMULATOR),ministack)
 	@$(MAKE) emulator-venv
 	@$(PYTHON) scripts/emulator.py start
+else
+	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "EMULATOR=$(EMULATOR) needs a running Docker engine; without one use the default (make up)"; exit 1; }
+	docker compose $(if $(filter ministack-docker,$(EMULATOR)),--profile ministack) up -d --wait $(if $(filter ministack-docker,$(EMULATOR)),ministack,localstack)
 endif
 
 ## terraform init + apply of environments/local onto the emulator
 deploy: build/terraformrc bundle
 	@echo "==> terraform apply ($(TF_LOCAL) -> $(ENDPOINT))"
 	@$(TF) init -input=false -no-color >/dev/null
-	@$(TF) apply -input=false -auto-approve -no-color $(TF_VARS) | grep -E '^(Apply complete|No changes|Error)' || { $(TF) apply -input=false -auto-approve $(TF_VARS); exit 1; }
+	@$(TF) apply -input=false -auto-approve -no-color | grep -E '^(Apply complete|No changes|Error)' || { $(TF) apply -input=false -auto-approve; exit 1; }
 
 ## Generate the deterministic Favorita-shaped sample data into build/sample-data
 sample-data: $(DATA_DIR)/train.csv
@@ -127,10 +141,10 @@ demo: up
 
 ## Stop the emulator (state is kept; `make up` brings the same stack back)
 down:
-ifeq ($(EMULATOR),localstack)
-	docker compose down
-else
+ifeq ($(EMULATOR),ministack)
 	@$(PYTHON) scripts/emulator.py stop
+else
+	docker compose --profile ministack down
 endif
 
 ## Stop everything and delete local state: emulator data, terraform state, bundles, venvs stay

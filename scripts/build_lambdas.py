@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,8 @@ LAMBDAS = ROOT / "lambdas"
 UNZIPPED_LIMIT = 250 * 1024 * 1024
 AWS_PYTHON = "3.12"
 AWS_PLATFORM = "manylinux_2_28_x86_64"
+#: glibc of the Lambda python3.12+ runtimes (Amazon Linux 2023): a carried libgomp must not need more.
+AWS_GLIBC = (2, 34)
 #: Directories dropped from third-party packages: test suites are never imported at run time.
 TRIM_DIRS = {"tests", "__pycache__"}
 TRIM_SUFFIXES = (".pyc", ".pyo", ".pyx", ".pxd", ".pxi")
@@ -112,6 +115,20 @@ def _find_libgomp() -> Path:
                      "machine; install it (Debian: apt-get install libgomp1) and retry")
 
 
+def _check_glibc(lib: Path) -> None:
+    """Refuse a libgomp that needs a newer glibc than the Lambda runtime has (checked when objdump exists)."""
+    try:
+        out = subprocess.run(["objdump", "-T", str(lib)], capture_output=True, text=True, check=True).stdout
+    except (FileNotFoundError, subprocess.CalledProcessError):
+        print(f"[predict] note: objdump not found, glibc requirement of {lib} not checked", flush=True)
+        return
+    needed = max((tuple(int(x) for x in v.split(".")) for v in re.findall(r"GLIBC_([0-9.]+)", out)), default=(0,))
+    if needed > AWS_GLIBC:
+        raise SystemExit(f"build_lambdas: {lib} needs glibc {'.'.join(map(str, needed))}, newer than the Lambda "
+                         f"runtime's {'.'.join(map(str, AWS_GLIBC))}; build on an older distribution "
+                         "(e.g. an Amazon Linux 2023 container)")
+
+
 def _files(staging_sources: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
     """(source file, archive name) for every file to zip, sorted by archive name."""
     entries: dict[str, Path] = {}
@@ -148,7 +165,10 @@ def build(fn: str, target: str, out: Path, cache: Path, force: bool) -> dict:
     deps = _install_deps(fn, requirements, target, cache)
     sources: list[tuple[Path, str]] = [(deps, ""), (LIBRARY, "grocery_forecast"), (src / "handler.py", "handler.py")]
     if fn in NEEDS_OPENMP:
-        sources.append((_find_libgomp(), "lib/libgomp.so.1"))
+        libgomp = _find_libgomp()
+        if target == "aws":
+            _check_glibc(libgomp)
+        sources.append((libgomp, "lib/libgomp.so.1"))
     files = _files(sources)
     unzipped = sum(p.stat().st_size for p, _ in files)
     fingerprint = _digest(deps.name.encode(), _tree_digest(LIBRARY), (src / "handler.py").read_bytes(),

@@ -174,6 +174,6 @@ def test_terraform_plan_after_apply_shows_no_changes(stack):
     # GIVEN the stack the session applied; WHEN planning again; THEN there is nothing to change
     proc = subprocess.run(
         ["terraform", "-chdir=terraform/environments/local", "plan", "-detailed-exitcode", "-input=false",
-         "-no-color", "-var", f"endpoint={stack.endpoint_url}"],
+         "-no-color"],
         cwd=ROOT, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, f"plan found changes or failed ({proc.returncode}):\n{proc.stdout[-4000:]}{proc.stderr}"
