@@ -151,6 +151,13 @@ def run_etl(
     run_id = mf.run_id_for(key, etag)
     manifest = mf.new_manifest(run_id, bucket, key, etag, int(obj.get("ContentLength", 0)), request_id)
     raw = io.BufferedReader(StreamingReader(obj["Body"]), buffer_size=1 << 20)
+    with mf.recording_failure(s3, config.output_bucket, manifest, "etl"):
+        return _etl(s3, store, raw, key, config, manifest, references, started)
+
+
+def _etl(s3: Any, store: DynamoHistoryStore, raw: io.BufferedReader, key: str, config: EtlConfig,
+         manifest: dict[str, Any], references: ReferenceIds | None, started: float) -> dict[str, Any]:
+    run_id, etag = manifest["run_id"], manifest["input"]["etag"]
     try:
         if key.startswith(REFERENCE_PREFIX):
             return _store_reference(s3, raw, key, config, manifest, started)
@@ -184,6 +191,7 @@ def run_etl(
         manifest["rows_rejected"] = 0
         manifest["status"] = "forecasting"
         manifest["steps"]["etl_seconds"] = round(time.perf_counter() - started, 3)
+        manifest["peak_memory_mb_etl"] = mf.peak_memory_mb()
         # The manifest first: the processed object triggers the forecast, which completes it.
         mf.save(s3, config.output_bucket, manifest)
         s3.put_object(Bucket=config.processed_bucket, Key=out_key, Body=body, ContentType="text/csv",

@@ -154,8 +154,15 @@ def run_forecast(
         run_id, bucket, key, obj["ETag"], int(obj.get("ContentLength", 0)), None)
     if request_id:
         manifest.setdefault("request_ids", []).append(request_id)
-    steps = manifest.setdefault("steps", {})
+    with mf.recording_failure(s3, config.output_bucket, manifest, "forecast"):
+        _forecast(s3, store, obj, key, kind, meta, run_id, manifest, config, models, references, started)
+    return manifest
 
+
+def _forecast(s3: Any, store: DynamoHistoryStore, obj: dict[str, Any], key: str, kind: str, meta: dict[str, str],
+              run_id: str, manifest: dict[str, Any], config: ForecastConfig, models: ModelCache,
+              references: ReferenceCache, started: float) -> None:
+    steps = manifest.setdefault("steps", {})
     t0 = time.perf_counter()
     cleaned = pd.read_csv(obj["Body"], parse_dates=["date"])
     origin_hint = pd.Timestamp(meta["origin"]) if meta.get("origin") else None
@@ -198,6 +205,6 @@ def run_forecast(
         rows_forecast=len(forecast),
         history_series_found=int(np.count_nonzero(~np.all(np.isnan(panel.sales), axis=1))) if panel.n_series else 0,
         output=f"s3://{config.output_bucket}/{out_key}",
+        peak_memory_mb_predict=mf.peak_memory_mb(),
     )
     mf.save(s3, config.output_bucket, manifest)
-    return manifest

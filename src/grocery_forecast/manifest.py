@@ -8,8 +8,12 @@ re-uploads change nothing. The ETL writes the manifest; the prediction step comp
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+import resource
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from grocery_forecast.s3io import put_json
@@ -18,7 +22,9 @@ __all__ = [
     "forecast_key",
     "manifest_key",
     "new_manifest",
+    "peak_memory_mb",
     "processed_key",
+    "recording_failure",
     "rejected_key",
     "run_id_for",
     "save",
@@ -74,6 +80,30 @@ def save(s3: Any, bucket: str, manifest: dict[str, Any]) -> str:
     key = manifest_key(manifest["run_id"])
     put_json(s3, bucket, key, manifest)
     return key
+
+
+def peak_memory_mb() -> float:
+    """High-water mark of this process's resident memory: the figure a Lambda memory size must cover."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+@contextmanager
+def recording_failure(s3: Any, bucket: str, manifest: dict[str, Any], step: str) -> Iterator[None]:
+    """Mark the run failed (and save that) if the block raises, then let the error propagate.
+
+    Propagating keeps AWS's retry and dead-letter queue in charge of faults; the manifest tells
+    the user what happened without reading logs.
+    """
+    try:
+        yield
+    except Exception as exc:
+        manifest["status"] = "failed"
+        manifest.setdefault("errors", []).append(f"{step}: {type(exc).__name__}: {exc}")
+        try:
+            save(s3, bucket, manifest)
+        except Exception:  # the original fault matters more than a failed status write
+            logging.getLogger(__name__).exception("could not record the failure of run %s", manifest.get("run_id"))
+        raise
 
 
 def new_manifest(run_id: str, bucket: str, key: str, etag: str, size: int, request_id: str | None) -> dict[str, Any]:

@@ -110,3 +110,17 @@ def test_the_manifest_exists_before_the_processed_file_triggers_the_forecast(s3,
 def test_a_rejected_run_counts_its_rows_as_rejected(s3, store) -> None:
     run = _upload(s3, store, "uploads/bad2.csv", SALES + "2017-08-16,1,10,lots,False\n")
     assert (run["kind"], run["rows_in"], run["rows_rejected"], run["problem_count"]) == ("actuals", 4, 4, 1)
+
+
+def test_an_unexpected_fault_marks_the_run_failed_and_propagates_for_a_retry(s3, store) -> None:
+    class Broken(DynamoHistoryStore):
+        def upsert(self, frame, **kwargs):  # e.g. the table was deleted under us
+            raise RuntimeError("table is gone")
+
+    s3.put_object(Bucket=RAW, Key="u.csv", Body=SALES)
+    with pytest.raises(RuntimeError, match="table is gone"):
+        run_etl(s3, Broken(store._db, "history"), RAW, "u.csv", CONFIG)
+    runs = [json.loads(s3.text(OUTPUT, k)) for b, k in s3.objects if b == OUTPUT and k.startswith("runs/")]
+    assert [r["status"] for r in runs] == ["failed"]
+    assert "table is gone" in runs[0]["errors"][0]
+    assert not any(b == PROCESSED and k.startswith("actuals/") for b, k in s3.objects)
