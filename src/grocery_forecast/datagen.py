@@ -6,7 +6,7 @@ properties that make Favorita hard and that the model must handle: levels spanni
 magnitude and differing by store and item, slow level drift, weekly seasonality that varies by
 family and store type, paydays, holidays (Christmas run-up, closed days, local festivals),
 promotions with item-specific lift, perishables, heavy intermittency (about half the store-item
-days sell nothing, and such days have no row), stock-outs, new and discontinued items, returns
+days sell nothing, and such days have no row, so their promotion goes unrecorded, as in Kaggle's file), stock-outs, new and discontinued items, returns
 (negative sales) and fractional sales (kilos) for fresh families.
 
 Everything is vectorised over a store's items; the only loops run over stores and date blocks.
@@ -356,8 +356,9 @@ def generate(config: GeneratorConfig | None = None, reference: Reference | None 
         values = np.where(fractional[:, None], kilos, counts)
         returns = (srng.random(values.shape) < 0.0005) & alive & ~closed[s][None, :]
         values = np.where(returns, -np.ceil(srng.uniform(0.0, 3.0, size=values.shape)), values)
-        # Rows exist only for days with sales (and a few zero days), as in Kaggle's train.csv.
-        has_row = (values != 0) | ((srng.random(values.shape) < 0.01) & alive & ~closed[s][None, :])
+        # Rows exist only for days with non-zero sales, as in Kaggle's train.csv (which has
+        # practically no zero rows): promotions on days that sold nothing go unrecorded too.
+        has_row = values != 0
         rows = slice(s * n_items, (s + 1) * n_items)
         sales[rows] = np.where(has_row, values, np.nan)
         promo[rows] = on_promo & alive & ~closed[s][None, :]

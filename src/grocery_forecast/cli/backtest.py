@@ -61,7 +61,8 @@ def backtest_command(args: argparse.Namespace) -> dict:
         raise CliError(str(exc)) from None
     until = str((pd.Timestamp(cutoff) + pd.Timedelta(days=args.horizon)).date())
     frame = read_sales(args.sales, since, until)
-    panel = SalesPanel.from_frame(frame, start=since or None)
+    # The panel starts at the first day with data: days before it are unknown, not zero sales.
+    panel = SalesPanel.from_frame(frame)
     del frame
     if panel.end <= pd.Timestamp(cutoff):
         raise CliError(f"{args.sales}: no sales after the cutoff {cutoff} (data ends {panel.end.date()}); nothing to score")

@@ -7,7 +7,6 @@ can be appended to :func:`train_command` without touching the rest.
 from __future__ import annotations
 
 import argparse
-import gzip
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,9 +88,6 @@ def read_sales(path: Path, since: str | None = None, until: str | None = None) -
 
     if not path.is_file():
         raise CliError(f"sales file not found: {path}")
-    if path.suffix == ".gz":
-        with gzip.open(path, "rb") as fh:
-            fh.read(1)
     total = _estimate_rows(path)
     kept = 0
     window = f" {since or '…'}..{until or '…'}" if since or until else ""
