@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -20,6 +21,14 @@ from grocery_forecast.stack import Stack, load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / os.environ.get("DATA_DIR", "build/sample-data")
+SUMMARY_FILE = ROOT / "build" / "fault-suite.txt"
+_SESSION_START = time.time()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print the fault suite's one-line result, when it ran in this session."""
+    if SUMMARY_FILE.exists() and SUMMARY_FILE.stat().st_mtime >= _SESSION_START:
+        terminalreporter.write_line(SUMMARY_FILE.read_text().strip())
 
 
 def _make(*targets: str) -> None:
