@@ -139,6 +139,10 @@ publish: $(MODEL_DIR)/metadata.json
 demo: up
 	@$(PY) scripts/demo.py --data $(DATA_DIR)
 
+## Show the emulator's log (Lambda output included); LINES=200 by default
+logs:
+	@tail -n $${LINES:-200} .state/emulator/ministack.log 2>/dev/null || echo "no emulator log yet (.state/emulator/ministack.log): run make up"
+
 ## Stop the emulator (state is kept; `make up` brings the same stack back)
 down:
 ifeq ($(EMULATOR),ministack)
@@ -185,5 +189,5 @@ lint: venv
 ## Everything CI runs: lint, unit, terraform checks, then the stack and the integration tests
 test: lint unit tf-check e2e
 
-.PHONY: help check venv emulator-venv bundle bundle-aws up emulator-start deploy sample-data publish demo down clean \
+.PHONY: help check venv emulator-venv bundle bundle-aws up emulator-start deploy sample-data publish demo logs down clean \
         distclean unit tf-check e2e lint test
