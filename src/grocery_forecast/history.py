@@ -176,7 +176,7 @@ class DynamoHistoryStore:
         raise RuntimeError(f"{self.table}: {len(request[self.table])} items still unprocessed "
                            f"after {self.max_attempts} BatchWriteItem attempts")
 
-    def _parallel(self, fn: Callable[[list], Any], chunks: Sequence[list]) -> Iterator[Any]:
+    def _parallel(self, fn: Callable[[Any], Any], chunks: Sequence[Any]) -> Iterator[Any]:
         if len(chunks) <= 1 or self.max_workers <= 1:
             yield from map(fn, chunks)
             return
@@ -267,49 +267,62 @@ class DynamoHistoryStore:
 
     # -- upsert -----------------------------------------------------------------------------------
 
-    def upsert(self, frame: pd.DataFrame, *, lock_wait_seconds: float = 240.0) -> UpsertStats:
+    def upsert(self, frame: pd.DataFrame, *, lock_wait_seconds: float = 240.0,
+               chunk_buckets: int = 1000) -> UpsertStats:
         """Merge cleaned actuals into the year buckets; each (date, store, item) overwrites its slot.
 
-        ``frame`` must be validated (no duplicate keys, finite sales): see ``cleaning.read_table``.
+        Buckets are merged in chunks, each read, merged, encoded and written by one task of the
+        thread pool, so reads, writes and the client's own CPU work overlap and memory stays
+        bounded by the chunk, not the file. ``frame`` must be validated (no duplicate keys, finite
+        sales): see ``cleaning.read_table``.
         """
         started = time.perf_counter()
         if frame.empty:
             return UpsertStats(0, 0, 0, 0, 0.0)
         dates = pd.to_datetime(frame["date"])
         years = dates.dt.year.to_numpy(dtype=np.int64)
-        slots = (dates.dt.day_of_year.to_numpy(dtype=np.int64) - 1)
-        stores = frame["store_nbr"].to_numpy(dtype=np.int64)
-        items = frame["item_nbr"].to_numpy(dtype=np.int64)
-        groups = pd.MultiIndex.from_arrays([stores, items, years])
+        slots = dates.dt.day_of_year.to_numpy(dtype=np.int64) - 1
+        sales = frame["unit_sales"].to_numpy(dtype=np.float32)
+        promo = frame["onpromotion"].to_numpy(dtype=bool).astype(np.int8)
+        groups = pd.MultiIndex.from_arrays([frame["store_nbr"].to_numpy(dtype=np.int64),
+                                            frame["item_nbr"].to_numpy(dtype=np.int64), years])
         codes, uniques = pd.factorize(groups, sort=True)
-        n = len(uniques)
-        new_sales = np.full((n, SLOTS), np.nan, dtype=np.float32)
-        new_promo = np.zeros((n, SLOTS), dtype=np.int8)
-        new_sales[codes, slots] = frame["unit_sales"].to_numpy(dtype=np.float32)
-        new_promo[codes, slots] = frame["onpromotion"].to_numpy(dtype=bool).astype(np.int8)
-        u_store = uniques.get_level_values(0).to_numpy()
-        u_item = uniques.get_level_values(1).to_numpy()
-        u_year = uniques.get_level_values(2).to_numpy()
-        names = [series_key(s, i) for s, i in zip(u_store, u_item, strict=True)]
-        keys = [{"series": {"S": k}, "bucket": {"S": bucket_name(int(y))}} for k, y in zip(names, u_year, strict=True)]
-        position = {(k["series"]["S"], k["bucket"]["S"]): g for g, k in enumerate(keys)}
+        names = [series_key(s, i) for s, i in zip(uniques.get_level_values(0), uniques.get_level_values(1), strict=True)]
+        keys = [{"series": {"S": k}, "bucket": {"S": bucket_name(int(y))}}
+                for k, y in zip(names, uniques.get_level_values(2), strict=True)]
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(0, len(keys) + chunk_buckets, chunk_buckets))
 
-        with self.writer_lock(wait_seconds=lock_wait_seconds):
-            existing = self.batch_get(keys)
-            merged_sales, merged_promo = new_sales, new_promo
+        def merge_chunk(c: int) -> tuple[int, int]:
+            g0 = c * chunk_buckets
+            chunk_keys = keys[g0 : g0 + chunk_buckets]
+            rows = order[bounds[c] : bounds[c + 1]]
+            new_sales = np.full((len(chunk_keys), SLOTS), np.nan, dtype=np.float32)
+            new_promo = np.zeros((len(chunk_keys), SLOTS), dtype=np.int8)
+            new_sales[codes[rows] - g0, slots[rows]] = sales[rows]
+            new_promo[codes[rows] - g0, slots[rows]] = promo[rows]
+            existing = [it for part in range(0, len(chunk_keys), _GET_BATCH)
+                        for it in self._get_batch(chunk_keys[part : part + _GET_BATCH])]
             if existing:
-                rows = np.fromiter((position[(it["series"]["S"], it["bucket"]["S"])] for it in existing),
-                                   dtype=np.int64, count=len(existing))
+                local = {(k["series"]["S"], k["bucket"]["S"]): j for j, k in enumerate(chunk_keys)}
+                at = np.fromiter((local[(it["series"]["S"], it["bucket"]["S"])] for it in existing),
+                                 dtype=np.int64, count=len(existing))
                 old_sales, old_promo = _decode_many(existing)
-                keep_old = np.isnan(new_sales[rows])
-                merged_sales[rows] = np.where(keep_old, old_sales, new_sales[rows])
-                merged_promo[rows] = np.where(keep_old, old_promo, new_promo[rows])
-            out = [{**key, **encode_bucket(merged_sales[g], merged_promo[g])} for g, key in enumerate(keys)]
-            written = self.batch_put(out)
+                keep_old = np.isnan(new_sales[at])
+                new_sales[at] = np.where(keep_old, old_sales, new_sales[at])
+                new_promo[at] = np.where(keep_old, old_promo, new_promo[at])
+            items = [{**key, **encode_bucket(new_sales[j], new_promo[j])} for j, key in enumerate(chunk_keys)]
+            written = sum(self._write_batch(items[part : part + _WRITE_BATCH])
+                          for part in range(0, len(items), _WRITE_BATCH))
+            return written, len(existing)
+
+        n_chunks = -(-len(keys) // chunk_buckets)
+        with self.writer_lock(wait_seconds=lock_wait_seconds):
+            done = list(self._parallel(merge_chunk, list(range(n_chunks))))
             self._extend_dates(dates.min().normalize(), dates.max().normalize())
         return UpsertStats(
-            rows=len(frame), series=len(set(names)), buckets_written=written, buckets_existing=len(existing),
-            seconds=time.perf_counter() - started,
+            rows=len(frame), series=len(set(names)), buckets_written=sum(w for w, _ in done),
+            buckets_existing=sum(e for _, e in done), seconds=time.perf_counter() - started,
         )
 
     # -- read -------------------------------------------------------------------------------------

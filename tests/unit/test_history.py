@@ -123,3 +123,18 @@ def test_an_expired_lease_is_taken_over() -> None:
     lock = crashed.writer_lock(lease_seconds=-1.0)  # a writer that died holding an already-expired lease
     lock.__enter__()
     _store(client).upsert(_frame([("2017-05-01", 1, 10, 1.0, False)]), lock_wait_seconds=0.0)
+
+
+def test_chunked_merging_gives_the_same_history_whatever_the_chunk_size() -> None:
+    rows = [(f"2016-12-{30 + d}" if d < 2 else f"2017-01-0{d - 1}", 1 + s % 3, 10 + s, float(s * 10 + d), d == 1)
+            for s in range(10) for d in range(4)]
+    results = []
+    for chunk in (1, 3, 1000):
+        store = _store()
+        store.upsert(_frame(rows[::2]), chunk_buckets=chunk)   # an earlier upload...
+        store.upsert(_frame(rows[1::2]), chunk_buckets=chunk)  # ...and a later one, merged into it
+        panel = store.read_panel([1 + s % 3 for s in range(10)], [10 + s for s in range(10)], "2016-12-30", "2017-01-02")
+        results.append(panel.sales)
+    np.testing.assert_array_equal(results[0], results[2])
+    np.testing.assert_array_equal(results[1], results[2])
+    assert not np.isnan(results[2]).any()

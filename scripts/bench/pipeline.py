@@ -1,0 +1,111 @@
+"""(c) End to end on the deployed local stack, (d) training, (e) bundles and cold start."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+from grocery_forecast.client import upload_file, wait_for_run
+from grocery_forecast.history import DynamoHistoryStore
+from grocery_forecast.stack import load_stack
+
+from .common import ROOT, Results, actuals, timed, write_actuals_csv
+
+
+def _e2e(results: Results, stack, s3, path: Path, key: str, label: str, note: str = "") -> dict:
+    since = time.time() - 1.0
+    t0 = time.perf_counter()
+    up = upload_file(s3, stack.raw_bucket_name, path, key=key)
+    run = wait_for_run(s3, stack.output_bucket_name, up.run_id, timeout=900, since=since, poll=0.2)
+    bucket, out_key = run["output"][5:].split("/", 1)
+    s3.head_object(Bucket=bucket, Key=out_key)
+    seconds = time.perf_counter() - t0
+    steps = run["steps"]
+    results.add(label, round(seconds, 2), "s",
+                f"{run['rows_in']:,} rows in, {run['rows_forecast']:,} forecast; etl {steps.get('etl_seconds')}s "
+                f"(history {steps.get('history_upsert_seconds')}s), forecast {steps.get('forecast_seconds')}s"
+                + (f"; {note}" if note else ""))
+    return run
+
+
+def bench_end_to_end(results: Results, work: Path, sample: Path, big_series: int = 100_000) -> None:
+    """PutObject -> forecast object exists, through the real notifications and Lambdas."""
+    stack = load_stack("local", ROOT)
+    s3 = stack.client("s3")
+    run = _e2e(results, stack, s3, sample, f"bench/{time.time_ns()}/sample_sales.csv", "e2e_sample_upload_seconds",
+               "PutObject of the demo sales file to the forecast object existing")
+    results.add("e2e_sample_peak_memory_mb", run.get("peak_memory_mb_predict", 0.0), "MB", "predict worker high-water mark")
+    # A Favorita-sized day: 100,000 series, each with four weeks of stored history.
+    history = actuals(big_series, pd.date_range("2017-07-18", "2017-08-14"), seed=3)
+    store = DynamoHistoryStore(stack.client("dynamodb"), stack.history_table_name, max_workers=8)
+    seconds, _ = timed(lambda: store.upsert(history))
+    results.add(f"e2e_setup_history_{len(history)}_rows_seconds", round(seconds, 1), "s", "backfill before the daily upload")
+    day = write_actuals_csv(actuals(big_series, pd.date_range("2017-08-15", periods=1), seed=4), work / "daily_100k.csv")
+    run = _e2e(results, stack, s3, day, f"bench/{time.time_ns()}/daily_100k.csv", f"e2e_daily_{big_series}_series_seconds",
+               "target < 90 s")
+    results.add("e2e_daily_peak_memory_mb_etl", run.get("peak_memory_mb_etl", 0.0), "MB")
+    results.add("e2e_daily_peak_memory_mb_predict", run.get("peak_memory_mb_predict", 0.0), "MB")
+
+
+def bench_training(results: Results, work: Path, stores: int = 54, items: int = 100, days: int = 365) -> None:
+    """Training time and peak memory on about a million rows of generated data (a subprocess)."""
+    data = work / "train-1m"
+    cli = [str(ROOT / ".venv" / "bin" / "grocery-forecast")]
+    subprocess.run([*cli, "generate", "--out", str(data), "--stores", str(stores), "--items", str(items),
+                    "--days", str(days)], check=True, capture_output=True)
+    rows = sum(1 for _ in (data / "train.csv").open()) - 1
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    seconds, _ = timed(lambda: subprocess.run([*cli, "train", "--sales", str(data / "train.csv"), "--reference",
+                                               str(data), "--out", str(work / "model-1m")], check=True,
+                                              capture_output=True))
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    results.add(f"train_{rows}_rows_seconds", round(seconds, 1), "s", f"{stores} stores x {items} items x {days} days")
+    results.add(f"train_{rows}_rows_peak_memory_mb", round(max(peak, before) / 1024), "MB")
+
+
+def bench_bundles(results: Results, model_dir: Path) -> None:
+    """Unzipped size of each bundle, and the predict bundle's cold start: imports + model load."""
+    for report in sorted((ROOT / "build" / "lambdas").glob("*.build.json")):
+        info = json.loads(report.read_text())
+        results.add(f"bundle_{info['function']}_unzipped_mb", round(info["unzipped_bytes"] / 1e6, 1), "MB",
+                    "limit 250 MB")
+    emulator_python = ROOT / ".venv-emulator" / "bin" / "python"  # the interpreter the local Lambdas run on
+    for fn in ("etl", "predict"):
+        with tempfile.TemporaryDirectory() as tmp:
+            with zipfile.ZipFile(ROOT / "build" / "lambdas" / f"{fn}.zip") as zf:
+                zf.extractall(tmp)
+            probe = (
+                "import json, sys, time\n"
+                f"sys.path.insert(0, {tmp!r})\n"
+                "t0 = time.perf_counter()\n"
+                "import handler\n"
+                "t1 = time.perf_counter()\n"
+                "load = 0.0\n"
+                f"if {fn == 'predict'}:\n"
+                "    from grocery_forecast.model import ForecastModel\n"
+                f"    ForecastModel.load({str(model_dir)!r})\n"
+                "    load = time.perf_counter() - t1\n"
+                "print(json.dumps({'imports': t1 - t0, 'model': load}))\n"
+            )
+            env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "HISTORY_TABLE": "t", "PROCESSED_BUCKET": "p",
+                   "OUTPUT_BUCKET": "o", "MODELS_BUCKET": "m", "PYTHONDONTWRITEBYTECODE": "1"}
+            out = subprocess.run([str(emulator_python), "-c", probe], check=True, capture_output=True, text=True,
+                                 env=env, cwd=tmp)
+            timing = json.loads(out.stdout.strip().splitlines()[-1])
+        total = timing["imports"] + timing["model"]
+        results.add(f"cold_start_{fn}_seconds", round(total, 2), "s",
+                    f"imports {timing['imports']:.2f}s" + (f" + model load {timing['model']:.2f}s; target < 3 s"
+                                                            if fn == "predict" else ""))
+
+
+def python_version() -> str:
+    return sys.version.split()[0]
