@@ -17,6 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("run", nargs="?", help="run id (see `grocery-forecast status`)")
     parser.add_argument("--latest", action="store_true", help="the latest successful run (the default)")
     parser.add_argument("-o", "--output", type=Path, help="write the CSV here (default: print to stdout)")
+    parser.add_argument("--plot", type=Path, metavar="OUT.png",
+                        help="draw recent history and the forecast of the run's biggest series")
+    parser.add_argument("--series", type=int, default=6, help="series in the plot (default: 6)")
+    parser.add_argument("--weeks", type=int, default=8, help="weeks of history in the plot (default: 8)")
     parser.set_defaults(func=run)
 
 
@@ -51,6 +55,27 @@ def run(args: argparse.Namespace) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_bytes(body)
         say(f"run {doc['run_id']}: {doc.get('rows_forecast')} rows -> {args.output}")
-    else:
+    elif not args.plot:
         sys.stdout.write(body.decode())
+    if args.plot:
+        _plot(stack, doc, body, args)
     return 0
+
+
+def _plot(stack: object, doc: dict, body: bytes, args: argparse.Namespace) -> None:
+    import io
+
+    import pandas as pd
+
+    from grocery_forecast.history import DynamoHistoryStore
+    from grocery_forecast.plots import plot_forecast, top_series
+
+    forecast = pd.read_csv(io.BytesIO(body))
+    origin = pd.Timestamp(doc["origin"])
+    picks = top_series(forecast, args.series)
+    store = DynamoHistoryStore(stack.client("dynamodb"), stack.history_table_name)
+    history = store.read_panel(picks["store_nbr"], picks["item_nbr"],
+                               origin - pd.Timedelta(days=7 * args.weeks - 1), origin)
+    plot_forecast(history, forecast, origin, args.plot, title=f"run {doc['run_id']} (model {doc.get('model_version')})",
+                  series=args.series)
+    say(f"plot of {len(picks)} series -> {args.plot}")

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from grocery_forecast import model_store
 from grocery_forecast.cli import CliError
+from grocery_forecast.cli._common import open_stack, say
 
 if TYPE_CHECKING:
     from grocery_forecast.model import TrainConfig
@@ -47,10 +49,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--until", default=None, help="last day of history to train on (YYYY-MM-DD)")
     parser.add_argument("--horizon", type=int, default=16, help="days ahead to train for, 1..16 (default: 16)")
     add_training_arguments(parser)
+    parser.add_argument("--publish", action="store_true",
+                        help="also upload the model to the deployed stack's models bucket and put it in service")
+    parser.add_argument("--env", choices=["local", "aws"], default="local",
+                        help="with --publish: which deployed stack (default: local)")
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.publish:
+        stack = open_stack(args)  # before training: a missing stack should not cost a training run
+        out = train_command(args)
+        version = model_store.publish_model(stack.client("s3"), stack.models_bucket_name, out)
+        say(f"published model {version} to s3://{stack.models_bucket_name}/models/{version}/ (now in service)")
+        return 0
     train_command(args)
     return 0
 
