@@ -182,6 +182,10 @@ tf-check: build/terraformrc
 e2e: up
 	@$(PY) -m pytest tests/integration -q
 
+## Benchmarks on the local stack: every figure on its own line, all in build/bench/bench.json
+bench: up
+	@$(PY) -m scripts.bench.run
+
 ## Lint: ruff on Python
 lint: venv
 	@$(VENV)/bin/ruff check src lambdas training scripts tests
@@ -190,4 +194,4 @@ lint: venv
 test: lint unit tf-check e2e
 
 .PHONY: help check venv emulator-venv bundle bundle-aws up emulator-start deploy sample-data publish demo logs down clean \
-        distclean unit tf-check e2e lint test
+        distclean unit tf-check e2e bench lint test
