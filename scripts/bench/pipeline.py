@@ -18,7 +18,7 @@ from grocery_forecast.client import upload_file, wait_for_run
 from grocery_forecast.history import DynamoHistoryStore
 from grocery_forecast.stack import load_stack
 
-from .common import ROOT, Results, actuals, timed, write_actuals_csv
+from .common import BENCH_STORE_BASE, ROOT, Results, actuals, timed, write_actuals_csv
 
 
 def _e2e(results: Results, stack, s3, path: Path, key: str, label: str, note: str = "") -> dict:
@@ -54,6 +54,13 @@ def bench_end_to_end(results: Results, work: Path, sample: Path, big_series: int
                "target < 90 s")
     results.add("e2e_daily_peak_memory_mb_etl", run.get("peak_memory_mb_etl", 0.0), "MB")
     results.add("e2e_daily_peak_memory_mb_predict", run.get("peak_memory_mb_predict", 0.0), "MB")
+    # A large file: 1,000,000 rows (10,000 series x 100 days) through the Lambdas, memory bounded by chunks.
+    big = write_actuals_csv(actuals(10_000, pd.date_range("2017-05-08", periods=100), seed=5,
+                                    store_base=BENCH_STORE_BASE + 200), work / "actuals_1m.csv")
+    run = _e2e(results, stack, s3, big, f"bench/{time.time_ns()}/actuals_1m.csv", "e2e_1m_rows_seconds",
+               "ETL function: 2048 MB, 300 s")
+    results.add("e2e_1m_rows_peak_memory_mb_etl", run.get("peak_memory_mb_etl", 0.0), "MB",
+                "ETL worker high-water mark (its memory size: 2048 MB)")
 
 
 def bench_training(results: Results, work: Path, stores: int = 54, items: int = 100, days: int = 365) -> None:
