@@ -73,9 +73,9 @@ variable "log_level" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of the functions' log groups in days (a value CloudWatch Logs accepts)."
+  description = "Retention of the functions' log groups in days (a value CloudWatch Logs accepts; at least 365 for a year of audit trail, 0 for never)."
   type        = number
-  default     = 30
+  default     = 365
 }
 
 variable "maximum_retry_attempts" {

@@ -15,6 +15,7 @@ provider "aws" {
   endpoints {
     dynamodb = var.endpoint
     iam      = var.endpoint
+    kms      = var.endpoint
     lambda   = var.endpoint
     logs     = var.endpoint
     s3       = var.endpoint

@@ -60,9 +60,9 @@ variable "log_level" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of the functions' log groups in days."
+  description = "Retention of the functions' log groups in days. One year, as in production: the emulator stores the setting but never expires log events."
   type        = number
-  default     = 7
+  default     = 365
 }
 
 variable "maximum_retry_attempts" {

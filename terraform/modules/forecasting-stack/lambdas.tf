@@ -38,7 +38,7 @@ locals {
 module "etl" {
   source = "../lambda-function"
 
-  function_name = "${var.name_prefix}-etl"
+  function_name = local.etl_function_name
   description   = "Validates and cleans uploaded sales CSVs, upserts them into the history table and hands them to predict."
   handler       = "handler.lambda_handler"
   runtime       = var.lambda_runtime
@@ -88,9 +88,10 @@ module "etl" {
     local.send_to_dlq_statement,
   ]
 
-  log_retention_days     = var.log_retention_days
-  maximum_retry_attempts = var.maximum_retry_attempts
-  destination_on_failure = aws_sqs_queue.dlq.arn
+  log_retention_days          = var.log_retention_days
+  cloudwatch_logs_kms_key_arn = local.cloudwatch_logs_kms_key_arn
+  maximum_retry_attempts      = var.maximum_retry_attempts
+  destination_on_failure      = aws_sqs_queue.dlq.arn
 
   tags = var.tags
 }
@@ -102,7 +103,7 @@ module "etl" {
 module "predict" {
   source = "../lambda-function"
 
-  function_name = "${var.name_prefix}-predict"
+  function_name = local.predict_function_name
   description   = "Forecasts the series of a processed actuals file or forecast request with the current model."
   handler       = "handler.lambda_handler"
   runtime       = var.lambda_runtime
@@ -153,9 +154,10 @@ module "predict" {
     local.send_to_dlq_statement,
   ]
 
-  log_retention_days     = var.log_retention_days
-  maximum_retry_attempts = var.maximum_retry_attempts
-  destination_on_failure = aws_sqs_queue.dlq.arn
+  log_retention_days          = var.log_retention_days
+  cloudwatch_logs_kms_key_arn = local.cloudwatch_logs_kms_key_arn
+  maximum_retry_attempts      = var.maximum_retry_attempts
+  destination_on_failure      = aws_sqs_queue.dlq.arn
 
   tags = var.tags
 }

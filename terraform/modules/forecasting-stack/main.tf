@@ -2,6 +2,8 @@ data "aws_region" "current" {}
 
 data "aws_caller_identity" "current" {}
 
+data "aws_partition" "current" {}
+
 locals {
   # Every bucket of the stack, by role. Only raw is versioned: it holds the uploads, the one input that
   # cannot be rebuilt from anything else.
@@ -12,6 +14,9 @@ locals {
     models    = { versioning_enabled = false }
     artifacts = { versioning_enabled = false }
   }
+
+  etl_function_name     = "${var.name_prefix}-etl"
+  predict_function_name = "${var.name_prefix}-predict"
 
   raw_bucket_arn       = module.bucket["raw"].s3_bucket_arn
   processed_bucket_arn = module.bucket["processed"].s3_bucket_arn
@@ -58,4 +63,76 @@ resource "aws_sqs_queue" "dlq" {
   sqs_managed_sse_enabled   = true
 
   tags = var.tags
+}
+
+################################################################################
+# Log encryption: a customer managed key for the functions' log groups
+################################################################################
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  region     = data.aws_region.current.name
+  partition  = data.aws_partition.current.partition
+
+  # The log groups the key may encrypt, as CloudWatch Logs names them in the encryption context.
+  # Built from the names (not read from the log groups, which need the key first).
+  log_group_arns = [
+    for name in [local.etl_function_name, local.predict_function_name] :
+    "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${name}"
+  ]
+
+  cloudwatch_logs_kms_key_arn = var.create_cloudwatch_logs_kms_key ? one(aws_kms_key.logs[*].arn) : var.cloudwatch_logs_kms_key_arn
+}
+
+resource "aws_kms_key" "logs" {
+  count = var.create_cloudwatch_logs_kms_key ? 1 : 0
+
+  description             = "Encrypts the log groups of the ${var.name_prefix} forecasting functions."
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+
+  # Written with jsonencode (like the function policies) so `terraform test` can decode and check it.
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        # The default key policy statement: the account's IAM policies decide who administers and
+        # uses the key. Without it nobody could ever change or delete the key again. In a key policy
+        # Resource "*" means this key only.
+        Sid       = "EnableIamPolicies"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        # CloudWatch Logs itself, and only for the two log groups of this stack.
+        Sid       = "AllowCloudWatchLogsForTheStackLogGroups"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${local.region}.amazonaws.com" }
+        Action = [
+          "kms:Decrypt",
+          "kms:DescribeKey",
+          "kms:Encrypt",
+          "kms:GenerateDataKey",
+          "kms:GenerateDataKeyPair",
+          "kms:GenerateDataKeyPairWithoutPlaintext",
+          "kms:GenerateDataKeyWithoutPlaintext",
+          "kms:ReEncryptFrom",
+          "kms:ReEncryptTo",
+        ]
+        Resource  = "*"
+        Condition = { ArnEquals = { "kms:EncryptionContext:aws:logs:arn" = local.log_group_arns } }
+      },
+    ]
+  })
+
+  tags = var.tags
+}
+
+resource "aws_kms_alias" "logs" {
+  count = var.create_cloudwatch_logs_kms_key ? 1 : 0
+
+  name          = "alias/${var.name_prefix}-logs"
+  target_key_id = aws_kms_key.logs[0].key_id
 }

@@ -71,6 +71,16 @@ output "predict_log_group_name" {
   value       = module.predict.lambda_cloudwatch_log_group_name
 }
 
+output "cloudwatch_logs_kms_key_arn" {
+  description = "ARN of the customer managed KMS key encrypting both functions' log groups (null when they use CloudWatch Logs' own encryption)."
+  value       = local.cloudwatch_logs_kms_key_arn
+
+  precondition {
+    condition     = !(var.create_cloudwatch_logs_kms_key && var.cloudwatch_logs_kms_key_arn != null)
+    error_message = "cloudwatch_logs_kms_key_arn is only used with create_cloudwatch_logs_kms_key = false: set one or the other."
+  }
+}
+
 ################################################################################
 # Failures
 ################################################################################

@@ -125,9 +125,9 @@ variable "log_level" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of the functions' log groups in days (a value CloudWatch Logs accepts; 0 means never expire)."
+  description = "Retention of the functions' log groups in days (a value CloudWatch Logs accepts; 0 means never expire). One year by default."
   type        = number
-  default     = 30
+  default     = 365
 
   validation {
     condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
@@ -155,4 +155,25 @@ variable "table_deletion_protection" {
   description = "Enable deletion protection on the history table (turn it off and apply before destroying)."
   type        = bool
   default     = false
+}
+
+################################################################################
+# Log encryption
+################################################################################
+
+variable "create_cloudwatch_logs_kms_key" {
+  description = "Create a customer managed KMS key for the functions' log groups (alias/<name_prefix>-logs, rotated yearly) whose key policy lets CloudWatch Logs use it for these two log groups only. Set false to bring your own key (cloudwatch_logs_kms_key_arn) or, without one, to leave the log groups on CloudWatch Logs' own encryption."
+  type        = bool
+  default     = true
+}
+
+variable "cloudwatch_logs_kms_key_arn" {
+  description = "ARN of an existing customer managed KMS key for the functions' log groups, used when create_cloudwatch_logs_kms_key = false. Its key policy must let logs.<region>.amazonaws.com use it for them."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cloudwatch_logs_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.cloudwatch_logs_kms_key_arn))
+    error_message = "cloudwatch_logs_kms_key_arn must be null or a KMS key ARN (arn:<partition>:kms:...)."
+  }
 }

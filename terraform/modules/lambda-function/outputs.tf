@@ -78,3 +78,13 @@ output "lambda_cloudwatch_log_group_arn" {
   description = "ARN of the function's log group."
   value       = aws_cloudwatch_log_group.lambda.arn
 }
+
+output "lambda_cloudwatch_log_group_kms_key_arn" {
+  description = "ARN of the KMS key encrypting the function's log group (null: CloudWatch Logs' own key)."
+  value       = aws_cloudwatch_log_group.lambda.kms_key_id
+}
+
+output "lambda_cloudwatch_log_group_retention_in_days" {
+  description = "Retention of the function's log group in days (0: never expire)."
+  value       = aws_cloudwatch_log_group.lambda.retention_in_days
+}

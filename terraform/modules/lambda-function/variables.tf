@@ -175,13 +175,24 @@ variable "policy_statements" {
 ################################################################################
 
 variable "log_retention_days" {
-  description = "Retention of the function's log group, in days (one of the values CloudWatch Logs accepts; 0 means never expire)."
+  description = "Retention of the function's log group, in days (one of the values CloudWatch Logs accepts; 0 means never expire). One year by default, the usual audit minimum."
   type        = number
-  default     = 14
+  default     = 365
 
   validation {
     condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
     error_message = "log_retention_days must be one of 0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  }
+}
+
+variable "cloudwatch_logs_kms_key_arn" {
+  description = "ARN of the customer managed KMS key encrypting the function's log group. Its key policy must let logs.<region>.amazonaws.com use it for this log group. null (the default) leaves the log group encrypted by CloudWatch Logs' own key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cloudwatch_logs_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.cloudwatch_logs_kms_key_arn))
+    error_message = "cloudwatch_logs_kms_key_arn must be null or a KMS key ARN (arn:<partition>:kms:...)."
   }
 }
 

@@ -3,6 +3,9 @@
 ################################################################################
 
 resource "aws_s3_bucket" "this" {
+  #checkov:skip=CKV_AWS_18:Server access logs would need one more log bucket per environment; object-level audit, where required, is the account's CloudTrail S3 data events
+  #checkov:skip=CKV_AWS_144:Cross-region replication doubles storage for data the stack can rebuild; the one irreplaceable input (raw uploads) is versioned instead
+  #checkov:skip=CKV2_AWS_62:Notifications belong to the caller and exist where something consumes them (stack: raw -> etl, processed -> predict); checkov cannot follow them through the module
   bucket        = var.bucket
   force_destroy = var.force_destroy
 
@@ -49,6 +52,45 @@ resource "aws_s3_bucket_versioning" "this" {
   versioning_configuration {
     status = "Enabled"
   }
+}
+
+################################################################################
+# Lifecycle
+################################################################################
+
+# Every bucket gets one: parts of multipart uploads that never completed are invisible, yet billed
+# until something deletes them (the Lambda packages and big CSV uploads are multipart).
+resource "aws_s3_bucket_lifecycle_configuration" "this" {
+  bucket = aws_s3_bucket.this.id
+
+  rule {
+    id     = "abort-incomplete-multipart-uploads"
+    status = "Enabled"
+
+    filter {}
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = var.abort_incomplete_multipart_upload_days
+    }
+  }
+
+  dynamic "rule" {
+    for_each = var.versioning_enabled && var.noncurrent_version_expiration_days != null ? [var.noncurrent_version_expiration_days] : []
+
+    content {
+      id     = "expire-noncurrent-versions"
+      status = "Enabled"
+
+      filter {}
+
+      noncurrent_version_expiration {
+        noncurrent_days = rule.value
+      }
+    }
+  }
+
+  # Rules about noncurrent versions need versioning in place first.
+  depends_on = [aws_s3_bucket_versioning.this]
 }
 
 ################################################################################

@@ -22,3 +22,8 @@ output "s3_bucket_sse_algorithm" {
   description = "Default server-side encryption algorithm: \"AES256\" (SSE-S3) or \"aws:kms\" (SSE-KMS)."
   value       = one(aws_s3_bucket_server_side_encryption_configuration.this.rule).apply_server_side_encryption_by_default[0].sse_algorithm
 }
+
+output "s3_bucket_lifecycle_rule_ids" {
+  description = "Ids of the enabled lifecycle rules: always \"abort-incomplete-multipart-uploads\", plus \"expire-noncurrent-versions\" when noncurrent_version_expiration_days is set on a versioned bucket."
+  value       = [for r in aws_s3_bucket_lifecycle_configuration.this.rule : r.id if r.status == "Enabled"]
+}

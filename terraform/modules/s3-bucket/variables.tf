@@ -25,6 +25,32 @@ variable "versioning_enabled" {
 }
 
 ################################################################################
+# Lifecycle
+################################################################################
+
+variable "abort_incomplete_multipart_upload_days" {
+  description = "Days after which the parts of a multipart upload that was never completed are deleted, 1..365."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.abort_incomplete_multipart_upload_days >= 1 && var.abort_incomplete_multipart_upload_days <= 365 && floor(var.abort_incomplete_multipart_upload_days) == var.abort_incomplete_multipart_upload_days
+    error_message = "abort_incomplete_multipart_upload_days must be a whole number of days between 1 and 365."
+  }
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days an object version is kept after it was overwritten or deleted (versioned buckets only). null (the default) keeps every version forever."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.noncurrent_version_expiration_days == null || try(var.noncurrent_version_expiration_days >= 1 && floor(var.noncurrent_version_expiration_days) == var.noncurrent_version_expiration_days, false)
+    error_message = "noncurrent_version_expiration_days must be null or a whole number of days >= 1."
+  }
+}
+
+################################################################################
 # Encryption
 ################################################################################
 

@@ -127,3 +127,24 @@ run "timeout_above_15_minutes_is_refused" {
 
   expect_failures = [var.etl_timeout_seconds]
 }
+
+run "log_key_arn_must_be_an_arn" {
+  command = plan
+
+  variables {
+    create_cloudwatch_logs_kms_key = false
+    cloudwatch_logs_kms_key_arn    = "alias/my-logs-key"
+  }
+
+  expect_failures = [var.cloudwatch_logs_kms_key_arn]
+}
+
+run "log_key_arn_and_create_are_exclusive" {
+  command = plan
+
+  variables {
+    cloudwatch_logs_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/99999999-0000-4000-8000-000000000009"
+  }
+
+  expect_failures = [output.cloudwatch_logs_kms_key_arn]
+}

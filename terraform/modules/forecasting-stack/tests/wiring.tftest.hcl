@@ -16,6 +16,12 @@ mock_provider "aws" {
       name = "eu-west-1"
     }
   }
+
+  mock_data "aws_partition" {
+    defaults = {
+      partition = "aws"
+    }
+  }
 }
 
 # Realistic ARNs for what the wiring points at (a mocked provider would otherwise invent random strings).
@@ -61,6 +67,15 @@ override_resource {
   values = {
     arn = "arn:aws:sqs:eu-west-1:123456789012:test-stack-dlq"
     url = "https://sqs.eu-west-1.amazonaws.com/123456789012/test-stack-dlq"
+  }
+}
+
+override_resource {
+  target          = aws_kms_key.logs
+  override_during = plan
+  values = {
+    arn    = "arn:aws:kms:eu-west-1:123456789012:key/0b1c2d3e-0000-4000-8000-000000000001"
+    key_id = "0b1c2d3e-0000-4000-8000-000000000001"
   }
 }
 
@@ -192,6 +207,126 @@ run "point_in_time_recovery_follows_the_variable" {
   assert {
     condition     = module.history_table.dynamodb_table_point_in_time_recovery_enabled == false
     error_message = "point_in_time_recovery = false must disable PITR on the table."
+  }
+}
+
+run "every_bucket_aborts_incomplete_multipart_uploads" {
+  command = plan
+
+  assert {
+    condition     = alltrue([for k, b in module.bucket : contains(b.s3_bucket_lifecycle_rule_ids, "abort-incomplete-multipart-uploads")])
+    error_message = "Every bucket must have the lifecycle rule that aborts incomplete multipart uploads."
+  }
+}
+
+################################################################################
+# Logs
+################################################################################
+
+run "log_groups_keep_a_year_encrypted_with_the_stack_key" {
+  command = plan
+
+  assert {
+    condition     = module.etl.lambda_cloudwatch_log_group_retention_in_days == 365 && module.predict.lambda_cloudwatch_log_group_retention_in_days == 365
+    error_message = "Both log groups keep their logs one year by default."
+  }
+
+  assert {
+    condition = (
+      module.etl.lambda_cloudwatch_log_group_kms_key_arn == "arn:aws:kms:eu-west-1:123456789012:key/0b1c2d3e-0000-4000-8000-000000000001" &&
+      module.predict.lambda_cloudwatch_log_group_kms_key_arn == "arn:aws:kms:eu-west-1:123456789012:key/0b1c2d3e-0000-4000-8000-000000000001" &&
+      output.cloudwatch_logs_kms_key_arn == "arn:aws:kms:eu-west-1:123456789012:key/0b1c2d3e-0000-4000-8000-000000000001"
+    )
+    error_message = "Both log groups must be encrypted with the stack's key, and the output must name it."
+  }
+
+  assert {
+    condition     = length(aws_kms_key.logs) == 1 && aws_kms_key.logs[0].enable_key_rotation && aws_kms_key.logs[0].deletion_window_in_days == 30
+    error_message = "The stack's log key is rotated and waits 30 days before deletion."
+  }
+
+  assert {
+    condition     = aws_kms_alias.logs[0].name == "alias/test-stack-logs" && aws_kms_alias.logs[0].target_key_id == "0b1c2d3e-0000-4000-8000-000000000001"
+    error_message = "The key is aliased alias/<name_prefix>-logs."
+  }
+
+  assert {
+    condition = jsondecode(aws_kms_key.logs[0].policy).Statement == [
+      {
+        Sid       = "EnableIamPolicies"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:aws:iam::123456789012:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "AllowCloudWatchLogsForTheStackLogGroups"
+        Effect    = "Allow"
+        Principal = { Service = "logs.eu-west-1.amazonaws.com" }
+        Action = [
+          "kms:Decrypt",
+          "kms:DescribeKey",
+          "kms:Encrypt",
+          "kms:GenerateDataKey",
+          "kms:GenerateDataKeyPair",
+          "kms:GenerateDataKeyPairWithoutPlaintext",
+          "kms:GenerateDataKeyWithoutPlaintext",
+          "kms:ReEncryptFrom",
+          "kms:ReEncryptTo",
+        ]
+        Resource = "*"
+        Condition = {
+          ArnEquals = {
+            "kms:EncryptionContext:aws:logs:arn" = [
+              "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-etl",
+              "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-predict",
+            ]
+          }
+        }
+      },
+    ]
+    error_message = "The key policy must delegate to the account's IAM and let CloudWatch Logs use the key for the two log groups only: ${aws_kms_key.logs[0].policy}"
+  }
+}
+
+run "a_given_log_key_replaces_the_stack_key" {
+  command = plan
+
+  variables {
+    create_cloudwatch_logs_kms_key = false
+    cloudwatch_logs_kms_key_arn    = "arn:aws:kms:eu-west-1:123456789012:key/99999999-0000-4000-8000-000000000009"
+  }
+
+  assert {
+    condition     = length(aws_kms_key.logs) == 0 && length(aws_kms_alias.logs) == 0
+    error_message = "No key is created when one is given."
+  }
+
+  assert {
+    condition = (
+      module.etl.lambda_cloudwatch_log_group_kms_key_arn == "arn:aws:kms:eu-west-1:123456789012:key/99999999-0000-4000-8000-000000000009" &&
+      module.predict.lambda_cloudwatch_log_group_kms_key_arn == "arn:aws:kms:eu-west-1:123456789012:key/99999999-0000-4000-8000-000000000009" &&
+      output.cloudwatch_logs_kms_key_arn == "arn:aws:kms:eu-west-1:123456789012:key/99999999-0000-4000-8000-000000000009"
+    )
+    error_message = "Both log groups must use the given key."
+  }
+}
+
+run "log_groups_can_do_without_a_customer_key" {
+  command = plan
+
+  variables {
+    create_cloudwatch_logs_kms_key = false
+  }
+
+  assert {
+    condition = (
+      length(aws_kms_key.logs) == 0 &&
+      module.etl.lambda_cloudwatch_log_group_kms_key_arn == null &&
+      module.predict.lambda_cloudwatch_log_group_kms_key_arn == null &&
+      output.cloudwatch_logs_kms_key_arn == null
+    )
+    error_message = "Without a key to create or use, the log groups stay on CloudWatch Logs' own encryption."
   }
 }
 

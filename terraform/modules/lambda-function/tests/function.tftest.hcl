@@ -100,13 +100,42 @@ run "function_settings_are_passed_through" {
   }
 
   assert {
-    condition     = aws_cloudwatch_log_group.lambda.name == "/aws/lambda/test-fn" && aws_cloudwatch_log_group.lambda.retention_in_days == 14
-    error_message = "The log group must be /aws/lambda/<function_name> with the retention variable."
+    condition     = aws_cloudwatch_log_group.lambda.name == "/aws/lambda/test-fn" && aws_cloudwatch_log_group.lambda.retention_in_days == 365
+    error_message = "The log group must be /aws/lambda/<function_name>, keeping logs one year by default."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.lambda.kms_key_id == null && output.lambda_cloudwatch_log_group_kms_key_arn == null
+    error_message = "Without cloudwatch_logs_kms_key_arn the log group stays on CloudWatch Logs' own encryption."
   }
 
   assert {
     condition     = aws_lambda_function.this.reserved_concurrent_executions == -1 || aws_lambda_function.this.reserved_concurrent_executions == null
     error_message = "Concurrency is unreserved by default."
+  }
+}
+
+run "log_group_is_encrypted_with_the_given_key" {
+  command = plan
+
+  variables {
+    cloudwatch_logs_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+    log_retention_days          = 731
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.lambda.kms_key_id == "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+    error_message = "cloudwatch_logs_kms_key_arn must encrypt the log group."
+  }
+
+  assert {
+    condition     = output.lambda_cloudwatch_log_group_kms_key_arn == "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+    error_message = "lambda_cloudwatch_log_group_kms_key_arn must report the key."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.lambda.retention_in_days == 731
+    error_message = "log_retention_days must be passed through."
   }
 }
 
@@ -319,4 +348,14 @@ run "log_retention_must_be_a_cloudwatch_value" {
   }
 
   expect_failures = [var.log_retention_days]
+}
+
+run "log_kms_key_must_be_an_arn" {
+  command = plan
+
+  variables {
+    cloudwatch_logs_kms_key_arn = "alias/my-key"
+  }
+
+  expect_failures = [var.cloudwatch_logs_kms_key_arn]
 }

@@ -8,6 +8,7 @@ override_resource {
   override_during = plan
   values = {
     arn = "arn:aws:s3:::test-bucket"
+    id  = "test-bucket"
   }
 }
 
@@ -51,6 +52,79 @@ run "defaults_are_private_encrypted_and_unversioned" {
   assert {
     condition     = output.s3_bucket_id == "test-bucket" && output.s3_bucket_arn == "arn:aws:s3:::test-bucket"
     error_message = "Outputs must name the bucket."
+  }
+}
+
+run "every_bucket_aborts_incomplete_multipart_uploads" {
+  command = plan
+
+  assert {
+    condition     = aws_s3_bucket_lifecycle_configuration.this.bucket == "test-bucket"
+    error_message = "The lifecycle configuration must be on the bucket."
+  }
+
+  assert {
+    condition = (
+      length(aws_s3_bucket_lifecycle_configuration.this.rule) == 1 &&
+      one(aws_s3_bucket_lifecycle_configuration.this.rule).id == "abort-incomplete-multipart-uploads" &&
+      one(aws_s3_bucket_lifecycle_configuration.this.rule).status == "Enabled" &&
+      one(aws_s3_bucket_lifecycle_configuration.this.rule).abort_incomplete_multipart_upload[0].days_after_initiation == 7
+    )
+    error_message = "By default the only lifecycle rule aborts incomplete multipart uploads after 7 days."
+  }
+
+  assert {
+    condition     = length(one(aws_s3_bucket_lifecycle_configuration.this.rule).filter) == 1
+    error_message = "The abort rule must have an (empty) filter: it applies to the whole bucket."
+  }
+
+  assert {
+    condition     = output.s3_bucket_lifecycle_rule_ids == ["abort-incomplete-multipart-uploads"]
+    error_message = "s3_bucket_lifecycle_rule_ids must list the enabled rules."
+  }
+}
+
+run "noncurrent_versions_expire_when_asked_on_a_versioned_bucket" {
+  command = plan
+
+  variables {
+    versioning_enabled                     = true
+    noncurrent_version_expiration_days     = 90
+    abort_incomplete_multipart_upload_days = 2
+  }
+
+  assert {
+    condition     = output.s3_bucket_lifecycle_rule_ids == ["abort-incomplete-multipart-uploads", "expire-noncurrent-versions"]
+    error_message = "A versioned bucket with noncurrent_version_expiration_days gets the expiry rule as well."
+  }
+
+  assert {
+    condition = alltrue([
+      for r in aws_s3_bucket_lifecycle_configuration.this.rule :
+      r.noncurrent_version_expiration[0].noncurrent_days == 90 if r.id == "expire-noncurrent-versions"
+    ])
+    error_message = "Noncurrent versions must expire after noncurrent_version_expiration_days."
+  }
+
+  assert {
+    condition = alltrue([
+      for r in aws_s3_bucket_lifecycle_configuration.this.rule :
+      r.abort_incomplete_multipart_upload[0].days_after_initiation == 2 if r.id == "abort-incomplete-multipart-uploads"
+    ])
+    error_message = "abort_incomplete_multipart_upload_days must be passed through."
+  }
+}
+
+run "noncurrent_expiry_needs_versioning" {
+  command = plan
+
+  variables {
+    noncurrent_version_expiration_days = 90
+  }
+
+  assert {
+    condition     = output.s3_bucket_lifecycle_rule_ids == ["abort-incomplete-multipart-uploads"]
+    error_message = "An unversioned bucket has no noncurrent versions: no expiry rule."
   }
 }
 
@@ -137,4 +211,24 @@ run "kms_key_must_be_an_arn" {
   }
 
   expect_failures = [var.kms_key_arn]
+}
+
+run "abort_days_must_be_positive" {
+  command = plan
+
+  variables {
+    abort_incomplete_multipart_upload_days = 0
+  }
+
+  expect_failures = [var.abort_incomplete_multipart_upload_days]
+}
+
+run "noncurrent_days_must_be_positive" {
+  command = plan
+
+  variables {
+    noncurrent_version_expiration_days = 0
+  }
+
+  expect_failures = [var.noncurrent_version_expiration_days]
 }
