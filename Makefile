@@ -81,6 +81,13 @@ $(EMULATOR_VENV)/.installed: requirements/emulator.txt
 ## Create the project venv (.venv) with the library, CLI and dev tools
 venv: $(VENV)/.installed
 
+$(VENV)-checkov/.installed: requirements/checkov.txt
+	@echo "==> checkov venv ($(VENV)-checkov)"
+	@$(PYTHON) -m venv $(VENV)-checkov
+	@$(VENV)-checkov/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.txt 2>&1 | grep -v '^WARNING: Location' || true
+	@test -x $(VENV)-checkov/bin/checkov
+	@touch $@
+
 ## Create the emulator venv (.venv-emulator) with MiniStack
 emulator-venv: $(EMULATOR_VENV)/.installed
 
@@ -158,7 +165,7 @@ clean: down
 
 ## clean + delete the venvs and every build artefact
 distclean: clean
-	rm -rf $(VENV) $(EMULATOR_VENV) build
+	rm -rf $(VENV) $(EMULATOR_VENV) $(VENV)-checkov build
 
 ##@ Testing
 
@@ -178,6 +185,12 @@ tf-check: build/terraformrc
 	    terraform -chdir=$$mod init -backend=false -input=false -no-color >/dev/null && \
 	    terraform -chdir=$$mod test -no-color | tail -1; fi; done
 
+## Security scan of terraform/ with checkov (skips are in the code, each with its reason)
+checkov: $(VENV)-checkov/.installed
+	@echo "==> checkov terraform/"
+	@$(VENV)-checkov/bin/checkov -d terraform --framework terraform --download-external-modules false \
+	  --skip-download --compact --quiet
+
 ## Integration tests against the deployed local stack (real terraform apply, real S3 notifications)
 e2e: up
 	@$(PY) -m pytest tests/integration -q
@@ -190,8 +203,8 @@ bench: up
 lint: venv
 	@$(VENV)/bin/ruff check src lambdas training scripts tests
 
-## Everything CI runs: lint, unit, terraform checks, then the stack and the integration tests
-test: lint unit tf-check e2e
+## Everything CI runs: lint, unit, terraform checks and checkov, then the stack and the integration tests
+test: lint unit tf-check checkov e2e
 
 .PHONY: help check venv emulator-venv bundle bundle-aws up emulator-start deploy sample-data publish demo logs down clean \
-        distclean unit tf-check e2e bench lint test
+        distclean unit tf-check checkov e2e bench lint test
