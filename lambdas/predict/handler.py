@@ -16,13 +16,14 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from grocery_forecast.forecast import ForecastConfig, ModelCache, ReferenceCache, run_forecast
-from grocery_forecast.history import DynamoHistoryStore
+from grocery_forecast.history import DynamoHistoryStore, dynamodb_client_config
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"grocery_forecast"})
 
 _s3 = boto3.client("s3")
-_store = DynamoHistoryStore(boto3.client("dynamodb"), os.environ.get("HISTORY_TABLE", ""))
+_store = DynamoHistoryStore(boto3.client("dynamodb", config=dynamodb_client_config()),
+                            os.environ.get("HISTORY_TABLE", ""))
 _models = ModelCache()
 _references = ReferenceCache()
 

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from botocore.config import Config
 
+from grocery_forecast.history import dynamodb_client_config
+
 ROOT = Path(__file__).resolve().parents[2]
 ENDPOINT = "http://localhost:4566"
 #: Store numbers the benchmarks write into the local stack: far from any real or sample store.
@@ -22,9 +24,11 @@ BENCH_STORE_BASE = 1000
 
 
 def client(service: str, endpoint: str = ENDPOINT) -> Any:
+    """The same client settings the Lambdas use (see ``dynamodb_client_config``)."""
+    config = dynamodb_client_config() if service == "dynamodb" else Config(max_pool_connections=32,
+                                                                             retries={"max_attempts": 8})
     return boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test",
-                                 region_name="us-east-1").client(
-        service, endpoint_url=endpoint, config=Config(max_pool_connections=32, retries={"max_attempts": 8}))
+                                 region_name="us-east-1").client(service, endpoint_url=endpoint, config=config)
 
 
 @contextmanager

@@ -41,6 +41,7 @@ __all__ = [
     "HistoryLockTimeout",
     "UpsertStats",
     "decode_bucket",
+    "dynamodb_client_config",
     "encode_bucket",
 ]
 
@@ -72,6 +73,19 @@ class UpsertStats:
     buckets_written: int
     buckets_existing: int
     seconds: float
+
+
+def dynamodb_client_config() -> Any:
+    """botocore settings for the history store's client.
+
+    Client-side parameter validation costs a quarter of the client's CPU on 100,000-item batches
+    (measured: 23 s -> 17 s), and the requests here are built by code, not typed by people. The
+    pool matches the store's worker threads.
+    """
+    from botocore.config import Config
+
+    return Config(parameter_validation=False, max_pool_connections=16,
+                  retries={"max_attempts": 10, "mode": "adaptive"})
 
 
 def bucket_name(year: int) -> str:
@@ -125,7 +139,8 @@ class DynamoHistoryStore:
 
     Args:
         client: A boto3 DynamoDB *client* (the low-level API skips Decimal conversion, which
-            matters at 100,000 items). Created by the caller, never at import.
+            matters at 100,000 items). Created by the caller, never at import; see
+            :func:`dynamodb_client_config` for the settings that keep its CPU cost down.
         table: Table name.
         max_workers: Concurrent BatchGetItem/BatchWriteItem calls. Defaults to 8.
         max_attempts: Tries per batch before unprocessed keys/items are an error. Defaults to 10.
@@ -154,7 +169,9 @@ class DynamoHistoryStore:
 
     def _get_batch(self, keys: list[dict]) -> list[dict]:
         found: list[dict] = []
-        request = {self.table: {"Keys": keys, "ConsistentRead": True}}
+        # Only what decoding needs: at 100,000 items, parsing responses is most of the client's CPU.
+        request = {self.table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "#s, #b, #d",
+                                "ExpressionAttributeNames": {"#s": "series", "#b": "bucket", "#d": "data"}}}
         for attempt in range(self.max_attempts):
             resp = self._call(self._db.batch_get_item, RequestItems=request)
             found.extend(resp.get("Responses", {}).get(self.table, []))
@@ -268,7 +285,7 @@ class DynamoHistoryStore:
     # -- upsert -----------------------------------------------------------------------------------
 
     def upsert(self, frame: pd.DataFrame, *, lock_wait_seconds: float = 240.0,
-               chunk_buckets: int = 1000) -> UpsertStats:
+               chunk_buckets: int = 250) -> UpsertStats:
         """Merge cleaned actuals into the year buckets; each (date, store, item) overwrites its slot.
 
         Buckets are merged in chunks, each read, merged, encoded and written by one task of the

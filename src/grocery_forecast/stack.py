@@ -85,9 +85,11 @@ class Stack:
     def client(self, service: str) -> Any:
         from botocore.config import Config
 
-        return self.session.client(service, endpoint_url=self.endpoint_url,
-                                   config=Config(retries={"max_attempts": 8, "mode": "adaptive"},
-                                                 max_pool_connections=16))
+        from grocery_forecast.history import dynamodb_client_config
+
+        config = dynamodb_client_config() if service == "dynamodb" else Config(
+            retries={"max_attempts": 8, "mode": "adaptive"}, max_pool_connections=16)
+        return self.session.client(service, endpoint_url=self.endpoint_url, config=config)
 
 
 def _check_endpoint(url: str) -> None:

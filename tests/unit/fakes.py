@@ -131,7 +131,12 @@ class FakeDynamo:
         partial = self._fault("BatchGetItem")
         served, left = (keys[: len(keys) // 2], keys[len(keys) // 2:]) if partial and len(keys) > 1 else (keys, [])
         found = [dict(self._table(table)[self._key(k)]) for k in served if self._key(k) in self._table(table)]
-        return {"Responses": {table: found}, "UnprocessedKeys": {table: {"Keys": left}} if left else {}}
+        if "ProjectionExpression" in req:
+            names = req.get("ExpressionAttributeNames", {})
+            wanted = {names.get(p.strip(), p.strip()) for p in req["ProjectionExpression"].split(",")}
+            found = [{k: v for k, v in it.items() if k in wanted} for it in found]
+        # like DynamoDB: unprocessed keys come back with the request's other parameters
+        return {"Responses": {table: found}, "UnprocessedKeys": {table: {**req, "Keys": left}} if left else {}}
 
     def batch_write_item(self, RequestItems: dict) -> dict:
         self._count("BatchWriteItem")
