@@ -42,15 +42,25 @@ def _terraform_outputs(env_dir: Path) -> dict[str, Any]:
     terraform = shutil.which("terraform")
     if terraform is None:
         raise StackError("terraform is not on PATH; install Terraform >= 1.5 (see README, 'Set-up')")
-    proc = subprocess.run([terraform, f"-chdir={env_dir}", "output", "-json"], capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run([terraform, f"-chdir={env_dir}", "output", "-json", "-no-color"], capture_output=True,
+                          text=True, check=False)
+    hint = "`make up`" if env_dir.name == "local" else (
+        f"`terraform -chdir={env_dir} init` and `apply` (README, 'Deploying to AWS')")
     if proc.returncode != 0:
-        raise StackError(f"cannot read Terraform outputs of {env_dir}: {proc.stderr.strip()[:400]}")
+        raise StackError(f"cannot read the Terraform outputs of {env_dir}: {_terraform_error(proc.stderr)}; "
+                         f"deploy the stack with {hint}")
     outputs = {k: v.get("value") for k, v in json.loads(proc.stdout or "{}").items()}
     if not outputs:
-        hint = "`make up`" if env_dir.name == "local" else f"`terraform -chdir={env_dir} apply`"
         raise StackError(f"the {env_dir.name} stack is not deployed (no Terraform outputs); deploy it with {hint}")
     return outputs
+
+
+def _terraform_error(stderr: str) -> str:
+    """The first ``Error:`` line of Terraform's stderr, without its box drawing and warnings."""
+    box = " \u2502\u2577\u2575"  # the frame Terraform draws around diagnostics
+    lines = [line.strip(box) for line in stderr.splitlines()]
+    errors = [line.removeprefix("Error:").strip() for line in lines if line.startswith("Error:")]
+    return errors[0] if errors else (" ".join(line for line in lines if line)[:300] or "terraform failed")
 
 
 @dataclass(frozen=True)

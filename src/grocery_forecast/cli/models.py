@@ -10,6 +10,15 @@ from grocery_forecast.cli import CliError
 from grocery_forecast.cli._common import add_env_argument, open_stack, say
 
 
+def _score(metadata: dict) -> str:
+    """The backtest NWRMSLE when the model was backtested, else its early-stopping validation score."""
+    backtest = (metadata.get("backtest") or {}).get("model", {}).get("nwrmsle")
+    if isinstance(backtest, int | float):
+        return f"{backtest:.4f} (backtest)"
+    valid = (metadata.get("validation") or {}).get("nwrmsle")
+    return f"{valid:.4f} (validation)" if isinstance(valid, int | float) else "-"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("models", help="list, show, publish and switch model versions",
                             description="Model versions in the models bucket (models/<version>/) and the "
@@ -51,12 +60,11 @@ def run(args: argparse.Namespace) -> int:
             if not versions:
                 say(f"no models in s3://{bucket}/models/; publish one with `grocery-forecast train --publish`")
                 return 1
-            print(f"{'':2}{'VERSION':34} {'CREATED':22} {'TRAINED ON':25} NWRMSLE")
+            print(f"{'':2}{'VERSION':34} {'CREATED':25} {'TRAINED ON':23} NWRMSLE")
             for v in versions:
                 window = v.metadata.get("training_window") or {}
                 span = f"{window.get('start', '?')}..{window.get('end', '?')}" if isinstance(window, dict) else str(window)
-                score = (v.metadata.get("backtest") or {}).get("model", {}).get("nwrmsle", "")
-                print(f"{'*' if v.current else ' '} {v.version:34} {v.created_at:22} {span:25} {score}")
+                print(f"{'*' if v.current else ' '} {v.version:34} {v.created_at:25} {span:23} {_score(v.metadata)}")
     except model_store.ModelStoreError as exc:
         raise CliError(str(exc)) from None
     return 0

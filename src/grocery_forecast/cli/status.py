@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 
 from grocery_forecast.cli._common import add_env_argument, open_stack, say
 
@@ -15,6 +16,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("-n", "--limit", type=int, default=10, help="how many runs (default: 10)")
     parser.add_argument("--json", action="store_true", help="print the manifests as JSON")
     parser.set_defaults(func=run)
+
+
+#: A run still in progress after this long will not finish by itself: a Lambda runs at most 900 s,
+#: and S3's async invocation retries twice more within a few minutes.
+STALLED_AFTER_SECONDS = 3 * 900
+
+_FINAL = {"succeeded", "rejected", "failed"}
+
+
+def _status(doc: dict, now: float) -> str:
+    status = str(doc.get("status", "?"))
+    updated = doc.get("updated_epoch")
+    if status not in _FINAL and isinstance(updated, int | float) and now - updated > STALLED_AFTER_SECONDS:
+        return "stalled"
+    return status
 
 
 def _seconds(doc: dict) -> str:
@@ -36,10 +52,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{'RUN':34} {'INPUT':32} {'KIND':9} {'STATUS':11} {'ROWS':>8} {'REJ':>6} {'SERIES':>7} "
           f"{'MODEL':22} {'SEC':>6}  RESULT")
+    now = time.time()
+    stalled = 0
     for doc in runs:
+        status = _status(doc, now)
+        stalled += status == "stalled"
         result = doc.get("output") or doc.get("report") or doc.get("processed") or ""
         print(f"{doc.get('run_id', '?')[:34]:34} {doc.get('input', {}).get('key', '?')[-32:]:32} "
-              f"{doc.get('kind', '-'):9} {doc.get('status', '?'):11} {doc.get('rows_in', '-')!s:>8} "
+              f"{doc.get('kind', '-'):9} {status:11} {doc.get('rows_in', '-')!s:>8} "
               f"{doc.get('rows_rejected', '-')!s:>6} {doc.get('series_forecast', doc.get('series', '-'))!s:>7} "
               f"{(doc.get('model_version') or '-')[:22]:22} {_seconds(doc):>6}  {result}")
+    if stalled:
+        say(f"{stalled} run(s) stalled: their Lambda stopped mid-run (e.g. the emulator was stopped). Upload the "
+            "same file again (idempotent: nothing is duplicated); `make logs` shows what happened.")
     return 0
