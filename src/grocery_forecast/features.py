@@ -12,8 +12,8 @@ Features are declared in a :class:`FeatureSpec`; their names follow from it dete
   zero), means over days with sales and the share of such days, spread, recent daily values,
   exponentially weighted means, the target weekday's mean over recent weeks, days since the last
   sale and since the first record, promotion counts and sales on and off promotion;
-* per item and per store, averages of those across the panel's series (a brand-new store-item
-  still gets its item's level);
+* per item and per store, averages of those across the series with a record on the origin day
+  (a brand-new store-item still gets its item's level);
 * known in advance for the target day: the horizon, onpromotion, calendar (weekday, paydays on
   the 15th and the month's last day), holiday flags from holidays_events, item and store
   attributes (categories encoded with saved maps, never refit at prediction time).
@@ -312,27 +312,37 @@ def _series_block(panel: SalesPanel, origin: pd.Timestamp, spec: FeatureSpec) ->
                 means[:, j0] = x[:, j0::7][:, :k].mean(axis=1)
             dow[k] = (means, means - overall[:, None])
 
+    # Pooled features average over the series with a record on the origin day only. That is the
+    # population the prediction Lambda sees for a daily upload (it reads the series in the file,
+    # and Favorita files hold only store-items that sold), and it is a population training can
+    # reproduce at every origin; pooling over every series in the panel would not match serving.
+    pool = recorded[:n, 0] if recorded[:n, 0].any() else np.ones(n, dtype=bool)
+
+    def pooled(values: np.ndarray) -> np.ndarray:
+        return np.where(pool, values[:n], np.nan)
+
     item_cols: dict[str, np.ndarray] = {}
     store_cols: dict[str, np.ndarray] = {}
     for w in spec.item_windows:
-        item_cols[f"item_sales_mean_w{w}"] = _group_mean(mean(cum_x, w)[:n], item_codes, len(item_keys))
-        item_cols[f"item_nz_frac_w{w}"] = _group_mean(mean(cum_sold, w)[:n], item_codes, len(item_keys))
+        item_cols[f"item_sales_mean_w{w}"] = _group_mean(pooled(mean(cum_x, w)), item_codes, len(item_keys))
+        item_cols[f"item_nz_frac_w{w}"] = _group_mean(pooled(mean(cum_sold, w)), item_codes, len(item_keys))
     for w in spec.store_windows:
-        store_cols[f"store_sales_mean_w{w}"] = _group_mean(mean(cum_x, w)[:n], store_codes, len(store_keys))
+        store_cols[f"store_sales_mean_w{w}"] = _group_mean(pooled(mean(cum_x, w)), store_codes, len(store_keys))
     item_dow: dict[int, np.ndarray] = {}
     store_dow: dict[int, np.ndarray] = {}
     for k in spec.group_dow_weeks:
         diffs = _dow_matrix(x, k)[:n]
+        diffs[~pool] = np.nan
         item_dow[k] = np.stack([_group_mean(diffs[:, j], item_codes, len(item_keys)) for j in range(7)], axis=1)
         store_dow[k] = np.stack([_group_mean(diffs[:, j], store_codes, len(store_keys)) for j in range(7)], axis=1)
     w = spec.item_promo_window
-    on = promo[:n, : min(w, n_hist)]
-    xs = x[:n, : min(w, n_hist)]
-    by_item = len(item_keys)
-    promo_days = np.bincount(item_codes, weights=on.sum(axis=1), minlength=by_item)
-    plain_days = np.bincount(item_codes, weights=(1.0 - on).sum(axis=1), minlength=by_item)
-    promo_total = np.bincount(item_codes, weights=(xs * on).sum(axis=1), minlength=by_item)
-    plain_total = np.bincount(item_codes, weights=(xs * (1.0 - on)).sum(axis=1), minlength=by_item)
+    on = promo[:n][pool, : min(w, n_hist)]
+    xs = x[:n][pool, : min(w, n_hist)]
+    codes, by_item = item_codes[pool], len(item_keys)
+    promo_days = np.bincount(codes, weights=on.sum(axis=1), minlength=by_item)
+    plain_days = np.bincount(codes, weights=(1.0 - on).sum(axis=1), minlength=by_item)
+    promo_total = np.bincount(codes, weights=(xs * on).sum(axis=1), minlength=by_item)
+    plain_total = np.bincount(codes, weights=(xs * (1.0 - on)).sum(axis=1), minlength=by_item)
     with np.errstate(invalid="ignore", divide="ignore"):
         item_cols[f"item_promo_lift_w{w}"] = np.where(
             (promo_days > 0) & (plain_days > 0), promo_total / promo_days - plain_total / plain_days, np.nan

@@ -63,8 +63,9 @@ __all__ = [
 
 MODEL_FILE = "model.txt"
 METADATA_FILE = "metadata.json"
-#: Bumped when the artifact layout changes incompatibly.
-ARTIFACT_FORMAT = 1
+#: Bumped when the artifact layout, or the meaning of a feature under an unchanged name, changes
+#: incompatibly. 2: pooled item/store features average over the series recorded on the origin day.
+ARTIFACT_FORMAT = 2
 
 #: LightGBM parameters: L2 on log1p sales is the metric's own loss. The learning rate and the
 #: round cap keep the model to a few hundred trees: prediction cost grows with the tree count,
@@ -241,6 +242,16 @@ class _TqdmCallback:
             self.bar.close()
 
 
+def _boost(params: dict[str, Any], data: lgb.Dataset, rounds: int, desc: str, progress: bool,
+           *, callbacks: list | None = None, **kwargs: Any) -> lgb.Booster:
+    """``lgb.train`` with a progress bar over the rounds."""
+    bar = _TqdmCallback(rounds, desc, progress)
+    try:
+        return lgb.train(params, data, num_boost_round=rounds, callbacks=[*(callbacks or []), bar], **kwargs)
+    finally:
+        bar.close()
+
+
 class ForecastModel:
     """LightGBM forecaster of daily unit sales per store-item, 1..``horizon`` days ahead.
 
@@ -326,15 +337,11 @@ class ForecastModel:
         validation: dict[str, Any] = {}
         if len(valid_idx) and len(train_idx):
             train_ds, valid_ds = full.subset(train_idx), full.subset(valid_idx)
-            bar = _TqdmCallback(self.config.num_boost_round, "boosting (early stopping)", progress)
-            try:
-                booster = lgb.train(
-                    params, train_ds, num_boost_round=self.config.num_boost_round, valid_sets=[valid_ds],
-                    valid_names=["valid"],
-                    callbacks=[lgb.early_stopping(self.config.early_stopping_rounds, verbose=False), bar],
-                )
-            finally:
-                bar.close()
+            booster = _boost(
+                params, train_ds, self.config.num_boost_round, "boosting (early stopping)", progress,
+                valid_sets=[valid_ds], valid_names=["valid"],
+                callbacks=[lgb.early_stopping(self.config.early_stopping_rounds, verbose=False)],
+            )
             best_iteration = max(int(booster.best_iteration or booster.current_iteration()), 1)
             pred = booster.predict(data.x[valid_idx], num_iteration=best_iteration)
             truth = np.expm1(data.y[valid_idx])
@@ -349,21 +356,13 @@ class ForecastModel:
             }
             if self.config.refit:
                 rounds = max(1, round(best_iteration * 1.1))
-                bar = _TqdmCallback(rounds, "boosting (refit on all rows)", progress)
-                try:
-                    booster = lgb.train(params, full, num_boost_round=rounds, callbacks=[bar])
-                finally:
-                    bar.close()
+                booster = _boost(params, full, rounds, "boosting (refit on all rows)", progress)
                 final_rounds = rounds
             else:
                 final_rounds = best_iteration
         else:
             rounds = min(self.config.num_boost_round, 500)
-            bar = _TqdmCallback(rounds, "boosting", progress)
-            try:
-                booster = lgb.train(params, full, num_boost_round=rounds, callbacks=[bar])
-            finally:
-                bar.close()
+            booster = _boost(params, full, rounds, "boosting", progress)
             final_rounds = rounds
         self.booster = booster
         created = datetime.now(UTC)

@@ -75,15 +75,37 @@ def test_values_match_a_hand_computation() -> None:
     assert row["days_since_sale"] == o - last_sale
     assert row["history_days"] == o + 1
     assert row["onpromotion"] == 1.0
-    # Item 10 is sold by stores 1 and 2: the item mean pools both series.
-    both = (_log(panel.sales[0, o - 27 : o + 1]).mean() + x[-28:].mean()) / 2
-    assert row["item_sales_mean_w28"] == pytest.approx(both, rel=1e-5)
+    # Item 10 is sold by stores 1 and 2: the item mean pools the series recorded on the origin day.
+    pool = [s for s in (0, 2) if not np.isnan(panel.sales[s, o])]
+    expected = np.mean([_log(panel.sales[s, o - 27 : o + 1]).mean() for s in pool])
+    assert row["item_sales_mean_w28"] == pytest.approx(expected, rel=1e-5)
     # Series 0 had promotions 10..8 days before the panel's end = 5..3 days before the origin.
     assert frame.iloc[0]["promo_sum_w14"] == 3
     assert row["store_cluster"] == 2 and row["perishable"] == 0
     calendar = frame.iloc[0]
     day = origin + pd.Timedelta(days=1)
     assert calendar["day_of_week"] == day.day_of_week and calendar["day_of_month"] == day.day
+
+
+def test_pooled_features_see_only_the_series_recorded_on_the_origin_day() -> None:
+    """A daily upload holds only the store-items that sold that day, and the prediction Lambda
+    reads exactly those: pooled features must not depend on the series absent from it."""
+    panel = tiny_panel(days=60)
+    origin = panel.end
+    o = panel.day_index(origin)
+    panel.sales[2, o] = np.nan  # (2, 10) has no row on the origin day: not in "today's upload"
+    targets = _targets(panel, origin)
+    full = build_features(panel, origin, targets, tiny_reference(), SPEC)
+    uploaded = panel.take(np.array([0, 1]))  # what the Lambda reads for today's file
+    served = build_features(uploaded, origin, targets.iloc[: 2 * 16].reset_index(drop=True), tiny_reference(), SPEC)
+    pooled = [c for c in full.columns if c.startswith(("item_", "store_")) and c not in ("item_family", "item_class")]
+    pooled = [c for c in pooled if c not in CATEGORICAL_FEATURES and c != "store_cluster"]
+    assert pooled
+    pd.testing.assert_frame_equal(full.iloc[: 2 * 16][pooled].reset_index(drop=True), served[pooled])
+    # With its row on the origin day, (2, 10) joins item 10's pool and moves its level.
+    panel.sales[2, o] = 50.0
+    moved = build_features(panel, origin, targets, tiny_reference(), SPEC)
+    assert moved.loc[0, "item_sales_mean_w7"] != full.loc[0, "item_sales_mean_w7"]
 
 
 def test_no_leakage_from_the_target_days_or_anything_after_the_origin() -> None:
@@ -129,15 +151,16 @@ def test_unseen_series_get_rows_like_an_empty_series_plus_their_item_level() -> 
     empty = SalesPanel(panel.start, np.append(panel.stores, 2).astype(np.int32), np.append(panel.items, 20),
                        np.vstack([panel.sales, np.full((1, 60), np.nan, np.float32)]),
                        np.vstack([panel.promo, np.zeros((1, 60), np.int8)]))
-    targets = pd.DataFrame({"store_nbr": [2], "item_nbr": [20], "date": [panel.end + pd.Timedelta(days=1)],
+    origin = panel.end - pd.Timedelta(days=2)  # item 20 (store 1, every third day) has a row on it
+    targets = pd.DataFrame({"store_nbr": [2], "item_nbr": [20], "date": [origin + pd.Timedelta(days=1)],
                             "onpromotion": [0]})
-    unseen = build_features(panel, panel.end, targets, tiny_reference(), SPEC)
-    seen_empty = build_features(empty, panel.end, targets, tiny_reference(), SPEC)
+    unseen = build_features(panel, origin, targets, tiny_reference(), SPEC)
+    seen_empty = build_features(empty, origin, targets, tiny_reference(), SPEC)
     history = [n for n in feature_names(SPEC) if n.startswith(("sales_", "dow_", "days_", "promo_"))]
     pd.testing.assert_frame_equal(unseen[history], seen_empty[history])
     assert unseen.iloc[0]["sales_mean_w7"] == 0.0 and np.isnan(unseen.iloc[0]["days_since_sale"])
     assert unseen.iloc[0]["item_sales_mean_w28"] == pytest.approx(
-        _log(panel.sales[1, -28:]).mean(), rel=1e-5)  # item 20 sells in store 1
+        _log(panel.sales[1, -30:-2]).mean(), rel=1e-5)  # item 20 sells in store 1
 
 
 def test_category_codes_come_from_the_maps_passed_in() -> None:
