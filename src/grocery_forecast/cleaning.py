@@ -279,6 +279,7 @@ def iter_clean_chunks(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     row_filter: Callable[[pd.DataFrame], pd.Series] | None = None,
     collector: _Collector | None = None,
+    first_line: int = 2,
 ) -> Iterator[tuple[FileKind, pd.DataFrame]]:
     """Yield ``(kind, cleaned chunk)`` pairs; problems go to ``collector`` (or raise at once).
 
@@ -296,7 +297,7 @@ def iter_clean_chunks(
         raise CsvContractError(name, [Problem("the file is empty", expected="a header line and data rows")])
     header = next(csv.reader([header_line]))
     kind = detect_kind(header, name)
-    line = 2
+    line = first_line  # the first data row's line number (later when the caller skipped ahead)
     try:
         # index_col=False: a row with extra fields must not silently become an index; the
         # "loss of data" warning pandas gives instead is turned into a contract error below.
@@ -333,6 +334,7 @@ def read_table(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     row_filter: Callable[[pd.DataFrame], pd.Series] | None = None,
     progress: Callable[[int], None] | None = None,
+    first_line: int = 2,
 ) -> tuple[FileKind, pd.DataFrame]:
     """Read a whole actuals or request file, validated, as one typed frame.
 
@@ -348,7 +350,7 @@ def read_table(
     chunks = []
     try:
         for chunk_kind, chunk in iter_clean_chunks(text, name, chunk_rows=chunk_rows, row_filter=row_filter,
-                                                   collector=out):
+                                                   collector=out, first_line=first_line):
             kind = chunk_kind
             chunks.append(chunk)
             if progress is not None:
@@ -392,8 +394,11 @@ def read_actuals(
     """Load a Kaggle train.csv-format file (``.csv`` or ``.csv.gz``), optionally only ``since..until``.
 
     Dates are filtered on the raw ISO strings before parsing, so skipping years of a 125-million
-    row file costs one string comparison per row.
+    row file costs one string comparison per row; and a plain file sorted by date (Kaggle's is)
+    is not even read outside the range (:func:`~grocery_forecast.date_span.find_date_span`).
     """
+    from grocery_forecast.date_span import SpanReader, find_date_span
+
     def keep(raw: pd.DataFrame) -> pd.Series:
         dates = raw["date"].str.strip()
         mask = pd.Series(True, index=raw.index)
@@ -403,9 +408,11 @@ def read_actuals(
             mask &= dates <= until
         return mask
 
-    with open(path, "rb") as fh:
-        kind, frame = read_table(fh, path, chunk_rows=chunk_rows,
-                                 row_filter=keep if (since or until) else None, progress=progress)
+    span = find_date_span(path, since, until)
+    raw = io.BufferedReader(SpanReader(path, span), 1 << 20) if span else open(path, "rb")  # noqa: SIM115
+    with raw as fh:
+        kind, frame = read_table(fh, path, chunk_rows=chunk_rows, row_filter=keep if (since or until) else None,
+                                 progress=progress, first_line=span.first_line if span else 2)
     if kind is not FileKind.ACTUALS:
         raise CsvContractError(path, [Problem("this is a forecast request, not sales history", line=1,
                                               expected="columns " + ",".join(ACTUALS_COLUMNS))])
