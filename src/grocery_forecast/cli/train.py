@@ -101,6 +101,12 @@ def read_sales(path: Path, since: str | None = None, until: str | None = None) -
     if not path.is_file():
         raise CliError(f"sales file not found: {path}")
     total = _estimate_rows(path)
+    if total and (since or until):
+        from grocery_forecast.date_span import find_date_span
+
+        span = find_date_span(path, since, until)  # what read_actuals will read, when bisectable
+        if span is not None:
+            total = int(total * (span.end - span.start) / max(path.stat().st_size, 1))
     kept = 0
     window = f" {since or '…'}..{until or '…'}" if since or until else ""
     with tqdm(total=total, desc=f"reading {path.name}{window}", unit="row", unit_scale=True) as bar:
@@ -108,7 +114,8 @@ def read_sales(path: Path, since: str | None = None, until: str | None = None) -
         def progress(rows: int) -> None:
             nonlocal kept
             kept += rows
-            bar.update(DEFAULT_CHUNK_ROWS if since or until else rows)
+            step = DEFAULT_CHUNK_ROWS if since or until else rows  # rows read, not kept
+            bar.update(min(step, total - bar.n) if total else step)
             bar.set_postfix(kept=f"{kept:,}", refresh=False)
 
         try:
