@@ -19,7 +19,16 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from grocery_forecast.schema import ACTUALS_COLUMNS, REQUEST_COLUMNS, FileKind
+from grocery_forecast.schema import (
+    ACTUALS_COLUMNS,
+    FIRST_DATE,
+    LAST_DATE,
+    MAX_ABS_UNIT_SALES,
+    MAX_ID,
+    MAX_STORE_NBR,
+    REQUEST_COLUMNS,
+    FileKind,
+)
 
 __all__ = [
     "CsvContractError",
@@ -196,28 +205,39 @@ class _Collector:
             raise CsvContractError(self.name, self.problems, self.total)
 
 
-def _parse_int(raw: pd.Series, lines: np.ndarray, column: str, out: _Collector, *, positive: bool) -> np.ndarray:
+def _parse_int(raw: pd.Series, lines: np.ndarray, column: str, out: _Collector, *, positive: bool,
+               maximum: int = MAX_ID) -> np.ndarray:
     values = pd.to_numeric(raw.str.strip(), errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values) | (values != np.round(values))
-    if positive:
-        bad |= values <= 0
-    out.add_mask(bad, lines, raw, column, "not a whole number" + (" above 0" if positive else ""),
-                 "a whole number" + (" above 0" if positive else ""))
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) > maximum)
+        if positive:
+            bad |= values <= 0
+    lowest = "1" if positive else f"-{maximum:,}"
+    out.add_mask(bad, lines, raw, column, "not a whole number in range",
+                 f"a whole number from {lowest} to {maximum:,}")
     return np.where(bad, 0, values).astype(np.int64)
 
 
 def _parse_date(raw: pd.Series, lines: np.ndarray, out: _Collector) -> np.ndarray:
-    parsed = pd.to_datetime(raw.str.strip(), format="%Y-%m-%d", errors="coerce")
+    text = raw.str.strip()
+    parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
     bad = parsed.isna().to_numpy()
     out.add_mask(bad, lines, raw, "date", "unreadable date", "a date as YYYY-MM-DD")
-    return parsed.to_numpy(dtype="datetime64[ns]")
+    # Compared as ISO strings: a year like 9999 would overflow nanosecond timestamps silently.
+    outside = ~bad & ((text < FIRST_DATE) | (text > LAST_DATE)).to_numpy()
+    out.add_mask(outside, lines, raw, "date", "date out of range", f"a date from {FIRST_DATE} to {LAST_DATE}")
+    return parsed.where(~(bad | outside)).to_numpy(dtype="datetime64[ns]")
 
 
 def _parse_sales(raw: pd.Series, lines: np.ndarray, out: _Collector) -> np.ndarray:
     values = pd.to_numeric(raw.str.strip(), errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(values)
     out.add_mask(bad, lines, raw, "unit_sales", "not a finite number", "a number (negative for returns)")
-    return np.where(bad, 0.0, values)
+    with np.errstate(invalid="ignore"):
+        huge = ~bad & (np.abs(values) > MAX_ABS_UNIT_SALES)
+    out.add_mask(huge, lines, raw, "unit_sales", "implausible quantity",
+                 f"at most {MAX_ABS_UNIT_SALES:,.0f} units (or kilos) per store, item and day")
+    return np.where(bad | huge, 0.0, values)
 
 
 def _parse_promo(raw: pd.Series, lines: np.ndarray, out: _Collector) -> np.ndarray:
@@ -248,7 +268,8 @@ def clean_frame(raw: pd.DataFrame, kind: FileKind, name: str, lines: np.ndarray 
     if kind is FileKind.REQUEST or "id" in raw.columns:
         cleaned["id"] = _parse_int(raw["id"], lines, "id", collector, positive=False)
     cleaned["date"] = _parse_date(raw["date"], lines, collector)
-    cleaned["store_nbr"] = _parse_int(raw["store_nbr"], lines, "store_nbr", collector, positive=True).astype(np.int32)
+    cleaned["store_nbr"] = _parse_int(raw["store_nbr"], lines, "store_nbr", collector, positive=True,
+                                      maximum=MAX_STORE_NBR).astype(np.int32)
     cleaned["item_nbr"] = _parse_int(raw["item_nbr"], lines, "item_nbr", collector, positive=True)
     if kind is FileKind.ACTUALS:
         cleaned["unit_sales"] = _parse_sales(raw["unit_sales"], lines, collector)

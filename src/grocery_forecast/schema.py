@@ -12,7 +12,12 @@ from dataclasses import dataclass
 __all__ = [
     "ACTUALS_COLUMNS",
     "DEFAULT_HORIZON",
+    "FIRST_DATE",
+    "LAST_DATE",
+    "MAX_ABS_UNIT_SALES",
     "MAX_HORIZON",
+    "MAX_ID",
+    "MAX_STORE_NBR",
     "PERISHABLE_WEIGHT",
     "REFERENCE_TABLES",
     "REQUEST_COLUMNS",
@@ -28,6 +33,16 @@ DEFAULT_HORIZON = 16
 MAX_HORIZON = 16
 #: Favorita's NWRMSLE weight for perishable items (1.0 otherwise).
 PERISHABLE_WEIGHT = 1.25
+
+#: Dates the pipeline stores: anything outside is a typo (9999-12-31, 0017-08-15), not history.
+FIRST_DATE = "1970-01-01"
+LAST_DATE = "2099-12-31"
+#: Largest plausible |unit_sales| of one store-item-day (Favorita's largest is 89,440): a bigger
+#: value is a unit or a parsing mistake, and beyond float32's exact range in the history blobs.
+MAX_ABS_UNIT_SALES = 1_000_000.0
+#: Largest store_nbr (history and panels keep it as int32) and item_nbr / id (exact in float64).
+MAX_STORE_NBR = 2**31 - 1
+MAX_ID = 2**53
 
 #: Kaggle train.csv without its optional leading ``id`` column.
 ACTUALS_COLUMNS: tuple[str, ...] = ("date", "store_nbr", "item_nbr", "unit_sales", "onpromotion")

@@ -79,6 +79,13 @@ def test_files_that_are_not_the_contract_are_rejected_whole(data: bytes | str, m
         ("2017-01-01,1,2,NaN,True", "unit_sales", "NaN"),
         ("2017-01-01,1,2,inf,True", "unit_sales", "inf"),
         ("2017-01-01,1,2,3,maybe", "onpromotion", "maybe"),
+        # Values that parse but would be stored wrong: a year that overflows timestamps, a
+        # quantity beyond float32's exact range, a store number beyond int32.
+        ("9999-12-31,1,2,3,True", "date", "9999-12-31"),
+        ("1900-01-01,1,2,3,True", "date", "1900-01-01"),
+        ("2017-01-01,1,2,1e308,True", "unit_sales", "1e308"),
+        ("2017-01-01,1,2,-2000000,True", "unit_sales", "-2000000"),
+        ("2017-01-01,3000000000,2,3,True", "store_nbr", "3000000000"),
     ],
 )
 def test_a_bad_value_is_reported_with_its_line_column_and_expectation(row: str, column: str, found: str) -> None:
