@@ -396,6 +396,16 @@ def read_table(
                             expected=f"one row per date, store and item (first seen on line {int(row.first)})",
                             found=f"{pd.Timestamp(row.date).date()},{row.store_nbr},{row.item_nbr}"), count=1)
         out.total += max(0, len(dup_rows) - MAX_PROBLEMS)
+    if kind is FileKind.REQUEST:
+        # A forecast answers each id once; two rows with one id make the answer ambiguous.
+        same_id = frame.duplicated("id", keep="first").to_numpy()
+        first_line = frame.groupby("id")["line"].transform("min").to_numpy() if same_id.any() else None
+        for i in np.flatnonzero(same_id)[:MAX_PROBLEMS]:
+            out.add(Problem("duplicate id", line=int(frame["line"].iat[i]), column="id",
+                            expected=f"a different id on every row (first seen on line {int(first_line[i])})",  # type: ignore[index]
+                            found=str(frame["id"].iat[i])))
+        out.total += max(0, int(same_id.sum()) - MAX_PROBLEMS)
+    if out.total:
         try:
             out.raise_if_any()
         except CsvContractError as error:

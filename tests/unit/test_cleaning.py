@@ -96,6 +96,13 @@ def test_a_bad_value_is_reported_with_its_line_column_and_expectation(row: str, 
     assert f"line 3, column '{column}'" in str(error)
 
 
+def test_a_request_with_one_id_on_two_rows_is_rejected() -> None:
+    request = "id,date,store_nbr,item_nbr,onpromotion\n7,2017-08-16,1,2,False\n8,2017-08-16,1,3,False\n7,2017-08-17,1,2,False\n"
+    error = _problems(request)
+    assert (error.problems[0].line, error.problems[0].column, error.problems[0].found) == (4, "id", "7")
+    assert "first seen on line 2" in str(error)
+
+
 def test_duplicate_rows_name_both_lines() -> None:
     error = _problems(HEADER + "2017-01-01,1,2,3,True\n2017-01-02,1,2,3,True\n2017-01-01,1,2,4,False\n")
     assert error.problems[0].line == 4
