@@ -132,7 +132,7 @@ $(DATA_DIR)/train.csv: | $(VENV)/.installed
 	@echo "==> sample data ($(DATA_DIR))"
 	@$(VENV)/bin/grocery-forecast generate --out $(DATA_DIR)
 
-$(MODEL_DIR)/metadata.json: $(DATA_DIR)/train.csv src/grocery_forecast/features.py src/grocery_forecast/model.py
+$(MODEL_DIR)/metadata.json: $(DATA_DIR)/train.csv src/grocery_forecast/forecasting/features.py src/grocery_forecast/forecasting/model.py
 	@echo "==> train model on the sample data"
 	@$(VENV)/bin/grocery-forecast train --sales $(DATA_DIR)/train.csv --reference $(DATA_DIR) --out $(MODEL_DIR)
 

@@ -81,13 +81,17 @@ def start(timeout: float) -> None:
         if _health() is not None:
             print(f"emulator: already running (pid {pid}) on http://localhost:{PORT}")
             return
-        _fail(f"pid {pid} from {PID_FILE} is alive but http://localhost:{PORT} does not answer; "
-              f"see {LOG_FILE} or run `make down`")
+        _fail(
+            f"pid {pid} from {PID_FILE} is alive but http://localhost:{PORT} does not answer; "
+            f"see {LOG_FILE} or run `make down`"
+        )
     if _port_in_use():
         what = "another AWS emulator (not started by this project)" if _health() else "another program"
-        _fail(f"port {PORT} is already taken by {what}. Stop it (e.g. `docker compose down`, "
-              f"`ministack --stop`, or find it with `ss -ltnp 'sport = :{PORT}'`), "
-              f"or use another port: `make up EMULATOR_PORT=4567`.")
+        _fail(
+            f"port {PORT} is already taken by {what}. Stop it (e.g. `docker compose down`, "
+            f"`ministack --stop`, or find it with `ss -ltnp 'sport = :{PORT}'`), "
+            f"or use another port: `make up EMULATOR_PORT=4567`."
+        )
     binary = VENV / "bin" / "ministack"
     if not binary.exists():
         _fail(f"{binary} not found: create the emulator venv first with `make emulator-venv`")
@@ -112,18 +116,29 @@ def start(timeout: float) -> None:
     with LOG_FILE.open("ab") as log:
         log.write(f"\n==== start {time.strftime('%Y-%m-%d %H:%M:%S')} ====\n".encode())
         log.flush()
-        proc = subprocess.Popen([str(binary)], cwd=STATE, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [str(binary)],
+            cwd=STATE,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     PID_FILE.write_text(str(proc.pid))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             PID_FILE.unlink(missing_ok=True)
-            _fail(f"MiniStack exited with status {proc.returncode} while starting. Last log lines "
-                  f"({LOG_FILE}):\n{_tail(LOG_FILE)}")
+            _fail(
+                f"MiniStack exited with status {proc.returncode} while starting. Last log lines "
+                f"({LOG_FILE}):\n{_tail(LOG_FILE)}"
+            )
         if _health(timeout=1.0) is not None:
-            print(f"emulator: MiniStack running (pid {proc.pid}) on http://localhost:{PORT}; "
-                  f"log {LOG_FILE.relative_to(ROOT) if LOG_FILE.is_relative_to(ROOT) else LOG_FILE}")
+            print(
+                f"emulator: MiniStack running (pid {proc.pid}) on http://localhost:{PORT}; "
+                f"log {LOG_FILE.relative_to(ROOT) if LOG_FILE.is_relative_to(ROOT) else LOG_FILE}"
+            )
             return
         time.sleep(0.3)
     stop(quiet=True)
@@ -161,7 +176,9 @@ def status() -> int:
     pid = _our_pid()
     health = _health()
     if pid and health is not None:
-        running = sorted(k for k, v in (health.get("services") or {}).items() if v in ("running", "available"))
+        running = sorted(
+            k for k, v in (health.get("services") or {}).items() if v in ("running", "available")
+        )
         print(f"emulator: running (pid {pid}) on http://localhost:{PORT}; {len(running)} services")
         return 0
     if health is not None:

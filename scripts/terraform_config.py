@@ -20,9 +20,15 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "terraformrc"
 PROVIDER = "registry.terraform.io/hashicorp/aws"
 #: Where machine images usually keep a provider mirror; TF_PLUGIN_MIRROR wins over all of them.
-SEARCH = ["/opt/tf-plugins", "/usr/share/terraform/plugins", "/usr/local/share/terraform/plugins",
-          str(Path.home() / ".terraform.d" / "plugins"), str(Path.home() / ".local/share/terraform/plugins"),
-          "/opt/terraform/plugins", "/opt"]
+SEARCH = [
+    "/opt/tf-plugins",
+    "/usr/share/terraform/plugins",
+    "/usr/local/share/terraform/plugins",
+    str(Path.home() / ".terraform.d" / "plugins"),
+    str(Path.home() / ".local/share/terraform/plugins"),
+    "/opt/terraform/plugins",
+    "/opt",
+]
 
 
 def find_mirror() -> Path | None:
@@ -33,7 +39,9 @@ def find_mirror() -> Path | None:
         base = Path(root)
         if (base / PROVIDER).is_dir():
             return base
-        if root == "/opt" and base.is_dir():  # one level of nesting: /opt/<anything>/registry.terraform.io/...
+        if (
+            root == "/opt" and base.is_dir()
+        ):  # one level of nesting: /opt/<anything>/registry.terraform.io/...
             for child in sorted(base.iterdir()):
                 if (child / PROVIDER).is_dir():
                     return child
@@ -44,7 +52,9 @@ def find_mirror() -> Path | None:
 
 def registry_reachable(timeout: float = 4.0) -> bool:
     try:
-        with urllib.request.urlopen("https://registry.terraform.io/.well-known/terraform.json", timeout=timeout):
+        with urllib.request.urlopen(
+            "https://registry.terraform.io/.well-known/terraform.json", timeout=timeout
+        ):
             return True
     except (urllib.error.URLError, OSError):
         return False
@@ -73,9 +83,12 @@ provider_installation {{
     else:
         sys.exit(
             "terraform_config: cannot install the hashicorp/aws provider: registry.terraform.io is unreachable "
-            "and no filesystem mirror was found (looked in " + ", ".join(SEARCH) + "). Point TF_PLUGIN_MIRROR at "
+            "and no filesystem mirror was found (looked in "
+            + ", ".join(SEARCH)
+            + "). Point TF_PLUGIN_MIRROR at "
             "a directory containing registry.terraform.io/hashicorp/aws/<version>/<os_arch>/, or connect to the "
-            "internet.")
+            "internet."
+        )
     OUT.write_text(body)
     print(OUT)
 

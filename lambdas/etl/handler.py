@@ -15,15 +15,16 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from grocery_forecast.etl import EtlConfig, ReferenceIds, run_etl
-from grocery_forecast.history import DynamoHistoryStore, dynamodb_client_config
+from grocery_forecast.aws.history import DynamoHistoryStore, dynamodb_client_config
+from grocery_forecast.pipeline.etl import EtlConfig, ReferenceIds, run_etl
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"grocery_forecast"})
 
 _s3 = boto3.client("s3")
-_store = DynamoHistoryStore(boto3.client("dynamodb", config=dynamodb_client_config()),
-                            os.environ.get("HISTORY_TABLE", ""))
+_store = DynamoHistoryStore(
+    boto3.client("dynamodb", config=dynamodb_client_config()), os.environ.get("HISTORY_TABLE", "")
+)
 _references = ReferenceIds()
 
 
@@ -35,12 +36,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         bucket = record["s3"]["bucket"]["name"]
         key = unquote_plus(record["s3"]["object"]["key"])
         logger.append_keys(input_bucket=bucket, input_key=key)
-        manifest = run_etl(_s3, _store, bucket, key, config, request_id=context.aws_request_id,
-                           references=_references)
-        fields = {k: manifest.get(k) for k in ("run_id", "kind", "status", "rows_in", "rows_rejected", "series")}
+        manifest = run_etl(
+            _s3, _store, bucket, key, config, request_id=context.aws_request_id, references=_references
+        )
+        fields = {
+            k: manifest.get(k) for k in ("run_id", "kind", "status", "rows_in", "rows_rejected", "series")
+        }
         if manifest["status"] == "rejected":
-            logger.warning("upload rejected", extra={**fields, "report": manifest.get("report"),
-                                                     "errors": manifest.get("errors")})
+            logger.warning(
+                "upload rejected",
+                extra={**fields, "report": manifest.get("report"), "errors": manifest.get("errors")},
+            )
         else:
             logger.info("upload processed", extra={**fields, "seconds": manifest["steps"].get("etl_seconds")})
         runs.append(fields)

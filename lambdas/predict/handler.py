@@ -15,15 +15,16 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from grocery_forecast.forecast import ForecastConfig, ModelCache, ReferenceCache, run_forecast
-from grocery_forecast.history import DynamoHistoryStore, dynamodb_client_config
+from grocery_forecast.aws.history import DynamoHistoryStore, dynamodb_client_config
+from grocery_forecast.pipeline.forecast import ForecastConfig, ModelCache, ReferenceCache, run_forecast
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"grocery_forecast"})
 
 _s3 = boto3.client("s3")
-_store = DynamoHistoryStore(boto3.client("dynamodb", config=dynamodb_client_config()),
-                            os.environ.get("HISTORY_TABLE", ""))
+_store = DynamoHistoryStore(
+    boto3.client("dynamodb", config=dynamodb_client_config()), os.environ.get("HISTORY_TABLE", "")
+)
 _models = ModelCache()
 _references = ReferenceCache()
 
@@ -36,10 +37,22 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         bucket = record["s3"]["bucket"]["name"]
         key = unquote_plus(record["s3"]["object"]["key"])
         logger.append_keys(input_bucket=bucket, input_key=key)
-        manifest = run_forecast(_s3, _store, bucket, key, config, models=_models, references=_references,
-                                request_id=context.aws_request_id)
-        fields = {k: manifest.get(k) for k in ("run_id", "status", "model_version", "rows_forecast",
-                                               "series_forecast", "output")}
-        logger.info("forecast written", extra={**fields, "seconds": manifest["steps"].get("forecast_seconds")})
+        manifest = run_forecast(
+            _s3,
+            _store,
+            bucket,
+            key,
+            config,
+            models=_models,
+            references=_references,
+            request_id=context.aws_request_id,
+        )
+        fields = {
+            k: manifest.get(k)
+            for k in ("run_id", "status", "model_version", "rows_forecast", "series_forecast", "output")
+        }
+        logger.info(
+            "forecast written", extra={**fields, "seconds": manifest["steps"].get("forecast_seconds")}
+        )
         runs.append(fields)
     return {"runs": runs}

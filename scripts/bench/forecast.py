@@ -1,6 +1,6 @@
 """(b) The prediction step for 10,000 and 100,000 request rows, history in the emulator's DynamoDB.
 
-Runs the Lambda's own code path (``grocery_forecast.forecast.run_forecast``) in-process against
+Runs the Lambda's own code path (``grocery_forecast.pipeline.forecast.run_forecast``) in-process against
 scratch buckets and a scratch table on the emulator: read the processed request, load the model
 and reference tables, read the history (BatchGetItem), build features, predict, write the CSV.
 """
@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from grocery_forecast import model_store
-from grocery_forecast.forecast import ForecastConfig, ModelCache, ReferenceCache, run_forecast
-from grocery_forecast.history import DynamoHistoryStore
-from grocery_forecast.model import ForecastModel
-from grocery_forecast.s3io import csv_bytes
+from grocery_forecast.aws import model_store
+from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.aws.s3io import csv_bytes
+from grocery_forecast.forecasting.model import ForecastModel
+from grocery_forecast.pipeline.forecast import ForecastConfig, ModelCache, ReferenceCache, run_forecast
 
 from .common import ROOT, Results, actuals, client, scratch_table, timed
 
@@ -38,16 +38,23 @@ def _empty(s3, bucket: str) -> None:
     s3.delete_bucket(Bucket=bucket)
 
 
-def bench_forecast(results: Results, work: Path, model_dir: Path, reference_dir: Path,
-                   sizes: tuple[int, ...] = (10_000, 100_000), horizon: int = 16) -> None:
+def bench_forecast(
+    results: Results,
+    work: Path,
+    model_dir: Path,
+    reference_dir: Path,
+    sizes: tuple[int, ...] = (10_000, 100_000),
+    horizon: int = 16,
+) -> None:
     s3, db = client("s3"), client("dynamodb")
     buckets = {k: _bucket(s3, f"bench-{k}") for k in ("processed", "models", "output")}
     for table in ("items", "stores", "holidays_events"):
         s3.upload_file(str(reference_dir / f"{table}.csv"), buckets["processed"], f"reference/{table}.csv")
     model_store.publish_model(s3, buckets["models"], model_dir)
     lookback = ForecastModel.load(model_dir).spec.lookback_days
-    config = ForecastConfig(buckets["processed"], buckets["models"], buckets["output"], horizon,
-                            model_dir=work / "model-cache")
+    config = ForecastConfig(
+        buckets["processed"], buckets["models"], buckets["output"], horizon, model_dir=work / "model-cache"
+    )
     try:
         with scratch_table(db, "bench-forecast-history") as table:
             store = DynamoHistoryStore(db, table, max_workers=8)
@@ -64,18 +71,29 @@ def bench_forecast(results: Results, work: Path, model_dir: Path, reference_dir:
                 request.insert(0, "id", np.arange(len(request)))
                 request["onpromotion"] = False
                 key = f"requests/bench-{rows}.csv"
-                s3.put_object(Bucket=buckets["processed"], Key=key, Body=csv_bytes(request),
-                              Metadata={"run-id": f"bench-{rows}", "origin": str(ORIGIN.date())})
+                s3.put_object(
+                    Bucket=buckets["processed"],
+                    Key=key,
+                    Body=csv_bytes(request),
+                    Metadata={"run-id": f"bench-{rows}", "origin": str(ORIGIN.date())},
+                )
                 models = ModelCache()
                 models.get(s3, buckets["models"], config.model_dir)  # warm container: model already loaded
-                seconds, manifest = timed(lambda k=key, m=models: run_forecast(
-                    s3, store, buckets["processed"], k, config, models=m, references=ReferenceCache()))
+                seconds, manifest = timed(
+                    lambda k=key, m=models: run_forecast(
+                        s3, store, buckets["processed"], k, config, models=m, references=ReferenceCache()
+                    )
+                )
                 assert manifest["rows_forecast"] == len(request), manifest
                 steps = manifest["steps"]
-                results.add(f"forecast_step_{len(request)}_rows_seconds", round(seconds, 2), "s",
-                            f"{len(chosen)} series; history read {steps['read_history_seconds']}s, "
-                            f"features+predict {steps['predict_seconds']}s, write {steps['write_forecast_seconds']}s"
-                            + ("; target < 15 s" if rows >= 100_000 else ""))
+                results.add(
+                    f"forecast_step_{len(request)}_rows_seconds",
+                    round(seconds, 2),
+                    "s",
+                    f"{len(chosen)} series; history read {steps['read_history_seconds']}s, "
+                    f"features+predict {steps['predict_seconds']}s, write {steps['write_forecast_seconds']}s"
+                    + ("; target < 15 s" if rows >= 100_000 else ""),
+                )
     finally:
         for bucket in buckets.values():
             _empty(s3, bucket)

@@ -18,8 +18,8 @@ from pathlib import Path
 import boto3
 import pandas as pd
 
-from grocery_forecast.cleaning import read_table
-from grocery_forecast.history import DynamoHistoryStore
+from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.contract.cleaning import read_table
 
 from .common import ENDPOINT, Results, actuals, client, scratch_table, timed, write_actuals_csv
 
@@ -29,27 +29,47 @@ def _ours(db, table: str, path: Path) -> float:
         with path.open("rb") as fh:
             _, frame = read_table(fh, path.name)
         DynamoHistoryStore(db, table, max_workers=8).upsert(frame)
+
     return timed(run)[0]
 
 
 def _naive(table: str, frame: pd.DataFrame) -> float:
-    resource = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test",
-                                     region_name="us-east-1").resource("dynamodb", endpoint_url=ENDPOINT)
+    resource = boto3.session.Session(
+        aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+    ).resource("dynamodb", endpoint_url=ENDPOINT)
 
     def run() -> None:
         with resource.Table(table).batch_writer() as batch:
             for _, row in frame.iterrows():
-                batch.put_item(Item={
-                    "series": f"{row.store_nbr}#{row.item_nbr}", "bucket": str(row.date.date()),
-                    "unit_sales": str(row.unit_sales), "onpromotion": bool(row.onpromotion)})
+                batch.put_item(
+                    Item={
+                        "series": f"{row.store_nbr}#{row.item_nbr}",
+                        "bucket": str(row.date.date()),
+                        "unit_sales": str(row.unit_sales),
+                        "onpromotion": bool(row.onpromotion),
+                    }
+                )
+
     return timed(run)[0]
 
 
 def _ceiling(db, table: str, frame: pd.DataFrame) -> float:
-    items = [{"series": {"S": f"{s}#{i}"}, "bucket": {"S": d}, "unit_sales": {"N": repr(float(u))},
-              "onpromotion": {"BOOL": bool(p)}}
-             for s, i, d, u, p in zip(frame["store_nbr"], frame["item_nbr"], frame["date"].dt.strftime("%Y-%m-%d"),
-                                      frame["unit_sales"], frame["onpromotion"], strict=True)]
+    items = [
+        {
+            "series": {"S": f"{s}#{i}"},
+            "bucket": {"S": d},
+            "unit_sales": {"N": repr(float(u))},
+            "onpromotion": {"BOOL": bool(p)},
+        }
+        for s, i, d, u, p in zip(
+            frame["store_nbr"],
+            frame["item_nbr"],
+            frame["date"].dt.strftime("%Y-%m-%d"),
+            frame["unit_sales"],
+            frame["onpromotion"],
+            strict=True,
+        )
+    ]
     chunks = [items[k : k + 25] for k in range(0, len(items), 25)]
 
     def write(chunk: list) -> None:
@@ -60,6 +80,7 @@ def _ceiling(db, table: str, frame: pd.DataFrame) -> float:
     def run() -> None:
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(write, chunks))
+
     return timed(run)[0]
 
 
@@ -80,9 +101,21 @@ def bench_ingest(results: Results, work: Path, rows: int = 100_000) -> None:
             naive = n / _naive(t, frame)
         with scratch_table(db, f"bench-ceiling-{shape}") as t:
             ceiling = n / _ceiling(db, t, frame)
-        results.add(f"ingest_{shape}_{n}_rows_ours", round(ours), "rows/s", "parse + validate + merge into year buckets")
-        results.add(f"ingest_{shape}_{n}_rows_naive", round(naive), "rows/s", "iterrows + put_item via batch_writer")
-        results.add(f"ingest_{shape}_{n}_rows_ceiling", round(ceiling), "rows/s", "raw batch_write_item, 8 threads, pre-built items")
+        results.add(
+            f"ingest_{shape}_{n}_rows_ours",
+            round(ours),
+            "rows/s",
+            "parse + validate + merge into year buckets",
+        )
+        results.add(
+            f"ingest_{shape}_{n}_rows_naive", round(naive), "rows/s", "iterrows + put_item via batch_writer"
+        )
+        results.add(
+            f"ingest_{shape}_{n}_rows_ceiling",
+            round(ceiling),
+            "rows/s",
+            "raw batch_write_item, 8 threads, pre-built items",
+        )
         results.add(f"ingest_{shape}_speedup_vs_naive", round(ours / naive, 2), "x", "target >= 2")
         results.add(f"ingest_{shape}_ceiling_over_ours", round(ceiling / ours, 2), "x", "target <= 1.5")
 

@@ -34,7 +34,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT / "build" / "sample-data")
     args = parser.parse_args()
     results = Results()
-    results.add("machine", f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    results.add(
+        "machine",
+        f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, Python {sys.version.split()[0]}",
+    )
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
         if "bundles" in args.only:

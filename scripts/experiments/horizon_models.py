@@ -19,11 +19,11 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 
-from grocery_forecast.backtest import run_backtest
-from grocery_forecast.datagen import GeneratorConfig, generate
-from grocery_forecast.features import CATEGORICAL_FEATURES
-from grocery_forecast.metrics import nwrmsle, nwrmsle_by_group
-from grocery_forecast.model import _training_set
+from grocery_forecast.forecasting.backtest import run_backtest
+from grocery_forecast.forecasting.datagen import GeneratorConfig, generate
+from grocery_forecast.forecasting.features import CATEGORICAL_FEATURES
+from grocery_forecast.forecasting.metrics import nwrmsle, nwrmsle_by_group
+from grocery_forecast.forecasting.model import _training_set
 
 ROOT = Path(__file__).resolve().parents[2]
 HORIZON = 16
@@ -43,14 +43,27 @@ def _per_horizon_forecast(result, reference) -> tuple[np.ndarray, float, list[in
     for h in range(1, HORIZON + 1):
         rows = data.horizon == h
         train, valid = np.flatnonzero(rows & ~data.valid), np.flatnonzero(rows & data.valid)
-        ds = lgb.Dataset(data.x, label=data.y, weight=data.weight, feature_name=names, categorical_feature=cats,
-                         params={"max_bin": model.params.get("max_bin", 255), "verbose": -1}, free_raw_data=False)
-        booster = lgb.train(model.params, ds.subset(train), num_boost_round=model.config.num_boost_round,
-                            valid_sets=[ds.subset(valid)],
-                            callbacks=[lgb.early_stopping(model.config.early_stopping_rounds, verbose=False)])
+        ds = lgb.Dataset(
+            data.x,
+            label=data.y,
+            weight=data.weight,
+            feature_name=names,
+            categorical_feature=cats,
+            params={"max_bin": model.params.get("max_bin", 255), "verbose": -1},
+            free_raw_data=False,
+        )
+        booster = lgb.train(
+            model.params,
+            ds.subset(train),
+            num_boost_round=model.config.num_boost_round,
+            valid_sets=[ds.subset(valid)],
+            callbacks=[lgb.early_stopping(model.config.early_stopping_rounds, verbose=False)],
+        )
         best = max(int(booster.best_iteration or booster.current_iteration()), 1)
         # Same refit rule as the global model: all rows of this horizon, 1.1x the best rounds.
-        booster = lgb.train(model.params, ds.subset(np.flatnonzero(rows)), num_boost_round=max(1, round(best * 1.1)))
+        booster = lgb.train(
+            model.params, ds.subset(np.flatnonzero(rows)), num_boost_round=max(1, round(best * 1.1))
+        )
         rounds_used.append(best)
         pick = result.targets["horizon"].to_numpy() == h
         forecast[pick] = np.clip(np.expm1(booster.predict(x_target[pick])), 0.0, None)
@@ -99,15 +112,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = [run(seed, args.stores, args.items) for seed in args.seeds]
     print()
-    print(f"{'seed':>4} {'best baseline':>14} {'global':>8} {'per-horizon':>12} {'global train s':>15} {'16 models train s':>18}")
+    print(
+        f"{'seed':>4} {'best baseline':>14} {'global':>8} {'per-horizon':>12} {'global train s':>15} {'16 models train s':>18}"
+    )
     for r in runs:
-        print(f"{r['seed']:>4} {r['best_baseline']:>14.4f} {r['global']['nwrmsle']:>8.4f} "
-              f"{r['per_horizon_models']['nwrmsle']:>12.4f} {r['global']['train_seconds']:>15.1f} "
-              f"{r['per_horizon_models']['train_seconds']:>18.1f}")
+        print(
+            f"{r['seed']:>4} {r['best_baseline']:>14.4f} {r['global']['nwrmsle']:>8.4f} "
+            f"{r['per_horizon_models']['nwrmsle']:>12.4f} {r['global']['train_seconds']:>15.1f} "
+            f"{r['per_horizon_models']['train_seconds']:>18.1f}"
+        )
     wins = sum(r["per_horizon_models"]["nwrmsle"] < r["global"]["nwrmsle"] for r in runs)
-    print(f"per-horizon models better on {wins} of {len(runs)} data sets; "
-          f"mean NWRMSLE global {np.mean([r['global']['nwrmsle'] for r in runs]):.4f}, "
-          f"per-horizon {np.mean([r['per_horizon_models']['nwrmsle'] for r in runs]):.4f}")
+    print(
+        f"per-horizon models better on {wins} of {len(runs)} data sets; "
+        f"mean NWRMSLE global {np.mean([r['global']['nwrmsle'] for r in runs]):.4f}, "
+        f"per-horizon {np.mean([r['per_horizon_models']['nwrmsle'] for r in runs]):.4f}"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(runs, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -3,7 +3,7 @@
 Each setting trains and backtests on the same generated data sets (cutoff 16 days before the end,
 16 days scored) and prints the model's NWRMSLE per data set, its margin over the best baseline
 and the worst per-horizon ratio to the best baseline. Differences of a few thousandths are noise
-between data sets; a setting earns a change of :data:`~grocery_forecast.model.DEFAULT_PARAMS`
+between data sets; a setting earns a change of :data:`~grocery_forecast.forecasting.model.DEFAULT_PARAMS`
 only if it wins clearly on every data set.
 
     .venv/bin/python -m scripts.experiments.lgbm_params [--seeds 0 1 2]
@@ -15,9 +15,9 @@ import argparse
 
 import numpy as np
 
-from grocery_forecast.backtest import run_backtest
-from grocery_forecast.datagen import GeneratorConfig, generate
-from grocery_forecast.model import TrainConfig
+from grocery_forecast.forecasting.backtest import run_backtest
+from grocery_forecast.forecasting.datagen import GeneratorConfig, generate
+from grocery_forecast.forecasting.model import TrainConfig
 
 SETTINGS: dict[str, tuple[dict, dict]] = {
     "defaults": ({}, {}),
@@ -34,19 +34,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args(argv)
     data = [generate(GeneratorConfig(seed=seed)) for seed in args.seeds]
-    print(f"{'setting':30} {'NWRMSLE per data set':28} {'mean':>7} {'margin':>18} {'worst h':>8} {'train s':>8}")
+    print(
+        f"{'setting':30} {'NWRMSLE per data set':28} {'mean':>7} {'margin':>18} {'worst h':>8} {'train s':>8}"
+    )
     for name, (params, config) in SETTINGS.items():
         rows = []
         for d in data:
             cutoff = d.panel.end - np.timedelta64(16, "D")
-            report = run_backtest(d.panel, d.reference, cutoff, 16, params=params, config=TrainConfig(**config)).report
-            rows.append((report["model"]["nwrmsle"], report["improvement_vs_best_baseline"],
-                         report["worst_horizon_ratio_to_best_baseline"], report["train_seconds"]))
+            report = run_backtest(
+                d.panel, d.reference, cutoff, 16, params=params, config=TrainConfig(**config)
+            ).report
+            rows.append(
+                (
+                    report["model"]["nwrmsle"],
+                    report["improvement_vs_best_baseline"],
+                    report["worst_horizon_ratio_to_best_baseline"],
+                    report["train_seconds"],
+                )
+            )
         r = np.array(rows)
         scores = " ".join(f"{v:.4f}" for v in r[:, 0])
         margins = " ".join(f"{v:.1%}" for v in r[:, 1])
-        print(f"{name:30} {scores:28} {r[:, 0].mean():7.4f} {margins:>18} {r[:, 2].max():8.3f} {r[:, 3].mean():8.1f}",
-              flush=True)
+        print(
+            f"{name:30} {scores:28} {r[:, 0].mean():7.4f} {margins:>18} {r[:, 2].max():8.3f} {r[:, 3].mean():8.1f}",
+            flush=True,
+        )
     return 0
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from grocery_forecast.history import DynamoHistoryStore
-from grocery_forecast.stack import Stack, load_stack
+from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.cli.stack import Stack, load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / os.environ.get("DATA_DIR", "build/sample-data")
@@ -34,7 +34,9 @@ def pytest_terminal_summary(terminalreporter) -> None:
 def _make(*targets: str) -> None:
     proc = subprocess.run(["make", "-s", *targets], cwd=ROOT, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        pytest.fail(f"`make {' '.join(targets)}` failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        pytest.fail(
+            f"`make {' '.join(targets)}` failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
 
 
 @pytest.fixture(scope="session")

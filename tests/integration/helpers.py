@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from grocery_forecast.client import upload_file, wait_for_run
-from grocery_forecast.stack import Stack
+from grocery_forecast.cli.client import upload_file, wait_for_run
+from grocery_forecast.cli.stack import Stack
 
 #: Upper bound for one upload to be validated, stored and forecast on the emulator.
 RUN_TIMEOUT = 240.0

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grocery_forecast.client import upload_file, wait_for_run
+from grocery_forecast.cli.client import upload_file, wait_for_run
 
 from .conftest import ROOT, SUMMARY_FILE
 from .helpers import read_output_csv, upload_and_wait, write_csv
@@ -32,7 +32,9 @@ DAYS = pd.date_range("2017-03-01", periods=28, freq="D")
 
 def _history_frame() -> pd.DataFrame:
     rng = np.random.default_rng(4)
-    rows = pd.DataFrame([(d, STORE, i) for d in DAYS for i in ITEMS], columns=["date", "store_nbr", "item_nbr"])
+    rows = pd.DataFrame(
+        [(d, STORE, i) for d in DAYS for i in ITEMS], columns=["date", "store_nbr", "item_nbr"]
+    )
     rows["unit_sales"] = rng.integers(0, 20, len(rows)).astype(float)
     rows["onpromotion"] = rng.random(len(rows)) < 0.2
     return rows
@@ -60,28 +62,46 @@ BAD_INPUTS: dict[str, tuple[bytes, str]] = {
     "empty": (b"", "empty"),
     "header_only": (HEADER.encode(), "no data rows"),
     "missing_column": (b"date,store_nbr,item_nbr,unit_sales\n2017-03-01,1,990001,3\n", "onpromotion"),
-    "renamed_column": (b"date,store,item_nbr,unit_sales,onpromotion\n2017-03-01,1,990001,3,False\n", "store_nbr"),
+    "renamed_column": (
+        b"date,store,item_nbr,unit_sales,onpromotion\n2017-03-01,1,990001,3,False\n",
+        "store_nbr",
+    ),
     "semicolons": (HEADER.replace(",", ";").encode() + b"2017-03-01;1;990001;3;False\n", "semicolons"),
     "latin1": (HEADER.encode() + "2017-03-01,1,990001,3,Sí\n".encode("latin-1"), "UTF-8"),
     "png_renamed": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10", "PNG"),
-    "bad_dates": ((HEADER + _good_rows() + f"2017-13-45,{STORE},{ITEMS[0]},4,False\n").encode(), "YYYY-MM-DD"),
-    "text_sales": ((HEADER + _good_rows() + f"2017-03-05,{STORE},{ITEMS[0]},lots,False\n").encode(), "unit_sales"),
+    "bad_dates": (
+        (HEADER + _good_rows() + f"2017-13-45,{STORE},{ITEMS[0]},4,False\n").encode(),
+        "YYYY-MM-DD",
+    ),
+    "text_sales": (
+        (HEADER + _good_rows() + f"2017-03-05,{STORE},{ITEMS[0]},lots,False\n").encode(),
+        "unit_sales",
+    ),
     "nan_sales": ((HEADER + _good_rows() + f"2017-03-05,{STORE},{ITEMS[0]},NaN,False\n").encode(), "finite"),
-    "duplicates": ((HEADER + _good_rows() + f"{DAYS[0].date()},{STORE},{ITEMS[0]},9,True\n").encode(), "duplicate"),
-    "far_request": (f"id,date,store_nbr,item_nbr,onpromotion\n1,2031-01-01,{STORE},{ITEMS[0]},False\n".encode(),
-                    "horizon"),
+    "duplicates": (
+        (HEADER + _good_rows() + f"{DAYS[0].date()},{STORE},{ITEMS[0]},9,True\n").encode(),
+        "duplicate",
+    ),
+    "far_request": (
+        f"id,date,store_nbr,item_nbr,onpromotion\n1,2031-01-01,{STORE},{ITEMS[0]},False\n".encode(),
+        "horizon",
+    ),
 }
 
 _tally = {"tried": 0, "reported": 0, "faults": 0}
 
 
 def _summary_line() -> str:
-    return (f"bad inputs: {_tally['tried']} tried, {_tally['reported']} rejected with a report, "
-            f"{_tally['rows_lost']} rows lost; faults: {_tally['faults']} survived")
+    return (
+        f"bad inputs: {_tally['tried']} tried, {_tally['reported']} rejected with a report, "
+        f"{_tally['rows_lost']} rows lost; faults: {_tally['faults']} survived"
+    )
 
 
 @pytest.mark.parametrize("name", list(BAD_INPUTS))
-def test_a_bad_file_is_rejected_with_a_report_and_history_unchanged(name, stack, s3, history, baseline, tmp_path):
+def test_a_bad_file_is_rejected_with_a_report_and_history_unchanged(
+    name, stack, s3, history, baseline, tmp_path
+):
     data, expected_text = BAD_INPUTS[name]
     path = tmp_path / f"{name}.csv"
     path.write_bytes(data)
@@ -91,7 +111,9 @@ def test_a_bad_file_is_rejected_with_a_report_and_history_unchanged(name, stack,
     run = upload_and_wait(stack, s3, path, key)
 
     assert run["status"] == "rejected", run
-    report = json.loads(s3.get_object(Bucket=stack.output_bucket_name, Key=f"rejected/{key}.json")["Body"].read())
+    report = json.loads(
+        s3.get_object(Bucket=stack.output_bucket_name, Key=f"rejected/{key}.json")["Body"].read()
+    )
     assert report["key"] == key and report["problems"], report
     assert expected_text.lower() in json.dumps(report).lower(), report["message"]
     assert "output" not in run
@@ -103,8 +125,10 @@ def test_a_bad_file_is_rejected_with_a_report_and_history_unchanged(name, stack,
 def test_accepted_variants_bom_gzip_unknown_ids(stack, s3, history, baseline, tmp_path):
     # GIVEN the same rows with a UTF-8 BOM, gzipped, and with a store and an item no reference table knows
     frame = _history_frame()
-    plain = HEADER + "".join(f"{r.date.date()},{r.store_nbr},{r.item_nbr},{r.unit_sales},{r.onpromotion}\n"
-                             for r in frame.itertuples())
+    plain = HEADER + "".join(
+        f"{r.date.date()},{r.store_nbr},{r.item_nbr},{r.unit_sales},{r.onpromotion}\n"
+        for r in frame.itertuples()
+    )
     (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + plain.encode())
     (tmp_path / "zipped.csv.gz").write_bytes(gzip.compress(plain.encode()))
     (tmp_path / "unknown.csv").write_text(HEADER + "2017-03-01,999,990001,1,False\n")
@@ -124,17 +148,32 @@ def test_twenty_files_at_once_are_all_processed_without_lost_updates(stack, s3, 
     days = pd.date_range("2017-04-01", periods=20, freq="D")
     frames = []
     for k, day in enumerate(days):
-        frame = pd.DataFrame({"date": day, "store_nbr": STORE, "item_nbr": items,
-                              "unit_sales": [float(k * 10 + j) for j in range(len(items))], "onpromotion": False})
+        frame = pd.DataFrame(
+            {
+                "date": day,
+                "store_nbr": STORE,
+                "item_nbr": items,
+                "unit_sales": [float(k * 10 + j) for j in range(len(items))],
+                "onpromotion": False,
+            }
+        )
         frames.append(frame)
         write_csv(tmp_path, f"day{k:02d}.csv", frame)
     since = time.time() - 1.0
 
     # WHEN they are uploaded concurrently
     with ThreadPoolExecutor(max_workers=20) as pool:
-        uploads = list(pool.map(lambda k: upload_file(s3, stack.raw_bucket_name, tmp_path / f"day{k:02d}.csv",
-                                                      key=f"it/faults/burst/{time.time_ns()}-day{k:02d}.csv"),
-                                range(20)))
+        uploads = list(
+            pool.map(
+                lambda k: upload_file(
+                    s3,
+                    stack.raw_bucket_name,
+                    tmp_path / f"day{k:02d}.csv",
+                    key=f"it/faults/burst/{time.time_ns()}-day{k:02d}.csv",
+                ),
+                range(20),
+            )
+        )
     runs = [wait_for_run(s3, stack.output_bucket_name, u.run_id, timeout=900, since=since) for u in uploads]
 
     # THEN every run succeeded and history holds all 20 days of every series
@@ -168,22 +207,37 @@ def test_a_failing_invocation_lands_in_the_dead_letter_queue(stack, s3):
 
 def test_emulator_restart_between_etl_and_prediction_loses_nothing(stack, s3, history, baseline, tmp_path):
     # GIVEN acknowledged uploads: history stored and a run manifest written
-    run = upload_and_wait(stack, s3, write_csv(tmp_path, "pre.csv", _history_frame()), "it/faults/restart/pre.csv")
+    run = upload_and_wait(
+        stack, s3, write_csv(tmp_path, "pre.csv", _history_frame()), "it/faults/restart/pre.csv"
+    )
     assert run["status"] == "succeeded"
     before = _snapshot(history)
 
     # WHEN the emulator stops cleanly and starts again
     for action in ("stop", "start"):
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "emulator.py"), action], check=True,
-                       capture_output=True, text=True, timeout=180)
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "emulator.py"), action],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
 
     # THEN history, manifests and forecasts are all there, and the pipeline still runs end to end
     np.testing.assert_array_equal(_snapshot(history), before)
     assert read_output_csv(s3, run["output"]).shape[0] == len(ITEMS) * 16
-    request = pd.DataFrame({"id": [1, 2, 3], "date": DAYS[-1] + pd.Timedelta(days=1), "store_nbr": STORE,
-                            "item_nbr": ITEMS, "onpromotion": False})
-    after = upload_and_wait(stack, s3, write_csv(tmp_path, "req.csv", request), "it/faults/restart/request.csv",
-                            timeout=300)
+    request = pd.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "date": DAYS[-1] + pd.Timedelta(days=1),
+            "store_nbr": STORE,
+            "item_nbr": ITEMS,
+            "onpromotion": False,
+        }
+    )
+    after = upload_and_wait(
+        stack, s3, write_csv(tmp_path, "req.csv", request), "it/faults/restart/request.csv", timeout=300
+    )
     assert after["status"] == "succeeded", after
     assert read_output_csv(s3, after["output"])["id"].tolist() == [1, 2, 3]
     _tally["faults"] += 1

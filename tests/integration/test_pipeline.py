@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grocery_forecast.schema import series_key
+from grocery_forecast.contract.schema import series_key
 
 from .conftest import ROOT
 from .helpers import read_output_csv, upload_and_wait, write_csv
@@ -30,17 +30,22 @@ def recent(sample_sales: pd.DataFrame) -> pd.DataFrame:
     rows = sample_sales.merge(chosen, on=["store_nbr", "item_nbr"])
     rows = rows[rows["date"] > end - pd.Timedelta(days=HISTORY_DAYS)]
     return rows[["date", "store_nbr", "item_nbr", "unit_sales", "onpromotion"]].sort_values(
-        ["date", "store_nbr", "item_nbr"], ignore_index=True)
+        ["date", "store_nbr", "item_nbr"], ignore_index=True
+    )
 
 
 def _panel_values(history, frame: pd.DataFrame) -> np.ndarray:
-    panel = history.read_panel(frame["store_nbr"], frame["item_nbr"], frame["date"].min(), frame["date"].max())
+    panel = history.read_panel(
+        frame["store_nbr"], frame["item_nbr"], frame["date"].min(), frame["date"].max()
+    )
     rows = panel.index_of(frame["store_nbr"].to_numpy(), frame["item_nbr"].to_numpy())
     cols = (frame["date"] - panel.start).dt.days.to_numpy()
     return panel.sales[rows, cols]
 
 
-def test_actuals_upload_stores_history_and_writes_a_forecast(stack, s3, history, recent, tmp_path, unique_prefix):
+def test_actuals_upload_stores_history_and_writes_a_forecast(
+    stack, s3, history, recent, tmp_path, unique_prefix
+):
     # GIVEN ten weeks of sales for a few series, under a key that needs URL-decoding
     path = write_csv(tmp_path, "sales.csv", recent)
     key = f"{unique_prefix}store sales+week 1.csv"
@@ -57,10 +62,17 @@ def test_actuals_upload_stores_history_and_writes_a_forecast(stack, s3, history,
 
     # AND the history table holds every uploaded value
     store_nbr, item_nbr = int(recent["store_nbr"].iloc[0]), int(recent["item_nbr"].iloc[0])
-    item = stack.client("dynamodb").get_item(
-        TableName=stack.history_table_name,
-        Key={"series": {"S": series_key(store_nbr, item_nbr)}, "bucket": {"S": f"Y{recent['date'].max().year}"}},
-    ).get("Item")
+    item = (
+        stack.client("dynamodb")
+        .get_item(
+            TableName=stack.history_table_name,
+            Key={
+                "series": {"S": series_key(store_nbr, item_nbr)},
+                "bucket": {"S": f"Y{recent['date'].max().year}"},
+            },
+        )
+        .get("Item")
+    )
     assert item is not None and "data" in item and int(item["days"]["N"]) >= 1
     np.testing.assert_allclose(_panel_values(history, recent), recent["unit_sales"].to_numpy(), rtol=1e-6)
 
@@ -76,7 +88,8 @@ def test_actuals_upload_stores_history_and_writes_a_forecast(stack, s3, history,
     expected_dates = {str((origin + pd.Timedelta(days=h)).date()) for h in range(1, HORIZON + 1)}
     assert set(forecast["date"]) == expected_dates
     assert set(map(tuple, forecast[["store_nbr", "item_nbr"]].drop_duplicates().to_numpy())) == set(
-        map(tuple, recent[["store_nbr", "item_nbr"]].drop_duplicates().to_numpy()))
+        map(tuple, recent[["store_nbr", "item_nbr"]].drop_duplicates().to_numpy())
+    )
     assert np.isfinite(forecast["unit_sales"]).all() and (forecast["unit_sales"] >= 0).all()
     assert forecast["unit_sales"].sum() > 0, "a model that forecasts only zeros for selling series is broken"
 
@@ -92,9 +105,12 @@ def test_request_upload_forecasts_exactly_the_requested_rows(stack, s3, recent, 
     request["onpromotion"] = np.arange(len(request)) % 5 == 0
 
     # WHEN the request is uploaded
-    run = upload_and_wait(stack, s3, write_csv(tmp_path, "test.csv", request[["id", "date", "store_nbr", "item_nbr",
-                                                                             "onpromotion"]]),
-                          f"{unique_prefix}test.csv")
+    run = upload_and_wait(
+        stack,
+        s3,
+        write_csv(tmp_path, "test.csv", request[["id", "date", "store_nbr", "item_nbr", "onpromotion"]]),
+        f"{unique_prefix}test.csv",
+    )
 
     # THEN the forecast has exactly the requested ids, in the Kaggle submission shape plus keys
     assert run["status"] == "succeeded", run
@@ -103,8 +119,12 @@ def test_request_upload_forecasts_exactly_the_requested_rows(stack, s3, recent, 
     assert list(forecast.columns[:2]) == ["id", "unit_sales"]
     assert {"date", "store_nbr", "item_nbr"} <= set(forecast.columns)
     assert sorted(forecast["id"]) == sorted(request["id"])
-    merged = forecast.merge(request.assign(date=request["date"].dt.strftime("%Y-%m-%d")), on="id", suffixes=("", "_req"))
-    assert (merged["store_nbr"] == merged["store_nbr_req"]).all() and (merged["date"] == merged["date_req"]).all()
+    merged = forecast.merge(
+        request.assign(date=request["date"].dt.strftime("%Y-%m-%d")), on="id", suffixes=("", "_req")
+    )
+    assert (merged["store_nbr"] == merged["store_nbr_req"]).all() and (
+        merged["date"] == merged["date_req"]
+    ).all()
     assert np.isfinite(forecast["unit_sales"]).all() and (forecast["unit_sales"] >= 0).all()
 
 
@@ -137,15 +157,22 @@ def test_a_corrected_day_replaces_the_stored_values(stack, s3, history, recent, 
         run = upload_and_wait(stack, s3, write_csv(tmp_path, "fix.csv", corrected), f"{unique_prefix}fix.csv")
         assert run["status"] == "succeeded", run
         # THEN that day holds the corrected values and the days before are untouched
-        np.testing.assert_allclose(_panel_values(history, corrected), corrected["unit_sales"].to_numpy(), rtol=1e-6)
+        np.testing.assert_allclose(
+            _panel_values(history, corrected), corrected["unit_sales"].to_numpy(), rtol=1e-6
+        )
         earlier = recent[recent["date"] < recent["date"].max()]
-        np.testing.assert_allclose(_panel_values(history, earlier), earlier["unit_sales"].to_numpy(), rtol=1e-6)
+        np.testing.assert_allclose(
+            _panel_values(history, earlier), earlier["unit_sales"].to_numpy(), rtol=1e-6
+        )
     finally:
-        upload_and_wait(stack, s3, write_csv(tmp_path, "restore.csv", last_day), f"{unique_prefix}restore.csv")
+        upload_and_wait(
+            stack, s3, write_csv(tmp_path, "restore.csv", last_day), f"{unique_prefix}restore.csv"
+        )
 
 
-def test_a_bad_file_is_rejected_with_a_report_and_history_is_untouched(stack, s3, history, recent, tmp_path,
-                                                                        unique_prefix):
+def test_a_bad_file_is_rejected_with_a_report_and_history_is_untouched(
+    stack, s3, history, recent, tmp_path, unique_prefix
+):
     # GIVEN stored history, and a file whose third data row has an impossible date
     upload_and_wait(stack, s3, write_csv(tmp_path, "sales.csv", recent), f"{unique_prefix}base.csv")
     before = _panel_values(history, recent)
@@ -158,7 +185,9 @@ def test_a_bad_file_is_rejected_with_a_report_and_history_is_untouched(stack, s3
 
     # THEN it is rejected with a report naming the file, the line and the column
     assert run["status"] == "rejected"
-    report = json.loads(s3.get_object(Bucket=stack.output_bucket_name, Key=f"rejected/{key}.json")["Body"].read())
+    report = json.loads(
+        s3.get_object(Bucket=stack.output_bucket_name, Key=f"rejected/{key}.json")["Body"].read()
+    )
     assert report["key"] == key
     assert report["problems"][0]["line"] == 4 and report["problems"][0]["column"] == "date"
     assert "YYYY-MM-DD" in report["problems"][0]["expected"]
@@ -173,7 +202,19 @@ def test_a_bad_file_is_rejected_with_a_report_and_history_is_untouched(stack, s3
 def test_terraform_plan_after_apply_shows_no_changes(stack):
     # GIVEN the stack the session applied; WHEN planning again; THEN there is nothing to change
     proc = subprocess.run(
-        ["terraform", "-chdir=terraform/environments/local", "plan", "-detailed-exitcode", "-input=false",
-         "-no-color"],
-        cwd=ROOT, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, f"plan found changes or failed ({proc.returncode}):\n{proc.stdout[-4000:]}{proc.stderr}"
+        [
+            "terraform",
+            "-chdir=terraform/environments/local",
+            "plan",
+            "-detailed-exitcode",
+            "-input=false",
+            "-no-color",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, (
+        f"plan found changes or failed ({proc.returncode}):\n{proc.stdout[-4000:]}{proc.stderr}"
+    )

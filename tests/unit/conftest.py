@@ -9,13 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grocery_forecast.datagen import GeneratedData, GeneratorConfig, generate
-from grocery_forecast.model import ForecastModel, TrainConfig
-from grocery_forecast.panel import SalesPanel
-from grocery_forecast.reference import Reference
+from grocery_forecast.contract.reference import Reference
+from grocery_forecast.forecasting.datagen import GeneratedData, GeneratorConfig, generate
+from grocery_forecast.forecasting.model import ForecastModel, TrainConfig
+from grocery_forecast.forecasting.panel import SalesPanel
 
 #: Real Favorita reference tables, beside the project (CI points FAVORITA_DIR at them).
-FAVORITA_DIR = Path(os.environ.get("FAVORITA_DIR", Path(__file__).resolve().parents[3] / "shared/data/favorita"))
+FAVORITA_DIR = Path(
+    os.environ.get("FAVORITA_DIR", Path(__file__).resolve().parents[3] / "shared/data/favorita")
+)
 
 #: Small and fast training settings for tests.
 FAST_CONFIG = TrainConfig(max_origins=10, num_boost_round=300, early_stopping_rounds=20, max_rows=60_000)
@@ -27,17 +29,31 @@ def tiny_reference() -> Reference:
     return Reference.from_frames(
         {
             "items": pd.DataFrame(
-                {"item_nbr": [10, 20, 30], "family": ["GROCERY I", "PRODUCE", "BEVERAGES"],
-                 "class": [1002, 2002, 1114], "perishable": [0, 1, 0]}
+                {
+                    "item_nbr": [10, 20, 30],
+                    "family": ["GROCERY I", "PRODUCE", "BEVERAGES"],
+                    "class": [1002, 2002, 1114],
+                    "perishable": [0, 1, 0],
+                }
             ),
             "stores": pd.DataFrame(
-                {"store_nbr": [1, 2], "city": ["Quito", "Cuenca"], "state": ["Pichincha", "Azuay"],
-                 "type": ["A", "D"], "cluster": [5, 2]}
+                {
+                    "store_nbr": [1, 2],
+                    "city": ["Quito", "Cuenca"],
+                    "state": ["Pichincha", "Azuay"],
+                    "type": ["A", "D"],
+                    "cluster": [5, 2],
+                }
             ),
             "holidays_events": pd.DataFrame(
-                {"date": ["2017-03-02", "2017-03-03"], "type": ["Holiday", "Holiday"],
-                 "locale": ["National", "Local"], "locale_name": ["Ecuador", "Cuenca"],
-                 "description": ["Carnaval", "Fundacion de Cuenca"], "transferred": ["False", "False"]}
+                {
+                    "date": ["2017-03-02", "2017-03-03"],
+                    "type": ["Holiday", "Holiday"],
+                    "locale": ["National", "Local"],
+                    "locale_name": ["Ecuador", "Cuenca"],
+                    "description": ["Carnaval", "Fundacion de Cuenca"],
+                    "transferred": ["False", "False"],
+                }
             ),
         }
     )
@@ -54,8 +70,11 @@ def tiny_panel(days: int = 60, start: str = "2017-01-01", seed: int = 0) -> Sale
     promo = np.zeros((3, days), dtype=np.int8)
     promo[0, days - 10 : days - 7] = 1
     return SalesPanel(
-        pd.Timestamp(start), np.array([1, 1, 2], dtype=np.int32), np.array([10, 20, 10], dtype=np.int64),
-        sales, promo,
+        pd.Timestamp(start),
+        np.array([1, 1, 2], dtype=np.int32),
+        np.array([10, 20, 10], dtype=np.int64),
+        sales,
+        promo,
     )
 
 

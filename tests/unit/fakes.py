@@ -18,7 +18,9 @@ from botocore.exceptions import ClientError
 
 
 def _client_error(code: str, op: str, status: int = 400) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, op)
+    return ClientError(
+        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, op
+    )
 
 
 class _Body(io.BytesIO):
@@ -30,12 +32,23 @@ class FakeS3:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.puts: list[tuple[str, str]] = []
 
-    def put_object(self, Bucket: str, Key: str, Body: bytes | str, ContentType: str = "", Metadata: dict | None = None,
-                   **_: Any) -> dict:
+    def put_object(
+        self,
+        Bucket: str,
+        Key: str,
+        Body: bytes | str,
+        ContentType: str = "",
+        Metadata: dict | None = None,
+        **_: Any,
+    ) -> dict:
         data = Body.encode() if isinstance(Body, str) else bytes(Body)
         etag = '"' + hashlib.md5(data).hexdigest() + '"'
-        self.objects[(Bucket, Key)] = {"data": data, "etag": etag, "metadata": dict(Metadata or {}),
-                                       "modified": datetime.now(UTC)}
+        self.objects[(Bucket, Key)] = {
+            "data": data,
+            "etag": etag,
+            "metadata": dict(Metadata or {}),
+            "modified": datetime.now(UTC),
+        }
         self.puts.append((Bucket, Key))
         return {"ETag": etag}
 
@@ -47,8 +60,12 @@ class FakeS3:
 
     def get_object(self, Bucket: str, Key: str) -> dict:
         obj = self._get(Bucket, Key, "GetObject")
-        return {"Body": _Body(obj["data"]), "ETag": obj["etag"], "ContentLength": len(obj["data"]),
-                "Metadata": obj["metadata"]}
+        return {
+            "Body": _Body(obj["data"]),
+            "ETag": obj["etag"],
+            "ContentLength": len(obj["data"]),
+            "Metadata": obj["metadata"],
+        }
 
     def head_object(self, Bucket: str, Key: str) -> dict:
         obj = self._get(Bucket, Key, "HeadObject")
@@ -73,13 +90,23 @@ class FakeS3:
             def paginate(self, Bucket: str, Prefix: str = "", Delimiter: str | None = None) -> Iterator[dict]:
                 keys = sorted(k for (b, k) in fake.objects if b == Bucket and k.startswith(Prefix))
                 if Delimiter:
-                    prefixes = sorted({Prefix + k[len(Prefix):].split(Delimiter, 1)[0] + Delimiter
-                                       for k in keys if Delimiter in k[len(Prefix):]})
-                    yield {"CommonPrefixes": [{"Prefix": p} for p in prefixes],
-                           "Contents": [{"Key": k} for k in keys if Delimiter not in k[len(Prefix):]]}
+                    prefixes = sorted(
+                        {
+                            Prefix + k[len(Prefix) :].split(Delimiter, 1)[0] + Delimiter
+                            for k in keys
+                            if Delimiter in k[len(Prefix) :]
+                        }
+                    )
+                    yield {
+                        "CommonPrefixes": [{"Prefix": p} for p in prefixes],
+                        "Contents": [{"Key": k} for k in keys if Delimiter not in k[len(Prefix) :]],
+                    }
                 else:
-                    yield {"Contents": [{"Key": k, "LastModified": fake.objects[(Bucket, k)]["modified"]}
-                                        for k in keys]}
+                    yield {
+                        "Contents": [
+                            {"Key": k, "LastModified": fake.objects[(Bucket, k)]["modified"]} for k in keys
+                        ]
+                    }
 
         return _Paginator()
 
@@ -125,25 +152,32 @@ class FakeDynamo:
 
     def batch_get_item(self, RequestItems: dict) -> dict:
         self._count("BatchGetItem")
-        (table, req), = RequestItems.items()
+        ((table, req),) = RequestItems.items()
         keys = req["Keys"]
         assert len(keys) <= 100, "BatchGetItem takes at most 100 keys"
         partial = self._fault("BatchGetItem")
-        served, left = (keys[: len(keys) // 2], keys[len(keys) // 2:]) if partial and len(keys) > 1 else (keys, [])
+        served, left = (
+            (keys[: len(keys) // 2], keys[len(keys) // 2 :]) if partial and len(keys) > 1 else (keys, [])
+        )
         found = [dict(self._table(table)[self._key(k)]) for k in served if self._key(k) in self._table(table)]
         if "ProjectionExpression" in req:
             names = req.get("ExpressionAttributeNames", {})
             wanted = {names.get(p.strip(), p.strip()) for p in req["ProjectionExpression"].split(",")}
             found = [{k: v for k, v in it.items() if k in wanted} for it in found]
         # like DynamoDB: unprocessed keys come back with the request's other parameters
-        return {"Responses": {table: found}, "UnprocessedKeys": {table: {**req, "Keys": left}} if left else {}}
+        return {
+            "Responses": {table: found},
+            "UnprocessedKeys": {table: {**req, "Keys": left}} if left else {},
+        }
 
     def batch_write_item(self, RequestItems: dict) -> dict:
         self._count("BatchWriteItem")
-        (table, reqs), = RequestItems.items()
+        ((table, reqs),) = RequestItems.items()
         assert len(reqs) <= 25, "BatchWriteItem takes at most 25 items"
         partial = self._fault("BatchWriteItem")
-        done, left = (reqs[: len(reqs) // 2], reqs[len(reqs) // 2:]) if partial and len(reqs) > 1 else (reqs, [])
+        done, left = (
+            (reqs[: len(reqs) // 2], reqs[len(reqs) // 2 :]) if partial and len(reqs) > 1 else (reqs, [])
+        )
         for r in done:
             item = r["PutRequest"]["Item"]
             self._table(table)[self._key(item)] = dict(item)
@@ -169,21 +203,43 @@ class FakeDynamo:
                 return
         raise _client_error("ConditionalCheckFailedException", op)
 
-    def put_item(self, TableName: str, Item: dict, ConditionExpression: str | None = None,
-                 ExpressionAttributeNames: dict | None = None, ExpressionAttributeValues: dict | None = None) -> dict:
+    def put_item(
+        self,
+        TableName: str,
+        Item: dict,
+        ConditionExpression: str | None = None,
+        ExpressionAttributeNames: dict | None = None,
+        ExpressionAttributeValues: dict | None = None,
+    ) -> dict:
         self._count("PutItem")
         existing = self._table(TableName).get(self._key(Item))
-        self._check(existing, ConditionExpression, ExpressionAttributeNames or {}, ExpressionAttributeValues or {},
-                    "PutItem")
+        self._check(
+            existing,
+            ConditionExpression,
+            ExpressionAttributeNames or {},
+            ExpressionAttributeValues or {},
+            "PutItem",
+        )
         self._table(TableName)[self._key(Item)] = dict(Item)
         return {}
 
-    def delete_item(self, TableName: str, Key: dict, ConditionExpression: str | None = None,
-                    ExpressionAttributeNames: dict | None = None, ExpressionAttributeValues: dict | None = None) -> dict:
+    def delete_item(
+        self,
+        TableName: str,
+        Key: dict,
+        ConditionExpression: str | None = None,
+        ExpressionAttributeNames: dict | None = None,
+        ExpressionAttributeValues: dict | None = None,
+    ) -> dict:
         self._count("DeleteItem")
         existing = self._table(TableName).get(self._key(Key))
-        self._check(existing, ConditionExpression, ExpressionAttributeNames or {}, ExpressionAttributeValues or {},
-                    "DeleteItem")
+        self._check(
+            existing,
+            ConditionExpression,
+            ExpressionAttributeNames or {},
+            ExpressionAttributeValues or {},
+            "DeleteItem",
+        )
         self._table(TableName).pop(self._key(Key), None)
         return {}
 
@@ -192,8 +248,15 @@ class FakeDynamo:
         item = self._table(TableName).get(self._key(Key))
         return {"Item": dict(item)} if item else {}
 
-    def update_item(self, TableName: str, Key: dict, UpdateExpression: str, ConditionExpression: str | None = None,
-                    ExpressionAttributeNames: dict | None = None, ExpressionAttributeValues: dict | None = None) -> dict:
+    def update_item(
+        self,
+        TableName: str,
+        Key: dict,
+        UpdateExpression: str,
+        ConditionExpression: str | None = None,
+        ExpressionAttributeNames: dict | None = None,
+        ExpressionAttributeValues: dict | None = None,
+    ) -> dict:
         self._count("UpdateItem")
         names, values = ExpressionAttributeNames or {}, ExpressionAttributeValues or {}
         existing = self._table(TableName).get(self._key(Key))

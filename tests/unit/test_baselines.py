@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grocery_forecast.baselines import BASELINES, baseline_forecast, dow_mean, last_value, zeros
-from grocery_forecast.panel import SalesPanel
+from grocery_forecast.forecasting.baselines import BASELINES, baseline_forecast, dow_mean, last_value, zeros
+from grocery_forecast.forecasting.panel import SalesPanel
 
 
 def _panel() -> SalesPanel:
@@ -15,8 +15,13 @@ def _panel() -> SalesPanel:
     sales = np.arange(1, 36, dtype=np.float32)[None, :].copy()
     sales[0, 20] = np.nan  # no row: a zero
     sales[0, 34] = -2.0  # a return on the origin day
-    return SalesPanel(pd.Timestamp("2017-01-01"), np.array([1], np.int32), np.array([10]), sales,
-                      np.zeros_like(sales, dtype=np.int8))
+    return SalesPanel(
+        pd.Timestamp("2017-01-01"),
+        np.array([1], np.int32),
+        np.array([10]),
+        sales,
+        np.zeros_like(sales, dtype=np.int8),
+    )
 
 
 def _targets(days: list[int], store: int = 1, item: int = 10) -> pd.DataFrame:

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grocery_forecast.cleaning import CsvContractError, read_actuals, read_reference, read_table
-from grocery_forecast.schema import FileKind
+from grocery_forecast.contract.cleaning import CsvContractError, read_actuals, read_reference, read_table
+from grocery_forecast.contract.schema import FileKind
 
 HEADER = "date,store_nbr,item_nbr,unit_sales,onpromotion\n"
 GOOD = HEADER + "2017-01-01,1,103665,2.0,\n2017-01-01,1,105574,-1.5,True\n2017-01-02,1,105574,3.25,False\n"
@@ -88,7 +88,9 @@ def test_files_that_are_not_the_contract_are_rejected_whole(data: bytes | str, m
         ("2017-01-01,3000000000,2,3,True", "store_nbr", "3000000000"),
     ],
 )
-def test_a_bad_value_is_reported_with_its_line_column_and_expectation(row: str, column: str, found: str) -> None:
+def test_a_bad_value_is_reported_with_its_line_column_and_expectation(
+    row: str, column: str, found: str
+) -> None:
     error = _problems(HEADER + "2017-01-01,1,1,1,False\n" + row + "\n")
     problem = error.problems[0]
     assert (problem.line, problem.column, problem.found) == (3, column, found)
@@ -138,7 +140,9 @@ def test_chunked_reading_keeps_line_numbers_across_chunks() -> None:
 
 
 def test_reference_tables_are_typed_and_checked() -> None:
-    items = read_reference(io.BytesIO(b"item_nbr,family,class,perishable\n96995,GROCERY I,1093,0\n"), "items", "i.csv")
+    items = read_reference(
+        io.BytesIO(b"item_nbr,family,class,perishable\n96995,GROCERY I,1093,0\n"), "items", "i.csv"
+    )
     assert items["perishable"].dtype == np.bool_ and items["class"].tolist() == [1093]
     with pytest.raises(CsvContractError, match="perishable"):
         read_reference(io.BytesIO(b"item_nbr,family,class,perishable\n1,A,2,maybe\n"), "items", "i.csv")

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grocery_forecast.cleaning import read_actuals
-from grocery_forecast.datagen import GeneratedData, GeneratorConfig, generate, write_dataset
-from grocery_forecast.panel import SalesPanel
-from grocery_forecast.reference import Reference
+from grocery_forecast.contract.cleaning import read_actuals
+from grocery_forecast.contract.reference import Reference
+from grocery_forecast.forecasting.datagen import GeneratedData, GeneratorConfig, generate, write_dataset
+from grocery_forecast.forecasting.panel import SalesPanel
 
 from .conftest import FAVORITA_DIR
 

@@ -8,21 +8,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grocery_forecast.cleaning import CsvContractError, read_actuals
-from grocery_forecast.date_span import find_date_span
+from grocery_forecast.contract.cleaning import CsvContractError, read_actuals
+from grocery_forecast.contract.date_span import find_date_span
 
 
 def _train_csv(path, days: int = 120, per_day: int = 300, with_id: bool = True, shuffle: bool = False):
     """A Kaggle-shaped train.csv, sorted by date unless ``shuffle``."""
     rng = np.random.default_rng(0)
     dates = np.repeat(pd.date_range("2017-01-01", periods=days).strftime("%Y-%m-%d"), per_day)
-    frame = pd.DataFrame({
-        "date": dates,
-        "store_nbr": np.tile(np.arange(per_day) % 7 + 1, days),
-        "item_nbr": np.tile(np.arange(per_day) // 7 + 1000, days),
-        "unit_sales": rng.integers(-1, 30, size=len(dates)).astype(float),
-        "onpromotion": np.where(rng.random(len(dates)) < 0.1, "True", ""),
-    })
+    frame = pd.DataFrame(
+        {
+            "date": dates,
+            "store_nbr": np.tile(np.arange(per_day) % 7 + 1, days),
+            "item_nbr": np.tile(np.arange(per_day) // 7 + 1000, days),
+            "unit_sales": rng.integers(-1, 30, size=len(dates)).astype(float),
+            "onpromotion": np.where(rng.random(len(dates)) < 0.1, "True", ""),
+        }
+    )
     if with_id:
         frame.insert(0, "id", np.arange(len(frame)))
     if shuffle:
@@ -39,10 +41,17 @@ def _full_scan(path, since, until) -> pd.DataFrame:
     return read_actuals(str(gz), since=since, until=until)
 
 
-@pytest.mark.parametrize(("since", "until"), [
-    ("2017-02-10", "2017-03-01"), ("2017-04-20", None), (None, "2017-01-03"), ("2016-01-01", "2017-01-01"),
-    ("2017-04-30", "2018-01-01"), ("2018-01-01", None),
-])
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [
+        ("2017-02-10", "2017-03-01"),
+        ("2017-04-20", None),
+        (None, "2017-01-03"),
+        ("2016-01-01", "2017-01-01"),
+        ("2017-04-30", "2018-01-01"),
+        ("2018-01-01", None),
+    ],
+)
 def test_a_sorted_file_gives_the_rows_a_full_scan_gives(tmp_path, since, until) -> None:
     path = tmp_path / "train.csv"
     _train_csv(path)

@@ -8,8 +8,8 @@ import json
 import pandas as pd
 import pytest
 
-from grocery_forecast.etl import EtlConfig, run_etl
-from grocery_forecast.history import DynamoHistoryStore
+from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.pipeline.etl import EtlConfig, run_etl
 
 from .fakes import FakeDynamo, FakeS3
 
@@ -22,8 +22,14 @@ SALES = HEADER + "2017-08-14,1,10,3,False\n2017-08-15,1,10,4,True\n2017-08-15,2,
 @pytest.fixture
 def s3() -> FakeS3:
     fake = FakeS3()
-    fake.put_object(Bucket=PROCESSED, Key="reference/stores.csv", Body="store_nbr,city,state,type,cluster\n1,Quito,P,D,13\n2,Quito,P,D,13\n")
-    fake.put_object(Bucket=PROCESSED, Key="reference/items.csv", Body="item_nbr,family,class,perishable\n10,DAIRY,1,1\n")
+    fake.put_object(
+        Bucket=PROCESSED,
+        Key="reference/stores.csv",
+        Body="store_nbr,city,state,type,cluster\n1,Quito,P,D,13\n2,Quito,P,D,13\n",
+    )
+    fake.put_object(
+        Bucket=PROCESSED, Key="reference/items.csv", Body="item_nbr,family,class,perishable\n10,DAIRY,1,1\n"
+    )
     return fake
 
 
@@ -45,9 +51,15 @@ def test_actuals_are_stored_cleaned_and_handed_to_the_forecast(s3, store) -> Non
     assert panel.sales[panel.index_of([1], [10])[0]].tolist() == [3.0, 4.0]
     processed = s3.objects[(PROCESSED, "actuals/uploads/day 1.csv")]
     assert processed["metadata"]["run-id"] == run["run_id"]
-    assert pd.read_csv(pd.io.common.BytesIO(processed["data"]))["onpromotion"].tolist() == [False, True, False]
+    assert pd.read_csv(pd.io.common.BytesIO(processed["data"]))["onpromotion"].tolist() == [
+        False,
+        True,
+        False,
+    ]
     manifest = json.loads(s3.text(OUTPUT, f"runs/{run['run_id']}.json"))
-    assert manifest["input"]["key"] == "uploads/day 1.csv" and manifest["steps"]["history_upsert_seconds"] >= 0
+    assert (
+        manifest["input"]["key"] == "uploads/day 1.csv" and manifest["steps"]["history_upsert_seconds"] >= 0
+    )
 
 
 def test_a_gzipped_upload_is_processed_as_csv(s3, store) -> None:
@@ -85,15 +97,21 @@ def test_a_request_needs_history_and_is_anchored_to_its_end(s3, store) -> None:
 
 def test_a_request_beyond_the_horizon_is_rejected_naming_the_row(s3, store) -> None:
     _upload(s3, store, "sales.csv", SALES)
-    run = _upload(s3, store, "far.csv", "id,date,store_nbr,item_nbr,onpromotion\n1,2017-08-16,1,10,False\n"
-                                        "2,2017-09-01,1,10,False\n")
+    run = _upload(
+        s3,
+        store,
+        "far.csv",
+        "id,date,store_nbr,item_nbr,onpromotion\n1,2017-08-16,1,10,False\n2,2017-09-01,1,10,False\n",
+    )
     assert run["status"] == "rejected"
     report = json.loads(s3.text(OUTPUT, "rejected/far.csv.json"))
     assert report["problems"][0]["line"] == 3 and "2017-08-31" in report["problems"][0]["expected"]
 
 
 def test_reference_tables_are_validated_and_stored_under_their_name(s3, store) -> None:
-    run = _upload(s3, store, "reference/items.csv", "item_nbr,family,class,perishable\n10,DAIRY,1,1\n11,BREAD,2,0\n")
+    run = _upload(
+        s3, store, "reference/items.csv", "item_nbr,family,class,perishable\n10,DAIRY,1,1\n11,BREAD,2,0\n"
+    )
     assert run["status"] == "succeeded" and run["kind"] == "reference"
     assert "BREAD" in s3.text(PROCESSED, "reference/items.csv")
     bad = _upload(s3, store, "reference/stores.csv", "store_nbr,city\n1,Quito\n")

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grocery_forecast.features import (
+from grocery_forecast.contract.reference import Reference
+from grocery_forecast.forecasting.features import (
     CATEGORICAL_FEATURES,
     FeatureSpec,
     build_features,
@@ -16,8 +17,7 @@ from grocery_forecast.features import (
     feature_names,
     fit_category_maps,
 )
-from grocery_forecast.panel import SalesPanel
-from grocery_forecast.reference import Reference
+from grocery_forecast.forecasting.panel import SalesPanel
 
 from .conftest import tiny_panel, tiny_reference
 
@@ -97,8 +97,14 @@ def test_pooled_features_see_only_the_series_recorded_on_the_origin_day() -> Non
     targets = _targets(panel, origin)
     full = build_features(panel, origin, targets, tiny_reference(), SPEC)
     uploaded = panel.take(np.array([0, 1]))  # what the Lambda reads for today's file
-    served = build_features(uploaded, origin, targets.iloc[: 2 * 16].reset_index(drop=True), tiny_reference(), SPEC)
-    pooled = [c for c in full.columns if c.startswith(("item_", "store_")) and c not in ("item_family", "item_class")]
+    served = build_features(
+        uploaded, origin, targets.iloc[: 2 * 16].reset_index(drop=True), tiny_reference(), SPEC
+    )
+    pooled = [
+        c
+        for c in full.columns
+        if c.startswith(("item_", "store_")) and c not in ("item_family", "item_class")
+    ]
     pooled = [c for c in pooled if c not in CATEGORICAL_FEATURES and c != "store_cluster"]
     assert pooled
     pd.testing.assert_frame_equal(full.iloc[: 2 * 16][pooled].reset_index(drop=True), served[pooled])
@@ -148,19 +154,25 @@ def test_short_history_fills_windows_partly() -> None:
 
 def test_unseen_series_get_rows_like_an_empty_series_plus_their_item_level() -> None:
     panel = tiny_panel(days=60)
-    empty = SalesPanel(panel.start, np.append(panel.stores, 2).astype(np.int32), np.append(panel.items, 20),
-                       np.vstack([panel.sales, np.full((1, 60), np.nan, np.float32)]),
-                       np.vstack([panel.promo, np.zeros((1, 60), np.int8)]))
+    empty = SalesPanel(
+        panel.start,
+        np.append(panel.stores, 2).astype(np.int32),
+        np.append(panel.items, 20),
+        np.vstack([panel.sales, np.full((1, 60), np.nan, np.float32)]),
+        np.vstack([panel.promo, np.zeros((1, 60), np.int8)]),
+    )
     origin = panel.end - pd.Timedelta(days=2)  # item 20 (store 1, every third day) has a row on it
-    targets = pd.DataFrame({"store_nbr": [2], "item_nbr": [20], "date": [origin + pd.Timedelta(days=1)],
-                            "onpromotion": [0]})
+    targets = pd.DataFrame(
+        {"store_nbr": [2], "item_nbr": [20], "date": [origin + pd.Timedelta(days=1)], "onpromotion": [0]}
+    )
     unseen = build_features(panel, origin, targets, tiny_reference(), SPEC)
     seen_empty = build_features(empty, origin, targets, tiny_reference(), SPEC)
     history = [n for n in feature_names(SPEC) if n.startswith(("sales_", "dow_", "days_", "promo_"))]
     pd.testing.assert_frame_equal(unseen[history], seen_empty[history])
     assert unseen.iloc[0]["sales_mean_w7"] == 0.0 and np.isnan(unseen.iloc[0]["days_since_sale"])
     assert unseen.iloc[0]["item_sales_mean_w28"] == pytest.approx(
-        _log(panel.sales[1, -30:-2]).mean(), rel=1e-5)  # item 20 sells in store 1
+        _log(panel.sales[1, -30:-2]).mean(), rel=1e-5
+    )  # item 20 sells in store 1
 
 
 def test_category_codes_come_from_the_maps_passed_in() -> None:
@@ -171,7 +183,9 @@ def test_category_codes_come_from_the_maps_passed_in() -> None:
     targets = _targets(panel, panel.end, days=1)
     base = build_features(panel, panel.end, targets, ref, SPEC, maps)
     # A reference with an extra family would shift codes if they were refit; with saved maps they do not.
-    items = pd.concat([ref.items, pd.DataFrame({"item_nbr": [5], "family": ["AAA"], "class": [1], "perishable": [0]})])
+    items = pd.concat(
+        [ref.items, pd.DataFrame({"item_nbr": [5], "family": ["AAA"], "class": [1], "perishable": [0]})]
+    )
     other = Reference.from_frames({"items": items, "stores": ref.stores, "holidays_events": ref.holidays})
     again = build_features(panel, panel.end, targets, other, SPEC, maps)
     pd.testing.assert_frame_equal(base, again)
@@ -193,8 +207,13 @@ def test_100k_target_rows_build_in_well_under_a_few_seconds() -> None:
     n, days = 6_250, SPEC.lookback_days
     sales = rng.poisson(1.5, size=(n, days)).astype(np.float32)
     sales[sales == 0] = np.nan
-    panel = SalesPanel(pd.Timestamp("2017-01-01"), (np.arange(n) % 54 + 1).astype(np.int32),
-                       np.arange(n, dtype=np.int64) + 1000, sales, (rng.random((n, days)) < 0.1).astype(np.int8))
+    panel = SalesPanel(
+        pd.Timestamp("2017-01-01"),
+        (np.arange(n) % 54 + 1).astype(np.int32),
+        np.arange(n, dtype=np.int64) + 1000,
+        sales,
+        (rng.random((n, days)) < 0.1).astype(np.int8),
+    )
     targets = _targets(panel, panel.end)
     ref = tiny_reference()
     maps = fit_category_maps(ref, panel)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grocery_forecast.history import DynamoHistoryStore
+from grocery_forecast.aws.history import DynamoHistoryStore
 
 from .fakes import FakeDynamo, FakeS3
 
@@ -47,8 +47,11 @@ def _logs(text: str) -> list[dict]:
 def test_etl_handler_runs_every_record_with_decoded_keys_and_logs_json(monkeypatch, capsys) -> None:
     handler = _load_handler("etl", monkeypatch)
     s3 = FakeS3()
-    s3.put_object(Bucket="raw", Key="uploads/store sales (2017-08-15).csv",
-                  Body="date,store_nbr,item_nbr,unit_sales,onpromotion\n2017-08-15,1,10,3,False\n")
+    s3.put_object(
+        Bucket="raw",
+        Key="uploads/store sales (2017-08-15).csv",
+        Body="date,store_nbr,item_nbr,unit_sales,onpromotion\n2017-08-15,1,10,3,False\n",
+    )
     s3.put_object(Bucket="raw", Key="uploads/broken.csv", Body="not,a,sales,file\n1,2,3,4\n")
     monkeypatch.setattr(handler, "_s3", s3)
     monkeypatch.setattr(handler, "_store", DynamoHistoryStore(FakeDynamo(), "history", max_workers=1))

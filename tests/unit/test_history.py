@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grocery_forecast.history import (
+from grocery_forecast.aws.history import (
     SLOTS,
     DynamoHistoryStore,
     HistoryLockTimeout,
@@ -25,7 +25,8 @@ def _store(client: FakeDynamo | None = None) -> DynamoHistoryStore:
 
 def _frame(rows: list[tuple[str, int, int, float, bool]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["date", "store_nbr", "item_nbr", "unit_sales", "onpromotion"]).assign(
-        date=lambda f: pd.to_datetime(f["date"]))
+        date=lambda f: pd.to_datetime(f["date"])
+    )
 
 
 def test_bucket_encoding_round_trips_sales_and_promo() -> None:
@@ -42,8 +43,15 @@ def test_bucket_encoding_round_trips_sales_and_promo() -> None:
 
 def test_upsert_then_read_returns_the_values_and_nan_for_days_without_rows() -> None:
     store = _store()
-    store.upsert(_frame([("2017-08-14", 1, 10, 3.0, True), ("2017-08-15", 1, 10, 4.5, False),
-                         ("2017-08-15", 2, 10, -1.0, False)]))
+    store.upsert(
+        _frame(
+            [
+                ("2017-08-14", 1, 10, 3.0, True),
+                ("2017-08-15", 1, 10, 4.5, False),
+                ("2017-08-15", 2, 10, -1.0, False),
+            ]
+        )
+    )
     panel = store.read_panel([1, 2, 3], [10, 10, 10], "2017-08-13", "2017-08-15")
     assert panel.start == pd.Timestamp("2017-08-13") and panel.n_days == 3
     rows = panel.index_of([1, 2, 3], [10, 10, 10])
@@ -78,8 +86,15 @@ def test_the_same_upload_twice_stores_identical_bytes() -> None:
 def test_history_spanning_new_year_is_read_back_in_calendar_order() -> None:
     store = _store()
     # 2016 is a leap year: its bucket has 366 used slots, 2017's only 365.
-    store.upsert(_frame([("2016-12-31", 1, 10, 1.0, False), ("2017-01-01", 1, 10, 2.0, False),
-                         ("2016-02-29", 1, 10, 9.0, False)]))
+    store.upsert(
+        _frame(
+            [
+                ("2016-12-31", 1, 10, 1.0, False),
+                ("2017-01-01", 1, 10, 2.0, False),
+                ("2016-02-29", 1, 10, 9.0, False),
+            ]
+        )
+    )
     panel = store.read_panel([1], [10], "2016-02-28", "2017-01-01")
     assert panel.n_days == (pd.Timestamp("2017-01-01") - pd.Timestamp("2016-02-28")).days + 1
     assert panel.sales[0, 1] == 9.0
@@ -126,14 +141,19 @@ def test_an_expired_lease_is_taken_over() -> None:
 
 
 def test_chunked_merging_gives_the_same_history_whatever_the_chunk_size() -> None:
-    rows = [(f"2016-12-{30 + d}" if d < 2 else f"2017-01-0{d - 1}", 1 + s % 3, 10 + s, float(s * 10 + d), d == 1)
-            for s in range(10) for d in range(4)]
+    rows = [
+        (f"2016-12-{30 + d}" if d < 2 else f"2017-01-0{d - 1}", 1 + s % 3, 10 + s, float(s * 10 + d), d == 1)
+        for s in range(10)
+        for d in range(4)
+    ]
     results = []
     for chunk in (1, 3, 1000):
         store = _store()
-        store.upsert(_frame(rows[::2]), chunk_buckets=chunk)   # an earlier upload...
+        store.upsert(_frame(rows[::2]), chunk_buckets=chunk)  # an earlier upload...
         store.upsert(_frame(rows[1::2]), chunk_buckets=chunk)  # ...and a later one, merged into it
-        panel = store.read_panel([1 + s % 3 for s in range(10)], [10 + s for s in range(10)], "2016-12-30", "2017-01-02")
+        panel = store.read_panel(
+            [1 + s % 3 for s in range(10)], [10 + s for s in range(10)], "2016-12-30", "2017-01-02"
+        )
         results.append(panel.sales)
     np.testing.assert_array_equal(results[0], results[2])
     np.testing.assert_array_equal(results[1], results[2])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grocery_forecast import manifest as mf
+from grocery_forecast.pipeline import manifest as mf
 
 
 def test_the_same_bytes_at_the_same_key_are_the_same_run() -> None:

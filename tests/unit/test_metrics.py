@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grocery_forecast.metrics import nwrmsle, nwrmsle_by_group
+from grocery_forecast.forecasting.metrics import nwrmsle, nwrmsle_by_group
 
 
 def test_matches_a_hand_computation_with_weights() -> None:
@@ -21,7 +21,9 @@ def test_perfect_forecast_scores_zero_and_weights_default_to_one() -> None:
 
 
 def test_negative_sales_and_forecasts_count_as_zero() -> None:
-    assert nwrmsle(np.array([-3.0, 2.0]), np.array([0.0, -1.0])) == pytest.approx(nwrmsle([0.0, 2.0], [0.0, 0.0]))
+    assert nwrmsle(np.array([-3.0, 2.0]), np.array([0.0, -1.0])) == pytest.approx(
+        nwrmsle([0.0, 2.0], [0.0, 0.0])
+    )
 
 
 def test_by_group_splits_rows_and_agrees_with_the_whole() -> None:

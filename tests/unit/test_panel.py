@@ -6,15 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grocery_forecast.panel import SalesPanel
+from grocery_forecast.forecasting.panel import SalesPanel
 
 
 def _frame() -> pd.DataFrame:
-    return pd.DataFrame({
-        "date": pd.to_datetime(["2017-01-01", "2017-01-03", "2017-01-02"]),
-        "store_nbr": [1, 1, 2], "item_nbr": [10, 10, 10],
-        "unit_sales": [1.5, -2.0, 3.0], "onpromotion": [True, False, False],
-    })
+    return pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2017-01-01", "2017-01-03", "2017-01-02"]),
+            "store_nbr": [1, 1, 2],
+            "item_nbr": [10, 10, 10],
+            "unit_sales": [1.5, -2.0, 3.0],
+            "onpromotion": [True, False, False],
+        }
+    )
 
 
 def test_pivot_keeps_no_row_days_distinct_from_zero_sales() -> None:

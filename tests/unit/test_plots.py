@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from grocery_forecast.panel import SalesPanel
-from grocery_forecast.plots import plot_forecast, top_series
+from grocery_forecast.forecasting.panel import SalesPanel
+from grocery_forecast.forecasting.plots import plot_forecast, top_series
 
 
 def _forecast() -> pd.DataFrame:
@@ -21,8 +21,16 @@ def test_top_series_are_the_largest_totals() -> None:
 
 
 def test_plot_forecast_writes_a_png(tmp_path) -> None:
-    history = SalesPanel.from_frame(pd.DataFrame({
-        "date": pd.date_range("2017-08-01", periods=15).repeat(2), "store_nbr": 1,
-        "item_nbr": [13, 19] * 15, "unit_sales": 2.0, "onpromotion": False}))
+    history = SalesPanel.from_frame(
+        pd.DataFrame(
+            {
+                "date": pd.date_range("2017-08-01", periods=15).repeat(2),
+                "store_nbr": 1,
+                "item_nbr": [13, 19] * 15,
+                "unit_sales": 2.0,
+                "onpromotion": False,
+            }
+        )
+    )
     path = plot_forecast(history, _forecast(), pd.Timestamp("2017-08-15"), tmp_path / "f.png", series=3)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5_000

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grocery_forecast.reference import HOLIDAY_FLAGS, Reference, ReferenceTableError
+from grocery_forecast.contract.reference import HOLIDAY_FLAGS, Reference, ReferenceTableError
 
 from .conftest import FAVORITA_DIR, tiny_reference
 

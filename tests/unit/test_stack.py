@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grocery_forecast.stack import _terraform_error
+from grocery_forecast.cli.stack import _terraform_error
 
 STDERR = """\u2577
 \u2502 Warning: Unable to open CLI configuration file

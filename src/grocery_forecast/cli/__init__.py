@@ -16,7 +16,14 @@ __all__ = ["main"]
 
 #: Subcommand modules under ``grocery_forecast.cli``, in ``--help`` order.
 COMMANDS: tuple[str, ...] = (
-    "generate", "train", "backtest", "upload", "status", "results", "models", "reference",
+    "generate",
+    "train",
+    "backtest",
+    "upload",
+    "status",
+    "results",
+    "models",
+    "reference",
 )
 
 

@@ -12,13 +12,17 @@ __all__ = ["add_env_argument", "open_stack", "say"]
 
 
 def add_env_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", choices=["local", "aws"], default="local",
-                        help="which deployed stack (terraform/environments/<env>) to use (default: local)")
+    parser.add_argument(
+        "--env",
+        choices=["local", "aws"],
+        default="local",
+        help="which deployed stack (terraform/environments/<env>) to use (default: local)",
+    )
 
 
 def open_stack(args: argparse.Namespace) -> Any:
     """The deployed stack, or a CliError naming the command that fixes it."""
-    from grocery_forecast.stack import StackError, load_stack
+    from grocery_forecast.cli.stack import StackError, load_stack
 
     try:
         return load_stack(args.env)

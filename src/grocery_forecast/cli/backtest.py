@@ -25,16 +25,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "sales) and score Favorita's NWRMSLE for the model and the zeros, last_value and dow_mean baselines.",
     )
     parser.add_argument("--sales", required=True, type=Path, help="sales (train.csv format, .csv or .csv.gz)")
-    parser.add_argument("--reference", required=True, type=Path,
-                        help="directory with items.csv, stores.csv, holidays_events.csv")
+    parser.add_argument(
+        "--reference",
+        required=True,
+        type=Path,
+        help="directory with items.csv, stores.csv, holidays_events.csv",
+    )
     parser.add_argument("--cutoff", required=True, help="last day of training history (YYYY-MM-DD)")
-    parser.add_argument("--horizon", type=int, default=16, help="days after the cutoff to score, 1..16 (default: 16)")
+    parser.add_argument(
+        "--horizon", type=int, default=16, help="days after the cutoff to score, 1..16 (default: 16)"
+    )
     parser.add_argument("--report", required=True, type=Path, help="JSON report to write")
-    parser.add_argument("--plot", type=Path, default=None, help="PNG: forecast vs actual and NWRMSLE by horizon")
-    parser.add_argument("--since", default=None,
-                        help="first day of history to read (YYYY-MM-DD); use it on the 125-million-row train.csv")
-    parser.add_argument("--save-model", type=Path, default=None,
-                        help="also save the backtested model (with its backtest metrics) to this directory")
+    parser.add_argument(
+        "--plot", type=Path, default=None, help="PNG: forecast vs actual and NWRMSLE by horizon"
+    )
+    parser.add_argument(
+        "--since",
+        default=None,
+        help="first day of history to read (YYYY-MM-DD); use it on the 125-million-row train.csv",
+    )
+    parser.add_argument(
+        "--save-model",
+        type=Path,
+        default=None,
+        help="also save the backtested model (with its backtest metrics) to this directory",
+    )
     add_training_arguments(parser)
     parser.set_defaults(func=_run)
 
@@ -46,9 +61,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def backtest_command(args: argparse.Namespace) -> dict:
     """Run the backtest, write the report (and plot); returns the report."""
-    from grocery_forecast.backtest import plot_backtest, run_backtest
-    from grocery_forecast.panel import SalesPanel
-    from grocery_forecast.reference import Reference, ReferenceTableError
+    from grocery_forecast.contract.reference import Reference, ReferenceTableError
+    from grocery_forecast.forecasting.backtest import plot_backtest, run_backtest
+    from grocery_forecast.forecasting.panel import SalesPanel
 
     cutoff = _parse_day(args.cutoff, "--cutoff")
     since = _parse_day(args.since, "--since")
@@ -65,19 +80,27 @@ def backtest_command(args: argparse.Namespace) -> dict:
     panel = SalesPanel.from_frame(frame)
     del frame
     if panel.end <= pd.Timestamp(cutoff):
-        raise CliError(f"{args.sales}: no sales after the cutoff {cutoff} (data ends {panel.end.date()}); nothing to score")
+        raise CliError(
+            f"{args.sales}: no sales after the cutoff {cutoff} (data ends {panel.end.date()}); nothing to score"
+        )
     if panel.start > pd.Timestamp(cutoff):
         raise CliError(f"{args.sales}: no sales on or before the cutoff {cutoff}; nothing to train on")
-    print(f"history: {panel.n_series:,} series, {panel.start.date()}..{cutoff}; scoring up to {panel.end.date()}")
+    print(
+        f"history: {panel.n_series:,} series, {panel.start.date()}..{cutoff}; scoring up to {panel.end.date()}"
+    )
     try:
-        result = run_backtest(panel, reference, cutoff, args.horizon, config=config,
-                              params={"seed": args.seed}, progress=True)
+        result = run_backtest(
+            panel, reference, cutoff, args.horizon, config=config, params={"seed": args.seed}, progress=True
+        )
     except ValueError as exc:
         raise CliError(str(exc)) from None
     report = result.report
     if report["horizon_evaluated"] < args.horizon:
-        print(f"warning: the sales data ends {panel.end.date()}: scored horizons 1..{report['horizon_evaluated']} "
-              f"of {args.horizon}", file=sys.stderr)
+        print(
+            f"warning: the sales data ends {panel.end.date()}: scored horizons 1..{report['horizon_evaluated']} "
+            f"of {args.horizon}",
+            file=sys.stderr,
+        )
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(report, indent=2) + "\n")
     if args.plot:
@@ -85,15 +108,22 @@ def backtest_command(args: argparse.Namespace) -> dict:
     if args.save_model:
         result.model.save(args.save_model)
     _print_summary(report)
-    print(f"report: {args.report}" + (f"; plot: {args.plot}" if args.plot else "")
-          + (f"; model: {args.save_model}" if args.save_model else ""))
+    print(
+        f"report: {args.report}"
+        + (f"; plot: {args.plot}" if args.plot else "")
+        + (f"; model: {args.save_model}" if args.save_model else "")
+    )
     return report
 
 
 def _print_summary(report: dict) -> None:
     best = report["best_baseline"]
-    print(f"NWRMSLE over {report['rows']:,} rows ({report['series']:,} series x {report['horizon_evaluated']} days):")
-    print(f"  model       {report['model']['nwrmsle']:.4f}   ({100 * report['improvement_vs_best_baseline']:.1f}% below {best})")
+    print(
+        f"NWRMSLE over {report['rows']:,} rows ({report['series']:,} series x {report['horizon_evaluated']} days):"
+    )
+    print(
+        f"  model       {report['model']['nwrmsle']:.4f}   ({100 * report['improvement_vs_best_baseline']:.1f}% below {best})"
+    )
     for name, value in report["baselines"].items():
         print(f"  {name:<11} {value:.4f}")
     print("  per horizon (model / best baseline):")

@@ -25,9 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--items", type=int, default=50, help="number of items (default: 50)")
     parser.add_argument("--start", default="2016-08-16", help="first day of train.csv (default: 2016-08-16)")
     parser.add_argument("--days", type=int, default=365, help="days in train.csv (default: 365)")
-    parser.add_argument("--horizon", type=int, default=16, help="days in test.csv after train.csv (default: 16)")
     parser.add_argument(
-        "--reference", type=Path, default=None,
+        "--horizon", type=int, default=16, help="days in test.csv after train.csv (default: 16)"
+    )
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        default=None,
         help="draw stores, items and holidays from these real reference tables instead of inventing them",
     )
     parser.set_defaults(func=_run)
@@ -42,12 +46,18 @@ def generate_command(args: argparse.Namespace) -> Path:
     """Generate and write the data set; returns the output directory."""
     from tqdm.auto import tqdm
 
-    from grocery_forecast.datagen import GeneratorConfig, generate, write_dataset
-    from grocery_forecast.reference import Reference, ReferenceTableError
+    from grocery_forecast.contract.reference import Reference, ReferenceTableError
+    from grocery_forecast.forecasting.datagen import GeneratorConfig, generate, write_dataset
 
     try:
-        config = GeneratorConfig(seed=args.seed, stores=args.stores, items=args.items, start=args.start,
-                                 days=args.days, horizon=args.horizon)
+        config = GeneratorConfig(
+            seed=args.seed,
+            stores=args.stores,
+            items=args.items,
+            start=args.start,
+            days=args.days,
+            horizon=args.horizon,
+        )
         reference = Reference.from_dir(args.reference) if args.reference else None
     except (ValueError, ReferenceTableError) as exc:
         raise CliError(str(exc)) from None

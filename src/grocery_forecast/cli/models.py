@@ -20,9 +20,12 @@ def _score(metadata: dict) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("models", help="list, show, publish and switch model versions",
-                            description="Model versions in the models bucket (models/<version>/) and the "
-                                        "one in service (models/current.json).")
+    parser = sub.add_parser(
+        "models",
+        help="list, show, publish and switch model versions",
+        description="Model versions in the models bucket (models/<version>/) and the "
+        "one in service (models/current.json).",
+    )
     add_env_argument(parser)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.add_parser("list", help="list versions, newest first (default)")
@@ -37,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from grocery_forecast import model_store
+    from grocery_forecast.aws import model_store
 
     stack = open_stack(args)
     s3 = stack.client("s3")
@@ -45,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "publish":
             version = model_store.publish_model(s3, bucket, args.model_dir, make_current=not args.no_switch)
-            say(f"published model {version} to s3://{bucket}/models/{version}/"
-                + ("" if args.no_switch else " (now in service)"))
+            say(
+                f"published model {version} to s3://{bucket}/models/{version}/"
+                + ("" if args.no_switch else " (now in service)")
+            )
             print(version)
         elif args.action == "use":
             model_store.set_current(s3, bucket, args.version)
@@ -58,13 +63,21 @@ def run(args: argparse.Namespace) -> int:
         else:
             versions = model_store.list_versions(s3, bucket)
             if not versions:
-                say(f"no models in s3://{bucket}/models/; publish one with `grocery-forecast train --publish`")
+                say(
+                    f"no models in s3://{bucket}/models/; publish one with `grocery-forecast train --publish`"
+                )
                 return 1
             print(f"{'':2}{'VERSION':34} {'CREATED':25} {'TRAINED ON':23} NWRMSLE")
             for v in versions:
                 window = v.metadata.get("training_window") or {}
-                span = f"{window.get('start', '?')}..{window.get('end', '?')}" if isinstance(window, dict) else str(window)
-                print(f"{'*' if v.current else ' '} {v.version:34} {v.created_at:25} {span:23} {_score(v.metadata)}")
+                span = (
+                    f"{window.get('start', '?')}..{window.get('end', '?')}"
+                    if isinstance(window, dict)
+                    else str(window)
+                )
+                print(
+                    f"{'*' if v.current else ' '} {v.version:34} {v.created_at:25} {span:23} {_score(v.metadata)}"
+                )
     except model_store.ModelStoreError as exc:
         raise CliError(str(exc)) from None
     return 0

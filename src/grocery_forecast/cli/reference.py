@@ -7,17 +7,21 @@ from pathlib import Path
 
 from grocery_forecast.cli import CliError
 from grocery_forecast.cli._common import add_env_argument, open_stack, say
-from grocery_forecast.schema import REFERENCE_TABLES
+from grocery_forecast.contract.schema import REFERENCE_TABLES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("reference", help="upload the reference tables (items, stores, holidays_events)",
-                            description="Upload Favorita reference tables to the raw bucket's reference/ prefix; "
-                                        "the ETL validates them and the forecasts use them.")
+    parser = sub.add_parser(
+        "reference",
+        help="upload the reference tables (items, stores, holidays_events)",
+        description="Upload Favorita reference tables to the raw bucket's reference/ prefix; "
+        "the ETL validates them and the forecasts use them.",
+    )
     add_env_argument(parser)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    up = actions.add_parser("upload", help="upload DIR/{items,stores,holidays_events}.csv (and oil, transactions "
-                                           "with --all)")
+    up = actions.add_parser(
+        "upload", help="upload DIR/{items,stores,holidays_events}.csv (and oil, transactions with --all)"
+    )
     up.add_argument("directory", type=Path)
     up.add_argument("--all", action="store_true", help="also upload the optional tables (oil, transactions)")
     up.add_argument("--wait", action="store_true", help="wait until the ETL has validated each table")
@@ -26,17 +30,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from grocery_forecast.client import RunTimeout, upload_file, wait_for_run
+    from grocery_forecast.cli.client import RunTimeout, upload_file, wait_for_run
 
     tables = [t for t in REFERENCE_TABLES.values() if t.required or args.all]
     paths = []
     for table in tables:
-        path = next((p for p in (args.directory / f"{table.name}.csv", args.directory / f"{table.name}.csv.gz")
-                     if p.is_file()), None)
+        path = next(
+            (
+                p
+                for p in (args.directory / f"{table.name}.csv", args.directory / f"{table.name}.csv.gz")
+                if p.is_file()
+            ),
+            None,
+        )
         if path is None:
             if table.required:
-                raise CliError(f"{args.directory} has no {table.name}.csv (needed: "
-                               + ", ".join(f"{t.name}.csv" for t in tables if t.required) + ")")
+                raise CliError(
+                    f"{args.directory} has no {table.name}.csv (needed: "
+                    + ", ".join(f"{t.name}.csv" for t in tables if t.required)
+                    + ")"
+                )
             continue
         paths.append(path)
     stack = open_stack(args)

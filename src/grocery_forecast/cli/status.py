@@ -10,8 +10,11 @@ from grocery_forecast.cli._common import add_env_argument, open_stack, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("status", help="recent runs: input, rows, series, model, seconds, result",
-                            description="Recent runs, newest first, from the run manifests in the output bucket.")
+    parser = sub.add_parser(
+        "status",
+        help="recent runs: input, rows, series, model, seconds, result",
+        description="Recent runs, newest first, from the run manifests in the output bucket.",
+    )
     add_env_argument(parser)
     parser.add_argument("-n", "--limit", type=int, default=10, help="how many runs (default: 10)")
     parser.add_argument("--json", action="store_true", help="print the manifests as JSON")
@@ -40,7 +43,7 @@ def _seconds(doc: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from grocery_forecast.client import list_runs
+    from grocery_forecast.cli.client import list_runs
 
     stack = open_stack(args)
     runs = list_runs(stack.client("s3"), stack.output_bucket_name, limit=args.limit)
@@ -50,19 +53,25 @@ def run(args: argparse.Namespace) -> int:
     if not runs:
         say("no runs yet: upload a file with `grocery-forecast upload FILE`")
         return 0
-    print(f"{'RUN':34} {'INPUT':32} {'KIND':9} {'STATUS':11} {'ROWS':>8} {'REJ':>6} {'SERIES':>7} "
-          f"{'MODEL':22} {'SEC':>6}  RESULT")
+    print(
+        f"{'RUN':34} {'INPUT':32} {'KIND':9} {'STATUS':11} {'ROWS':>8} {'REJ':>6} {'SERIES':>7} "
+        f"{'MODEL':22} {'SEC':>6}  RESULT"
+    )
     now = time.time()
     stalled = 0
     for doc in runs:
         status = _status(doc, now)
         stalled += status == "stalled"
         result = doc.get("output") or doc.get("report") or doc.get("processed") or ""
-        print(f"{doc.get('run_id', '?')[:34]:34} {doc.get('input', {}).get('key', '?')[-32:]:32} "
-              f"{doc.get('kind', '-'):9} {status:11} {doc.get('rows_in', '-')!s:>8} "
-              f"{doc.get('rows_rejected', '-')!s:>6} {doc.get('series_forecast', doc.get('series', '-'))!s:>7} "
-              f"{(doc.get('model_version') or '-')[:22]:22} {_seconds(doc):>6}  {result}")
+        print(
+            f"{doc.get('run_id', '?')[:34]:34} {doc.get('input', {}).get('key', '?')[-32:]:32} "
+            f"{doc.get('kind', '-'):9} {status:11} {doc.get('rows_in', '-')!s:>8} "
+            f"{doc.get('rows_rejected', '-')!s:>6} {doc.get('series_forecast', doc.get('series', '-'))!s:>7} "
+            f"{(doc.get('model_version') or '-')[:22]:22} {_seconds(doc):>6}  {result}"
+        )
     if stalled:
-        say(f"{stalled} run(s) stalled: their Lambda stopped mid-run (e.g. the emulator was stopped). Upload the "
-            "same file again (idempotent: nothing is duplicated); `make logs` shows what happened.")
+        say(
+            f"{stalled} run(s) stalled: their Lambda stopped mid-run (e.g. the emulator was stopped). Upload the "
+            "same file again (idempotent: nothing is duplicated); `make logs` shows what happened."
+        )
     return 0

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from grocery_forecast import model_store
+from grocery_forecast.aws import model_store
 from grocery_forecast.cli import CliError
 from grocery_forecast.cli._common import open_stack, say
 
 if TYPE_CHECKING:
-    from grocery_forecast.model import TrainConfig
+    from grocery_forecast.forecasting.model import TrainConfig
 
 __all__ = ["add_training_arguments", "read_sales", "register", "train_command"]
 
@@ -26,7 +26,9 @@ __all__ = ["add_training_arguments", "read_sales", "register", "train_command"]
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``train`` and ``backtest`` (training-size knobs)."""
     parser.add_argument(
-        "--max-rows", type=int, default=None,
+        "--max-rows",
+        type=int,
+        default=None,
         help="training rows sampled (series x origin x horizon); default 2,000,000",
     )
     parser.add_argument("--max-origins", type=int, default=None, help="weekly training origins (default: 26)")
@@ -42,17 +44,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "A real train.csv has 125 million rows: use --since to read only recent history.",
     )
     parser.add_argument("--sales", required=True, type=Path, help="sales history (train.csv format)")
-    parser.add_argument("--reference", required=True, type=Path,
-                        help="directory with items.csv, stores.csv, holidays_events.csv")
+    parser.add_argument(
+        "--reference",
+        required=True,
+        type=Path,
+        help="directory with items.csv, stores.csv, holidays_events.csv",
+    )
     parser.add_argument("--out", required=True, type=Path, help="model directory to write")
     parser.add_argument("--since", default=None, help="first day of history to read (YYYY-MM-DD)")
     parser.add_argument("--until", default=None, help="last day of history to train on (YYYY-MM-DD)")
-    parser.add_argument("--horizon", type=int, default=16, help="days ahead to train for, 1..16 (default: 16)")
+    parser.add_argument(
+        "--horizon", type=int, default=16, help="days ahead to train for, 1..16 (default: 16)"
+    )
     add_training_arguments(parser)
-    parser.add_argument("--publish", action="store_true",
-                        help="also upload the model to the deployed stack's models bucket and put it in service")
-    parser.add_argument("--env", choices=["local", "aws"], default="local",
-                        help="with --publish: which deployed stack (default: local)")
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="also upload the model to the deployed stack's models bucket and put it in service",
+    )
+    parser.add_argument(
+        "--env",
+        choices=["local", "aws"],
+        default="local",
+        help="with --publish: which deployed stack (default: local)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -61,7 +76,9 @@ def _run(args: argparse.Namespace) -> int:
         stack = open_stack(args)  # before training: a missing stack should not cost a training run
         out = train_command(args)
         version = model_store.publish_model(stack.client("s3"), stack.models_bucket_name, out)
-        say(f"published model {version} to s3://{stack.models_bucket_name}/models/{version}/ (now in service)")
+        say(
+            f"published model {version} to s3://{stack.models_bucket_name}/models/{version}/ (now in service)"
+        )
         return 0
     train_command(args)
     return 0
@@ -96,13 +113,13 @@ def read_sales(path: Path, since: str | None = None, until: str | None = None) -
     """
     from tqdm.auto import tqdm
 
-    from grocery_forecast.cleaning import DEFAULT_CHUNK_ROWS, CsvContractError, read_actuals
+    from grocery_forecast.contract.cleaning import DEFAULT_CHUNK_ROWS, CsvContractError, read_actuals
 
     if not path.is_file():
         raise CliError(f"sales file not found: {path}")
     total = _estimate_rows(path)
     if total and (since or until):
-        from grocery_forecast.date_span import find_date_span
+        from grocery_forecast.contract.date_span import find_date_span
 
         span = find_date_span(path, since, until)  # what read_actuals will read, when bisectable
         if span is not None:
@@ -131,7 +148,7 @@ def read_sales(path: Path, since: str | None = None, until: str | None = None) -
 
 
 def _training_config(args: argparse.Namespace, horizon: int) -> TrainConfig:
-    from grocery_forecast.model import TrainConfig
+    from grocery_forecast.forecasting.model import TrainConfig
 
     overrides = {"horizon": horizon, "seed": args.seed}
     if getattr(args, "max_rows", None):
@@ -146,9 +163,9 @@ def _training_config(args: argparse.Namespace, horizon: int) -> TrainConfig:
 
 def train_command(args: argparse.Namespace) -> Path:
     """Read, fit and save; returns the model directory (a publish step can follow)."""
-    from grocery_forecast.model import ForecastModel
-    from grocery_forecast.panel import SalesPanel
-    from grocery_forecast.reference import Reference, ReferenceTableError
+    from grocery_forecast.contract.reference import Reference, ReferenceTableError
+    from grocery_forecast.forecasting.model import ForecastModel
+    from grocery_forecast.forecasting.panel import SalesPanel
 
     since, until = _parse_day(args.since, "--since"), _parse_day(args.until, "--until")
     config = _training_config(args, args.horizon)
@@ -159,7 +176,9 @@ def train_command(args: argparse.Namespace) -> Path:
     frame = read_sales(args.sales, since, until)
     panel = SalesPanel.from_frame(frame)
     del frame
-    print(f"history: {panel.n_series:,} series, {panel.start.date()}..{panel.end.date()} ({panel.n_days} days)")
+    print(
+        f"history: {panel.n_series:,} series, {panel.start.date()}..{panel.end.date()} ({panel.n_days} days)"
+    )
     started = time.perf_counter()
     try:
         model = ForecastModel(config=config, params={"seed": args.seed}).fit(panel, reference, progress=True)

@@ -1,6 +1,6 @@
 """What a store manager would do by hand: the forecasts a model has to beat to be worth running.
 
-Each baseline reads only a :class:`~grocery_forecast.panel.SalesPanel` up to the forecast origin,
+Each baseline reads only a :class:`~grocery_forecast.forecasting.panel.SalesPanel` up to the forecast origin,
 exactly like the model, so a backtest compares like with like. Absent rows are zero sales.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from grocery_forecast.panel import SalesPanel
+from grocery_forecast.forecasting.panel import SalesPanel
 
 __all__ = ["BASELINES", "DOW_WEEKS", "baseline_forecast", "dow_mean", "last_value", "zeros"]
 
@@ -19,7 +19,9 @@ __all__ = ["BASELINES", "DOW_WEEKS", "baseline_forecast", "dow_mean", "last_valu
 DOW_WEEKS = 4
 
 
-def _target_arrays(panel: SalesPanel, origin: pd.Timestamp, targets: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _target_arrays(
+    panel: SalesPanel, origin: pd.Timestamp, targets: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
     """Panel row (-1 if unknown) and days ahead of each target row."""
     rows = panel.index_of(targets["store_nbr"].to_numpy(), targets["item_nbr"].to_numpy())
     ahead = (pd.to_datetime(targets["date"]).dt.normalize() - origin).dt.days.to_numpy(dtype=np.int64)
@@ -84,7 +86,9 @@ BASELINES: dict[str, Callable[[SalesPanel, pd.Timestamp | str, pd.DataFrame], np
 }
 
 
-def baseline_forecast(name: str, panel: SalesPanel, origin: pd.Timestamp | str, targets: pd.DataFrame) -> np.ndarray:
+def baseline_forecast(
+    name: str, panel: SalesPanel, origin: pd.Timestamp | str, targets: pd.DataFrame
+) -> np.ndarray:
     """Run one baseline by name.
 
     Raises:

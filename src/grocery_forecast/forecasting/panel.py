@@ -16,6 +16,7 @@ import pandas as pd
 
 __all__ = ["SalesPanel"]
 
+
 @dataclass(frozen=True)
 class SalesPanel:
     """Daily sales of many store-item series over one contiguous date range.
@@ -73,8 +74,10 @@ class SalesPanel:
         """Row of each (store, item) pair, ``-1`` where the panel has no such series."""
         lookup = pd.MultiIndex.from_arrays([self.stores.astype(np.int64), self.items.astype(np.int64)])
         wanted = pd.MultiIndex.from_arrays(
-            [np.asarray(list(stores) if not isinstance(stores, np.ndarray) else stores, dtype=np.int64),
-             np.asarray(list(items) if not isinstance(items, np.ndarray) else items, dtype=np.int64)]
+            [
+                np.asarray(list(stores) if not isinstance(stores, np.ndarray) else stores, dtype=np.int64),
+                np.asarray(list(items) if not isinstance(items, np.ndarray) else items, dtype=np.int64),
+            ]
         )
         return np.asarray(lookup.get_indexer(wanted), dtype=np.int64)
 

@@ -2,7 +2,7 @@
 
 NWRMSLE (normalised weighted root mean squared logarithmic error) compares ``log1p`` of forecast
 and actual, so a unit of error on a slow item counts as much as a proportional error on a fast
-one; perishable items weigh :data:`~grocery_forecast.schema.PERISHABLE_WEIGHT` because spoilage
+one; perishable items weigh :data:`~grocery_forecast.contract.schema.PERISHABLE_WEIGHT` because spoilage
 makes their errors costlier.
 """
 

@@ -86,7 +86,8 @@ def current_version(s3: Any, bucket: str) -> str:
         if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
             raise ModelStoreError(
                 f"no model published in s3://{bucket}/ (missing {CURRENT_KEY}); "
-                "train and publish one with `grocery-forecast train --publish` or `make up`") from None
+                "train and publish one with `grocery-forecast train --publish` or `make up`"
+            ) from None
         raise
     return str(json.loads(body)["version"])
 
@@ -103,8 +104,10 @@ def download_model(s3: Any, bucket: str, version: str, dest: Path) -> Path:
             s3.download_file(bucket, f"{PREFIX}{version}/{name}", str(tmp))
         except Exception as exc:
             if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-                raise ModelStoreError(f"model version {version!r} is incomplete: "
-                                      f"s3://{bucket}/{PREFIX}{version}/{name} is missing") from None
+                raise ModelStoreError(
+                    f"model version {version!r} is incomplete: "
+                    f"s3://{bucket}/{PREFIX}{version}/{name} is missing"
+                ) from None
             raise
         tmp.replace(target / name)
     return target
@@ -120,9 +123,11 @@ def list_versions(s3: Any, bucket: str) -> list[ModelVersion]:
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=PREFIX, Delimiter="/"):
         for prefix in page.get("CommonPrefixes", []):
-            version = prefix["Prefix"][len(PREFIX):].rstrip("/")
+            version = prefix["Prefix"][len(PREFIX) :].rstrip("/")
             try:
-                meta = json.loads(s3.get_object(Bucket=bucket, Key=f"{PREFIX}{version}/metadata.json")["Body"].read())
+                meta = json.loads(
+                    s3.get_object(Bucket=bucket, Key=f"{PREFIX}{version}/metadata.json")["Body"].read()
+                )
             except Exception as exc:
                 if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                     continue  # an upload in progress or an interrupted one

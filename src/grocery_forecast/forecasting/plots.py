@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from grocery_forecast.panel import SalesPanel
+from grocery_forecast.forecasting.panel import SalesPanel
 
 __all__ = ["plot_forecast", "top_series"]
 
@@ -18,8 +18,14 @@ def top_series(forecast: pd.DataFrame, n: int) -> pd.DataFrame:
     return totals.nlargest(n, "unit_sales")[["store_nbr", "item_nbr"]].reset_index(drop=True)
 
 
-def plot_forecast(history: SalesPanel, forecast: pd.DataFrame, origin: pd.Timestamp, path: Path,
-                  title: str = "", series: int = 6) -> Path:
+def plot_forecast(
+    history: SalesPanel,
+    forecast: pd.DataFrame,
+    origin: pd.Timestamp,
+    path: Path,
+    title: str = "",
+    series: int = 6,
+) -> Path:
     """Small multiples: each series' recent daily sales (absent rows as zero) and its forecast.
 
     Args:
@@ -46,12 +52,14 @@ def plot_forecast(history: SalesPanel, forecast: pd.DataFrame, origin: pd.Timest
         ahead = forecast[(forecast["store_nbr"] == pick.store_nbr) & (forecast["item_nbr"] == pick.item_nbr)]
         ahead = ahead.assign(date=pd.to_datetime(ahead["date"])).sort_values("date")
         ax.plot(days, actual, color="#555555", lw=1.2, label="history")
-        ax.plot(ahead["date"], ahead["unit_sales"], color="#d62728", lw=1.8, marker="o", ms=2.5, label="forecast")
+        ax.plot(
+            ahead["date"], ahead["unit_sales"], color="#d62728", lw=1.8, marker="o", ms=2.5, label="forecast"
+        )
         ax.axvline(origin, color="#999999", ls="--", lw=0.8)
         ax.set_title(f"store {pick.store_nbr}, item {pick.item_nbr}", fontsize=9)
         ax.set_ylabel("unit sales", fontsize=8)
         ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(picks):]:
+    for ax in list(axes.flat)[len(picks) :]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=7, loc="upper left")
     fig.suptitle(title or f"forecast from {origin.date()}", fontsize=10)

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from grocery_forecast.baselines import BASELINES
-from grocery_forecast.features import FeatureSpec
-from grocery_forecast.metrics import nwrmsle, nwrmsle_by_group
-from grocery_forecast.model import ForecastModel, TrainConfig
-from grocery_forecast.panel import SalesPanel
-from grocery_forecast.reference import Reference
+from grocery_forecast.contract.reference import Reference
+from grocery_forecast.forecasting.baselines import BASELINES
+from grocery_forecast.forecasting.features import FeatureSpec
+from grocery_forecast.forecasting.metrics import nwrmsle, nwrmsle_by_group
+from grocery_forecast.forecasting.model import ForecastModel, TrainConfig
+from grocery_forecast.forecasting.panel import SalesPanel
 
 __all__ = ["BacktestResult", "plot_backtest", "run_backtest"]
 
@@ -88,13 +88,17 @@ def run_backtest(
         raise ValueError(f"cutoff {cutoff.date()} is before the first sales day {panel.start.date()}")
     evaluated = min(int(horizon), (panel.end - cutoff).days)
     if evaluated < 1:
-        raise ValueError(f"no sales after the cutoff {cutoff.date()} to score (the data ends {panel.end.date()})")
+        raise ValueError(
+            f"no sales after the cutoff {cutoff.date()} to score (the data ends {panel.end.date()})"
+        )
     base = config or TrainConfig()
     cfg = TrainConfig(**{**base.__dict__, "horizon": int(horizon)})
     history = panel.window(panel.start, cutoff)
 
     started = time.perf_counter()
-    model = ForecastModel(spec=spec, params=params, config=cfg).fit(history, reference, end=cutoff, progress=progress)
+    model = ForecastModel(spec=spec, params=params, config=cfg).fit(
+        history, reference, end=cutoff, progress=progress
+    )
     train_seconds = time.perf_counter() - started
 
     days = pd.date_range(cutoff + pd.Timedelta(days=1), periods=evaluated, freq="D")
@@ -130,7 +134,9 @@ def run_backtest(
         "per_horizon_baselines": {b: {str(h): v for h, v in by_h[b].items()} for b in BASELINES},
         "best_baseline": best,
         "improvement_vs_best_baseline": 1.0 - scores["model"] / baseline_scores[best],
-        "beats_best_baseline_at_every_horizon": bool(all(by_h["model"][h] <= best_per_h[h] for h in best_per_h)),
+        "beats_best_baseline_at_every_horizon": bool(
+            all(by_h["model"][h] <= best_per_h[h] for h in best_per_h)
+        ),
         "worst_horizon_ratio_to_best_baseline": max(by_h["model"][h] / best_per_h[h] for h in best_per_h),
         "rows": len(targets),
         "series": n,
@@ -149,7 +155,8 @@ def run_backtest(
         },
     }
     model.metadata["backtest"] = {
-        k: report[k] for k in ("model", "baselines", "per_horizon", "cutoff", "horizon_evaluated", "rows", "series")
+        k: report[k]
+        for k in ("model", "baselines", "per_horizon", "cutoff", "horizon_evaluated", "rows", "series")
     }
     targets["horizon"] = ahead
     return BacktestResult(report, targets, actual, forecasts, history, model)
@@ -158,7 +165,9 @@ def run_backtest(
 def _pick_series(result: BacktestResult, count: int) -> list[int]:
     """A spread of series by volume (busiest, and a few quantiles of those that sold)."""
     n_days = result.report["horizon_evaluated"]
-    volume = result.actual.reshape(-1, n_days).sum(axis=1) + result.history.sales_filled()[:, -28:].clip(0).sum(axis=1)
+    volume = result.actual.reshape(-1, n_days).sum(axis=1) + result.history.sales_filled()[:, -28:].clip(
+        0
+    ).sum(axis=1)
     order = np.argsort(-volume, kind="stable")
     sold = order[volume[order] > 0]
     if len(sold) == 0:
@@ -198,14 +207,18 @@ def plot_backtest(result: BacktestResult, path: str | Path, series: int = 4) -> 
         ax.plot(future_dates, result.forecasts["dow_mean"][sl], color="C0", lw=1, ls="--", label="dow_mean")
         promo = result.targets["onpromotion"].to_numpy()[sl]
         if promo.any():
-            ax.scatter(future_dates[promo], np.zeros(int(promo.sum())), marker="^", color="C3", label="on promotion")
+            ax.scatter(
+                future_dates[promo], np.zeros(int(promo.sum())), marker="^", color="C3", label="on promotion"
+            )
         ax.axvline(cutoff, color="0.7", lw=1)
         ax.set_title(f"store {history.stores[row]}, item {history.items[row]}", fontsize=9)
         ax.set_ylabel("unit sales")
     axes[0].legend(loc="upper left", fontsize=8, ncol=5)
     ax = axes[-1]
     hs = np.arange(1, n_days + 1)
-    ax.plot(hs, [result.report["per_horizon"][str(h)] for h in hs], color="C1", lw=2, marker="o", label="model")
+    ax.plot(
+        hs, [result.report["per_horizon"][str(h)] for h in hs], color="C1", lw=2, marker="o", label="model"
+    )
     for i, name in enumerate(BASELINES):
         curve = result.report["per_horizon_baselines"][name]
         ax.plot(hs, [curve[str(h)] for h in hs], lw=1, ls="--", marker=".", color=f"C{i + 2}", label=name)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grocery_forecast import manifest as mf
-from grocery_forecast.s3io import get_json
+from grocery_forecast.aws.s3io import get_json
+from grocery_forecast.pipeline import manifest as mf
 
 __all__ = ["FINAL_STATUSES", "RunTimeout", "Upload", "list_runs", "upload_file", "wait_for_run"]
 
@@ -34,8 +34,9 @@ class Upload:
     run_id: str
 
 
-def upload_file(s3: Any, bucket: str, path: Path, key: str | None = None,
-                progress: Callable[[int], None] | None = None) -> Upload:
+def upload_file(
+    s3: Any, bucket: str, path: Path, key: str | None = None, progress: Callable[[int], None] | None = None
+) -> Upload:
     """Put one file into the raw bucket (multipart above 8 MB, with a byte-count callback)."""
     path = Path(path)
     key = key or path.name
@@ -49,9 +50,17 @@ def upload_file(s3: Any, bucket: str, path: Path, key: str | None = None,
     return Upload(bucket, key, etag, mf.run_id_for(key, etag))
 
 
-def wait_for_run(s3: Any, output_bucket: str, run_id: str, *, timeout: float = 300.0,
-                 until: tuple[str, ...] = FINAL_STATUSES, poll: float = 0.5, since: float | None = None,
-                 on_status: Callable[[str], None] | None = None) -> dict[str, Any]:
+def wait_for_run(
+    s3: Any,
+    output_bucket: str,
+    run_id: str,
+    *,
+    timeout: float = 300.0,
+    until: tuple[str, ...] = FINAL_STATUSES,
+    poll: float = 0.5,
+    since: float | None = None,
+    on_status: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Poll ``runs/<run_id>.json`` until its status is one of ``until``; return the manifest.
 
     ``since`` (epoch seconds) ignores manifests last written before it: re-uploading the same
@@ -73,8 +82,10 @@ def wait_for_run(s3: Any, output_bucket: str, run_id: str, *, timeout: float = 3
             if last in until:
                 return doc
         if time.monotonic() > deadline:
-            raise RunTimeout(f"run {run_id} did not finish within {timeout:.0f}s (last status: {last}); "
-                             "look at the Lambda logs (make logs) or the dead-letter queue")
+            raise RunTimeout(
+                f"run {run_id} did not finish within {timeout:.0f}s (last status: {last}); "
+                "look at the Lambda logs (make logs) or the dead-letter queue"
+            )
         time.sleep(poll)
 
 

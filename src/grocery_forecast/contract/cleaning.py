@@ -19,7 +19,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from grocery_forecast.schema import (
+from grocery_forecast.contract.schema import (
     ACTUALS_COLUMNS,
     FIRST_DATE,
     LAST_DATE,
@@ -47,8 +47,16 @@ DEFAULT_CHUNK_ROWS = 200_000
 MAX_PROBLEMS = 20
 
 _PROMO_VALUES = {
-    "": np.nan, "true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0, "t": 1.0, "f": 0.0,
-    "yes": 1.0, "no": 0.0, "nan": np.nan,
+    "": np.nan,
+    "true": 1.0,
+    "false": 0.0,
+    "1": 1.0,
+    "0": 0.0,
+    "t": 1.0,
+    "f": 0.0,
+    "yes": 1.0,
+    "no": 0.0,
+    "nan": np.nan,
 }
 _MAGIC_NOT_CSV = {
     b"\x89PNG": "a PNG image",
@@ -71,7 +79,12 @@ class Problem:
 
     def describe(self) -> str:
         where = ", ".join(
-            p for p in (f"line {self.line}" if self.line else "", f"column {self.column!r}" if self.column else "") if p
+            p
+            for p in (
+                f"line {self.line}" if self.line else "",
+                f"column {self.column!r}" if self.column else "",
+            )
+            if p
         )
         tail = f": expected {self.expected}" if self.expected else ""
         tail += f", found {self.found!r}" if self.found is not None else ""
@@ -129,10 +142,19 @@ def open_text(raw: IO[bytes], name: str) -> IO[str]:
         head = buffered.peek(8)[:8]
     for magic, what in _MAGIC_NOT_CSV.items():
         if head.startswith(magic):
-            raise CsvContractError(name, [Problem(f"not a CSV file: it is {what}", expected="comma-separated UTF-8 text")])
+            raise CsvContractError(
+                name, [Problem(f"not a CSV file: it is {what}", expected="comma-separated UTF-8 text")]
+            )
     if b"\x00" in buffered.peek(4096)[:4096]:
-        raise CsvContractError(name, [Problem("not a CSV file: it contains NUL bytes (binary data)",
-                                              expected="comma-separated UTF-8 text")])
+        raise CsvContractError(
+            name,
+            [
+                Problem(
+                    "not a CSV file: it contains NUL bytes (binary data)",
+                    expected="comma-separated UTF-8 text",
+                )
+            ],
+        )
     return io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="strict", newline="")  # type: ignore[arg-type]
 
 
@@ -149,9 +171,17 @@ def detect_kind(columns: list[str], name: str) -> FileKind:
     if len(cols) == 1:
         for sep, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
             if sep in cols[0]:
-                raise CsvContractError(name, [Problem(
-                    f"the header is separated by {label}", line=1,
-                    expected="comma-separated columns " + ",".join(ACTUALS_COLUMNS), found=cols[0][:120])])
+                raise CsvContractError(
+                    name,
+                    [
+                        Problem(
+                            f"the header is separated by {label}",
+                            line=1,
+                            expected="comma-separated columns " + ",".join(ACTUALS_COLUMNS),
+                            found=cols[0][:120],
+                        )
+                    ],
+                )
     present = set(cols)
     if len(present) != len(cols):
         dupes = sorted({c for c in cols if cols.count(c) > 1})
@@ -161,15 +191,27 @@ def detect_kind(columns: list[str], name: str) -> FileKind:
     elif "id" in present:
         kind, required, optional = FileKind.REQUEST, REQUEST_COLUMNS, set()
     else:
-        raise CsvContractError(name, [Problem(
-            "header matches neither an actuals file nor a forecast request", line=1,
-            expected=f"actuals: {','.join(ACTUALS_COLUMNS)} (optionally with id); "
-                     f"request: {','.join(REQUEST_COLUMNS)}",
-            found=",".join(cols)[:200])])
+        raise CsvContractError(
+            name,
+            [
+                Problem(
+                    "header matches neither an actuals file nor a forecast request",
+                    line=1,
+                    expected=f"actuals: {','.join(ACTUALS_COLUMNS)} (optionally with id); "
+                    f"request: {','.join(REQUEST_COLUMNS)}",
+                    found=",".join(cols)[:200],
+                )
+            ],
+        )
     missing = [c for c in required if c not in present]
     unexpected = [c for c in cols if c not in required and c not in optional]
-    problems = [Problem("missing column", line=1, column=c, expected=f"columns {','.join(required)}") for c in missing]
-    problems += [Problem("unexpected column", line=1, column=c, expected=f"only {','.join(required)}") for c in unexpected]
+    problems = [
+        Problem("missing column", line=1, column=c, expected=f"columns {','.join(required)}") for c in missing
+    ]
+    problems += [
+        Problem("unexpected column", line=1, column=c, expected=f"only {','.join(required)}")
+        for c in unexpected
+    ]
     if problems:
         raise CsvContractError(name, problems)
     return kind
@@ -187,13 +229,17 @@ class _Collector:
         self.total = 0
         self.rows = 0
 
-    def add_mask(self, bad: np.ndarray, lines: np.ndarray, values: pd.Series, column: str,
-                 message: str, expected: str) -> None:
+    def add_mask(
+        self, bad: np.ndarray, lines: np.ndarray, values: pd.Series, column: str, message: str, expected: str
+    ) -> None:
         idx = np.flatnonzero(bad)
         self.total += len(idx)
         for i in idx[: max(0, MAX_PROBLEMS - len(self.problems))]:
-            self.problems.append(Problem(message, line=int(lines[i]), column=column, expected=expected,
-                                         found=str(values.iloc[i])))
+            self.problems.append(
+                Problem(
+                    message, line=int(lines[i]), column=column, expected=expected, found=str(values.iloc[i])
+                )
+            )
 
     def add(self, problem: Problem, count: int = 1) -> None:
         self.total += count
@@ -205,16 +251,18 @@ class _Collector:
             raise CsvContractError(self.name, self.problems, self.total)
 
 
-def _parse_int(raw: pd.Series, lines: np.ndarray, column: str, out: _Collector, *, positive: bool,
-               maximum: int = MAX_ID) -> np.ndarray:
+def _parse_int(
+    raw: pd.Series, lines: np.ndarray, column: str, out: _Collector, *, positive: bool, maximum: int = MAX_ID
+) -> np.ndarray:
     values = pd.to_numeric(raw.str.strip(), errors="coerce").to_numpy(dtype=np.float64)
     with np.errstate(invalid="ignore"):
         bad = ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) > maximum)
         if positive:
             bad |= values <= 0
     lowest = "1" if positive else f"-{maximum:,}"
-    out.add_mask(bad, lines, raw, column, "not a whole number in range",
-                 f"a whole number from {lowest} to {maximum:,}")
+    out.add_mask(
+        bad, lines, raw, column, "not a whole number in range", f"a whole number from {lowest} to {maximum:,}"
+    )
     return np.where(bad, 0, values).astype(np.int64)
 
 
@@ -235,8 +283,14 @@ def _parse_sales(raw: pd.Series, lines: np.ndarray, out: _Collector) -> np.ndarr
     out.add_mask(bad, lines, raw, "unit_sales", "not a finite number", "a number (negative for returns)")
     with np.errstate(invalid="ignore"):
         huge = ~bad & (np.abs(values) > MAX_ABS_UNIT_SALES)
-    out.add_mask(huge, lines, raw, "unit_sales", "implausible quantity",
-                 f"at most {MAX_ABS_UNIT_SALES:,.0f} units (or kilos) per store, item and day")
+    out.add_mask(
+        huge,
+        lines,
+        raw,
+        "unit_sales",
+        "implausible quantity",
+        f"at most {MAX_ABS_UNIT_SALES:,.0f} units (or kilos) per store, item and day",
+    )
     return np.where(bad | huge, 0.0, values)
 
 
@@ -249,8 +303,13 @@ def _parse_promo(raw: pd.Series, lines: np.ndarray, out: _Collector) -> np.ndarr
     return mapped.fillna(0.0).to_numpy(dtype=np.float64).astype(bool)
 
 
-def clean_frame(raw: pd.DataFrame, kind: FileKind, name: str, lines: np.ndarray | None = None,
-                out: _Collector | None = None) -> pd.DataFrame:
+def clean_frame(
+    raw: pd.DataFrame,
+    kind: FileKind,
+    name: str,
+    lines: np.ndarray | None = None,
+    out: _Collector | None = None,
+) -> pd.DataFrame:
     """Type and validate one chunk of string columns.
 
     Args:
@@ -268,8 +327,9 @@ def clean_frame(raw: pd.DataFrame, kind: FileKind, name: str, lines: np.ndarray 
     if kind is FileKind.REQUEST or "id" in raw.columns:
         cleaned["id"] = _parse_int(raw["id"], lines, "id", collector, positive=False)
     cleaned["date"] = _parse_date(raw["date"], lines, collector)
-    cleaned["store_nbr"] = _parse_int(raw["store_nbr"], lines, "store_nbr", collector, positive=True,
-                                      maximum=MAX_STORE_NBR).astype(np.int32)
+    cleaned["store_nbr"] = _parse_int(
+        raw["store_nbr"], lines, "store_nbr", collector, positive=True, maximum=MAX_STORE_NBR
+    ).astype(np.int32)
     cleaned["item_nbr"] = _parse_int(raw["item_nbr"], lines, "item_nbr", collector, positive=True)
     if kind is FileKind.ACTUALS:
         cleaned["unit_sales"] = _parse_sales(raw["unit_sales"], lines, collector)
@@ -311,9 +371,15 @@ def iter_clean_chunks(
     try:
         header_line = text.readline()
     except UnicodeDecodeError as exc:
-        raise CsvContractError(name, [Problem(
-            f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} in the first block of the file)",
-            expected="UTF-8 text")]) from None
+        raise CsvContractError(
+            name,
+            [
+                Problem(
+                    f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} in the first block of the file)",
+                    expected="UTF-8 text",
+                )
+            ],
+        ) from None
     if not header_line.strip():
         raise CsvContractError(name, [Problem("the file is empty", expected="a header line and data rows")])
     header = next(csv.reader([header_line]))
@@ -323,8 +389,15 @@ def iter_clean_chunks(
         # index_col=False: a row with extra fields must not silently become an index; the
         # "loss of data" warning pandas gives instead is turned into a contract error below.
         reader = pd.read_csv(
-            text, header=None, names=[c.strip() for c in header], dtype=str, keep_default_na=False,
-            chunksize=chunk_rows, engine="c", skip_blank_lines=True, index_col=False,
+            text,
+            header=None,
+            names=[c.strip() for c in header],
+            dtype=str,
+            keep_default_na=False,
+            chunksize=chunk_rows,
+            engine="c",
+            skip_blank_lines=True,
+            index_col=False,
         )
         for raw in _strict(reader):
             lines = np.arange(line, line + len(raw), dtype=np.int64)
@@ -337,13 +410,25 @@ def iter_clean_chunks(
             # keeps nothing.
             yield kind, clean_frame(raw, kind, name, lines=lines, out=out)
     except UnicodeDecodeError as exc:
-        raise CsvContractError(name, [Problem(
-            f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x}) after line {line - 1}",
-            expected="UTF-8 text")]) from None
+        raise CsvContractError(
+            name,
+            [
+                Problem(
+                    f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x}) after line {line - 1}",
+                    expected="UTF-8 text",
+                )
+            ],
+        ) from None
     except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
-        detail = "a row has more fields than the header" if isinstance(exc, pd.errors.ParserWarning) else str(exc).strip()
-        raise CsvContractError(name, [Problem(f"malformed CSV: {detail}",
-                                              expected=f"{len(header)} comma-separated fields per row")]) from None
+        detail = (
+            "a row has more fields than the header"
+            if isinstance(exc, pd.errors.ParserWarning)
+            else str(exc).strip()
+        )
+        raise CsvContractError(
+            name,
+            [Problem(f"malformed CSV: {detail}", expected=f"{len(header)} comma-separated fields per row")],
+        ) from None
     except pd.errors.EmptyDataError:
         return
 
@@ -370,14 +455,17 @@ def read_table(
     kind: FileKind | None = None
     chunks = []
     try:
-        for chunk_kind, chunk in iter_clean_chunks(text, name, chunk_rows=chunk_rows, row_filter=row_filter,
-                                                   collector=out, first_line=first_line):
+        for chunk_kind, chunk in iter_clean_chunks(
+            text, name, chunk_rows=chunk_rows, row_filter=row_filter, collector=out, first_line=first_line
+        ):
             kind = chunk_kind
             chunks.append(chunk)
             if progress is not None:
                 progress(len(chunk))
         if kind is None or (row_filter is None and sum(len(c) for c in chunks) == 0):
-            out.add(Problem("the file has a header but no data rows", line=2, expected="at least one data row"))
+            out.add(
+                Problem("the file has a header but no data rows", line=2, expected="at least one data row")
+            )
         out.raise_if_any()
     except CsvContractError as error:
         error.kind = kind.value if kind else None
@@ -391,19 +479,31 @@ def read_table(
         dup_rows = frame.loc[dupes].assign(first=first_of)
         dup_rows = dup_rows[dup_rows["line"] != dup_rows["first"]]
         for row in dup_rows.head(MAX_PROBLEMS).itertuples():
-            out.add(Problem("duplicate row for the same date, store and item", line=int(row.line),
-                            column="date,store_nbr,item_nbr",
-                            expected=f"one row per date, store and item (first seen on line {int(row.first)})",
-                            found=f"{pd.Timestamp(row.date).date()},{row.store_nbr},{row.item_nbr}"), count=1)
+            out.add(
+                Problem(
+                    "duplicate row for the same date, store and item",
+                    line=int(row.line),
+                    column="date,store_nbr,item_nbr",
+                    expected=f"one row per date, store and item (first seen on line {int(row.first)})",
+                    found=f"{pd.Timestamp(row.date).date()},{row.store_nbr},{row.item_nbr}",
+                ),
+                count=1,
+            )
         out.total += max(0, len(dup_rows) - MAX_PROBLEMS)
     if kind is FileKind.REQUEST:
         # A forecast answers each id once; two rows with one id make the answer ambiguous.
         same_id = frame.duplicated("id", keep="first").to_numpy()
         first_line = frame.groupby("id")["line"].transform("min").to_numpy() if same_id.any() else None
         for i in np.flatnonzero(same_id)[:MAX_PROBLEMS]:
-            out.add(Problem("duplicate id", line=int(frame["line"].iat[i]), column="id",
-                            expected=f"a different id on every row (first seen on line {int(first_line[i])})",  # type: ignore[index]
-                            found=str(frame["id"].iat[i])))
+            out.add(
+                Problem(
+                    "duplicate id",
+                    line=int(frame["line"].iat[i]),
+                    column="id",
+                    expected=f"a different id on every row (first seen on line {int(first_line[i])})",  # type: ignore[index]
+                    found=str(frame["id"].iat[i]),
+                )
+            )
         out.total += max(0, int(same_id.sum()) - MAX_PROBLEMS)
     if out.total:
         try:
@@ -426,9 +526,9 @@ def read_actuals(
 
     Dates are filtered on the raw ISO strings before parsing, so skipping years of a 125-million
     row file costs one string comparison per row; and a plain file sorted by date (Kaggle's is)
-    is not even read outside the range (:func:`~grocery_forecast.date_span.find_date_span`).
+    is not even read outside the range (:func:`~grocery_forecast.contract.date_span.find_date_span`).
     """
-    from grocery_forecast.date_span import SpanReader, find_date_span
+    from grocery_forecast.contract.date_span import SpanReader, find_date_span
 
     def keep(raw: pd.DataFrame) -> pd.Series:
         dates = raw["date"].str.strip()
@@ -442,21 +542,41 @@ def read_actuals(
     span = find_date_span(path, since, until)
     raw = io.BufferedReader(SpanReader(path, span), 1 << 20) if span else open(path, "rb")  # noqa: SIM115
     with raw as fh:
-        kind, frame = read_table(fh, path, chunk_rows=chunk_rows, row_filter=keep if (since or until) else None,
-                                 progress=progress, first_line=span.first_line if span else 2)
+        kind, frame = read_table(
+            fh,
+            path,
+            chunk_rows=chunk_rows,
+            row_filter=keep if (since or until) else None,
+            progress=progress,
+            first_line=span.first_line if span else 2,
+        )
     if kind is not FileKind.ACTUALS:
-        raise CsvContractError(path, [Problem("this is a forecast request, not sales history", line=1,
-                                              expected="columns " + ",".join(ACTUALS_COLUMNS))])
+        raise CsvContractError(
+            path,
+            [
+                Problem(
+                    "this is a forecast request, not sales history",
+                    line=1,
+                    expected="columns " + ",".join(ACTUALS_COLUMNS),
+                )
+            ],
+        )
     return frame.drop(columns=["line"])
-
 
 
 # -- reference tables ------------------------------------------------------------------------------
 
 #: Typed columns of the reference tables; every other column is free text.
 _REFERENCE_TYPES: dict[str, str] = {
-    "item_nbr": "id", "store_nbr": "id", "class": "int", "cluster": "int", "transactions": "int",
-    "perishable": "flag", "transferred": "flag", "date": "date", "dcoilwtico": "number?",
+    "item_nbr": "id",
+    "store_nbr": "id",
+    "class": "int",
+    "cluster": "int",
+    "transactions": "int",
+    "perishable": "flag",
+    "transferred": "flag",
+    "date": "date",
+    "dcoilwtico": "number?",
 }
 
 
@@ -466,35 +586,58 @@ def read_reference(raw: IO[bytes], table: str, name: str) -> pd.DataFrame:
     Raises:
         CsvContractError: unknown table name, wrong columns, or values of the wrong type.
     """
-    from grocery_forecast.schema import REFERENCE_TABLES
+    from grocery_forecast.contract.schema import REFERENCE_TABLES
 
     spec = REFERENCE_TABLES.get(table)
     if spec is None:
-        raise CsvContractError(name, [Problem(
-            f"unknown reference table {table!r}",
-            expected="one of " + ", ".join(f"{t}.csv" for t in REFERENCE_TABLES))])
+        raise CsvContractError(
+            name,
+            [
+                Problem(
+                    f"unknown reference table {table!r}",
+                    expected="one of " + ", ".join(f"{t}.csv" for t in REFERENCE_TABLES),
+                )
+            ],
+        )
     text = open_text(raw, name)
     try:
         frame = pd.read_csv(text, dtype=str, keep_default_na=False, engine="c")
     except UnicodeDecodeError as exc:
-        raise CsvContractError(name, [Problem(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x})",
-                                              expected="UTF-8 text")]) from None
+        raise CsvContractError(
+            name, [Problem(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x})", expected="UTF-8 text")]
+        ) from None
     except pd.errors.EmptyDataError:
-        raise CsvContractError(name, [Problem("the file is empty", expected="a header line and data rows")]) from None
+        raise CsvContractError(
+            name, [Problem("the file is empty", expected="a header line and data rows")]
+        ) from None
     except pd.errors.ParserError as exc:
-        raise CsvContractError(name, [Problem(f"malformed CSV: {exc}",
-                                              expected=f"{len(spec.columns)} comma-separated fields per row")]) from None
+        raise CsvContractError(
+            name,
+            [
+                Problem(
+                    f"malformed CSV: {exc}", expected=f"{len(spec.columns)} comma-separated fields per row"
+                )
+            ],
+        ) from None
     frame = frame.rename(columns=lambda c: c.strip())
     cols = list(frame.columns)
-    problems = [Problem("missing column", line=1, column=c, expected="columns " + ",".join(spec.columns))
-                for c in spec.columns if c not in cols]
-    problems += [Problem("unexpected column", line=1, column=c, expected="only " + ",".join(spec.columns))
-                 for c in cols if c not in spec.columns]
+    problems = [
+        Problem("missing column", line=1, column=c, expected="columns " + ",".join(spec.columns))
+        for c in spec.columns
+        if c not in cols
+    ]
+    problems += [
+        Problem("unexpected column", line=1, column=c, expected="only " + ",".join(spec.columns))
+        for c in cols
+        if c not in spec.columns
+    ]
     if problems:
         raise CsvContractError(name, problems)
     if frame.empty:
-        raise CsvContractError(name, [Problem("the file has a header but no data rows", line=2,
-                                              expected="at least one data row")])
+        raise CsvContractError(
+            name,
+            [Problem("the file has a header but no data rows", line=2, expected="at least one data row")],
+        )
     out = _Collector(name)
     lines = np.arange(2, 2 + len(frame), dtype=np.int64)
     typed: dict[str, Any] = {}

@@ -101,7 +101,9 @@ def _count_lines(fh: IO[bytes], start: int, end: int) -> int:
     return count
 
 
-def find_date_span(path: str | Path, since: str | None, until: str | None, *, samples: int = 64) -> ByteSpan | None:
+def find_date_span(
+    path: str | Path, since: str | None, until: str | None, *, samples: int = 64
+) -> ByteSpan | None:
     """The byte range holding the rows dated ``since``..``until`` (ISO dates, both inclusive).
 
     Returns:

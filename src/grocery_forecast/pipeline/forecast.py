@@ -2,7 +2,7 @@
 
 The model, its metadata and the reference tables are loaded once per warm container and
 reloaded only when the models bucket's ``current`` pointer or a reference object changes.
-Features come from the same module training used (``grocery_forecast.features``), computed
+Features come from the same module training used (``grocery_forecast.forecasting.features``), computed
 from a SalesPanel read from the history table: the train/serve parity point.
 """
 
@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from grocery_forecast import manifest as mf
-from grocery_forecast import model_store
-from grocery_forecast.history import DynamoHistoryStore
-from grocery_forecast.s3io import error_code, get_json, put_csv
-from grocery_forecast.schema import MAX_HORIZON
+from grocery_forecast.aws import model_store
+from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.aws.s3io import error_code, get_json, put_csv
+from grocery_forecast.contract.schema import MAX_HORIZON
+from grocery_forecast.pipeline import manifest as mf
 
 __all__ = ["ForecastConfig", "ModelCache", "ReferenceCache", "forecast_targets", "run_forecast"]
 
@@ -48,12 +48,16 @@ class ForecastConfig:
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ForecastConfig:
         try:
             return cls(
-                environ["PROCESSED_BUCKET"], environ["MODELS_BUCKET"], environ["OUTPUT_BUCKET"],
+                environ["PROCESSED_BUCKET"],
+                environ["MODELS_BUCKET"],
+                environ["OUTPUT_BUCKET"],
                 int(environ.get("FORECAST_HORIZON", MAX_HORIZON)),
                 Path(environ.get("MODEL_CACHE_DIR", "/tmp/models")),
             )
         except KeyError as exc:
-            raise RuntimeError(f"the predict function is missing its {exc.args[0]} environment variable") from None
+            raise RuntimeError(
+                f"the predict function is missing its {exc.args[0]} environment variable"
+            ) from None
 
 
 @dataclass
@@ -65,7 +69,7 @@ class ModelCache:
     load_seconds: float = 0.0
 
     def get(self, s3: Any, bucket: str, cache_dir: Path) -> Any:
-        from grocery_forecast.model import ForecastModel  # LightGBM is imported on first use only
+        from grocery_forecast.forecasting.model import ForecastModel  # LightGBM is imported on first use only
 
         version = model_store.current_version(s3, bucket)
         if version != self.version or self.model is None:
@@ -86,7 +90,7 @@ class ReferenceCache:
     reference: Any = None
 
     def get(self, s3: Any, bucket: str) -> Any:
-        from grocery_forecast.reference import Reference
+        from grocery_forecast.contract.reference import Reference
 
         etags = {}
         for table in _REFERENCE_NEEDED:
@@ -96,11 +100,16 @@ class ReferenceCache:
                 if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                     raise RuntimeError(
                         f"reference table s3://{bucket}/{REFERENCE_PREFIX}{table}.csv is missing: upload "
-                        f"{table}.csv with `grocery-forecast reference upload DIR` (or `make up`)") from None
+                        f"{table}.csv with `grocery-forecast reference upload DIR` (or `make up`)"
+                    ) from None
                 raise
         if etags != self.etags or self.reference is None:
             frames = {
-                table: pd.read_csv(io.BytesIO(s3.get_object(Bucket=bucket, Key=f"{REFERENCE_PREFIX}{table}.csv")["Body"].read()))
+                table: pd.read_csv(
+                    io.BytesIO(
+                        s3.get_object(Bucket=bucket, Key=f"{REFERENCE_PREFIX}{table}.csv")["Body"].read()
+                    )
+                )
                 for table in _REFERENCE_NEEDED
             }
             frames["holidays_events"]["date"] = pd.to_datetime(frames["holidays_events"]["date"])
@@ -109,8 +118,9 @@ class ReferenceCache:
         return self.reference
 
 
-def forecast_targets(cleaned: pd.DataFrame, kind: str, horizon: int, origin: pd.Timestamp | None = None
-                     ) -> tuple[pd.Timestamp, pd.DataFrame]:
+def forecast_targets(
+    cleaned: pd.DataFrame, kind: str, horizon: int, origin: pd.Timestamp | None = None
+) -> tuple[pd.Timestamp, pd.DataFrame]:
     """The rows to forecast and the origin they are forecast from.
 
     Actuals: every store-item in the file for the ``horizon`` days after the file's last date
@@ -121,16 +131,20 @@ def forecast_targets(cleaned: pd.DataFrame, kind: str, horizon: int, origin: pd.
         origin = pd.Timestamp(cleaned["date"].max()).normalize()
         series = cleaned[["store_nbr", "item_nbr"]].drop_duplicates().sort_values(["store_nbr", "item_nbr"])
         days = pd.date_range(origin + pd.Timedelta(days=1), periods=horizon, freq="D")
-        targets = pd.DataFrame({
-            "date": np.tile(days.to_numpy(), len(series)),
-            "store_nbr": np.repeat(series["store_nbr"].to_numpy(), horizon),
-            "item_nbr": np.repeat(series["item_nbr"].to_numpy(), horizon),
-            "onpromotion": False,
-        })
+        targets = pd.DataFrame(
+            {
+                "date": np.tile(days.to_numpy(), len(series)),
+                "store_nbr": np.repeat(series["store_nbr"].to_numpy(), horizon),
+                "item_nbr": np.repeat(series["item_nbr"].to_numpy(), horizon),
+                "onpromotion": False,
+            }
+        )
         return origin, targets
     if origin is None:
         origin = pd.Timestamp(cleaned["date"].min()).normalize() - pd.Timedelta(days=1)
-    return pd.Timestamp(origin), cleaned[["id", "date", "store_nbr", "item_nbr", "onpromotion"]].reset_index(drop=True)
+    return pd.Timestamp(origin), cleaned[["id", "date", "store_nbr", "item_nbr", "onpromotion"]].reset_index(
+        drop=True
+    )
 
 
 def run_forecast(
@@ -151,7 +165,8 @@ def run_forecast(
     kind = "actuals" if key.startswith("actuals/") else "request"
     run_id = meta.get("run-id") or mf.run_id_for(key, obj["ETag"])
     manifest = get_json(s3, config.output_bucket, mf.manifest_key(run_id)) or mf.new_manifest(
-        run_id, bucket, key, obj["ETag"], int(obj.get("ContentLength", 0)), None)
+        run_id, bucket, key, obj["ETag"], int(obj.get("ContentLength", 0)), None
+    )
     if request_id:
         manifest.setdefault("request_ids", []).append(request_id)
     with mf.recording_failure(s3, config.output_bucket, manifest, "forecast"):
@@ -159,9 +174,20 @@ def run_forecast(
     return manifest
 
 
-def _forecast(s3: Any, store: DynamoHistoryStore, obj: dict[str, Any], key: str, kind: str, meta: dict[str, str],
-              run_id: str, manifest: dict[str, Any], config: ForecastConfig, models: ModelCache,
-              references: ReferenceCache, started: float) -> None:
+def _forecast(
+    s3: Any,
+    store: DynamoHistoryStore,
+    obj: dict[str, Any],
+    key: str,
+    kind: str,
+    meta: dict[str, str],
+    run_id: str,
+    manifest: dict[str, Any],
+    config: ForecastConfig,
+    models: ModelCache,
+    references: ReferenceCache,
+    started: float,
+) -> None:
     steps = manifest.setdefault("steps", {})
     t0 = time.perf_counter()
     cleaned = pd.read_csv(obj["Body"], parse_dates=["date"])
@@ -176,8 +202,12 @@ def _forecast(s3: Any, store: DynamoHistoryStore, obj: dict[str, Any], key: str,
 
     t0 = time.perf_counter()
     lookback = int(model.spec.lookback_days)
-    panel = store.read_panel(targets["store_nbr"].to_numpy(), targets["item_nbr"].to_numpy(),
-                             origin - pd.Timedelta(days=lookback - 1), origin)
+    panel = store.read_panel(
+        targets["store_nbr"].to_numpy(),
+        targets["item_nbr"].to_numpy(),
+        origin - pd.Timedelta(days=lookback - 1),
+        origin,
+    )
     steps["read_history_seconds"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
@@ -185,13 +215,21 @@ def _forecast(s3: Any, store: DynamoHistoryStore, obj: dict[str, Any], key: str,
     steps["predict_seconds"] = round(time.perf_counter() - t0, 3)
 
     forecast = targets.assign(unit_sales=np.round(np.asarray(predictions, dtype=np.float64), 4))
-    columns = (["id", "unit_sales", "date", "store_nbr", "item_nbr", "onpromotion"] if kind == "request"
-               else ["date", "store_nbr", "item_nbr", "onpromotion", "unit_sales"])
+    columns = (
+        ["id", "unit_sales", "date", "store_nbr", "item_nbr", "onpromotion"]
+        if kind == "request"
+        else ["date", "store_nbr", "item_nbr", "onpromotion", "unit_sales"]
+    )
     forecast = forecast[columns]
     t0 = time.perf_counter()
     out_key = mf.forecast_key(run_id)
-    put_csv(s3, config.output_bucket, out_key, forecast,
-            {"run-id": run_id, "model-version": str(models.version), "origin": str(origin.date())})
+    put_csv(
+        s3,
+        config.output_bucket,
+        out_key,
+        forecast,
+        {"run-id": run_id, "model-version": str(models.version), "origin": str(origin.date())},
+    )
     steps["write_forecast_seconds"] = round(time.perf_counter() - t0, 3)
     steps["forecast_seconds"] = round(time.perf_counter() - started, 3)
 
@@ -203,7 +241,9 @@ def _forecast(s3: Any, store: DynamoHistoryStore, obj: dict[str, Any], key: str,
         horizon_days=int((targets["date"].max() - origin).days),
         series_forecast=int(targets[["store_nbr", "item_nbr"]].drop_duplicates().shape[0]),
         rows_forecast=len(forecast),
-        history_series_found=int(np.count_nonzero(~np.all(np.isnan(panel.sales), axis=1))) if panel.n_series else 0,
+        history_series_found=int(np.count_nonzero(~np.all(np.isnan(panel.sales), axis=1)))
+        if panel.n_series
+        else 0,
         output=f"s3://{config.output_bucket}/{out_key}",
         peak_memory_mb_predict=mf.peak_memory_mb(),
     )

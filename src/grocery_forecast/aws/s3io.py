@@ -46,7 +46,9 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False, date_format="%Y-%m-%d", lineterminator="\n").encode()
 
 
-def put_csv(s3: Any, bucket: str, key: str, frame: pd.DataFrame, metadata: dict[str, str] | None = None) -> None:
+def put_csv(
+    s3: Any, bucket: str, key: str, frame: pd.DataFrame, metadata: dict[str, str] | None = None
+) -> None:
     body = csv_bytes(frame)
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv", Metadata=metadata or {})
 

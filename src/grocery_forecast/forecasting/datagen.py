@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-from grocery_forecast.panel import SalesPanel
-from grocery_forecast.reference import Reference
-from grocery_forecast.schema import DEFAULT_HORIZON
+from grocery_forecast.contract.reference import Reference
+from grocery_forecast.contract.schema import DEFAULT_HORIZON
+from grocery_forecast.forecasting.panel import SalesPanel
 
 __all__ = ["GeneratedData", "GeneratorConfig", "generate", "write_dataset"]
 
@@ -53,19 +53,40 @@ _FAMILIES: dict[str, tuple[float, int, bool, int, float]] = {
     "AUTOMOTIVE": (0.005, 0, False, 6806, 0.10),
 }
 _CITIES: tuple[tuple[str, str], ...] = (
-    ("Quito", "Pichincha"), ("Guayaquil", "Guayas"), ("Cuenca", "Azuay"),
-    ("Santo Domingo", "Santo Domingo de los Tsachilas"), ("Machala", "El Oro"), ("Ambato", "Tungurahua"),
-    ("Manta", "Manabi"), ("Latacunga", "Cotopaxi"), ("Loja", "Loja"), ("Riobamba", "Chimborazo"),
-    ("Ibarra", "Imbabura"), ("Babahoyo", "Los Rios"), ("Esmeraldas", "Esmeraldas"), ("Salinas", "Santa Elena"),
-    ("Daule", "Guayas"), ("Cayambe", "Pichincha"), ("Quevedo", "Los Rios"), ("Puyo", "Pastaza"),
-    ("Guaranda", "Bolivar"), ("Libertad", "Guayas"), ("Playas", "Guayas"), ("El Carmen", "Manabi"),
+    ("Quito", "Pichincha"),
+    ("Guayaquil", "Guayas"),
+    ("Cuenca", "Azuay"),
+    ("Santo Domingo", "Santo Domingo de los Tsachilas"),
+    ("Machala", "El Oro"),
+    ("Ambato", "Tungurahua"),
+    ("Manta", "Manabi"),
+    ("Latacunga", "Cotopaxi"),
+    ("Loja", "Loja"),
+    ("Riobamba", "Chimborazo"),
+    ("Ibarra", "Imbabura"),
+    ("Babahoyo", "Los Rios"),
+    ("Esmeraldas", "Esmeraldas"),
+    ("Salinas", "Santa Elena"),
+    ("Daule", "Guayas"),
+    ("Cayambe", "Pichincha"),
+    ("Quevedo", "Los Rios"),
+    ("Puyo", "Pastaza"),
+    ("Guaranda", "Bolivar"),
+    ("Libertad", "Guayas"),
+    ("Playas", "Guayas"),
+    ("El Carmen", "Manabi"),
 )
 _STORE_TYPES = ("A", "B", "C", "D", "E")
 _TYPE_LEVEL = {"A": 0.6, "B": 0.1, "C": -0.2, "D": 0.2, "E": -0.3}
 _FIXED_HOLIDAYS = (
-    (1, 1, "Primer dia del ano"), (5, 1, "Dia del Trabajo"), (5, 24, "Batalla de Pichincha"),
-    (8, 10, "Primer Grito de Independencia"), (10, 9, "Independencia de Guayaquil"),
-    (11, 2, "Dia de Difuntos"), (11, 3, "Independencia de Cuenca"), (12, 25, "Navidad"),
+    (1, 1, "Primer dia del ano"),
+    (5, 1, "Dia del Trabajo"),
+    (5, 24, "Batalla de Pichincha"),
+    (8, 10, "Primer Grito de Independencia"),
+    (10, 9, "Independencia de Guayaquil"),
+    (11, 2, "Dia de Difuntos"),
+    (11, 3, "Independencia de Cuenca"),
+    (12, 25, "Navidad"),
 )
 
 
@@ -139,7 +160,9 @@ class GeneratedData:
 
 def _make_stores(rng: np.random.Generator, n: int) -> pd.DataFrame:
     cities = [_CITIES[0]] * 3 + [_CITIES[1]] * 2 + list(_CITIES[2:])
-    picked = [cities[i % len(cities)] if i < len(cities) else cities[rng.integers(len(cities))] for i in range(n)]
+    picked = [
+        cities[i % len(cities)] if i < len(cities) else cities[rng.integers(len(cities))] for i in range(n)
+    ]
     return pd.DataFrame(
         {
             "store_nbr": np.arange(1, n + 1),
@@ -174,11 +197,13 @@ def _easter(year: int) -> date:
     h = (19 * a + b - d - g + 15) % 30
     i, k = divmod(c, 4)
     m = (32 + 2 * e + 2 * i - h - k) % 7
-    n = (h + m - 7 * ((a + 11 * h + 22 * m) // 451) + 114)
+    n = h + m - 7 * ((a + 11 * h + 22 * m) // 451) + 114
     return date(year, n // 31, n % 31 + 1)
 
 
-def _make_holidays(rng: np.random.Generator, stores: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
+def _make_holidays(
+    rng: np.random.Generator, stores: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp
+) -> pd.DataFrame:
     rows: list[tuple[str, str, str, str, str, bool]] = []
 
     def add(day: date, kind: str, locale: str, name: str, desc: str, transferred: bool = False) -> None:
@@ -216,12 +241,16 @@ def _make_holidays(rng: np.random.Generator, stores: pd.DataFrame, first: pd.Tim
         nov2 = date(year, 11, 2)
         if nov2.weekday() == 3:  # a Thursday holiday bridges to Friday, paid back on a Saturday
             add(nov2 + timedelta(days=2), "Bridge", "National", "Ecuador", "Puente Dia de Difuntos")
-            add(nov2 + timedelta(days=9), "Work Day", "National", "Ecuador", "Recupero Puente Dia de Difuntos")
+            add(
+                nov2 + timedelta(days=9), "Work Day", "National", "Ecuador", "Recupero Puente Dia de Difuntos"
+            )
         for city, (m, d) in city_day.items():
             add(date(year, m, d), "Holiday", "Local", city, f"Fundacion de {city}")
         for state, (m, d) in state_day.items():
             add(date(year, m, d), "Holiday", "Regional", state, f"Provincializacion de {state}")
-    frame = pd.DataFrame(rows, columns=["date", "type", "locale", "locale_name", "description", "transferred"])
+    frame = pd.DataFrame(
+        rows, columns=["date", "type", "locale", "locale_name", "description", "transferred"]
+    )
     frame = frame[(frame["date"] >= first.date().isoformat()) & (frame["date"] <= last.date().isoformat())]
     return frame.sort_values(["date", "locale", "description"], ignore_index=True)
 
@@ -229,7 +258,9 @@ def _make_holidays(rng: np.random.Generator, stores: pd.DataFrame, first: pd.Tim
 # -- sales -----------------------------------------------------------------------------------------
 
 
-def _runs(rng: np.random.Generator, shape: tuple[int, int], start_prob: np.ndarray, min_len: int, max_len: int) -> np.ndarray:
+def _runs(
+    rng: np.random.Generator, shape: tuple[int, int], start_prob: np.ndarray, min_len: int, max_len: int
+) -> np.ndarray:
     """Boolean runs along axis 1: each start lasts a random ``min_len..max_len`` days."""
     _, d = shape
     starts = rng.random(shape) < start_prob[:, None]
@@ -239,12 +270,19 @@ def _runs(rng: np.random.Generator, shape: tuple[int, int], start_prob: np.ndarr
 
 
 def _calendar_effects(
-    days: pd.DatetimeIndex, holidays: pd.DataFrame, stores: pd.DataFrame, families: list[str], rng: np.random.Generator
+    days: pd.DatetimeIndex,
+    holidays: pd.DataFrame,
+    stores: pd.DataFrame,
+    families: list[str],
+    rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Log effects: per (family, day) national, per (store, day) local, and store closures."""
     ref = Reference.from_frames(
-        {"items": pd.DataFrame(columns=["item_nbr", "family", "class", "perishable"]), "stores": stores,
-         "holidays_events": holidays}
+        {
+            "items": pd.DataFrame(columns=["item_nbr", "family", "class", "perishable"]),
+            "stores": stores,
+            "holidays_events": holidays,
+        }
     )
     n_days, n_stores = len(days), len(stores)
     grid_days = np.repeat(days.to_numpy(), n_stores)
@@ -262,7 +300,9 @@ def _calendar_effects(
     payday = (dom == 15) | (dom == 16) | (dom == last) | (dom == 1)
     family_day += 0.08 * payday[None, :]
     doy = days.day_of_year.to_numpy()
-    family_day += rng.normal(0.0, 0.08, size=(len(families), 1)) * np.sin(2 * np.pi * (doy[None, :] - 30) / 365.25)
+    family_day += rng.normal(0.0, 0.08, size=(len(families), 1)) * np.sin(
+        2 * np.pi * (doy[None, :] - 30) / 365.25
+    )
     store_day = 0.12 * (flags["holiday_local"] + flags["holiday_regional"]) - 0.05 * flags["work_day"]
     closed = np.zeros((n_stores, n_days), dtype=bool)
     closed[:, (days.month == 12) & (days.day == 25)] = True
@@ -272,8 +312,11 @@ def _calendar_effects(
     return family_day, store_day.astype(np.float64), closed
 
 
-def generate(config: GeneratorConfig | None = None, reference: Reference | None = None,
-             progress: Callable[[int], None] | None = None) -> GeneratedData:
+def generate(
+    config: GeneratorConfig | None = None,
+    reference: Reference | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> GeneratedData:
     """Generate one data set in memory.
 
     Args:
@@ -289,7 +332,9 @@ def generate(config: GeneratorConfig | None = None, reference: Reference | None 
     days = pd.date_range(first, periods=total_days, freq="D")
     if reference is not None:
         stores = reference.stores.reset_index(drop=True)
-        stores = stores.iloc[np.sort(rng.choice(len(stores), size=min(cfg.stores, len(stores)), replace=False))]
+        stores = stores.iloc[
+            np.sort(rng.choice(len(stores), size=min(cfg.stores, len(stores)), replace=False))
+        ]
         items = reference.items.reset_index(drop=True)
         items = items.iloc[np.sort(rng.choice(len(items), size=min(cfg.items, len(items)), replace=False))]
         stores, items = stores.reset_index(drop=True), items.reset_index(drop=True)
@@ -316,8 +361,11 @@ def generate(config: GeneratorConfig | None = None, reference: Reference | None 
     promo_prob = np.where(rng.random(n_items) < 0.45, 0.0, rng.uniform(0.005, 0.05, size=n_items))
     launch = np.where(rng.random(n_items) < 0.10, rng.integers(0, max(1, total_days - 30), size=n_items), 0)
     retire_from = min(60, total_days // 2)
-    retire = np.where(rng.random(n_items) < 0.04, rng.integers(retire_from, retire_from + max(1, total_days - retire_from),
-                                                              size=n_items), total_days)
+    retire = np.where(
+        rng.random(n_items) < 0.04,
+        rng.integers(retire_from, retire_from + max(1, total_days - retire_from), size=n_items),
+        total_days,
+    )
     dispersion = rng.uniform(3.0, 20.0, size=n_items)
     kilo = rng.uniform(0.3, 2.5, size=n_items)
     chain_promo = _runs(rng, (n_items, total_days), promo_prob * 0.6, 3, 14)
@@ -336,17 +384,25 @@ def generate(config: GeneratorConfig | None = None, reference: Reference | None 
         stype = str(stores["type"].iloc[s])
         weekly_gain = weekend * (1.0 + 0.3 * srng.standard_normal()) * (1.3 if stype in ("A", "D") else 1.0)
         weekly = weekly_gain[:, None] * weekday_shape[dow][None, :] / 0.5
-        level = (store_levels[s] + _TYPE_LEVEL.get(stype, 0.0) + item_level
-                 + srng.normal(0.0, 0.4, size=n_items))
+        level = (
+            store_levels[s] + _TYPE_LEVEL.get(stype, 0.0) + item_level + srng.normal(0.0, 0.4, size=n_items)
+        )
         drift = lfilter([1.0], [1.0, -0.97], srng.normal(0.0, 0.04, size=(n_items, total_days)), axis=1)
         on_promo = (chain_promo & (srng.random(n_items) < 0.75)[:, None]) | _runs(
             srng, (n_items, total_days), promo_prob * 0.3, 2, 7
         )
         ramp = np.clip((t[None, :] - launch[:, None]) / 28.0, 0.0, 1.0)
         alive = (t[None, :] >= launch[:, None]) & (t[None, :] < retire[:, None]) & (t[None, :] >= opening[s])
-        log_mean = (level[:, None] + item_trend[:, None] * (t[None, :] - total_days) + weekly + drift
-                    + family_day[fam_code] + store_day[s][None, :] + promo_lift[:, None] * on_promo
-                    + np.log(np.maximum(ramp, 1e-3)))
+        log_mean = (
+            level[:, None]
+            + item_trend[:, None] * (t[None, :] - total_days)
+            + weekly
+            + drift
+            + family_day[fam_code]
+            + store_day[s][None, :]
+            + promo_lift[:, None] * on_promo
+            + np.log(np.maximum(ramp, 1e-3))
+        )
         mean = np.exp(log_mean)
         stock_out = _runs(srng, (n_items, total_days), np.full(n_items, 0.006), 2, 10)
         mean = np.where(alive & ~stock_out & ~closed[s][None, :], mean, 0.0)
@@ -397,12 +453,20 @@ def generate(config: GeneratorConfig | None = None, reference: Reference | None 
     )
 
 
-def _write_csv(frame: pd.DataFrame, path: Path, block_rows: int = 1_000_000,
-               progress: Callable[[int], None] | None = None) -> None:
+def _write_csv(
+    frame: pd.DataFrame,
+    path: Path,
+    block_rows: int = 1_000_000,
+    progress: Callable[[int], None] | None = None,
+) -> None:
     with open(path, "w", encoding="utf-8", newline="") as fh:
         for lo in range(0, max(len(frame), 1), block_rows):
             part = frame.iloc[lo : lo + block_rows]
-            out = part.assign(date=part["date"].dt.strftime("%Y-%m-%d")) if "date" in part and part["date"].dtype.kind == "M" else part
+            out = (
+                part.assign(date=part["date"].dt.strftime("%Y-%m-%d"))
+                if "date" in part and part["date"].dtype.kind == "M"
+                else part
+            )
             if "onpromotion" in out and out["onpromotion"].dtype == bool:
                 out = out.assign(onpromotion=np.where(out["onpromotion"].to_numpy(), "True", "False"))
             out.to_csv(fh, index=False, header=lo == 0, lineterminator="\n")
@@ -410,7 +474,9 @@ def _write_csv(frame: pd.DataFrame, path: Path, block_rows: int = 1_000_000,
                 progress(len(part))
 
 
-def write_dataset(out: str | Path, data: GeneratedData, progress: Callable[[int], None] | None = None) -> dict[str, Path]:
+def write_dataset(
+    out: str | Path, data: GeneratedData, progress: Callable[[int], None] | None = None
+) -> dict[str, Path]:
     """Write ``data`` as train.csv, test.csv, items.csv, stores.csv and holidays_events.csv.
 
     Args:
@@ -423,7 +489,9 @@ def write_dataset(out: str | Path, data: GeneratedData, progress: Callable[[int]
     """
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
-    paths = {name: directory / f"{name}.csv" for name in ("train", "test", "items", "stores", "holidays_events")}
+    paths = {
+        name: directory / f"{name}.csv" for name in ("train", "test", "items", "stores", "holidays_events")
+    }
     _write_csv(data.train, paths["train"], progress=progress)
     _write_csv(data.test, paths["test"])
     data.items.to_csv(paths["items"], index=False, lineterminator="\n")

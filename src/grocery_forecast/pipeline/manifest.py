@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from grocery_forecast.s3io import put_json
+from grocery_forecast.aws.s3io import put_json
 
 __all__ = [
     "forecast_key",
@@ -102,11 +102,15 @@ def recording_failure(s3: Any, bucket: str, manifest: dict[str, Any], step: str)
         try:
             save(s3, bucket, manifest)
         except Exception:  # the original fault matters more than a failed status write
-            logging.getLogger(__name__).exception("could not record the failure of run %s", manifest.get("run_id"))
+            logging.getLogger(__name__).exception(
+                "could not record the failure of run %s", manifest.get("run_id")
+            )
         raise
 
 
-def new_manifest(run_id: str, bucket: str, key: str, etag: str, size: int, request_id: str | None) -> dict[str, Any]:
+def new_manifest(
+    run_id: str, bucket: str, key: str, etag: str, size: int, request_id: str | None
+) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "input": {"bucket": bucket, "key": key, "etag": etag.strip('"'), "size_bytes": size},

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from grocery_forecast.schema import PERISHABLE_WEIGHT, REFERENCE_TABLES
+from grocery_forecast.contract.schema import PERISHABLE_WEIGHT, REFERENCE_TABLES
 
 __all__ = ["HOLIDAY_FLAGS", "Reference", "ReferenceTableError"]
 
@@ -196,7 +196,9 @@ class Reference:
     @classmethod
     def empty(cls) -> Reference:
         """A reference with no rows: every attribute is unknown, every weight 1.0."""
-        return cls.from_frames({n: pd.DataFrame(columns=list(t.columns)) for n, t in REFERENCE_TABLES.items()})
+        return cls.from_frames(
+            {n: pd.DataFrame(columns=list(t.columns)) for n, t in REFERENCE_TABLES.items()}
+        )
 
     # -- look-ups ----------------------------------------------------------------------------------
 
@@ -206,7 +208,9 @@ class Reference:
 
     def store_attributes(self, store_nbrs: np.ndarray) -> pd.DataFrame:
         """city, state, type, cluster for each store (missing where the store is unknown)."""
-        return self.stores.reindex(np.asarray(store_nbrs, dtype=np.int64))[["city", "state", "type", "cluster"]]
+        return self.stores.reindex(np.asarray(store_nbrs, dtype=np.int64))[
+            ["city", "state", "type", "cluster"]
+        ]
 
     def perishable_weights(self, item_nbrs: np.ndarray) -> np.ndarray:
         """Favorita's metric weights: :data:`PERISHABLE_WEIGHT` for perishable items, 1.0 otherwise.

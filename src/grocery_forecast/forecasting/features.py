@@ -1,4 +1,4 @@
-"""Features as of a forecast origin, computed from a :class:`~grocery_forecast.panel.SalesPanel` only.
+"""Features as of a forecast origin, computed from a :class:`~grocery_forecast.forecasting.panel.SalesPanel` only.
 
 This is the train/serve parity point: training calls the same code on many historical origins
 that the prediction Lambda calls on the latest one, and nothing here reads beyond the origin or
@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from grocery_forecast.panel import SalesPanel
-from grocery_forecast.reference import HOLIDAY_FLAGS, Reference
+from grocery_forecast.contract.reference import HOLIDAY_FLAGS, Reference
+from grocery_forecast.forecasting.panel import SalesPanel
 
 __all__ = [
     "CATEGORICAL_FEATURES",
@@ -48,7 +48,13 @@ __all__ = [
 TARGET_COLUMNS: tuple[str, ...] = ("store_nbr", "item_nbr", "date", "onpromotion")
 
 #: Features encoded with category maps (LightGBM categorical features).
-CATEGORICAL_FEATURES: tuple[str, ...] = ("item_family", "store_nbr", "store_type", "store_city", "store_state")
+CATEGORICAL_FEATURES: tuple[str, ...] = (
+    "item_family",
+    "store_nbr",
+    "store_type",
+    "store_city",
+    "store_state",
+)
 
 _CALENDAR_FEATURES: tuple[str, ...] = (
     "onpromotion",
@@ -152,7 +158,12 @@ class FeatureSpec:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown feature spec field(s): {', '.join(unknown)}")
-        return cls(**{k: tuple(int(x) for x in v) if isinstance(v, list | tuple) else int(v) for k, v in data.items()})
+        return cls(
+            **{
+                k: tuple(int(x) for x in v) if isinstance(v, list | tuple) else int(v)
+                for k, v in data.items()
+            }
+        )
 
 
 def feature_names(spec: FeatureSpec) -> list[str]:
@@ -252,17 +263,26 @@ def _series_block(panel: SalesPanel, origin: pd.Timestamp, spec: FeatureSpec) ->
     if n_hist == 0:
         # No known day up to the origin: every history feature is missing.
         first, last = names.index("sales_mean_w" + str(spec.windows[0])), names.index("onpromotion")
-        cols = {name: np.full(rows, np.nan) for name in names[first:last]
-                if not name.startswith(("dow_", "item_", "store_"))}
+        cols = {
+            name: np.full(rows, np.nan)
+            for name in names[first:last]
+            if not name.startswith(("dow_", "item_", "store_"))
+        }
         cols["history_days"] = np.zeros(rows)
         dow = {k: (np.full((rows, 7), np.nan), np.full((rows, 7), np.nan)) for k in spec.dow_weeks}
-        item_cols = {name: np.full(len(item_keys), np.nan) for name in names[first:last] if name.startswith("item_")}
-        store_cols = {name: np.full(len(store_keys), np.nan) for name in names[first:last] if name.startswith("store_")}
+        item_cols = {
+            name: np.full(len(item_keys), np.nan) for name in names[first:last] if name.startswith("item_")
+        }
+        store_cols = {
+            name: np.full(len(store_keys), np.nan) for name in names[first:last] if name.startswith("store_")
+        }
         item_cols = {k: v for k, v in item_cols.items() if "_dow_" not in k}
         store_cols = {k: v for k, v in store_cols.items() if "_dow_" not in k}
         item_dow = {k: np.full((len(item_keys), 7), np.nan) for k in spec.group_dow_weeks}
         store_dow = {k: np.full((len(store_keys), 7), np.nan) for k in spec.group_dow_weeks}
-        return _SeriesBlock(origin, 0, cols, dow, item_keys, item_cols, store_keys, store_cols, item_dow, store_dow)
+        return _SeriesBlock(
+            origin, 0, cols, dow, item_keys, item_cols, store_keys, store_cols, item_dow, store_dow
+        )
 
     recorded = ~np.isnan(raw)
     x = np.log1p(np.clip(np.nan_to_num(raw, nan=0.0), 0.0, None)).astype(np.float64)
@@ -302,7 +322,9 @@ def _series_block(panel: SalesPanel, origin: pd.Timestamp, spec: FeatureSpec) ->
         promo_days, promo_sum = total(cum_p, w), total(cum_xp, w)
         plain_days = min(w, n_hist) - promo_days
         cols[f"sales_mean_promo_w{w}"] = np.where(promo_days > 0, promo_sum / promo_days, np.nan)
-        cols[f"sales_mean_nopromo_w{w}"] = np.where(plain_days > 0, (total(cum_x, w) - promo_sum) / plain_days, np.nan)
+        cols[f"sales_mean_nopromo_w{w}"] = np.where(
+            plain_days > 0, (total(cum_x, w) - promo_sum) / plain_days, np.nan
+        )
         # Target-weekday means: column j0 holds the mean over days j0, j0 + 7, ... back from the
         # origin, where j0 is the distance from the origin back to the target's weekday.
         for k in spec.dow_weeks:
@@ -327,14 +349,20 @@ def _series_block(panel: SalesPanel, origin: pd.Timestamp, spec: FeatureSpec) ->
         item_cols[f"item_sales_mean_w{w}"] = _group_mean(pooled(mean(cum_x, w)), item_codes, len(item_keys))
         item_cols[f"item_nz_frac_w{w}"] = _group_mean(pooled(mean(cum_sold, w)), item_codes, len(item_keys))
     for w in spec.store_windows:
-        store_cols[f"store_sales_mean_w{w}"] = _group_mean(pooled(mean(cum_x, w)), store_codes, len(store_keys))
+        store_cols[f"store_sales_mean_w{w}"] = _group_mean(
+            pooled(mean(cum_x, w)), store_codes, len(store_keys)
+        )
     item_dow: dict[int, np.ndarray] = {}
     store_dow: dict[int, np.ndarray] = {}
     for k in spec.group_dow_weeks:
         diffs = _dow_matrix(x, k)[:n]
         diffs[~pool] = np.nan
-        item_dow[k] = np.stack([_group_mean(diffs[:, j], item_codes, len(item_keys)) for j in range(7)], axis=1)
-        store_dow[k] = np.stack([_group_mean(diffs[:, j], store_codes, len(store_keys)) for j in range(7)], axis=1)
+        item_dow[k] = np.stack(
+            [_group_mean(diffs[:, j], item_codes, len(item_keys)) for j in range(7)], axis=1
+        )
+        store_dow[k] = np.stack(
+            [_group_mean(diffs[:, j], store_codes, len(store_keys)) for j in range(7)], axis=1
+        )
     w = spec.item_promo_window
     on = promo[:n][pool, : min(w, n_hist)]
     xs = x[:n][pool, : min(w, n_hist)]
@@ -438,13 +466,23 @@ def _assemble(
     item_attr = reference.item_attributes(np.asarray(item_uniq))
     store_codes, store_uniq = pd.factorize(stores)
     store_attr = reference.store_attributes(np.asarray(store_uniq))
-    out["item_family"] = encode_categories(item_attr["family"].to_numpy(dtype=object), category_maps["item_family"])[item_codes]
+    out["item_family"] = encode_categories(
+        item_attr["family"].to_numpy(dtype=object), category_maps["item_family"]
+    )[item_codes]
     out["item_class"] = item_attr["class"].to_numpy(dtype=np.float32)[item_codes]
     out["perishable"] = item_attr["perishable"].to_numpy(dtype=np.float32)[item_codes]
-    out["store_nbr"] = encode_categories(np.asarray(store_uniq, dtype=np.int64), category_maps["store_nbr"])[store_codes]
-    out["store_type"] = encode_categories(store_attr["type"].to_numpy(dtype=object), category_maps["store_type"])[store_codes]
-    out["store_city"] = encode_categories(store_attr["city"].to_numpy(dtype=object), category_maps["store_city"])[store_codes]
-    out["store_state"] = encode_categories(store_attr["state"].to_numpy(dtype=object), category_maps["store_state"])[store_codes]
+    out["store_nbr"] = encode_categories(np.asarray(store_uniq, dtype=np.int64), category_maps["store_nbr"])[
+        store_codes
+    ]
+    out["store_type"] = encode_categories(
+        store_attr["type"].to_numpy(dtype=object), category_maps["store_type"]
+    )[store_codes]
+    out["store_city"] = encode_categories(
+        store_attr["city"].to_numpy(dtype=object), category_maps["store_city"]
+    )[store_codes]
+    out["store_state"] = encode_categories(
+        store_attr["state"].to_numpy(dtype=object), category_maps["store_state"]
+    )[store_codes]
     out["store_cluster"] = store_attr["cluster"].to_numpy(dtype=np.float32)[store_codes]
     names = feature_names(spec)
     return pd.DataFrame({name: np.asarray(out[name], dtype=np.float32) for name in names}, copy=False)
@@ -503,6 +541,8 @@ def build_features(
     rows = uniq_rows[pair_codes] if len(pair_codes) else np.zeros(0, dtype=np.int64)
     maps = category_maps if category_maps is not None else fit_category_maps(reference, panel)
     block = _series_block(panel, origin, spec)
-    frame = _assemble(block, rows, stores, items, ahead, _promo_flags(targets["onpromotion"]), reference, spec, maps)
+    frame = _assemble(
+        block, rows, stores, items, ahead, _promo_flags(targets["onpromotion"]), reference, spec, maps
+    )
     frame.index = targets.index
     return frame

@@ -34,24 +34,37 @@ def project_root() -> Path:
     for path in candidates:
         if (path / "terraform" / "environments").is_dir():
             return path
-    raise StackError("cannot find the project checkout (a folder with terraform/environments); "
-                     "run from inside it or set GROCERY_FORECAST_ROOT")
+    raise StackError(
+        "cannot find the project checkout (a folder with terraform/environments); "
+        "run from inside it or set GROCERY_FORECAST_ROOT"
+    )
 
 
 def _terraform_outputs(env_dir: Path) -> dict[str, Any]:
     terraform = shutil.which("terraform")
     if terraform is None:
         raise StackError("terraform is not on PATH; install Terraform >= 1.5 (see README, 'Set-up')")
-    proc = subprocess.run([terraform, f"-chdir={env_dir}", "output", "-json", "-no-color"], capture_output=True,
-                          text=True, check=False)
-    hint = "`make up`" if env_dir.name == "local" else (
-        f"`terraform -chdir={env_dir} init` and `apply` (README, 'Deploying to AWS')")
+    proc = subprocess.run(
+        [terraform, f"-chdir={env_dir}", "output", "-json", "-no-color"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    hint = (
+        "`make up`"
+        if env_dir.name == "local"
+        else (f"`terraform -chdir={env_dir} init` and `apply` (README, 'Deploying to AWS')")
+    )
     if proc.returncode != 0:
-        raise StackError(f"cannot read the Terraform outputs of {env_dir}: {_terraform_error(proc.stderr)}; "
-                         f"deploy the stack with {hint}")
+        raise StackError(
+            f"cannot read the Terraform outputs of {env_dir}: {_terraform_error(proc.stderr)}; "
+            f"deploy the stack with {hint}"
+        )
     outputs = {k: v.get("value") for k, v in json.loads(proc.stdout or "{}").items()}
     if not outputs:
-        raise StackError(f"the {env_dir.name} stack is not deployed (no Terraform outputs); deploy it with {hint}")
+        raise StackError(
+            f"the {env_dir.name} stack is not deployed (no Terraform outputs); deploy it with {hint}"
+        )
     return outputs
 
 
@@ -87,18 +100,23 @@ class Stack:
         import boto3
 
         if self.env == "local":
-            return boto3.session.Session(aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-                                         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-                                         region_name=self.region)
+            return boto3.session.Session(
+                aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+                aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+                region_name=self.region,
+            )
         return boto3.session.Session(region_name=self.region)
 
     def client(self, service: str) -> Any:
         from botocore.config import Config
 
-        from grocery_forecast.history import dynamodb_client_config
+        from grocery_forecast.aws.history import dynamodb_client_config
 
-        config = dynamodb_client_config() if service == "dynamodb" else Config(
-            retries={"max_attempts": 8, "mode": "adaptive"}, max_pool_connections=16)
+        config = (
+            dynamodb_client_config()
+            if service == "dynamodb"
+            else Config(retries={"max_attempts": 8, "mode": "adaptive"}, max_pool_connections=16)
+        )
         return self.session.client(service, endpoint_url=self.endpoint_url, config=config)
 
 
@@ -107,7 +125,9 @@ def _check_endpoint(url: str) -> None:
         with urllib.request.urlopen(f"{url}/_localstack/health", timeout=3):
             return
     except (urllib.error.URLError, OSError):
-        raise StackError(f"the local AWS emulator does not answer at {url}; start it with `make up`") from None
+        raise StackError(
+            f"the local AWS emulator does not answer at {url}; start it with `make up`"
+        ) from None
 
 
 def load_stack(env: str = "local", root: Path | None = None) -> Stack:

@@ -36,7 +36,9 @@ import numpy as np
 import pandas as pd
 
 from grocery_forecast import __version__
-from grocery_forecast.features import (
+from grocery_forecast.contract.reference import Reference
+from grocery_forecast.contract.schema import MAX_HORIZON
+from grocery_forecast.forecasting.features import (
     CATEGORICAL_FEATURES,
     TARGET_COLUMNS,
     FeatureSpec,
@@ -46,10 +48,8 @@ from grocery_forecast.features import (
     feature_names,
     fit_category_maps,
 )
-from grocery_forecast.metrics import nwrmsle, nwrmsle_by_group
-from grocery_forecast.panel import SalesPanel
-from grocery_forecast.reference import Reference
-from grocery_forecast.schema import MAX_HORIZON
+from grocery_forecast.forecasting.metrics import nwrmsle, nwrmsle_by_group
+from grocery_forecast.forecasting.panel import SalesPanel
 
 __all__ = [
     "DEFAULT_PARAMS",
@@ -199,8 +199,15 @@ def _training_set(
         col = panel.day_index(origin) + ahead
         block = _series_block(panel, origin, spec)
         frame = _assemble(
-            block, series, panel.stores[series].astype(np.int64), panel.items[series], ahead,
-            panel.promo[series, col].astype(np.float32), reference, spec, category_maps,
+            block,
+            series,
+            panel.stores[series].astype(np.int64),
+            panel.items[series],
+            ahead,
+            panel.promo[series, col].astype(np.float32),
+            reference,
+            spec,
+            category_maps,
         )
         n = len(series)
         x[at : at + n] = frame.to_numpy(dtype=np.float32)
@@ -212,7 +219,11 @@ def _training_set(
         if progress is not None:
             progress(f"origin {origin.date()}: {n:,} rows")
     weight = reference.perishable_weights(panel.items[series_all]).astype(np.float32)
-    valid = target_day > panel.day_index(end) - config.valid_days if config.valid_days > 0 else np.zeros(total, bool)
+    valid = (
+        target_day > panel.day_index(end) - config.valid_days
+        if config.valid_days > 0
+        else np.zeros(total, bool)
+    )
     return _TrainingSet(x, y, weight, horizon, valid, origins)
 
 
@@ -242,8 +253,16 @@ class _TqdmCallback:
             self.bar.close()
 
 
-def _boost(params: dict[str, Any], data: lgb.Dataset, rounds: int, desc: str, progress: bool,
-           *, callbacks: list | None = None, **kwargs: Any) -> lgb.Booster:
+def _boost(
+    params: dict[str, Any],
+    data: lgb.Dataset,
+    rounds: int,
+    desc: str,
+    progress: bool,
+    *,
+    callbacks: list | None = None,
+    **kwargs: Any,
+) -> lgb.Booster:
     """``lgb.train`` with a progress bar over the rounds."""
     bar = _TqdmCallback(rounds, desc, progress)
     try:
@@ -329,8 +348,13 @@ class ForecastModel:
         cats = [c for c in CATEGORICAL_FEATURES if c in names]
         params = {**self.params}
         full = lgb.Dataset(
-            data.x, label=data.y, weight=data.weight, feature_name=names, categorical_feature=cats,
-            params={"max_bin": params.get("max_bin", 255), "verbose": -1}, free_raw_data=False,
+            data.x,
+            label=data.y,
+            weight=data.weight,
+            feature_name=names,
+            categorical_feature=cats,
+            params={"max_bin": params.get("max_bin", 255), "verbose": -1},
+            free_raw_data=False,
         )
         train_idx, valid_idx = np.flatnonzero(~data.valid), np.flatnonzero(data.valid)
         best_iteration = self.config.num_boost_round
@@ -338,20 +362,30 @@ class ForecastModel:
         if len(valid_idx) and len(train_idx):
             train_ds, valid_ds = full.subset(train_idx), full.subset(valid_idx)
             booster = _boost(
-                params, train_ds, self.config.num_boost_round, "boosting (early stopping)", progress,
-                valid_sets=[valid_ds], valid_names=["valid"],
+                params,
+                train_ds,
+                self.config.num_boost_round,
+                "boosting (early stopping)",
+                progress,
+                valid_sets=[valid_ds],
+                valid_names=["valid"],
                 callbacks=[lgb.early_stopping(self.config.early_stopping_rounds, verbose=False)],
             )
             best_iteration = max(int(booster.best_iteration or booster.current_iteration()), 1)
             pred = booster.predict(data.x[valid_idx], num_iteration=best_iteration)
             truth = np.expm1(data.y[valid_idx])
             validation = {
-                "window": [str((end - pd.Timedelta(days=self.config.valid_days - 1)).date()), str(end.date())],
+                "window": [
+                    str((end - pd.Timedelta(days=self.config.valid_days - 1)).date()),
+                    str(end.date()),
+                ],
                 "rows": len(valid_idx),
                 "nwrmsle": nwrmsle(truth, np.expm1(pred), data.weight[valid_idx]),
                 "per_horizon": {
                     str(h): v
-                    for h, v in nwrmsle_by_group(truth, np.expm1(pred), data.weight[valid_idx], data.horizon[valid_idx]).items()
+                    for h, v in nwrmsle_by_group(
+                        truth, np.expm1(pred), data.weight[valid_idx], data.horizon[valid_idx]
+                    ).items()
                 },
             }
             if self.config.refit:
@@ -455,7 +489,9 @@ class ForecastModel:
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         booster.save_model(str(out / MODEL_FILE))
-        (out / METADATA_FILE).write_text(json.dumps(self.metadata, indent=2, sort_keys=False, default=str) + "\n")
+        (out / METADATA_FILE).write_text(
+            json.dumps(self.metadata, indent=2, sort_keys=False, default=str) + "\n"
+        )
         return out
 
     @classmethod
@@ -470,7 +506,9 @@ class ForecastModel:
         src = Path(directory)
         for name in (MODEL_FILE, METADATA_FILE):
             if not (src / name).is_file():
-                raise FileNotFoundError(f"{src}: no {name}; a model directory holds {MODEL_FILE} and {METADATA_FILE}")
+                raise FileNotFoundError(
+                    f"{src}: no {name}; a model directory holds {MODEL_FILE} and {METADATA_FILE}"
+                )
         metadata = json.loads((src / METADATA_FILE).read_text())
         return cls.from_artifact((src / MODEL_FILE).read_text(), metadata)
 
@@ -511,7 +549,9 @@ class ForecastModel:
             raise ModelMismatchError(f"model metadata lacks category maps for {', '.join(absent)}")
         booster = lgb.Booster(model_str=model_text)
         if booster.feature_name() != expected:
-            raise ModelMismatchError("model.txt's features differ from its metadata.json: the artifact is inconsistent")
+            raise ModelMismatchError(
+                "model.txt's features differ from its metadata.json: the artifact is inconsistent"
+            )
         known = {f.name for f in fields(TrainConfig)}
         config = TrainConfig(**{k: v for k, v in metadata.get("train_config", {}).items() if k in known})
         model = cls(spec=spec, params=metadata.get("params"), config=config)

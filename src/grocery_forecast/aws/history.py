@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from grocery_forecast.panel import SalesPanel
-from grocery_forecast.schema import series_key
+from grocery_forecast.contract.schema import series_key
+from grocery_forecast.forecasting.panel import SalesPanel
 
 __all__ = [
     "DynamoHistoryStore",
@@ -84,8 +84,9 @@ def dynamodb_client_config() -> Any:
     """
     from botocore.config import Config
 
-    return Config(parameter_validation=False, max_pool_connections=16,
-                  retries={"max_attempts": 10, "mode": "adaptive"})
+    return Config(
+        parameter_validation=False, max_pool_connections=16, retries={"max_attempts": 10, "mode": "adaptive"}
+    )
 
 
 def bucket_name(year: int) -> str:
@@ -94,7 +95,10 @@ def bucket_name(year: int) -> str:
 
 def encode_bucket(sales: np.ndarray, promo: np.ndarray) -> dict[str, dict[str, Any]]:
     """Attribute values for one year bucket (without its key)."""
-    raw = np.ascontiguousarray(sales, dtype="<f4").tobytes() + np.ascontiguousarray(promo, dtype=np.int8).tobytes()
+    raw = (
+        np.ascontiguousarray(sales, dtype="<f4").tobytes()
+        + np.ascontiguousarray(promo, dtype=np.int8).tobytes()
+    )
     return {
         "data": {"B": zlib.compress(raw, 1)},
         "days": {"N": str(int(np.count_nonzero(~np.isnan(sales))))},
@@ -104,8 +108,10 @@ def encode_bucket(sales: np.ndarray, promo: np.ndarray) -> dict[str, dict[str, A
 def _raw(item: dict[str, dict[str, Any]]) -> bytes:
     raw = zlib.decompress(item["data"]["B"])
     if len(raw) != SLOTS * 5:
-        raise ValueError(f"corrupt history bucket {item.get('series')}/{item.get('bucket')}: "
-                         f"{len(raw)} bytes, expected {SLOTS * 5}")
+        raise ValueError(
+            f"corrupt history bucket {item.get('series')}/{item.get('bucket')}: "
+            f"{len(raw)} bytes, expected {SLOTS * 5}"
+        )
     return raw
 
 
@@ -146,8 +152,15 @@ class DynamoHistoryStore:
         max_attempts: Tries per batch before unprocessed keys/items are an error. Defaults to 10.
     """
 
-    def __init__(self, client: Any, table: str, *, max_workers: int = 8, max_attempts: int = 10,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        *,
+        max_workers: int = 8,
+        max_attempts: int = 10,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._db = client
         self.table = table
         self.max_workers = max_workers
@@ -170,8 +183,14 @@ class DynamoHistoryStore:
     def _get_batch(self, keys: list[dict]) -> list[dict]:
         found: list[dict] = []
         # Only what decoding needs: at 100,000 items, parsing responses is most of the client's CPU.
-        request = {self.table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "#s, #b, #d",
-                                "ExpressionAttributeNames": {"#s": "series", "#b": "bucket", "#d": "data"}}}
+        request = {
+            self.table: {
+                "Keys": keys,
+                "ConsistentRead": True,
+                "ProjectionExpression": "#s, #b, #d",
+                "ExpressionAttributeNames": {"#s": "series", "#b": "bucket", "#d": "data"},
+            }
+        }
         for attempt in range(self.max_attempts):
             resp = self._call(self._db.batch_get_item, RequestItems=request)
             found.extend(resp.get("Responses", {}).get(self.table, []))
@@ -179,8 +198,10 @@ class DynamoHistoryStore:
             if not request:
                 return found
             self._sleep(_backoff(attempt))
-        raise RuntimeError(f"{self.table}: {len(request[self.table]['Keys'])} keys still unprocessed "
-                           f"after {self.max_attempts} BatchGetItem attempts")
+        raise RuntimeError(
+            f"{self.table}: {len(request[self.table]['Keys'])} keys still unprocessed "
+            f"after {self.max_attempts} BatchGetItem attempts"
+        )
 
     def _write_batch(self, items: list[dict]) -> int:
         request = {self.table: [{"PutRequest": {"Item": it}} for it in items]}
@@ -190,8 +211,10 @@ class DynamoHistoryStore:
             if not request:
                 return len(items)
             self._sleep(_backoff(attempt))
-        raise RuntimeError(f"{self.table}: {len(request[self.table])} items still unprocessed "
-                           f"after {self.max_attempts} BatchWriteItem attempts")
+        raise RuntimeError(
+            f"{self.table}: {len(request[self.table])} items still unprocessed "
+            f"after {self.max_attempts} BatchWriteItem attempts"
+        )
 
     def _parallel(self, fn: Callable[[Any], Any], chunks: Sequence[Any]) -> Iterator[Any]:
         if len(chunks) <= 1 or self.max_workers <= 1:
@@ -244,7 +267,8 @@ class DynamoHistoryStore:
                 if time.monotonic() > deadline:
                     raise HistoryLockTimeout(
                         f"{self.table}: another upload held the history writer lease for over "
-                        f"{wait_seconds:.0f}s; this upload will be retried") from None
+                        f"{wait_seconds:.0f}s; this upload will be retried"
+                    ) from None
                 self._sleep(min(2.0, 0.1 * 2 ** min(attempt, 4)) * random.uniform(0.5, 1.5))
                 attempt += 1
         try:
@@ -252,8 +276,11 @@ class DynamoHistoryStore:
         finally:
             try:
                 self._db.delete_item(
-                    TableName=self.table, Key=LOCK_KEY, ConditionExpression="#o = :me",
-                    ExpressionAttributeNames={"#o": "owner"}, ExpressionAttributeValues={":me": {"S": owner}},
+                    TableName=self.table,
+                    Key=LOCK_KEY,
+                    ConditionExpression="#o = :me",
+                    ExpressionAttributeNames={"#o": "owner"},
+                    ExpressionAttributeValues={":me": {"S": owner}},
                 )
             except Exception as exc:  # the lease expired and someone else holds it now
                 log.warning("history writer lease was lost before release: %s", exc)
@@ -272,20 +299,26 @@ class DynamoHistoryStore:
         for attr, value, op in (("earliest", first, ">"), ("latest", last, "<")):
             try:
                 self._call(
-                    self._db.update_item, TableName=self.table, Key=META_KEY,
+                    self._db.update_item,
+                    TableName=self.table,
+                    Key=META_KEY,
                     UpdateExpression="SET #a = :v",
                     ConditionExpression=f"attribute_not_exists(#a) OR #a {op} :v",
                     ExpressionAttributeNames={"#a": attr},
                     ExpressionAttributeValues={":v": {"S": value.strftime("%Y-%m-%d")}},
                 )
             except Exception as exc:
-                if getattr(exc, "response", {}).get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                if (
+                    getattr(exc, "response", {}).get("Error", {}).get("Code")
+                    != "ConditionalCheckFailedException"
+                ):
                     raise
 
     # -- upsert -----------------------------------------------------------------------------------
 
-    def upsert(self, frame: pd.DataFrame, *, lock_wait_seconds: float = 240.0,
-               chunk_buckets: int = 250) -> UpsertStats:
+    def upsert(
+        self, frame: pd.DataFrame, *, lock_wait_seconds: float = 240.0, chunk_buckets: int = 250
+    ) -> UpsertStats:
         """Merge cleaned actuals into the year buckets; each (date, store, item) overwrites its slot.
 
         Buckets are merged in chunks, each read, merged, encoded and written by one task of the
@@ -301,12 +334,18 @@ class DynamoHistoryStore:
         slots = dates.dt.day_of_year.to_numpy(dtype=np.int64) - 1
         sales = frame["unit_sales"].to_numpy(dtype=np.float32)
         promo = frame["onpromotion"].to_numpy(dtype=bool).astype(np.int8)
-        groups = pd.MultiIndex.from_arrays([frame["store_nbr"].to_numpy(dtype=np.int64),
-                                            frame["item_nbr"].to_numpy(dtype=np.int64), years])
+        groups = pd.MultiIndex.from_arrays(
+            [frame["store_nbr"].to_numpy(dtype=np.int64), frame["item_nbr"].to_numpy(dtype=np.int64), years]
+        )
         codes, uniques = pd.factorize(groups, sort=True)
-        names = [series_key(s, i) for s, i in zip(uniques.get_level_values(0), uniques.get_level_values(1), strict=True)]
-        keys = [{"series": {"S": k}, "bucket": {"S": bucket_name(int(y))}}
-                for k, y in zip(names, uniques.get_level_values(2), strict=True)]
+        names = [
+            series_key(s, i)
+            for s, i in zip(uniques.get_level_values(0), uniques.get_level_values(1), strict=True)
+        ]
+        keys = [
+            {"series": {"S": k}, "bucket": {"S": bucket_name(int(y))}}
+            for k, y in zip(names, uniques.get_level_values(2), strict=True)
+        ]
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(0, len(keys) + chunk_buckets, chunk_buckets))
 
@@ -318,19 +357,27 @@ class DynamoHistoryStore:
             new_promo = np.zeros((len(chunk_keys), SLOTS), dtype=np.int8)
             new_sales[codes[rows] - g0, slots[rows]] = sales[rows]
             new_promo[codes[rows] - g0, slots[rows]] = promo[rows]
-            existing = [it for part in range(0, len(chunk_keys), _GET_BATCH)
-                        for it in self._get_batch(chunk_keys[part : part + _GET_BATCH])]
+            existing = [
+                it
+                for part in range(0, len(chunk_keys), _GET_BATCH)
+                for it in self._get_batch(chunk_keys[part : part + _GET_BATCH])
+            ]
             if existing:
                 local = {(k["series"]["S"], k["bucket"]["S"]): j for j, k in enumerate(chunk_keys)}
-                at = np.fromiter((local[(it["series"]["S"], it["bucket"]["S"])] for it in existing),
-                                 dtype=np.int64, count=len(existing))
+                at = np.fromiter(
+                    (local[(it["series"]["S"], it["bucket"]["S"])] for it in existing),
+                    dtype=np.int64,
+                    count=len(existing),
+                )
                 old_sales, old_promo = _decode_many(existing)
                 keep_old = np.isnan(new_sales[at])
                 new_sales[at] = np.where(keep_old, old_sales, new_sales[at])
                 new_promo[at] = np.where(keep_old, old_promo, new_promo[at])
             items = [{**key, **encode_bucket(new_sales[j], new_promo[j])} for j, key in enumerate(chunk_keys)]
-            written = sum(self._write_batch(items[part : part + _WRITE_BATCH])
-                          for part in range(0, len(items), _WRITE_BATCH))
+            written = sum(
+                self._write_batch(items[part : part + _WRITE_BATCH])
+                for part in range(0, len(items), _WRITE_BATCH)
+            )
             return written, len(existing)
 
         n_chunks = -(-len(keys) // chunk_buckets)
@@ -338,20 +385,30 @@ class DynamoHistoryStore:
             done = list(self._parallel(merge_chunk, list(range(n_chunks))))
             self._extend_dates(dates.min().normalize(), dates.max().normalize())
         return UpsertStats(
-            rows=len(frame), series=len(set(names)), buckets_written=sum(w for w, _ in done),
-            buckets_existing=sum(e for _, e in done), seconds=time.perf_counter() - started,
+            rows=len(frame),
+            series=len(set(names)),
+            buckets_written=sum(w for w, _ in done),
+            buckets_existing=sum(e for _, e in done),
+            seconds=time.perf_counter() - started,
         )
 
     # -- read -------------------------------------------------------------------------------------
 
-    def read_panel(self, stores: Sequence[int] | np.ndarray, items: Sequence[int] | np.ndarray,
-                   first: pd.Timestamp | str, last: pd.Timestamp | str) -> SalesPanel:
+    def read_panel(
+        self,
+        stores: Sequence[int] | np.ndarray,
+        items: Sequence[int] | np.ndarray,
+        first: pd.Timestamp | str,
+        last: pd.Timestamp | str,
+    ) -> SalesPanel:
         """History of the given series over ``[first, last]``, one row per distinct series asked.
 
         Series with no stored history come back as all-NaN rows, so callers can still index them.
         """
         first, last = pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize()
-        pairs = pd.MultiIndex.from_arrays([np.asarray(stores, dtype=np.int64), np.asarray(items, dtype=np.int64)]).unique()
+        pairs = pd.MultiIndex.from_arrays(
+            [np.asarray(stores, dtype=np.int64), np.asarray(items, dtype=np.int64)]
+        ).unique()
         pairs = pairs.sort_values()
         s_arr = pairs.get_level_values(0).to_numpy()
         i_arr = pairs.get_level_values(1).to_numpy()
@@ -366,11 +423,16 @@ class DynamoHistoryStore:
         found = self.batch_get(keys)
         if found:
             r = np.fromiter((row_of[it["series"]["S"]] for it in found), dtype=np.int64, count=len(found))
-            y = np.fromiter((int(it["bucket"]["S"][1:]) - year_list[0] for it in found), dtype=np.int64, count=len(found))
+            y = np.fromiter(
+                (int(it["bucket"]["S"][1:]) - year_list[0] for it in found), dtype=np.int64, count=len(found)
+            )
             block[r, y], pblock[r, y] = _decode_many(found)
         # Drop slot 366 of non-leap years so columns are consecutive calendar days.
-        day_cols = [j * SLOTS + d for j, year in enumerate(year_list)
-                    for d in range(366 if pd.Timestamp(year=year, month=12, day=31).day_of_year == 366 else 365)]
+        day_cols = [
+            j * SLOTS + d
+            for j, year in enumerate(year_list)
+            for d in range(366 if pd.Timestamp(year=year, month=12, day=31).day_of_year == 366 else 365)
+        ]
         sales = block.reshape(len(names), -1)[:, day_cols]
         promo = pblock.reshape(len(names), -1)[:, day_cols]
         panel = SalesPanel(year_start, s_arr.astype(np.int32), i_arr.astype(np.int64), sales, promo)

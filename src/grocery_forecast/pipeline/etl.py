@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from grocery_forecast import manifest as mf
-from grocery_forecast.cleaning import CsvContractError, Problem, read_reference, read_table
-from grocery_forecast.history import DynamoHistoryStore
-from grocery_forecast.s3io import StreamingReader, csv_bytes, error_code, put_csv, put_json
-from grocery_forecast.schema import MAX_HORIZON, REFERENCE_TABLES, FileKind
+from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.aws.s3io import StreamingReader, csv_bytes, error_code, put_csv, put_json
+from grocery_forecast.contract.cleaning import CsvContractError, Problem, read_reference, read_table
+from grocery_forecast.contract.schema import MAX_HORIZON, REFERENCE_TABLES, FileKind
+from grocery_forecast.pipeline import manifest as mf
 
 __all__ = ["EtlConfig", "ReferenceIds", "run_etl"]
 
@@ -43,10 +43,15 @@ class EtlConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> EtlConfig:
         try:
-            return cls(environ["PROCESSED_BUCKET"], environ["OUTPUT_BUCKET"],
-                       int(environ.get("FORECAST_HORIZON", MAX_HORIZON)))
+            return cls(
+                environ["PROCESSED_BUCKET"],
+                environ["OUTPUT_BUCKET"],
+                int(environ.get("FORECAST_HORIZON", MAX_HORIZON)),
+            )
         except KeyError as exc:
-            raise RuntimeError(f"the ETL function is missing its {exc.args[0]} environment variable") from None
+            raise RuntimeError(
+                f"the ETL function is missing its {exc.args[0]} environment variable"
+            ) from None
 
 
 class ReferenceIds:
@@ -85,17 +90,29 @@ def _unknown_ids_warnings(frame: pd.DataFrame, s3: Any, bucket: str, refs: Refer
         unknown = np.setdiff1d(frame[column].unique(), known)
         if len(unknown):
             rows = int(frame[column].isin(unknown).sum())
-            warnings.append(f"{len(unknown)} {column} value(s) not in {table}.csv ({rows} rows kept): "
-                            + ", ".join(map(str, unknown[:_MAX_EXAMPLES])) + (" ..." if len(unknown) > _MAX_EXAMPLES else ""))
+            warnings.append(
+                f"{len(unknown)} {column} value(s) not in {table}.csv ({rows} rows kept): "
+                + ", ".join(map(str, unknown[:_MAX_EXAMPLES]))
+                + (" ..." if len(unknown) > _MAX_EXAMPLES else "")
+            )
     return warnings
 
 
-def _check_request_horizon(frame: pd.DataFrame, key: str, store: DynamoHistoryStore, horizon: int) -> dict[str, Any]:
+def _check_request_horizon(
+    frame: pd.DataFrame, key: str, store: DynamoHistoryStore, horizon: int
+) -> dict[str, Any]:
     """Anchor a forecast request to the end of history; reject dates the model cannot reach."""
     span = store.date_range()
     if span is None:
-        raise CsvContractError(key, [Problem("no sales history has been uploaded yet, so there is nothing to "
-                                             "forecast from", expected="an actuals upload before a forecast request")])
+        raise CsvContractError(
+            key,
+            [
+                Problem(
+                    "no sales history has been uploaded yet, so there is nothing to forecast from",
+                    expected="an actuals upload before a forecast request",
+                )
+            ],
+        )
     latest = span[1]
     first_wanted = frame["date"].min()
     origin = min(latest, first_wanted - pd.Timedelta(days=1))
@@ -103,13 +120,23 @@ def _check_request_horizon(frame: pd.DataFrame, key: str, store: DynamoHistorySt
     too_far = ahead > horizon
     if too_far.any():
         bad = frame.loc[too_far]
-        problems = [Problem("date beyond the forecast horizon", line=int(r.line), column="date",
-                            expected=f"a date at most {horizon} days after the end of history "
-                                     f"({origin.date()}), i.e. up to {(origin + pd.Timedelta(days=horizon)).date()}",
-                            found=str(pd.Timestamp(r.date).date()))
-                    for r in bad.head(20).itertuples()]
+        problems = [
+            Problem(
+                "date beyond the forecast horizon",
+                line=int(r.line),
+                column="date",
+                expected=f"a date at most {horizon} days after the end of history "
+                f"({origin.date()}), i.e. up to {(origin + pd.Timedelta(days=horizon)).date()}",
+                found=str(pd.Timestamp(r.date).date()),
+            )
+            for r in bad.head(20).itertuples()
+        ]
         raise CsvContractError(key, problems, total=int(too_far.sum()))
-    return {"origin": str(origin.date()), "history_latest": str(latest.date()), "max_days_ahead": int(ahead.max())}
+    return {
+        "origin": str(origin.date()),
+        "history_latest": str(latest.date()),
+        "max_days_ahead": int(ahead.max()),
+    }
 
 
 def _reject(s3: Any, config: EtlConfig, manifest: dict[str, Any], error: CsvContractError) -> dict[str, Any]:
@@ -125,7 +152,9 @@ def _reject(s3: Any, config: EtlConfig, manifest: dict[str, Any], error: CsvCont
     }
     report_key = mf.rejected_key(manifest["input"]["key"])
     put_json(s3, config.output_bucket, report_key, report)
-    manifest.update(status="rejected", errors=[str(error)], report=f"s3://{config.output_bucket}/{report_key}")
+    manifest.update(
+        status="rejected", errors=[str(error)], report=f"s3://{config.output_bucket}/{report_key}"
+    )
     return manifest
 
 
@@ -155,8 +184,16 @@ def run_etl(
         return _etl(s3, store, raw, key, config, manifest, references, started)
 
 
-def _etl(s3: Any, store: DynamoHistoryStore, raw: io.BufferedReader, key: str, config: EtlConfig,
-         manifest: dict[str, Any], references: ReferenceIds | None, started: float) -> dict[str, Any]:
+def _etl(
+    s3: Any,
+    store: DynamoHistoryStore,
+    raw: io.BufferedReader,
+    key: str,
+    config: EtlConfig,
+    manifest: dict[str, Any],
+    references: ReferenceIds | None,
+    started: float,
+) -> dict[str, Any]:
     run_id, etag = manifest["run_id"], manifest["input"]["etag"]
     try:
         if key.startswith(REFERENCE_PREFIX):
@@ -171,13 +208,18 @@ def _etl(s3: Any, store: DynamoHistoryStore, raw: io.BufferedReader, key: str, c
         manifest["steps"]["validate_seconds"] = round(time.perf_counter() - t0, 3)
         manifest["series"] = int(frame[["store_nbr", "item_nbr"]].drop_duplicates().shape[0])
         manifest["date_range"] = [str(frame["date"].min().date()), str(frame["date"].max().date())]
-        manifest["warnings"] = _unknown_ids_warnings(frame, s3, config.processed_bucket, references or ReferenceIds())
+        manifest["warnings"] = _unknown_ids_warnings(
+            frame, s3, config.processed_bucket, references or ReferenceIds()
+        )
         metadata = {"run-id": run_id, "source-key": key, "source-etag": etag}
         if kind is FileKind.ACTUALS:
             t0 = time.perf_counter()
             stats = store.upsert(frame)
             manifest["steps"]["history_upsert_seconds"] = round(time.perf_counter() - t0, 3)
-            manifest["history"] = {"buckets_written": stats.buckets_written, "buckets_existing": stats.buckets_existing}
+            manifest["history"] = {
+                "buckets_written": stats.buckets_written,
+                "buckets_existing": stats.buckets_existing,
+            }
             cleaned = frame[["date", "store_nbr", "item_nbr", "unit_sales", "onpromotion"]]
         else:
             manifest["request"] = _check_request_horizon(frame, key, store, config.horizon)
@@ -194,8 +236,9 @@ def _etl(s3: Any, store: DynamoHistoryStore, raw: io.BufferedReader, key: str, c
         manifest["peak_memory_mb_etl"] = mf.peak_memory_mb()
         # The manifest first: the processed object triggers the forecast, which completes it.
         mf.save(s3, config.output_bucket, manifest)
-        s3.put_object(Bucket=config.processed_bucket, Key=out_key, Body=body, ContentType="text/csv",
-                      Metadata=metadata)
+        s3.put_object(
+            Bucket=config.processed_bucket, Key=out_key, Body=body, ContentType="text/csv", Metadata=metadata
+        )
         return manifest
     except CsvContractError as error:
         manifest.setdefault("kind", error.kind)
@@ -208,9 +251,10 @@ def _etl(s3: Any, store: DynamoHistoryStore, raw: io.BufferedReader, key: str, c
     return manifest
 
 
-def _store_reference(s3: Any, raw: io.BufferedReader, key: str, config: EtlConfig,
-                     manifest: dict[str, Any], started: float) -> dict[str, Any]:
-    name = key[len(REFERENCE_PREFIX):].rsplit("/", 1)[-1]
+def _store_reference(
+    s3: Any, raw: io.BufferedReader, key: str, config: EtlConfig, manifest: dict[str, Any], started: float
+) -> dict[str, Any]:
+    name = key[len(REFERENCE_PREFIX) :].rsplit("/", 1)[-1]
     table = name.lower().removesuffix(".gz").removesuffix(".csv")
     manifest["kind"] = FileKind.REFERENCE.value
     try:
@@ -219,9 +263,16 @@ def _store_reference(s3: Any, raw: io.BufferedReader, key: str, config: EtlConfi
         finally:
             raw.close()
         out_key = f"{REFERENCE_PREFIX}{table}.csv"
-        put_csv(s3, config.processed_bucket, out_key, frame, {"run-id": manifest["run_id"], "source-key": key})
-        manifest.update(status="succeeded", rows_in=len(frame), rows_rejected=0, table=table,
-                        processed=f"s3://{config.processed_bucket}/{out_key}")
+        put_csv(
+            s3, config.processed_bucket, out_key, frame, {"run-id": manifest["run_id"], "source-key": key}
+        )
+        manifest.update(
+            status="succeeded",
+            rows_in=len(frame),
+            rows_rejected=0,
+            table=table,
+            processed=f"s3://{config.processed_bucket}/{out_key}",
+        )
         if table not in REFERENCE_TABLES or not REFERENCE_TABLES[table].required:
             manifest["warnings"].append(f"{table}.csv is stored but not used by the current features")
     except CsvContractError as error:

@@ -1,0 +1,1 @@
+"""The pipeline steps the Lambdas run: ETL (validate, store history) and forecast, with their run manifest."""
