@@ -30,7 +30,7 @@ def project_root() -> Path:
     """The checkout holding ``terraform/environments`` (this file's, or the working directory's)."""
     env = os.environ.get("GROCERY_FORECAST_ROOT")
     candidates = [Path(env)] if env else []
-    candidates += [Path(__file__).resolve().parents[2], Path.cwd(), *Path.cwd().parents]
+    candidates += [Path(__file__).resolve().parents[3], Path.cwd(), *Path.cwd().parents]
     for path in candidates:
         if (path / "terraform" / "environments").is_dir():
             return path
