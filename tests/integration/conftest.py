@@ -11,6 +11,7 @@ import os
 import subprocess
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,7 @@ import pytest
 
 from grocery_forecast.aws.history import DynamoHistoryStore
 from grocery_forecast.cli.stack import Stack, load_stack
+from tests.integration.aws_limits import FunctionLimits, function_limits, manifests_since, violations
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / os.environ.get("DATA_DIR", "build/sample-data")
@@ -64,3 +66,22 @@ def sample_sales() -> pd.DataFrame:
 def unique_prefix() -> str:
     """A fresh key prefix per test, so runs of different tests never share a run id."""
     return f"it/{uuid.uuid4().hex[:8]}/"
+
+
+@pytest.fixture(scope="session")
+def lambda_limits(stack: Stack) -> dict[str, FunctionLimits]:
+    return function_limits(stack)
+
+
+@pytest.fixture(autouse=True)
+def within_aws_lambda_limits(request, stack: Stack, s3, lambda_limits):
+    """After every test: each run it caused stayed within its function's memory size and timeout.
+
+    The emulator enforces neither memory nor (for the peak) anything at all; AWS kills a function
+    that goes over. A run over a limit fails the test that caused it.
+    """
+    since = datetime.now(UTC) - timedelta(seconds=2)
+    yield
+    runs = manifests_since(s3, stack.output_bucket_name, since)
+    problems = [p for run in runs for p in violations(run, lambda_limits)]
+    assert not problems, "over AWS Lambda's limits:\n" + "\n".join(problems)

@@ -1,0 +1,75 @@
+"""Hold the local stack to the limits AWS Lambda enforces and the emulator does not.
+
+MiniStack runs each function as a plain process with no memory limit: a function that needs more
+than its configured memory passes here and is killed on AWS. Every run manifest records the peak
+resident memory of the process that ran each step (``peak_memory_mb_etl``,
+``peak_memory_mb_predict``: the high-water mark of a warm container, so an upper bound of any one
+invocation) and its duration (``steps.etl_seconds``, ``steps.forecast_seconds``). This module
+compares them with the deployed functions' ``MemorySize`` and ``Timeout``, read from the emulator's
+Lambda API (the configuration Terraform applied, not a copy of it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from grocery_forecast.cli.stack import Stack
+
+#: (manifest field with the peak memory, manifest step with the duration, Terraform output of the function)
+STEPS = (
+    ("peak_memory_mb_etl", "etl_seconds", "etl_function_name"),
+    ("peak_memory_mb_predict", "forecast_seconds", "predict_function_name"),
+)
+
+
+@dataclass(frozen=True)
+class FunctionLimits:
+    name: str
+    memory_mb: int
+    timeout_s: int
+
+
+def function_limits(stack: Stack) -> dict[str, FunctionLimits]:
+    """MemorySize and Timeout of each deployed function, keyed by its Terraform output name."""
+    lam = stack.client("lambda")
+    limits = {}
+    for _, _, output in STEPS:
+        name = stack.outputs[output]
+        config = lam.get_function_configuration(FunctionName=name)
+        limits[output] = FunctionLimits(name, int(config["MemorySize"]), int(config["Timeout"]))
+    return limits
+
+
+def violations(manifest: dict[str, Any], limits: dict[str, FunctionLimits]) -> list[str]:
+    """What in one run would have been killed on AWS: memory over the size, or time over the timeout."""
+    found = []
+    steps = manifest.get("steps") or {}
+    for memory_field, seconds_field, output in STEPS:
+        limit = limits[output]
+        peak = manifest.get(memory_field)
+        if peak is not None and float(peak) > limit.memory_mb:
+            found.append(
+                f"run {manifest.get('run_id')}: {limit.name} peaked at {float(peak):.0f} MB, "
+                f"over its memory size of {limit.memory_mb} MB (AWS would kill it)"
+            )
+        seconds = steps.get(seconds_field)
+        if seconds is not None and float(seconds) > limit.timeout_s:
+            found.append(
+                f"run {manifest.get('run_id')}: {limit.name} ran {float(seconds):.0f} s, "
+                f"over its timeout of {limit.timeout_s} s"
+            )
+    return found
+
+
+def manifests_since(s3: Any, bucket: str, since: datetime) -> list[dict[str, Any]]:
+    """Every run manifest written at or after ``since`` (an aware UTC datetime)."""
+    import json
+
+    found = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="runs/"):
+        for obj in page.get("Contents", []):
+            if obj["LastModified"] >= since and obj["Key"].endswith(".json"):
+                found.append(json.loads(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()))
+    return found
