@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.cli.aws_limits import function_limits, violations
 from grocery_forecast.cli.client import upload_file, wait_for_run
 from grocery_forecast.cli.stack import load_stack
 
@@ -30,12 +31,20 @@ def _e2e(results: Results, stack, s3, path: Path, key: str, label: str, note: st
     s3.head_object(Bucket=bucket, Key=out_key)
     seconds = time.perf_counter() - t0
     steps = run["steps"]
+    # The emulator enforces no memory limit: hold each run to its function's size, as AWS would.
+    limits = function_limits(stack)
+    over = violations(run, limits)
+    if over:
+        raise SystemExit("bench: over AWS Lambda's limits:\n" + "\n".join(over))
+    memory = {name: limit.memory_mb for name, limit in limits.items()}
     results.add(
         label,
         round(seconds, 2),
         "s",
         f"{run['rows_in']:,} rows in, {run['rows_forecast']:,} forecast; etl {steps.get('etl_seconds')}s "
-        f"(history {steps.get('history_upsert_seconds')}s), forecast {steps.get('forecast_seconds')}s"
+        f"(history {steps.get('history_upsert_seconds')}s), forecast {steps.get('forecast_seconds')}s; "
+        f"peak memory etl {run.get('peak_memory_mb_etl')} / {memory['etl_function_name']} MB, "
+        f"predict {run.get('peak_memory_mb_predict')} / {memory['predict_function_name']} MB"
         + (f"; {note}" if note else ""),
     )
     return run

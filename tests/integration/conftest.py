@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.cli.aws_limits import FunctionLimits, function_limits, manifests_since, violations
 from grocery_forecast.cli.stack import Stack, load_stack
-from tests.integration.aws_limits import FunctionLimits, function_limits, manifests_since, violations
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / os.environ.get("DATA_DIR", "build/sample-data")

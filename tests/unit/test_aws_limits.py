@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.aws_limits import FunctionLimits, violations
+from grocery_forecast.cli.aws_limits import FunctionLimits, violations
 
 LIMITS = {
     "etl_function_name": FunctionLimits("etl", 2048, 300),
