@@ -1,9 +1,11 @@
-"""Shared fixtures for the forecasting-core tests: tiny hand-made data and one small trained model."""
+"""Shared fixtures of the unit tests: no network, tiny hand-made data and one small trained model."""
 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,23 @@ FAVORITA_DIR = Path(
 #: Small and fast training settings for tests.
 FAST_CONFIG = TrainConfig(max_origins=10, num_boost_round=300, early_stopping_rounds=20, max_rows=60_000)
 FAST_PARAMS = {"learning_rate": 0.15, "num_leaves": 15, "min_data_in_leaf": 50}
+
+
+class NetworkBlocked(RuntimeError):
+    """A unit test tried to reach the network: use the fakes in tests/unit/fakes.py."""
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests run with socket connections disabled, so a forgotten real AWS client fails loudly
+    instead of reaching an emulator or AWS."""
+
+    def refuse(self: socket.socket, address: Any, *args: Any, **kwargs: Any) -> None:
+        raise NetworkBlocked(f"unit tests may not open network connections (to {address!r})")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: refuse(None, address))  # type: ignore[arg-type]
 
 
 def tiny_reference() -> Reference:

@@ -28,6 +28,10 @@ class FakeContext:
 
 def _load_handler(name: str, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    # the module-level clients resolve credentials when created: never from the instance metadata service
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("HISTORY_TABLE", "history")
     monkeypatch.setenv("PROCESSED_BUCKET", "processed")
     monkeypatch.setenv("OUTPUT_BUCKET", "output")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from grocery_forecast.cli import CliError
 from grocery_forecast.cli._common import add_env_argument, open_stack, say
+from grocery_forecast.contract.runs import REFERENCE_PREFIX, RunStatus
 from grocery_forecast.contract.schema import REFERENCE_TABLES
 
 
@@ -30,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from grocery_forecast.cli.client import RunTimeout, upload_file, wait_for_run
+    from grocery_forecast.cli.client import RunTimeout, upload_and_wait, upload_file
 
     tables = [t for t in REFERENCE_TABLES.values() if t.required or args.all]
     paths = []
@@ -56,16 +57,28 @@ def run(args: argparse.Namespace) -> int:
     s3 = stack.client("s3")
     failed = 0
     for path in paths:
-        up = upload_file(s3, stack.raw_bucket_name, path, key=f"reference/{path.name}")
-        say(f"uploaded {path} -> s3://{up.bucket}/{up.key} (run {up.run_id})")
-        if args.wait:
-            try:
-                doc = wait_for_run(s3, stack.output_bucket_name, up.run_id, timeout=args.timeout)
-            except RunTimeout as exc:
-                raise CliError(str(exc)) from None
-            if doc["status"] != "succeeded":
-                failed += 1
-                say(f"  {path.name}: {doc['status']}: {' '.join(doc.get('errors', []))}")
-            else:
-                say(f"  {path.name}: {doc.get('rows_in')} rows stored as {doc.get('processed')}")
+        key = f"{REFERENCE_PREFIX}{path.name}"
+        if not args.wait:
+            up = upload_file(s3, stack.raw_bucket_name, path, key=key)
+            say(f"uploaded {path} -> s3://{up.bucket}/{up.key} (run {up.run_id})")
+            continue
+        try:
+            _, run = upload_and_wait(
+                s3,
+                stack.raw_bucket_name,
+                stack.output_bucket_name,
+                path,
+                key,
+                timeout=args.timeout,
+                on_upload=lambda up, path=path: say(
+                    f"uploaded {path} -> s3://{up.bucket}/{up.key} (run {up.run_id})"
+                ),
+            )
+        except RunTimeout as exc:
+            raise CliError(str(exc)) from None
+        if run.status is not RunStatus.SUCCEEDED:
+            failed += 1
+            say(f"  {path.name}: {run.status}: {' '.join(run.errors)}")
+        else:
+            say(f"  {path.name}: {run.rows_in} rows stored as {run.processed}")
     return 1 if failed else 0
