@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from grocery_forecast.aws import model_store
+from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.aws.s3io import put_csv
 from grocery_forecast.contract.reference import Reference
+from grocery_forecast.contract.runs import reference_key
 from grocery_forecast.forecasting.datagen import GeneratedData, GeneratorConfig, generate
 from grocery_forecast.forecasting.model import ForecastModel, TrainConfig
 from grocery_forecast.forecasting.panel import SalesPanel
+
+from .fakes import FakeDynamo, FakeS3
 
 #: Real Favorita reference tables, beside the project (CI points FAVORITA_DIR at them).
 FAVORITA_DIR = Path(
@@ -107,3 +114,35 @@ def generated() -> GeneratedData:
 def trained(generated: GeneratedData) -> ForecastModel:
     """A small model trained on ``generated`` up to its last day."""
     return ForecastModel(config=FAST_CONFIG, params=FAST_PARAMS).fit(generated.panel, generated.reference)
+
+
+@dataclass
+class Deployed:
+    """The buckets and history table of a deployed stack, in memory, with a model in service."""
+
+    s3: FakeS3
+    store: DynamoHistoryStore
+    data: GeneratedData
+    version: str
+    raw: str = "raw"
+    processed: str = "processed"
+    models: str = "models"
+    output: str = "output"
+
+
+@pytest.fixture(scope="session")
+def saved_model(trained: ForecastModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return trained.save(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture
+def deployed(generated: GeneratedData, saved_model: Path) -> Deployed:
+    """``generated``'s last 90 days in history, its reference tables uploaded, ``trained`` in service."""
+    s3 = FakeS3()
+    store = DynamoHistoryStore(FakeDynamo(), "history", max_workers=1, sleep=lambda s: None)
+    recent = generated.train[generated.train["date"] > generated.train["date"].max() - pd.Timedelta(days=90)]
+    store.upsert(recent.drop(columns=["id"]))
+    for name in ("items", "stores", "holidays_events"):
+        put_csv(s3, "processed", reference_key(name), getattr(generated, name))
+    version = model_store.publish_model(s3, "models", saved_model)
+    return Deployed(s3, store, generated, version)
