@@ -169,7 +169,7 @@ class DynamoHistoryStore:
     def _get_batch(self, keys: list[dict]) -> list[dict]:
         found: list[dict] = []
         # Only what decoding needs: at 100,000 items, parsing responses is most of the client's CPU.
-        request = {
+        request: dict[str, Any] = {
             self.table: {
                 "Keys": keys,
                 "ConsistentRead": True,

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grocery_forecast.cli import CliError
 from grocery_forecast.cli._common import add_env_argument, open_stack, say
 from grocery_forecast.contract.runs import REFERENCE_PREFIX, RunStatus
 from grocery_forecast.contract.schema import REFERENCE_TABLES
+
+if TYPE_CHECKING:
+    from grocery_forecast.cli.client import Upload
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--wait", action="store_true", help="wait until the ETL has validated each table")
     up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait per table (default: 300)")
     parser.set_defaults(func=run)
+
+
+def _say_uploaded(path: Path, up: Upload) -> None:
+    say(f"uploaded {path} -> s3://{up.bucket}/{up.key} (run {up.run_id})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,9 +79,7 @@ def run(args: argparse.Namespace) -> int:
                 path,
                 key,
                 timeout=args.timeout,
-                on_upload=lambda up, path=path: say(
-                    f"uploaded {path} -> s3://{up.bucket}/{up.key} (run {up.run_id})"
-                ),
+                on_upload=partial(_say_uploaded, path),
             )
         except RunTimeout as exc:
             raise CliError(str(exc)) from None

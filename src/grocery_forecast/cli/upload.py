@@ -59,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
                 say(f"uploaded {path} -> s3://{up.bucket}/{up.key}")
                 print(up.run_id, flush=True)
 
+            def show_status(s: RunStatus, name: str = path.name) -> None:
+                say(f"  {name}: {s}")
+
             progress = bar.update if big else None
             if not args.wait:
                 uploaded(upload_file(s3, stack.raw_bucket_name, path, key=key, progress=progress))
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                     timeout=args.timeout,
                     progress=progress,
                     on_upload=uploaded,
-                    on_status=lambda s, name=path.name: say(f"  {name}: {s}"),
+                    on_status=show_status,
                 )
             except RunTimeout as exc:
                 raise CliError(str(exc)) from None

@@ -140,10 +140,12 @@ def open_text(raw: IO[bytes], name: str) -> IO[str]:
 
     Decoding errors surface later as :class:`CsvContractError` through :func:`iter_clean_chunks`.
     """
-    buffered = raw if isinstance(raw, io.BufferedIOBase) and hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
+    buffered: Any = (
+        raw if isinstance(raw, io.BufferedIOBase) and hasattr(raw, "peek") else io.BufferedReader(raw)
+    )
     head = buffered.peek(8)[:8]
     if head.startswith(b"\x1f\x8b"):
-        buffered = io.BufferedReader(gzip.GzipFile(fileobj=buffered))  # type: ignore[arg-type]
+        buffered = io.BufferedReader(gzip.GzipFile(fileobj=buffered))
         head = buffered.peek(8)[:8]
     for magic, what in _MAGIC_NOT_CSV.items():
         if head.startswith(magic):
@@ -160,7 +162,7 @@ def open_text(raw: IO[bytes], name: str) -> IO[str]:
                 )
             ],
         )
-    return io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="strict", newline="")  # type: ignore[arg-type]
+    return io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="strict", newline="")
 
 
 # -- header ---------------------------------------------------------------------------------------
@@ -498,14 +500,14 @@ def read_table(
     if kind is FileKind.REQUEST:
         # A forecast answers each id once; two rows with one id make the answer ambiguous.
         same_id = frame.duplicated("id", keep="first").to_numpy()
-        first_line = frame.groupby("id")["line"].transform("min").to_numpy() if same_id.any() else None
+        first_seen = frame.groupby("id")["line"].transform("min").to_numpy()
         for i in np.flatnonzero(same_id)[:MAX_PROBLEMS]:
             out.add(
                 Problem(
                     "duplicate id",
                     line=int(frame["line"].iat[i]),
                     column="id",
-                    expected=f"a different id on every row (first seen on line {int(first_line[i])})",  # type: ignore[index]
+                    expected=f"a different id on every row (first seen on line {int(first_seen[i])})",
                     found=str(frame["id"].iat[i]),
                 )
             )

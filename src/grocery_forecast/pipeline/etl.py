@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -161,7 +161,7 @@ def run_etl(
 def _etl(
     s3: Any,
     store: DynamoHistoryStore,
-    raw: io.BufferedReader,
+    raw: IO[bytes],
     key: str,
     config: EtlConfig,
     manifest: RunManifest,
@@ -230,7 +230,7 @@ def _etl(
 
 
 def _store_reference(
-    s3: Any, raw: io.BufferedReader, key: str, config: EtlConfig, manifest: RunManifest, started: float
+    s3: Any, raw: IO[bytes], key: str, config: EtlConfig, manifest: RunManifest, started: float
 ) -> RunManifest:
     table = runs.reference_table_name(key)
     manifest.kind = FileKind.REFERENCE.value
