@@ -14,25 +14,27 @@ from pathlib import Path
 
 import pandas as pd
 
-from grocery_forecast.cli.client import upload_and_wait
+from grocery_forecast.cli import CliError
+from grocery_forecast.cli._common import send
 from grocery_forecast.cli.stack import StackError, load_stack
 from grocery_forecast.contract.runs import RunManifest, RunStatus
 
 
 def _run(stack, s3, path: Path, key: str, timeout: float) -> RunManifest:
+    """Upload one file, wait for its run, show the forecast it produced."""
     t0 = time.perf_counter()
-    _, run = upload_and_wait(
-        s3,
-        stack.raw_bucket_name,
-        stack.output_bucket_name,
+    run = send(
+        stack,
         path,
         key,
+        wait=True,
         timeout=timeout,
         on_upload=lambda up: print(
             f"uploaded {path} -> s3://{up.bucket}/{up.key} (run {up.run_id})", flush=True
         ),
         on_status=lambda s: print(f"  status: {s}", flush=True),
     )
+    assert run is not None  # wait=True always returns the final manifest
     if run.status is not RunStatus.SUCCEEDED or run.output is None:
         sys.exit(f"demo: {path.name} was {run.status}: {' '.join(run.errors)} (report: {run.report})")
     bucket, out_key = run.output[5:].split("/", 1)
@@ -60,9 +62,12 @@ def main() -> None:
         sys.exit(f"demo: {exc}")
     s3 = stack.client("s3")
     print("== 1. sales history (Kaggle train.csv format) ==")
-    _run(stack, s3, args.data / "train.csv", "demo/sales.csv", args.timeout)
-    print("\n== 2. forecast request (Kaggle test.csv format) ==")
-    run = _run(stack, s3, args.data / "test.csv", "demo/forecast_request.csv", args.timeout)
+    try:
+        _run(stack, s3, args.data / "train.csv", "demo/sales.csv", args.timeout)
+        print("\n== 2. forecast request (Kaggle test.csv format) ==")
+        run = _run(stack, s3, args.data / "test.csv", "demo/forecast_request.csv", args.timeout)
+    except CliError as exc:  # the run did not finish in time
+        sys.exit(f"demo: {exc}")
     print(
         f"\nDone. The forecast for the request is at {run.output}\n"
         f"Next: `.venv/bin/grocery-forecast status`, `.venv/bin/grocery-forecast results --latest -o forecast.csv`"

@@ -4,12 +4,13 @@ the manifest of *that* upload."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from grocery_forecast.aws.s3io import put_json
-from grocery_forecast.cli import client
+from grocery_forecast.cli import client, main
 from grocery_forecast.cli.client import RunTimeout
 from grocery_forecast.contract import runs
 from grocery_forecast.contract.runs import RunManifest, RunStatus
@@ -106,3 +107,42 @@ def test_runs_are_listed_newest_first(tmp_path: Path) -> None:
     for name in ("a.csv", "b.csv"):
         client.upload_and_wait(s3, RAW, OUTPUT, _file(tmp_path), name, poll=0)
     assert [r.manifest.input.key for r in client.list_runs(s3, OUTPUT)] == ["b.csv", "a.csv"]
+
+
+@dataclass
+class FakeStack:
+    s3: FakeS3
+    raw_bucket_name: str = RAW
+    output_bucket_name: str = OUTPUT
+
+    def client(self, service: str) -> FakeS3:
+        assert service == "s3"
+        return self.s3
+
+
+@pytest.mark.parametrize("command", ["reference", "upload"])
+def test_cli_wait_reports_this_upload_not_the_previous_run_of_the_same_bytes(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a table already uploaded once, whose run failed an hour ago
+    s3 = PipelineS3(lag=3)
+    for name in ("items", "stores", "holidays_events"):
+        (tmp_path / f"{name}.csv").write_text("a\n1\n")
+    path = tmp_path / "items.csv"
+    key = f"{runs.REFERENCE_PREFIX}items.csv" if command == "reference" else "uploads/items.csv"
+    first = client.upload_file(s3, RAW, path, key)
+    old = RunManifest.new(first.run_id, RAW, key, first.etag, 1)
+    old.status, old.updated_epoch = RunStatus.FAILED, time.time() - 3600
+    put_json(s3, OUTPUT, runs.manifest_key(first.run_id), old.to_dict())
+    monkeypatch.setattr(f"grocery_forecast.cli.{command}.open_stack", lambda args: FakeStack(s3))
+    monkeypatch.setattr(client.time, "sleep", lambda seconds: None)  # the CLI polls every 0.5 s
+    # WHEN it is uploaded again with --wait
+    argv = (
+        [command, "upload", str(tmp_path), "--wait"]
+        if command == "reference"
+        else [command, str(path), "--wait"]
+    )
+    code = main(argv)
+    # THEN the command reports the new run's result, not the old failure
+    assert code == 0, capsys.readouterr().err
+    assert "failed" not in capsys.readouterr().err

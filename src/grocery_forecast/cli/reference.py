@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from grocery_forecast.cli import CliError
-from grocery_forecast.cli._common import add_env_argument, open_stack, say
+from grocery_forecast.cli._common import add_env_argument, open_stack, say, send
 from grocery_forecast.contract.runs import REFERENCE_PREFIX, RunStatus
 from grocery_forecast.contract.schema import REFERENCE_TABLES
 
@@ -40,8 +40,6 @@ def _say_uploaded(path: Path, up: Upload) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from grocery_forecast.cli.client import RunTimeout, upload_and_wait, upload_file
-
     tables = [t for t in REFERENCE_TABLES.values() if t.required or args.all]
     paths = []
     for table in tables:
@@ -63,26 +61,18 @@ def run(args: argparse.Namespace) -> int:
             continue
         paths.append(path)
     stack = open_stack(args)
-    s3 = stack.client("s3")
     failed = 0
     for path in paths:
-        key = f"{REFERENCE_PREFIX}{path.name}"
-        if not args.wait:
-            up = upload_file(s3, stack.raw_bucket_name, path, key=key)
-            say(f"uploaded {path} -> s3://{up.bucket}/{up.key} (run {up.run_id})")
+        run = send(
+            stack,
+            path,
+            f"{REFERENCE_PREFIX}{path.name}",
+            wait=args.wait,
+            timeout=args.timeout,
+            on_upload=partial(_say_uploaded, path),
+        )
+        if run is None:
             continue
-        try:
-            _, run = upload_and_wait(
-                s3,
-                stack.raw_bucket_name,
-                stack.output_bucket_name,
-                path,
-                key,
-                timeout=args.timeout,
-                on_upload=partial(_say_uploaded, path),
-            )
-        except RunTimeout as exc:
-            raise CliError(str(exc)) from None
         if run.status is not RunStatus.SUCCEEDED:
             failed += 1
             say(f"  {path.name}: {run.status}: {' '.join(run.errors)}")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from grocery_forecast.cli import CliError
-from grocery_forecast.cli._common import add_env_argument, open_stack, say
+from grocery_forecast.cli._common import add_env_argument, open_stack, say, send
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from grocery_forecast.cli.client import MULTIPART_BYTES, RunTimeout, Upload, upload_and_wait, upload_file
+    from grocery_forecast.cli.client import MULTIPART_BYTES, Upload
     from grocery_forecast.contract.runs import UPLOAD_SUFFIXES, RunStatus
 
     for path in args.files:
@@ -43,7 +43,6 @@ def run(args: argparse.Namespace) -> int:
                 f"{path}: only .csv and .csv.gz files start a run (the raw bucket ignores other names)"
             )
     stack = open_stack(args)
-    s3 = stack.client("s3")
     prefix = args.prefix if not args.prefix or args.prefix.endswith("/") else args.prefix + "/"
     status = 0
     for path in args.files:
@@ -62,24 +61,18 @@ def run(args: argparse.Namespace) -> int:
             def show_status(s: RunStatus, name: str = path.name) -> None:
                 say(f"  {name}: {s}")
 
-            progress = bar.update if big else None
-            if not args.wait:
-                uploaded(upload_file(s3, stack.raw_bucket_name, path, key=key, progress=progress))
-                continue
-            try:
-                _, run = upload_and_wait(
-                    s3,
-                    stack.raw_bucket_name,
-                    stack.output_bucket_name,
-                    path,
-                    key,
-                    timeout=args.timeout,
-                    progress=progress,
-                    on_upload=uploaded,
-                    on_status=show_status,
-                )
-            except RunTimeout as exc:
-                raise CliError(str(exc)) from None
+            run = send(
+                stack,
+                path,
+                key,
+                wait=args.wait,
+                timeout=args.timeout,
+                on_upload=uploaded,
+                on_status=show_status,
+                progress=bar.update if big else None,
+            )
+        if run is None:
+            continue
         if run.status is RunStatus.SUCCEEDED:
             say(f"  forecast: {run.output} ({run.rows_forecast} rows)")
         else:
