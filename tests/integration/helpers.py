@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from grocery_forecast.cli import client
+from grocery_forecast.cli.client import upload_and_wait as _upload_and_wait
 from grocery_forecast.cli.stack import Stack
 from grocery_forecast.contract.runs import RunManifest
 
@@ -23,9 +23,9 @@ def write_csv(tmp_path: Path, name: str, frame: pd.DataFrame) -> Path:
 
 def upload_and_wait(stack: Stack, s3, path: Path, key: str, timeout: float = RUN_TIMEOUT) -> RunManifest:
     """Upload a file to the raw bucket and return its run manifest once final."""
-    return client.upload_and_wait(
-        s3, stack.raw_bucket_name, stack.output_bucket_name, path, key, timeout=timeout
-    )[1]
+    return _upload_and_wait(s3, stack.raw_bucket_name, stack.output_bucket_name, path, key, timeout=timeout)[
+        1
+    ]
 
 
 def read_output_csv(s3, uri: str) -> pd.DataFrame:

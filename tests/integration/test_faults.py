@@ -116,7 +116,7 @@ def test_a_bad_file_is_rejected_with_a_report_and_history_unchanged(
     )
     assert report["key"] == key and report["problems"], report
     assert expected_text.lower() in json.dumps(report).lower(), report["message"]
-    assert "output" not in run
+    assert run.output is None
     np.testing.assert_array_equal(_snapshot(history), baseline)
     s3.head_object(Bucket=stack.raw_bucket_name, Key=key)  # the upload itself is kept
     _tally["reported"] += 1
@@ -239,8 +239,8 @@ def test_emulator_restart_between_etl_and_prediction_loses_nothing(stack, s3, hi
     after = upload_and_wait(
         stack, s3, write_csv(tmp_path, "req.csv", request), "it/faults/restart/request.csv", timeout=300
     )
-    assert after["status"] == "succeeded", after
-    assert read_output_csv(s3, after["output"])["id"].tolist() == [1, 2, 3]
+    assert after.status == "succeeded", after
+    assert read_output_csv(s3, after.output)["id"].tolist() == [1, 2, 3]
     _tally["faults"] += 1
 
 

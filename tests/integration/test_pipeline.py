@@ -195,7 +195,7 @@ def test_a_bad_file_is_rejected_with_a_report_and_history_is_untouched(
     np.testing.assert_array_equal(_panel_values(history, recent), before)
     listed = s3.list_objects_v2(Bucket=stack.processed_bucket_name, Prefix=f"actuals/{key}")
     assert listed.get("KeyCount", 0) == 0
-    assert "output" not in run
+    assert run.output is None
     s3.head_object(Bucket=stack.raw_bucket_name, Key=key)
 
 

@@ -99,7 +99,9 @@ def test_a_request_without_hand_off_uses_the_same_origin_rule_as_the_etl(deploye
     # WHEN it is forecast
     run = _forecast(deployed, key, config)
     # THEN its origin is the end of history, as the ETL would have anchored it
-    latest = deployed.store.date_range()[1]
+    span = deployed.store.date_range()
+    assert span is not None
+    latest = span[1]
     assert run.origin == str(runs.request_origin(request["date"].min(), latest).date())
     assert run.run_id == runs.run_id_for(key, deployed.s3.objects[(deployed.processed, key)]["etag"])
 
@@ -143,7 +145,8 @@ def test_a_missing_reference_table_fails_the_run_naming_it(deployed: Deployed, c
 
     with pytest.raises(MissingReferenceTable, match=r"reference/stores\.csv is missing"):
         _forecast(deployed, key, config)
-    assert mf.load(deployed.s3, deployed.output, "run-actuals").status is RunStatus.FAILED
+    run = mf.load(deployed.s3, deployed.output, "run-actuals")
+    assert run is not None and run.status is RunStatus.FAILED
 
 
 def test_warm_caches_reread_only_what_changed(deployed: Deployed, config) -> None:

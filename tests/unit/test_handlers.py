@@ -43,6 +43,7 @@ def _load_handler(name: str, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("MODELS_BUCKET", "models")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", name)
     spec = importlib.util.spec_from_file_location(f"{name}_handler", ROOT / "lambdas" / name / "handler.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
