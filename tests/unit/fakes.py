@@ -54,7 +54,11 @@ class FakeS3:
             "modified": datetime.now(UTC),
         }
         self.puts.append((Bucket, Key))
+        self.stored(Bucket, Key, etag)
         return {"ETag": etag}
+
+    def stored(self, bucket: str, key: str, etag: str) -> None:
+        """Called after every put: a subclass reacts to uploads here, as S3 notifications would."""
 
     def _get(self, bucket: str, key: str, op: str) -> dict:
         try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -33,22 +32,10 @@ class PipelineS3(FakeS3):
         self.statuses, self.lag = statuses, lag
         self.pending: dict[str, tuple[str, list[RunStatus | None]]] = {}
 
-    def put_object(
-        self,
-        Bucket: str,
-        Key: str,
-        Body: bytes | str,
-        ContentType: str = "",
-        Metadata: dict | None = None,
-        **kwargs: Any,
-    ) -> dict:
-        resp = super().put_object(
-            Bucket=Bucket, Key=Key, Body=Body, ContentType=ContentType, Metadata=Metadata
-        )
-        if Bucket == RAW:
-            run_id = runs.run_id_for(Key, resp["ETag"])
-            self.pending[run_id] = (Key, [None] * self.lag + [RunStatus.STARTED, *self.statuses])
-        return resp
+    def stored(self, bucket: str, key: str, etag: str) -> None:
+        if bucket == RAW:
+            run_id = runs.run_id_for(key, etag)
+            self.pending[run_id] = (key, [None] * self.lag + [RunStatus.STARTED, *self.statuses])
 
     def get_object(self, Bucket: str, Key: str) -> dict:
         run_id = Key.removeprefix(runs.RUNS_PREFIX).removesuffix(".json")
