@@ -199,12 +199,24 @@ e2e: up
 bench: up
 	@$(PY) -m scripts.bench.run
 
-## Lint: ruff on Python
+PY_SOURCES := src lambdas training scripts tests
+
+## Lint and types: ruff check, ruff format --check, mypy (library, training, scripts, each handler)
 lint: venv
-	@$(VENV)/bin/ruff check src lambdas training scripts tests
+	@echo "==> ruff check / ruff format --check / mypy"
+	@$(VENV)/bin/ruff check $(PY_SOURCES)
+	@$(VENV)/bin/ruff format --check $(PY_SOURCES)
+	@$(VENV)/bin/mypy src training scripts
+	@# both handlers are named handler.py: one mypy run each, or the module names collide
+	@for handler in lambdas/*/handler.py; do $(VENV)/bin/mypy $$handler || exit 1; done
+
+## Rewrite the Python sources in the project's format (ruff format) and apply ruff's safe fixes
+format: venv
+	@$(VENV)/bin/ruff check --fix $(PY_SOURCES)
+	@$(VENV)/bin/ruff format $(PY_SOURCES)
 
 ## Everything CI runs: lint, unit, terraform checks and checkov, then the stack and the integration tests
 test: lint unit tf-check checkov e2e
 
 .PHONY: help check venv emulator-venv bundle bundle-aws up emulator-start deploy sample-data publish demo logs down clean \
-        distclean unit tf-check checkov e2e bench lint test
+        distclean unit tf-check checkov e2e bench lint format test

@@ -14,39 +14,40 @@ from pathlib import Path
 
 import pandas as pd
 
-from grocery_forecast.cli.client import upload_file, wait_for_run
+from grocery_forecast.cli import CliError
+from grocery_forecast.cli._common import send
 from grocery_forecast.cli.stack import StackError, load_stack
+from grocery_forecast.contract.runs import RunManifest, RunStatus
 
 
-def _run(stack, s3, path: Path, key: str, timeout: float) -> dict:
+def _run(stack, s3, path: Path, key: str, timeout: float) -> RunManifest:
+    """Upload one file, wait for its run, show the forecast it produced."""
     t0 = time.perf_counter()
-    since = time.time() - 1.0  # the same file uploaded again is the same run: wait for the new result
-    up = upload_file(s3, stack.raw_bucket_name, path, key=key)
-    print(f"uploaded {path} -> s3://{up.bucket}/{up.key} (run {up.run_id})", flush=True)
-    doc = wait_for_run(
-        s3,
-        stack.output_bucket_name,
-        up.run_id,
+    run = send(
+        stack,
+        path,
+        key,
+        wait=True,
         timeout=timeout,
-        since=since,
+        on_upload=lambda up: print(
+            f"uploaded {path} -> s3://{up.bucket}/{up.key} (run {up.run_id})", flush=True
+        ),
         on_status=lambda s: print(f"  status: {s}", flush=True),
     )
-    if doc["status"] != "succeeded":
-        sys.exit(
-            f"demo: {path.name} was {doc['status']}: {' '.join(doc.get('errors', []))} "
-            f"(report: {doc.get('report')})"
-        )
-    bucket, out_key = doc["output"][5:].split("/", 1)
+    assert run is not None  # wait=True always returns the final manifest
+    if run.status is not RunStatus.SUCCEEDED or run.output is None:
+        sys.exit(f"demo: {path.name} was {run.status}: {' '.join(run.errors)} (report: {run.report})")
+    bucket, out_key = run.output[5:].split("/", 1)
     s3.head_object(Bucket=bucket, Key=out_key)  # the forecast object exists
     body = s3.get_object(Bucket=bucket, Key=out_key)["Body"].read()
     frame = pd.read_csv(io.BytesIO(body))
-    print(f"  forecast: {doc['output']}")
+    print(f"  forecast: {run.output}")
     print(
-        f"  {len(frame):,} rows for {doc.get('series_forecast')} series, model {doc.get('model_version')}, "
-        f"origin {doc.get('origin')}, {time.perf_counter() - t0:.1f}s from upload to forecast"
+        f"  {len(frame):,} rows for {run.series_forecast} series, model {run.model_version}, "
+        f"origin {run.origin}, {time.perf_counter() - t0:.1f}s from upload to forecast"
     )
     print("  " + frame.head(5).to_string(index=False).replace("\n", "\n  "), flush=True)
-    return doc
+    return run
 
 
 def main() -> None:
@@ -61,11 +62,14 @@ def main() -> None:
         sys.exit(f"demo: {exc}")
     s3 = stack.client("s3")
     print("== 1. sales history (Kaggle train.csv format) ==")
-    _run(stack, s3, args.data / "train.csv", "demo/sales.csv", args.timeout)
-    print("\n== 2. forecast request (Kaggle test.csv format) ==")
-    doc = _run(stack, s3, args.data / "test.csv", "demo/forecast_request.csv", args.timeout)
+    try:
+        _run(stack, s3, args.data / "train.csv", "demo/sales.csv", args.timeout)
+        print("\n== 2. forecast request (Kaggle test.csv format) ==")
+        run = _run(stack, s3, args.data / "test.csv", "demo/forecast_request.csv", args.timeout)
+    except CliError as exc:  # the run did not finish in time
+        sys.exit(f"demo: {exc}")
     print(
-        f"\nDone. The forecast for the request is at {doc['output']}\n"
+        f"\nDone. The forecast for the request is at {run.output}\n"
         f"Next: `.venv/bin/grocery-forecast status`, `.venv/bin/grocery-forecast results --latest -o forecast.csv`"
     )
 

@@ -15,17 +15,20 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from grocery_forecast.aws.history import DynamoHistoryStore, dynamodb_client_config
-from grocery_forecast.pipeline.etl import EtlConfig, ReferenceIds, run_etl
+from grocery_forecast.aws.clients import client_config
+from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.aws.reference_store import ReferenceObjects
+from grocery_forecast.contract.runs import RunStatus
+from grocery_forecast.pipeline.etl import EtlConfig, run_etl
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"grocery_forecast"})
 
-_s3 = boto3.client("s3")
+_s3 = boto3.client("s3", config=client_config("s3"))
 _store = DynamoHistoryStore(
-    boto3.client("dynamodb", config=dynamodb_client_config()), os.environ.get("HISTORY_TABLE", "")
+    boto3.client("dynamodb", config=client_config("dynamodb")), os.environ.get("HISTORY_TABLE", "")
 )
-_references = ReferenceIds()
+_references = ReferenceObjects()
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -39,15 +42,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         manifest = run_etl(
             _s3, _store, bucket, key, config, request_id=context.aws_request_id, references=_references
         )
-        fields = {
-            k: manifest.get(k) for k in ("run_id", "kind", "status", "rows_in", "rows_rejected", "series")
-        }
-        if manifest["status"] == "rejected":
+        doc = manifest.to_dict()
+        fields = {k: doc.get(k) for k in ("run_id", "kind", "status", "rows_in", "rows_rejected", "series")}
+        if manifest.status is RunStatus.REJECTED:
             logger.warning(
-                "upload rejected",
-                extra={**fields, "report": manifest.get("report"), "errors": manifest.get("errors")},
+                "upload rejected", extra={**fields, "report": manifest.report, "errors": manifest.errors}
             )
         else:
-            logger.info("upload processed", extra={**fields, "seconds": manifest["steps"].get("etl_seconds")})
+            logger.info("upload processed", extra={**fields, "seconds": manifest.steps.get("etl_seconds")})
         runs.append(fields)
     return {"runs": runs}

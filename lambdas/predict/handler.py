@@ -15,18 +15,20 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from grocery_forecast.aws.history import DynamoHistoryStore, dynamodb_client_config
-from grocery_forecast.pipeline.forecast import ForecastConfig, ModelCache, ReferenceCache, run_forecast
+from grocery_forecast.aws.clients import client_config
+from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.aws.reference_store import ReferenceObjects
+from grocery_forecast.pipeline.forecast import ForecastConfig, ModelCache, run_forecast
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"grocery_forecast"})
 
-_s3 = boto3.client("s3")
+_s3 = boto3.client("s3", config=client_config("s3"))
 _store = DynamoHistoryStore(
-    boto3.client("dynamodb", config=dynamodb_client_config()), os.environ.get("HISTORY_TABLE", "")
+    boto3.client("dynamodb", config=client_config("dynamodb")), os.environ.get("HISTORY_TABLE", "")
 )
 _models = ModelCache()
-_references = ReferenceCache()
+_references = ReferenceObjects()
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -47,12 +49,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             references=_references,
             request_id=context.aws_request_id,
         )
+        doc = manifest.to_dict()
         fields = {
-            k: manifest.get(k)
+            k: doc.get(k)
             for k in ("run_id", "status", "model_version", "rows_forecast", "series_forecast", "output")
         }
-        logger.info(
-            "forecast written", extra={**fields, "seconds": manifest["steps"].get("forecast_seconds")}
-        )
+        logger.info("forecast written", extra={**fields, "seconds": manifest.steps.get("forecast_seconds")})
         runs.append(fields)
     return {"runs": runs}

@@ -13,9 +13,8 @@ from typing import Any
 import boto3
 import numpy as np
 import pandas as pd
-from botocore.config import Config
 
-from grocery_forecast.aws.history import dynamodb_client_config
+from grocery_forecast.aws.clients import client_config
 
 ROOT = Path(__file__).resolve().parents[2]
 ENDPOINT = "http://localhost:4566"
@@ -24,15 +23,10 @@ BENCH_STORE_BASE = 1000
 
 
 def client(service: str, endpoint: str = ENDPOINT) -> Any:
-    """The same client settings the Lambdas use (see ``dynamodb_client_config``)."""
-    config = (
-        dynamodb_client_config()
-        if service == "dynamodb"
-        else Config(max_pool_connections=32, retries={"max_attempts": 8})
-    )
+    """The same client settings the Lambdas use (see ``grocery_forecast.aws.clients``)."""
     return boto3.session.Session(
         aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
-    ).client(service, endpoint_url=endpoint, config=config)
+    ).client(service, endpoint_url=endpoint, config=client_config(service, max_pool_connections=32))
 
 
 @contextmanager

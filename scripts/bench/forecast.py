@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +17,14 @@ import pandas as pd
 
 from grocery_forecast.aws import model_store
 from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.aws.reference_store import ReferenceObjects
 from grocery_forecast.aws.s3io import csv_bytes
+from grocery_forecast.contract.runs import HandOff, processed_key, reference_key
+from grocery_forecast.contract.schema import FileKind
 from grocery_forecast.forecasting.model import ForecastModel
-from grocery_forecast.pipeline.forecast import ForecastConfig, ModelCache, ReferenceCache, run_forecast
+from grocery_forecast.pipeline.forecast import ForecastConfig, ModelCache, run_forecast
 
-from .common import ROOT, Results, actuals, client, scratch_table, timed
+from .common import Results, actuals, client, scratch_table, timed
 
 ORIGIN = pd.Timestamp("2017-08-15")
 
@@ -49,7 +53,7 @@ def bench_forecast(
     s3, db = client("s3"), client("dynamodb")
     buckets = {k: _bucket(s3, f"bench-{k}") for k in ("processed", "models", "output")}
     for table in ("items", "stores", "holidays_events"):
-        s3.upload_file(str(reference_dir / f"{table}.csv"), buckets["processed"], f"reference/{table}.csv")
+        s3.upload_file(str(reference_dir / f"{table}.csv"), buckets["processed"], reference_key(table))
     model_store.publish_model(s3, buckets["models"], model_dir)
     lookback = ForecastModel.load(model_dir).spec.lookback_days
     config = ForecastConfig(
@@ -70,22 +74,30 @@ def bench_forecast(
                 request = chosen.merge(pd.DataFrame({"date": dates}), how="cross")
                 request.insert(0, "id", np.arange(len(request)))
                 request["onpromotion"] = False
-                key = f"requests/bench-{rows}.csv"
+                key = processed_key(FileKind.REQUEST, f"bench-{rows}.csv")
+                hand_off = HandOff(f"bench-{rows}", FileKind.REQUEST, key, "", str(ORIGIN.date()))
                 s3.put_object(
                     Bucket=buckets["processed"],
                     Key=key,
                     Body=csv_bytes(request),
-                    Metadata={"run-id": f"bench-{rows}", "origin": str(ORIGIN.date())},
+                    Metadata=hand_off.to_metadata(),
                 )
                 models = ModelCache()
                 models.get(s3, buckets["models"], config.model_dir)  # warm container: model already loaded
                 seconds, manifest = timed(
-                    lambda k=key, m=models: run_forecast(
-                        s3, store, buckets["processed"], k, config, models=m, references=ReferenceCache()
+                    partial(
+                        run_forecast,
+                        s3,
+                        store,
+                        buckets["processed"],
+                        key,
+                        config,
+                        models=models,
+                        references=ReferenceObjects(),
                     )
                 )
-                assert manifest["rows_forecast"] == len(request), manifest
-                steps = manifest["steps"]
+                assert manifest.rows_forecast == len(request), manifest
+                steps = manifest.steps
                 results.add(
                     f"forecast_step_{len(request)}_rows_seconds",
                     round(seconds, 2),
@@ -98,7 +110,3 @@ def bench_forecast(
         for bucket in buckets.values():
             _empty(s3, bucket)
         shutil.rmtree(config.model_dir, ignore_errors=True)
-
-
-def default_model_dir() -> Path:
-    return ROOT / "build" / "model"

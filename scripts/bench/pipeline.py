@@ -6,7 +6,6 @@ import json
 import os
 import resource
 import subprocess
-import sys
 import tempfile
 import time
 import zipfile
@@ -16,24 +15,25 @@ import pandas as pd
 
 from grocery_forecast.aws.history import DynamoHistoryStore
 from grocery_forecast.cli.aws_limits import function_limits, violations
-from grocery_forecast.cli.client import upload_file, wait_for_run
+from grocery_forecast.cli.client import upload_and_wait
 from grocery_forecast.cli.stack import load_stack
+from grocery_forecast.contract.runs import RunManifest
 
 from .common import BENCH_STORE_BASE, ROOT, Results, actuals, timed, write_actuals_csv
 
 
-def _e2e(results: Results, stack, s3, path: Path, key: str, label: str, note: str = "") -> dict:
-    since = time.time() - 1.0
+def _e2e(results: Results, stack, s3, path: Path, key: str, label: str, note: str = "") -> RunManifest:
     t0 = time.perf_counter()
-    up = upload_file(s3, stack.raw_bucket_name, path, key=key)
-    run = wait_for_run(s3, stack.output_bucket_name, up.run_id, timeout=900, since=since, poll=0.2)
-    bucket, out_key = run["output"][5:].split("/", 1)
+    _, run = upload_and_wait(
+        s3, stack.raw_bucket_name, stack.output_bucket_name, path, key, timeout=900, poll=0.2
+    )
+    bucket, out_key = str(run.output)[5:].split("/", 1)
     s3.head_object(Bucket=bucket, Key=out_key)
     seconds = time.perf_counter() - t0
-    steps = run["steps"]
+    steps = run.steps
     # The emulator enforces no memory limit: hold each run to its function's size, as AWS would.
     limits = function_limits(stack)
-    over = violations(run, limits)
+    over = violations(run.to_dict(), limits)
     if over:
         raise SystemExit("bench: over AWS Lambda's limits:\n" + "\n".join(over))
     memory = {name: limit.memory_mb for name, limit in limits.items()}
@@ -41,10 +41,10 @@ def _e2e(results: Results, stack, s3, path: Path, key: str, label: str, note: st
         label,
         round(seconds, 2),
         "s",
-        f"{run['rows_in']:,} rows in, {run['rows_forecast']:,} forecast; etl {steps.get('etl_seconds')}s "
+        f"{run.rows_in or 0:,} rows in, {run.rows_forecast or 0:,} forecast; etl {steps.get('etl_seconds')}s "
         f"(history {steps.get('history_upsert_seconds')}s), forecast {steps.get('forecast_seconds')}s; "
-        f"peak memory etl {run.get('peak_memory_mb_etl')} / {memory['etl_function_name']} MB, "
-        f"predict {run.get('peak_memory_mb_predict')} / {memory['predict_function_name']} MB"
+        f"peak memory etl {run.peak_memory_mb_etl} / {memory['etl_function_name']} MB, "
+        f"predict {run.peak_memory_mb_predict} / {memory['predict_function_name']} MB"
         + (f"; {note}" if note else ""),
     )
     return run
@@ -75,7 +75,7 @@ def bench_end_to_end(results: Results, work: Path, sample: Path, big_series: int
     )
     results.add(
         "e2e_sample_peak_memory_mb",
-        run.get("peak_memory_mb_predict", 0.0),
+        run.peak_memory_mb_predict or 0.0,
         "MB",
         "predict worker high-water mark",
     )
@@ -101,8 +101,8 @@ def bench_end_to_end(results: Results, work: Path, sample: Path, big_series: int
         f"e2e_daily_{big_series}_series_seconds",
         "target < 90 s",
     )
-    results.add("e2e_daily_peak_memory_mb_etl", run.get("peak_memory_mb_etl", 0.0), "MB")
-    results.add("e2e_daily_peak_memory_mb_predict", run.get("peak_memory_mb_predict", 0.0), "MB")
+    results.add("e2e_daily_peak_memory_mb_etl", run.peak_memory_mb_etl or 0.0, "MB")
+    results.add("e2e_daily_peak_memory_mb_predict", run.peak_memory_mb_predict or 0.0, "MB")
     # A large file: 1,000,000 rows (10,000 series x 100 days) through the Lambdas, memory bounded by chunks.
     big = write_actuals_csv(
         actuals(10_000, pd.date_range("2017-05-08", periods=100), seed=5, store_base=BENCH_STORE_BASE + 200),
@@ -119,7 +119,7 @@ def bench_end_to_end(results: Results, work: Path, sample: Path, big_series: int
     )
     results.add(
         "e2e_1m_rows_peak_memory_mb_etl",
-        run.get("peak_memory_mb_etl", 0.0),
+        run.peak_memory_mb_etl or 0.0,
         "MB",
         "ETL worker high-water mark (its memory size: 2048 MB)",
     )
@@ -224,7 +224,3 @@ def bench_bundles(results: Results, model_dir: Path) -> None:
             f"imports {timing['imports']:.2f}s"
             + (f" + model load {timing['model']:.2f}s; target < 3 s" if fn == "predict" else ""),
         )
-
-
-def python_version() -> str:
-    return sys.version.split()[0]

@@ -54,15 +54,15 @@ def _per_horizon_forecast(result, reference) -> tuple[np.ndarray, float, list[in
         )
         booster = lgb.train(
             model.params,
-            ds.subset(train),
+            ds.subset(train.tolist()),
             num_boost_round=model.config.num_boost_round,
-            valid_sets=[ds.subset(valid)],
+            valid_sets=[ds.subset(valid.tolist())],
             callbacks=[lgb.early_stopping(model.config.early_stopping_rounds, verbose=False)],
         )
         best = max(int(booster.best_iteration or booster.current_iteration()), 1)
         # Same refit rule as the global model: all rows of this horizon, 1.1x the best rounds.
         booster = lgb.train(
-            model.params, ds.subset(np.flatnonzero(rows)), num_boost_round=max(1, round(best * 1.1))
+            model.params, ds.subset(np.flatnonzero(rows).tolist()), num_boost_round=max(1, round(best * 1.1))
         )
         rounds_used.append(best)
         pick = result.targets["horizon"].to_numpy() == h

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 import pandas as pd
 
-from grocery_forecast.cli.client import upload_file, wait_for_run
+from grocery_forecast.cli.client import upload_and_wait as _upload_and_wait
 from grocery_forecast.cli.stack import Stack
+from grocery_forecast.contract.runs import RunManifest
 
 #: Upper bound for one upload to be validated, stored and forecast on the emulator.
 RUN_TIMEOUT = 240.0
@@ -21,11 +21,11 @@ def write_csv(tmp_path: Path, name: str, frame: pd.DataFrame) -> Path:
     return path
 
 
-def upload_and_wait(stack: Stack, s3, path: Path, key: str, timeout: float = RUN_TIMEOUT) -> dict:
+def upload_and_wait(stack: Stack, s3, path: Path, key: str, timeout: float = RUN_TIMEOUT) -> RunManifest:
     """Upload a file to the raw bucket and return its run manifest once final."""
-    since = time.time() - 1.0
-    up = upload_file(s3, stack.raw_bucket_name, path, key=key)
-    return wait_for_run(s3, stack.output_bucket_name, up.run_id, timeout=timeout, since=since)
+    return _upload_and_wait(s3, stack.raw_bucket_name, stack.output_bucket_name, path, key, timeout=timeout)[
+        1
+    ]
 
 
 def read_output_csv(s3, uri: str) -> pd.DataFrame:

@@ -49,7 +49,7 @@ def baseline(stack, s3, history, tmp_path_factory) -> np.ndarray:
     """The suite's series, stored once; every rejected file below must leave them exactly so."""
     path = write_csv(tmp_path_factory.mktemp("faults"), "history.csv", _history_frame())
     run = upload_and_wait(stack, s3, path, "it/faults/history.csv")
-    assert run["status"] == "succeeded", run
+    assert run.status == "succeeded", run
     return _snapshot(history)
 
 
@@ -110,13 +110,13 @@ def test_a_bad_file_is_rejected_with_a_report_and_history_unchanged(
 
     run = upload_and_wait(stack, s3, path, key)
 
-    assert run["status"] == "rejected", run
+    assert run.status == "rejected", run
     report = json.loads(
         s3.get_object(Bucket=stack.output_bucket_name, Key=f"rejected/{key}.json")["Body"].read()
     )
     assert report["key"] == key and report["problems"], report
     assert expected_text.lower() in json.dumps(report).lower(), report["message"]
-    assert "output" not in run
+    assert run.output is None
     np.testing.assert_array_equal(_snapshot(history), baseline)
     s3.head_object(Bucket=stack.raw_bucket_name, Key=key)  # the upload itself is kept
     _tally["reported"] += 1
@@ -135,11 +135,11 @@ def test_accepted_variants_bom_gzip_unknown_ids(stack, s3, history, baseline, tm
     # WHEN each is uploaded, THEN each succeeds and history is unchanged (the same values again)
     for name in ("bom.csv", "zipped.csv.gz"):
         run = upload_and_wait(stack, s3, tmp_path / name, f"it/faults/ok/{name}")
-        assert run["status"] == "succeeded", run
+        assert run.status == "succeeded", run
     np.testing.assert_array_equal(_snapshot(history), baseline)
     run = upload_and_wait(stack, s3, tmp_path / "unknown.csv", "it/faults/ok/unknown.csv")
-    assert run["status"] == "succeeded"
-    assert any("999" in w for w in run["warnings"]), run["warnings"]
+    assert run.status == "succeeded"
+    assert any("999" in w for w in run.warnings), run.warnings
 
 
 def test_twenty_files_at_once_are_all_processed_without_lost_updates(stack, s3, history, tmp_path):
@@ -159,7 +159,6 @@ def test_twenty_files_at_once_are_all_processed_without_lost_updates(stack, s3, 
         )
         frames.append(frame)
         write_csv(tmp_path, f"day{k:02d}.csv", frame)
-    since = time.time() - 1.0
 
     # WHEN they are uploaded concurrently
     with ThreadPoolExecutor(max_workers=20) as pool:
@@ -174,10 +173,12 @@ def test_twenty_files_at_once_are_all_processed_without_lost_updates(stack, s3, 
                 range(20),
             )
         )
-    runs = [wait_for_run(s3, stack.output_bucket_name, u.run_id, timeout=900, since=since) for u in uploads]
+    runs = [
+        wait_for_run(s3, stack.output_bucket_name, u.run_id, timeout=900, since=u.started) for u in uploads
+    ]
 
     # THEN every run succeeded and history holds all 20 days of every series
-    assert [r["status"] for r in runs] == ["succeeded"] * 20, [r.get("errors") for r in runs]
+    assert [r.status for r in runs] == ["succeeded"] * 20, [r.errors for r in runs]
     panel = history.read_panel([STORE] * len(items), items, days[0], days[-1])
     expected = np.array([[k * 10 + j for k in range(20)] for j in range(len(items))], dtype=np.float32)
     np.testing.assert_array_equal(panel.sales[panel.index_of([STORE] * len(items), items)], expected)
@@ -210,7 +211,7 @@ def test_emulator_restart_between_etl_and_prediction_loses_nothing(stack, s3, hi
     run = upload_and_wait(
         stack, s3, write_csv(tmp_path, "pre.csv", _history_frame()), "it/faults/restart/pre.csv"
     )
-    assert run["status"] == "succeeded"
+    assert run.status == "succeeded"
     before = _snapshot(history)
 
     # WHEN the emulator stops cleanly and starts again
@@ -225,7 +226,7 @@ def test_emulator_restart_between_etl_and_prediction_loses_nothing(stack, s3, hi
 
     # THEN history, manifests and forecasts are all there, and the pipeline still runs end to end
     np.testing.assert_array_equal(_snapshot(history), before)
-    assert read_output_csv(s3, run["output"]).shape[0] == len(ITEMS) * 16
+    assert read_output_csv(s3, run.output).shape[0] == len(ITEMS) * 16
     request = pd.DataFrame(
         {
             "id": [1, 2, 3],
@@ -238,8 +239,8 @@ def test_emulator_restart_between_etl_and_prediction_loses_nothing(stack, s3, hi
     after = upload_and_wait(
         stack, s3, write_csv(tmp_path, "req.csv", request), "it/faults/restart/request.csv", timeout=300
     )
-    assert after["status"] == "succeeded", after
-    assert read_output_csv(s3, after["output"])["id"].tolist() == [1, 2, 3]
+    assert after.status == "succeeded", after
+    assert read_output_csv(s3, after.output)["id"].tolist() == [1, 2, 3]
     _tally["faults"] += 1
 
 

@@ -54,11 +54,11 @@ def test_actuals_upload_stores_history_and_writes_a_forecast(
     run = upload_and_wait(stack, s3, path, key)
 
     # THEN the run succeeded and says what it did
-    assert run["status"] == "succeeded", run
-    assert run["kind"] == "actuals"
-    assert run["rows_in"] == len(recent)
-    assert run["series_forecast"] == N_SERIES
-    assert run["input"]["key"] == key
+    assert run.status == "succeeded", run
+    assert run.kind == "actuals"
+    assert run.rows_in == len(recent)
+    assert run.series_forecast == N_SERIES
+    assert run.input.key == key
 
     # AND the history table holds every uploaded value
     store_nbr, item_nbr = int(recent["store_nbr"].iloc[0]), int(recent["item_nbr"].iloc[0])
@@ -81,7 +81,7 @@ def test_actuals_upload_stores_history_and_writes_a_forecast(
     assert len(pd.read_csv(processed["Body"])) == len(recent)
 
     # AND the forecast covers the next 16 days of every series, with finite non-negative sales
-    forecast = read_output_csv(s3, run["output"])
+    forecast = read_output_csv(s3, run.output)
     assert list(forecast.columns) == ["date", "store_nbr", "item_nbr", "onpromotion", "unit_sales"]
     assert len(forecast) == N_SERIES * HORIZON
     origin = recent["date"].max()
@@ -113,9 +113,9 @@ def test_request_upload_forecasts_exactly_the_requested_rows(stack, s3, recent, 
     )
 
     # THEN the forecast has exactly the requested ids, in the Kaggle submission shape plus keys
-    assert run["status"] == "succeeded", run
-    assert run["kind"] == "request"
-    forecast = read_output_csv(s3, run["output"])
+    assert run.status == "succeeded", run
+    assert run.kind == "request"
+    forecast = read_output_csv(s3, run.output)
     assert list(forecast.columns[:2]) == ["id", "unit_sales"]
     assert {"date", "store_nbr", "item_nbr"} <= set(forecast.columns)
     assert sorted(forecast["id"]) == sorted(request["id"])
@@ -133,18 +133,18 @@ def test_uploading_the_same_file_twice_changes_nothing(stack, s3, history, recen
     path = write_csv(tmp_path, "sales.csv", recent)
     key = f"{unique_prefix}twice.csv"
     first = upload_and_wait(stack, s3, path, key)
-    first_forecast = read_output_csv(s3, first["output"])
+    first_forecast = read_output_csv(s3, first.output)
     first_history = _panel_values(history, recent)
 
     # WHEN the same bytes are uploaded again to the same key
     second = upload_and_wait(stack, s3, path, key)
 
     # THEN it is the same run, with the same history and the same forecast keys and values
-    assert second["status"] == "succeeded"
-    assert second["run_id"] == first["run_id"]
-    assert second["output"] == first["output"]
+    assert second.status == "succeeded"
+    assert second.run_id == first.run_id
+    assert second.output == first.output
     np.testing.assert_array_equal(_panel_values(history, recent), first_history)
-    pd.testing.assert_frame_equal(read_output_csv(s3, second["output"]), first_forecast)
+    pd.testing.assert_frame_equal(read_output_csv(s3, second.output), first_forecast)
 
 
 def test_a_corrected_day_replaces_the_stored_values(stack, s3, history, recent, tmp_path, unique_prefix):
@@ -155,7 +155,7 @@ def test_a_corrected_day_replaces_the_stored_values(stack, s3, history, recent, 
     try:
         # WHEN the correction is uploaded
         run = upload_and_wait(stack, s3, write_csv(tmp_path, "fix.csv", corrected), f"{unique_prefix}fix.csv")
-        assert run["status"] == "succeeded", run
+        assert run.status == "succeeded", run
         # THEN that day holds the corrected values and the days before are untouched
         np.testing.assert_allclose(
             _panel_values(history, corrected), corrected["unit_sales"].to_numpy(), rtol=1e-6
@@ -184,7 +184,7 @@ def test_a_bad_file_is_rejected_with_a_report_and_history_is_untouched(
     run = upload_and_wait(stack, s3, write_csv(tmp_path, "bad.csv", bad), key)
 
     # THEN it is rejected with a report naming the file, the line and the column
-    assert run["status"] == "rejected"
+    assert run.status == "rejected"
     report = json.loads(
         s3.get_object(Bucket=stack.output_bucket_name, Key=f"rejected/{key}.json")["Body"].read()
     )
@@ -195,7 +195,7 @@ def test_a_bad_file_is_rejected_with_a_report_and_history_is_untouched(
     np.testing.assert_array_equal(_panel_values(history, recent), before)
     listed = s3.list_objects_v2(Bucket=stack.processed_bucket_name, Prefix=f"actuals/{key}")
     assert listed.get("KeyCount", 0) == 0
-    assert "output" not in run
+    assert run.output is None
     s3.head_object(Bucket=stack.raw_bucket_name, Key=key)
 
 

@@ -31,6 +31,7 @@ class FakeS3:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.puts: list[tuple[str, str]] = []
+        self.gets: list[tuple[str, str]] = []
 
     def put_object(
         self,
@@ -42,6 +43,9 @@ class FakeS3:
         **_: Any,
     ) -> dict:
         data = Body.encode() if isinstance(Body, str) else bytes(Body)
+        if not all(f"{k}{v}".isascii() for k, v in (Metadata or {}).items()):
+            # S3 sends user metadata as HTTP headers: AWS refuses anything but ASCII
+            raise _client_error("InvalidArgument", "PutObject")
         etag = '"' + hashlib.md5(data).hexdigest() + '"'
         self.objects[(Bucket, Key)] = {
             "data": data,
@@ -50,7 +54,11 @@ class FakeS3:
             "modified": datetime.now(UTC),
         }
         self.puts.append((Bucket, Key))
+        self.stored(Bucket, Key, etag)
         return {"ETag": etag}
+
+    def stored(self, bucket: str, key: str, etag: str) -> None:
+        """Called after every put: a subclass reacts to uploads here, as S3 notifications would."""
 
     def _get(self, bucket: str, key: str, op: str) -> dict:
         try:
@@ -59,6 +67,7 @@ class FakeS3:
             raise _client_error("NoSuchKey" if op == "GetObject" else "404", op, 404) from None
 
     def get_object(self, Bucket: str, Key: str) -> dict:
+        self.gets.append((Bucket, Key))
         obj = self._get(Bucket, Key, "GetObject")
         return {
             "Body": _Body(obj["data"]),

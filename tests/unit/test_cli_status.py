@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from grocery_forecast.cli.status import STALLED_AFTER_SECONDS, _status
+from grocery_forecast.contract.runs import RunManifest
 
 NOW = 1_800_000_000.0
 
 
+def _run(status: str, updated_epoch: float | None = None) -> RunManifest:
+    doc = {"run_id": "r", "input": {"bucket": "raw", "key": "k", "etag": "e"}, "status": status}
+    return RunManifest.from_dict(
+        {**doc, **({"updated_epoch": updated_epoch} if updated_epoch is not None else {})}
+    )
+
+
 def test_a_run_in_progress_is_reported_as_such_until_no_retry_could_still_finish_it() -> None:
-    recent = {"status": "forecasting", "updated_epoch": NOW - 60}
-    old = {"status": "forecasting", "updated_epoch": NOW - STALLED_AFTER_SECONDS - 1}
+    recent = _run("forecasting", NOW - 60)
+    old = _run("forecasting", NOW - STALLED_AFTER_SECONDS - 1)
     assert _status(recent, NOW) == "forecasting"
     assert _status(old, NOW) == "stalled"
 
 
 def test_finished_runs_keep_their_status_however_old() -> None:
     for status in ("succeeded", "rejected", "failed"):
-        assert _status({"status": status, "updated_epoch": 0}, NOW) == status
-    assert _status({"status": "started"}, NOW) == "started"  # no timestamp: nothing to judge by
+        assert _status(_run(status, 0), NOW) == status
+    assert _status(_run("started"), NOW) == "started"  # no timestamp: nothing to judge by

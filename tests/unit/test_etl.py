@@ -39,8 +39,9 @@ def store() -> DynamoHistoryStore:
 
 
 def _upload(s3: FakeS3, store: DynamoHistoryStore, key: str, body: str | bytes) -> dict:
+    """The run manifest as the JSON document it is stored as."""
     s3.put_object(Bucket=RAW, Key=key, Body=body)
-    return run_etl(s3, store, RAW, key, CONFIG, request_id="req-1")
+    return run_etl(s3, store, RAW, key, CONFIG, request_id="req-1").to_dict()
 
 
 def test_actuals_are_stored_cleaned_and_handed_to_the_forecast(s3, store) -> None:

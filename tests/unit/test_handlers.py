@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.aws.s3io import csv_bytes
+from grocery_forecast.contract import runs
+from grocery_forecast.contract.runs import HandOff
+from grocery_forecast.contract.schema import FileKind
 
+from .conftest import Deployed
 from .fakes import FakeDynamo, FakeS3
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,12 +33,17 @@ class FakeContext:
 
 def _load_handler(name: str, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    # the module-level clients resolve credentials when created: never from the instance metadata service
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("HISTORY_TABLE", "history")
     monkeypatch.setenv("PROCESSED_BUCKET", "processed")
     monkeypatch.setenv("OUTPUT_BUCKET", "output")
     monkeypatch.setenv("MODELS_BUCKET", "models")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", name)
     spec = importlib.util.spec_from_file_location(f"{name}_handler", ROOT / "lambdas" / name / "handler.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -68,3 +78,31 @@ def test_etl_handler_runs_every_record_with_decoded_keys_and_logs_json(monkeypat
     assert processed["level"] == "INFO" and processed["rows_in"] == 1
     rejected = next(rec for rec in logs if rec["message"] == "upload rejected")
     assert rejected["level"] == "WARNING" and rejected["input_key"] == "uploads/broken.csv"
+
+
+def test_predict_handler_forecasts_the_processed_file_and_logs_json(
+    monkeypatch, capsys, deployed: Deployed, tmp_path: Path
+) -> None:
+    # GIVEN a cleaned upload with a non-ASCII name in the processed bucket, as the ETL hands it over
+    handler = _load_handler("predict", monkeypatch)
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "models"))
+    key = "actuals/uploads/ventas año (2017-08-15).csv"
+    train = deployed.data.train
+    day = train[train["date"] == train["date"].max()].drop(columns=["id"])
+    hand_off = HandOff("ventas-ano-1", FileKind.ACTUALS, "uploads/ventas año (2017-08-15).csv", "e1")
+    deployed.s3.put_object(Bucket="processed", Key=key, Body=csv_bytes(day), Metadata=hand_off.to_metadata())
+    monkeypatch.setattr(handler, "_s3", deployed.s3)
+    monkeypatch.setattr(handler, "_store", deployed.store)
+    event = json.loads((EVENTS / "s3_put_processed.json").read_text())
+
+    # WHEN the notification arrives
+    result = handler.lambda_handler(event, FakeContext(function_name="grocery-forecast-local-predict"))
+
+    # THEN the forecast is written and the run logged with its request id
+    (run,) = result["runs"]
+    assert run["status"] == "succeeded" and run["run_id"] == "ventas-ano-1"
+    assert run["output"] == f"s3://output/{runs.forecast_key('ventas-ano-1')}"
+    assert run["model_version"] == deployed.version
+    logged = next(rec for rec in _logs(capsys.readouterr().out) if rec["message"] == "forecast written")
+    assert logged["input_key"] == key and logged["function_request_id"] == FakeContext.aws_request_id
+    assert logged["rows_forecast"] == run["rows_forecast"] > 0

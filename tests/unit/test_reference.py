@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from grocery_forecast.contract.cleaning import CsvContractError, read_reference
 from grocery_forecast.contract.reference import HOLIDAY_FLAGS, Reference, ReferenceTableError
 
 from .conftest import FAVORITA_DIR, tiny_reference
@@ -27,7 +29,7 @@ def test_missing_column_and_missing_table_are_named() -> None:
         "stores": tiny_reference().stores,
         "holidays_events": tiny_reference().holidays,
     }
-    with pytest.raises(ReferenceTableError, match="items: missing column class"):
+    with pytest.raises(ReferenceTableError, match=r"(?s)items\.csv: .*column 'class': missing column"):
         Reference.from_frames(frames)
     with pytest.raises(ReferenceTableError, match=r"missing reference table.*holidays_events"):
         Reference.from_frames({"items": frames["items"], "stores": frames["stores"]})
@@ -37,11 +39,45 @@ def test_malformed_values_and_duplicates_raise() -> None:
     ref = tiny_reference()
     items = ref.items.reset_index(drop=True).astype({"class": object})
     items.loc[0, "class"] = "abc"
-    with pytest.raises(ReferenceTableError, match="'class' must hold whole numbers"):
+    with pytest.raises(ReferenceTableError, match=r"line 2, column 'class': not a whole number.*found 'abc'"):
         Reference.from_frames({"items": items, "stores": ref.stores, "holidays_events": ref.holidays})
     dup = pd.concat([ref.items, ref.items.iloc[[0]]]).reset_index(drop=True)
-    with pytest.raises(ReferenceTableError, match="item_nbr 10 appears more than once"):
+    with pytest.raises(
+        ReferenceTableError, match="line 5, column 'item_nbr': item_nbr appears more than once"
+    ):
         Reference.from_frames({"items": dup, "stores": ref.stores, "holidays_events": ref.holidays})
+
+
+def test_a_table_means_the_same_whether_uploaded_or_read_from_a_directory(tmp_path: Path) -> None:
+    # GIVEN one holidays table with every accepted spelling of true and false
+    text = "date,type,locale,locale_name,description,transferred\n" + "".join(
+        f"2017-01-{i + 1:02d},Holiday,National,Ecuador,d{i},{value}\n"
+        for i, value in enumerate(["True", "t", "YES", "1", "False", "f", "no", "0"])
+    )
+    ref = tiny_reference()
+    (tmp_path / "holidays_events.csv").write_text(text)
+    ref.items.to_csv(tmp_path / "items.csv", index=False)
+    ref.stores.to_csv(tmp_path / "stores.csv", index=False)
+    # WHEN the ETL validates it as an upload and training reads it from a directory
+    uploaded = read_reference(io.BytesIO(text.encode()), "holidays_events", "holidays_events.csv")
+    from_dir = Reference.from_dir(tmp_path).holidays
+    # THEN both read the same truth values
+    expected = [True] * 4 + [False] * 4
+    assert uploaded["transferred"].tolist() == from_dir["transferred"].tolist() == expected
+    # AND a value neither accepts is an error in both
+    bad = text.replace(",no\n", ",maybe\n")
+    with pytest.raises(CsvContractError, match="maybe"):
+        read_reference(io.BytesIO(bad.encode()), "holidays_events", "holidays_events.csv")
+    (tmp_path / "holidays_events.csv").write_text(bad)
+    with pytest.raises(ReferenceTableError, match="maybe"):
+        Reference.from_dir(tmp_path)
+
+
+def test_the_etl_rejects_what_the_forecast_could_not_use() -> None:
+    with pytest.raises(CsvContractError, match="item_nbr appears more than once"):
+        read_reference(
+            io.BytesIO(b"item_nbr,family,class,perishable\n1,A,2,0\n1,B,3,1\n"), "items", "items.csv"
+        )
 
 
 def test_local_holiday_applies_only_to_the_stores_city() -> None:

@@ -1,1 +1,2 @@
-"""The AWS adapters: S3 helpers and error codes, the DynamoDB history store, the model registry."""
+"""The AWS adapters: client settings and error codes, S3 helpers, the DynamoDB history store, the model
+registry, the cached reference tables."""

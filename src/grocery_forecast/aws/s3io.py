@@ -8,12 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["StreamingReader", "csv_bytes", "error_code", "get_json", "put_csv", "put_json"]
+from grocery_forecast.aws.clients import is_missing
 
-
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a botocore ClientError ('' for anything else)."""
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+__all__ = ["StreamingReader", "csv_bytes", "get_json", "put_csv", "put_json"]
 
 
 class StreamingReader(io.RawIOBase):
@@ -63,6 +60,6 @@ def get_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     try:
         return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     except Exception as exc:
-        if error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+        if is_missing(exc):
             return None
         raise

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from grocery_forecast.cli import CliError
 
-__all__ = ["add_env_argument", "open_stack", "say"]
+if TYPE_CHECKING:
+    from grocery_forecast.cli.client import Upload
+    from grocery_forecast.contract.runs import RunManifest, RunStatus
+
+__all__ = ["add_env_argument", "open_stack", "say", "send"]
 
 
 def add_env_argument(parser: argparse.ArgumentParser) -> None:
@@ -32,3 +38,39 @@ def open_stack(args: argparse.Namespace) -> Any:
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def send(
+    stack: Any,
+    path: Path,
+    key: str,
+    *,
+    wait: bool,
+    timeout: float,
+    on_upload: Callable[[Upload], None],
+    on_status: Callable[[RunStatus], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> RunManifest | None:
+    """Upload one file to the raw bucket and, with ``wait``, return the final manifest of this upload
+    (a timeout becomes a CliError)."""
+    from grocery_forecast.cli.client import RunTimeout, upload_and_wait, upload_file
+
+    s3 = stack.client("s3")
+    if not wait:
+        on_upload(upload_file(s3, stack.raw_bucket_name, path, key=key, progress=progress))
+        return None
+    try:
+        _, run = upload_and_wait(
+            s3,
+            stack.raw_bucket_name,
+            stack.output_bucket_name,
+            path,
+            key,
+            timeout=timeout,
+            progress=progress,
+            on_upload=on_upload,
+            on_status=on_status,
+        )
+    except RunTimeout as exc:
+        raise CliError(str(exc)) from None
+    return run

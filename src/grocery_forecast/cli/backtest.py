@@ -68,7 +68,7 @@ def backtest_command(args: argparse.Namespace) -> dict:
     cutoff = _parse_day(args.cutoff, "--cutoff")
     since = _parse_day(args.since, "--since")
     config = _training_config(args, args.horizon)
-    if since and since > cutoff:
+    if since and cutoff and since > cutoff:
         raise CliError(f"--since {since} is after --cutoff {cutoff}: there would be no training history")
     try:
         reference = Reference.from_dir(args.reference)

@@ -1,25 +1,28 @@
 """What a user does with the deployed stack: upload files, follow their runs, fetch forecasts.
 
-Shared by the CLI, the demo and the integration tests, so all three exercise the same path.
-A run's id is computed from the uploaded key and the ETag S3 returns, so a client can wait for
-its manifest without listing anything.
+Shared by the CLI, the demo, the benchmarks and the integration tests, so all of them exercise the
+same path. A run's id is computed from the uploaded key and the ETag S3 returns, so a client can
+wait for its manifest without listing anything.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grocery_forecast.aws.s3io import get_json
+from grocery_forecast.contract import runs
+from grocery_forecast.contract.runs import FINAL_STATUSES, RunManifest, RunStatus
 from grocery_forecast.pipeline import manifest as mf
 
-__all__ = ["FINAL_STATUSES", "RunTimeout", "Upload", "list_runs", "upload_file", "wait_for_run"]
+__all__ = ["RunTimeout", "Upload", "list_runs", "upload_and_wait", "upload_file", "wait_for_run"]
 
-FINAL_STATUSES = ("succeeded", "rejected", "failed")
+#: Files at least this big go up in parts, with a progress callback.
+MULTIPART_BYTES = 8 * 1024 * 1024
+#: Slack for the difference between this machine's clock and the one that stamps the manifest.
+_CLOCK_SLACK_SECONDS = 1.0
 
 
 class RunTimeout(TimeoutError):
@@ -32,6 +35,9 @@ class Upload:
     key: str
     etag: str
     run_id: str
+    #: When the upload started (epoch seconds, minus clock slack): a manifest written before it
+    #: belongs to an earlier upload of the same bytes.
+    started: float = 0.0
 
 
 def upload_file(
@@ -40,14 +46,15 @@ def upload_file(
     """Put one file into the raw bucket (multipart above 8 MB, with a byte-count callback)."""
     path = Path(path)
     key = key or path.name
-    if progress is None and path.stat().st_size < 8 * 1024 * 1024:
+    started = time.time() - _CLOCK_SLACK_SECONDS
+    if progress is None and path.stat().st_size < MULTIPART_BYTES:
         resp = s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
         etag = resp["ETag"]
     else:
         s3.upload_file(str(path), bucket, key, Callback=progress)
         etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
     etag = etag.strip('"')
-    return Upload(bucket, key, etag, mf.run_id_for(key, etag))
+    return Upload(bucket, key, etag, runs.run_id_for(key, etag), started)
 
 
 def wait_for_run(
@@ -56,53 +63,83 @@ def wait_for_run(
     run_id: str,
     *,
     timeout: float = 300.0,
-    until: tuple[str, ...] = FINAL_STATUSES,
+    until: frozenset[RunStatus] = FINAL_STATUSES,
     poll: float = 0.5,
     since: float | None = None,
-    on_status: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+    on_status: Callable[[RunStatus], None] | None = None,
+) -> RunManifest:
     """Poll ``runs/<run_id>.json`` until its status is one of ``until``; return the manifest.
 
     ``since`` (epoch seconds) ignores manifests last written before it: re-uploading the same
     bytes is the same run, and its previous manifest must not count as the new result.
+    :func:`upload_and_wait` passes it for you.
 
     Raises:
         RunTimeout: naming the last status seen, after ``timeout`` seconds.
     """
     deadline = time.monotonic() + timeout
-    last = "not started"
+    last: RunStatus | None = None
     while True:
-        doc = get_json(s3, output_bucket, mf.manifest_key(run_id))
-        if doc is not None and since is not None and float(doc.get("updated_epoch", 0)) < since:
-            doc = None
-        if doc is not None:
-            if doc.get("status") != last and on_status:
-                on_status(str(doc.get("status")))
-            last = str(doc.get("status"))
+        manifest = mf.load(s3, output_bucket, run_id)
+        if manifest is not None and since is not None and (manifest.updated_epoch or 0.0) < since:
+            manifest = None
+        if manifest is not None:
+            if manifest.status != last and on_status:
+                on_status(manifest.status)
+            last = manifest.status
             if last in until:
-                return doc
+                return manifest
         if time.monotonic() > deadline:
             raise RunTimeout(
-                f"run {run_id} did not finish within {timeout:.0f}s (last status: {last}); "
+                f"run {run_id} did not finish within {timeout:.0f}s (last status: {last or 'not started'}); "
                 "look at the Lambda logs (make logs) or the dead-letter queue"
             )
         time.sleep(poll)
 
 
-def list_runs(s3: Any, output_bucket: str, limit: int = 20) -> list[dict[str, Any]]:
+def upload_and_wait(
+    s3: Any,
+    raw_bucket: str,
+    output_bucket: str,
+    path: Path,
+    key: str | None = None,
+    *,
+    timeout: float = 300.0,
+    poll: float = 0.5,
+    progress: Callable[[int], None] | None = None,
+    on_upload: Callable[[Upload], None] | None = None,
+    on_status: Callable[[RunStatus], None] | None = None,
+) -> tuple[Upload, RunManifest]:
+    """Upload one file and wait for the final manifest of *this* upload.
+
+    The same bytes uploaded again are the same run, whose manifest already says ``succeeded``:
+    only a manifest written after the upload started counts. ``on_upload`` is called once the
+    object is in the bucket, before the wait.
+    """
+    up = upload_file(s3, raw_bucket, path, key=key, progress=progress)
+    if on_upload:
+        on_upload(up)
+    return up, wait_for_run(
+        s3, output_bucket, up.run_id, timeout=timeout, poll=poll, since=up.started, on_status=on_status
+    )
+
+
+@dataclass(frozen=True)
+class ListedRun:
+    manifest: RunManifest
+    last_modified: str
+
+
+def list_runs(s3: Any, output_bucket: str, limit: int = 20) -> list[ListedRun]:
     """The most recent run manifests, newest first."""
     objects: list[dict[str, Any]] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=output_bucket, Prefix="runs/"):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=output_bucket, Prefix=runs.RUNS_PREFIX):
         objects.extend(page.get("Contents", []))
     objects.sort(key=lambda o: o["LastModified"], reverse=True)
-    runs = []
+    listed = []
     for obj in objects[:limit]:
-        doc = get_json(s3, output_bucket, obj["Key"])
-        if doc is not None:
-            doc["_last_modified"] = obj["LastModified"].isoformat()
-            runs.append(doc)
-    return runs
-
-
-def default_timeout() -> float:
-    return float(os.environ.get("GROCERY_FORECAST_TIMEOUT", "600"))
+        run_id = obj["Key"][len(runs.RUNS_PREFIX) :].removesuffix(".json")
+        manifest = mf.load(s3, output_bucket, run_id)
+        if manifest is not None:
+            listed.append(ListedRun(manifest, obj["LastModified"].isoformat()))
+    return listed

@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from grocery_forecast.aws import model_store
+    from grocery_forecast.contract.runs import model_key
 
     stack = open_stack(args)
     s3 = stack.client("s3")
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             say(f"model {args.version} is now in service")
         elif args.action == "show":
             version = args.version or model_store.current_version(s3, bucket)
-            meta = s3.get_object(Bucket=bucket, Key=f"models/{version}/metadata.json")["Body"].read()
+            meta = s3.get_object(Bucket=bucket, Key=model_key(version, "metadata.json"))["Body"].read()
             print(json.dumps(json.loads(meta), indent=2))
         else:
             versions = model_store.list_versions(s3, bucket)

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grocery_forecast.cli import CliError
-from grocery_forecast.cli._common import add_env_argument, open_stack, say
+from grocery_forecast.cli._common import add_env_argument, open_stack, say, send
+from grocery_forecast.contract.runs import REFERENCE_PREFIX, RunStatus
 from grocery_forecast.contract.schema import REFERENCE_TABLES
+
+if TYPE_CHECKING:
+    from grocery_forecast.cli.client import Upload
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,9 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from grocery_forecast.cli.client import RunTimeout, upload_file, wait_for_run
+def _say_uploaded(path: Path, up: Upload) -> None:
+    say(f"uploaded {path} -> s3://{up.bucket}/{up.key} (run {up.run_id})")
 
+
+def run(args: argparse.Namespace) -> int:
     tables = [t for t in REFERENCE_TABLES.values() if t.required or args.all]
     paths = []
     for table in tables:
@@ -53,19 +61,21 @@ def run(args: argparse.Namespace) -> int:
             continue
         paths.append(path)
     stack = open_stack(args)
-    s3 = stack.client("s3")
     failed = 0
     for path in paths:
-        up = upload_file(s3, stack.raw_bucket_name, path, key=f"reference/{path.name}")
-        say(f"uploaded {path} -> s3://{up.bucket}/{up.key} (run {up.run_id})")
-        if args.wait:
-            try:
-                doc = wait_for_run(s3, stack.output_bucket_name, up.run_id, timeout=args.timeout)
-            except RunTimeout as exc:
-                raise CliError(str(exc)) from None
-            if doc["status"] != "succeeded":
-                failed += 1
-                say(f"  {path.name}: {doc['status']}: {' '.join(doc.get('errors', []))}")
-            else:
-                say(f"  {path.name}: {doc.get('rows_in')} rows stored as {doc.get('processed')}")
+        run = send(
+            stack,
+            path,
+            f"{REFERENCE_PREFIX}{path.name}",
+            wait=args.wait,
+            timeout=args.timeout,
+            on_upload=partial(_say_uploaded, path),
+        )
+        if run is None:
+            continue
+        if run.status is not RunStatus.SUCCEEDED:
+            failed += 1
+            say(f"  {path.name}: {run.status}: {' '.join(run.errors)}")
+        else:
+            say(f"  {path.name}: {run.rows_in} rows stored as {run.processed}")
     return 1 if failed else 0

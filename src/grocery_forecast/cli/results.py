@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from grocery_forecast.cli import CliError
 from grocery_forecast.cli._common import add_env_argument, open_stack, say
+from grocery_forecast.contract.runs import RunManifest, RunStatus
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,41 +33,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _latest(s3: object, bucket: str) -> dict:
+def _latest(s3: object, bucket: str) -> RunManifest:
     from grocery_forecast.cli.client import list_runs
 
-    for doc in list_runs(s3, bucket, limit=200):
-        if doc.get("status") == "succeeded" and doc.get("output"):
-            return doc
+    for listed in list_runs(s3, bucket, limit=200):
+        if listed.manifest.status is RunStatus.SUCCEEDED and listed.manifest.output:
+            return listed.manifest
     raise CliError(
         "no successful run with a forecast yet: upload sales with `grocery-forecast upload FILE --wait`"
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from grocery_forecast.aws.s3io import get_json
     from grocery_forecast.pipeline import manifest as mf
 
     stack = open_stack(args)
     s3 = stack.client("s3")
     bucket = stack.output_bucket_name
     if args.run and not args.latest:
-        doc = get_json(s3, bucket, mf.manifest_key(args.run))
-        if doc is None:
+        found = mf.load(s3, bucket, args.run)
+        if found is None:
             raise CliError(f"no run {args.run!r} (see `grocery-forecast status`)")
-        if not doc.get("output"):
+        if not found.output:
             raise CliError(
-                f"run {args.run} has no forecast (status: {doc.get('status')}; "
-                f"{' '.join(doc.get('errors', [])) or 'still running?'})"
+                f"run {args.run} has no forecast (status: {found.status}; "
+                f"{' '.join(found.errors) or 'still running?'})"
             )
+        doc = found
     else:
         doc = _latest(s3, bucket)
-    key = doc["output"].split("/", 3)[3]
+    key = str(doc.output).split("/", 3)[3]
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_bytes(body)
-        say(f"run {doc['run_id']}: {doc.get('rows_forecast')} rows -> {args.output}")
+        say(f"run {doc.run_id}: {doc.rows_forecast} rows -> {args.output}")
     elif not args.plot:
         sys.stdout.write(body.decode())
     if args.plot:
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plot(stack: object, doc: dict, body: bytes, args: argparse.Namespace) -> None:
+def _plot(stack: Any, doc: RunManifest, body: bytes, args: argparse.Namespace) -> None:
     import io
 
     import pandas as pd
@@ -82,7 +84,7 @@ def _plot(stack: object, doc: dict, body: bytes, args: argparse.Namespace) -> No
     from grocery_forecast.forecasting.plots import plot_forecast, top_series
 
     forecast = pd.read_csv(io.BytesIO(body))
-    origin = pd.Timestamp(doc["origin"])
+    origin = pd.Timestamp(doc.origin)
     picks = top_series(forecast, args.series)
     store = DynamoHistoryStore(stack.client("dynamodb"), stack.history_table_name)
     history = store.read_panel(
@@ -93,7 +95,7 @@ def _plot(stack: object, doc: dict, body: bytes, args: argparse.Namespace) -> No
         forecast,
         origin,
         args.plot,
-        title=f"run {doc['run_id']} (model {doc.get('model_version')})",
+        title=f"run {doc.run_id} (model {doc.model_version})",
         series=args.series,
     )
     say(f"plot of {len(picks)} series -> {args.plot}")

@@ -108,16 +108,9 @@ class Stack:
         return boto3.session.Session(region_name=self.region)
 
     def client(self, service: str) -> Any:
-        from botocore.config import Config
+        from grocery_forecast.aws.clients import client_config
 
-        from grocery_forecast.aws.history import dynamodb_client_config
-
-        config = (
-            dynamodb_client_config()
-            if service == "dynamodb"
-            else Config(retries={"max_attempts": 8, "mode": "adaptive"}, max_pool_connections=16)
-        )
-        return self.session.client(service, endpoint_url=self.endpoint_url, config=config)
+        return self.session.client(service, endpoint_url=self.endpoint_url, config=client_config(service))
 
 
 def _check_endpoint(url: str) -> None:

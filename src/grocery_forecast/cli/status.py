@@ -7,6 +7,7 @@ import json
 import time
 
 from grocery_forecast.cli._common import add_env_argument, open_stack, say
+from grocery_forecast.contract.runs import RunManifest
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,21 +26,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 #: and S3's async invocation retries twice more within a few minutes.
 STALLED_AFTER_SECONDS = 3 * 900
 
-_FINAL = {"succeeded", "rejected", "failed"}
 
-
-def _status(doc: dict, now: float) -> str:
-    status = str(doc.get("status", "?"))
-    updated = doc.get("updated_epoch")
-    if status not in _FINAL and isinstance(updated, int | float) and now - updated > STALLED_AFTER_SECONDS:
+def _status(run: RunManifest, now: float) -> str:
+    updated = run.updated_epoch
+    if not run.final and updated is not None and now - updated > STALLED_AFTER_SECONDS:
         return "stalled"
-    return status
+    return run.status.value
 
 
-def _seconds(doc: dict) -> str:
-    steps = doc.get("steps") or {}
-    total = (steps.get("etl_seconds") or 0) + (steps.get("forecast_seconds") or 0)
+def _seconds(run: RunManifest) -> str:
+    total = (run.steps.get("etl_seconds") or 0) + (run.steps.get("forecast_seconds") or 0)
     return f"{total:.1f}" if total else "-"
+
+
+def _dash(value: object) -> str:
+    return "-" if value is None else str(value)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     stack = open_stack(args)
     runs = list_runs(stack.client("s3"), stack.output_bucket_name, limit=args.limit)
     if args.json:
-        print(json.dumps(runs, indent=2, default=str))
+        docs = [{**r.manifest.to_dict(), "_last_modified": r.last_modified} for r in runs]
+        print(json.dumps(docs, indent=2, default=str))
         return 0
     if not runs:
         say("no runs yet: upload a file with `grocery-forecast upload FILE`")
@@ -59,15 +61,17 @@ def run(args: argparse.Namespace) -> int:
     )
     now = time.time()
     stalled = 0
-    for doc in runs:
-        status = _status(doc, now)
+    for listed in runs:
+        run = listed.manifest
+        status = _status(run, now)
         stalled += status == "stalled"
-        result = doc.get("output") or doc.get("report") or doc.get("processed") or ""
+        result = run.output or run.report or run.processed or ""
+        series = run.series_forecast if run.series_forecast is not None else run.series
         print(
-            f"{doc.get('run_id', '?')[:34]:34} {doc.get('input', {}).get('key', '?')[-32:]:32} "
-            f"{doc.get('kind', '-'):9} {status:11} {doc.get('rows_in', '-')!s:>8} "
-            f"{doc.get('rows_rejected', '-')!s:>6} {doc.get('series_forecast', doc.get('series', '-'))!s:>7} "
-            f"{(doc.get('model_version') or '-')[:22]:22} {_seconds(doc):>6}  {result}"
+            f"{run.run_id[:34]:34} {run.input.key[-32:]:32} "
+            f"{_dash(run.kind):9} {status:11} {_dash(run.rows_in):>8} "
+            f"{_dash(run.rows_rejected):>6} {_dash(series):>7} "
+            f"{(run.model_version or '-')[:22]:22} {_seconds(run):>6}  {result}"
         )
     if stalled:
         say(

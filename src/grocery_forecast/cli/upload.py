@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
+from typing import Any
 
 from grocery_forecast.cli import CliError
-from grocery_forecast.cli._common import add_env_argument, open_stack, say
+from grocery_forecast.cli._common import add_env_argument, open_stack, say, send
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,57 +32,50 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from grocery_forecast.cli.client import RunTimeout, upload_file, wait_for_run
+    from grocery_forecast.cli.client import MULTIPART_BYTES, Upload
+    from grocery_forecast.contract.runs import UPLOAD_SUFFIXES, RunStatus
 
     for path in args.files:
         if not path.is_file():
             raise CliError(f"{path}: no such file")
-        if not path.name.lower().endswith((".csv", ".csv.gz")):
+        if not path.name.lower().endswith(UPLOAD_SUFFIXES):
             raise CliError(
                 f"{path}: only .csv and .csv.gz files start a run (the raw bucket ignores other names)"
             )
     stack = open_stack(args)
-    s3 = stack.client("s3")
     prefix = args.prefix if not args.prefix or args.prefix.endswith("/") else args.prefix + "/"
     status = 0
     for path in args.files:
         size = path.stat().st_size
-        since = time.time() - 1.0
+        big = size >= MULTIPART_BYTES
+        key = f"{prefix}{path.name}"
         with tqdm(
-            total=size,
-            unit="B",
-            unit_scale=True,
-            desc=f"upload {path.name}",
-            leave=False,
-            disable=size < 8 * 1024 * 1024,
+            total=size, unit="B", unit_scale=True, desc=f"upload {path.name}", leave=False, disable=not big
         ) as bar:
-            up = upload_file(
-                s3,
-                stack.raw_bucket_name,
+
+            def uploaded(up: Upload, bar: Any = bar, path: Path = path) -> None:
+                bar.close()
+                say(f"uploaded {path} -> s3://{up.bucket}/{up.key}")
+                print(up.run_id, flush=True)
+
+            def show_status(s: RunStatus, name: str = path.name) -> None:
+                say(f"  {name}: {s}")
+
+            run = send(
+                stack,
                 path,
-                key=f"{prefix}{path.name}",
-                progress=bar.update if size >= 8 * 1024 * 1024 else None,
+                key,
+                wait=args.wait,
+                timeout=args.timeout,
+                on_upload=uploaded,
+                on_status=show_status,
+                progress=bar.update if big else None,
             )
-        say(f"uploaded {path} -> s3://{up.bucket}/{up.key}")
-        print(up.run_id)
-        if args.wait:
-            try:
-                doc = wait_for_run(
-                    s3,
-                    stack.output_bucket_name,
-                    up.run_id,
-                    timeout=args.timeout,
-                    since=since,
-                    on_status=lambda s, name=path.name: say(f"  {name}: {s}"),
-                )
-            except RunTimeout as exc:
-                raise CliError(str(exc)) from None
-            if doc["status"] == "succeeded":
-                say(f"  forecast: {doc.get('output')} ({doc.get('rows_forecast')} rows)")
-            else:
-                status = 1
-                say(
-                    f"  {doc['status']}: report {doc.get('report')}\n    "
-                    + "\n    ".join(doc.get("errors", []))
-                )
+        if run is None:
+            continue
+        if run.status is RunStatus.SUCCEEDED:
+            say(f"  forecast: {run.output} ({run.rows_forecast} rows)")
+        else:
+            status = 1
+            say(f"  {run.status}: report {run.report}\n    " + "\n    ".join(run.errors))
     return status

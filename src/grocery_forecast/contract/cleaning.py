@@ -26,11 +26,13 @@ from grocery_forecast.contract.schema import (
     MAX_ABS_UNIT_SALES,
     MAX_ID,
     MAX_STORE_NBR,
+    REFERENCE_TABLES,
     REQUEST_COLUMNS,
     FileKind,
 )
 
 __all__ = [
+    "TRUTH_VALUES",
     "CsvContractError",
     "Problem",
     "clean_frame",
@@ -40,24 +42,27 @@ __all__ = [
     "read_actuals",
     "read_reference",
     "read_table",
+    "type_reference",
 ]
 
 DEFAULT_CHUNK_ROWS = 200_000
 #: Problems listed per file before the report stops enumerating (the count stays exact).
 MAX_PROBLEMS = 20
 
-_PROMO_VALUES = {
-    "": np.nan,
-    "true": 1.0,
-    "false": 0.0,
-    "1": 1.0,
-    "0": 0.0,
-    "t": 1.0,
-    "f": 0.0,
-    "yes": 1.0,
-    "no": 0.0,
-    "nan": np.nan,
+#: The truth values of every yes/no column (onpromotion, perishable, transferred), compared
+#: case-insensitively after stripping spaces.
+TRUTH_VALUES: dict[str, bool] = {
+    "true": True,
+    "t": True,
+    "yes": True,
+    "1": True,
+    "false": False,
+    "f": False,
+    "no": False,
+    "0": False,
 }
+#: onpromotion may also be empty (Favorita before 2014): unknown, not false.
+_PROMO_VALUES = {**{k: float(v) for k, v in TRUTH_VALUES.items()}, "": np.nan, "nan": np.nan}
 _MAGIC_NOT_CSV = {
     b"\x89PNG": "a PNG image",
     b"%PDF": "a PDF document",
@@ -135,10 +140,12 @@ def open_text(raw: IO[bytes], name: str) -> IO[str]:
 
     Decoding errors surface later as :class:`CsvContractError` through :func:`iter_clean_chunks`.
     """
-    buffered = raw if isinstance(raw, io.BufferedIOBase) and hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
+    buffered: Any = (
+        raw if isinstance(raw, io.BufferedIOBase) and hasattr(raw, "peek") else io.BufferedReader(raw)
+    )
     head = buffered.peek(8)[:8]
     if head.startswith(b"\x1f\x8b"):
-        buffered = io.BufferedReader(gzip.GzipFile(fileobj=buffered))  # type: ignore[arg-type]
+        buffered = io.BufferedReader(gzip.GzipFile(fileobj=buffered))
         head = buffered.peek(8)[:8]
     for magic, what in _MAGIC_NOT_CSV.items():
         if head.startswith(magic):
@@ -155,7 +162,7 @@ def open_text(raw: IO[bytes], name: str) -> IO[str]:
                 )
             ],
         )
-    return io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="strict", newline="")  # type: ignore[arg-type]
+    return io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="strict", newline="")
 
 
 # -- header ---------------------------------------------------------------------------------------
@@ -493,14 +500,14 @@ def read_table(
     if kind is FileKind.REQUEST:
         # A forecast answers each id once; two rows with one id make the answer ambiguous.
         same_id = frame.duplicated("id", keep="first").to_numpy()
-        first_line = frame.groupby("id")["line"].transform("min").to_numpy() if same_id.any() else None
+        first_seen = frame.groupby("id")["line"].transform("min").to_numpy()
         for i in np.flatnonzero(same_id)[:MAX_PROBLEMS]:
             out.add(
                 Problem(
                     "duplicate id",
                     line=int(frame["line"].iat[i]),
                     column="id",
-                    expected=f"a different id on every row (first seen on line {int(first_line[i])})",  # type: ignore[index]
+                    expected=f"a different id on every row (first seen on line {int(first_seen[i])})",
                     found=str(frame["id"].iat[i]),
                 )
             )
@@ -580,25 +587,31 @@ _REFERENCE_TYPES: dict[str, str] = {
 }
 
 
+#: Reference tables whose rows are keyed by one id, which must not repeat.
+_REFERENCE_KEYS: dict[str, str] = {"items": "item_nbr", "stores": "store_nbr"}
+
+
+def _unknown_table(table: str, name: str) -> CsvContractError:
+    return CsvContractError(
+        name,
+        [
+            Problem(
+                f"unknown reference table {table!r}",
+                expected="one of " + ", ".join(f"{t}.csv" for t in REFERENCE_TABLES),
+            )
+        ],
+    )
+
+
 def read_reference(raw: IO[bytes], table: str, name: str) -> pd.DataFrame:
     """Read and type one Favorita reference table (items, stores, holidays_events, oil, transactions).
 
     Raises:
         CsvContractError: unknown table name, wrong columns, or values of the wrong type.
     """
-    from grocery_forecast.contract.schema import REFERENCE_TABLES
-
     spec = REFERENCE_TABLES.get(table)
     if spec is None:
-        raise CsvContractError(
-            name,
-            [
-                Problem(
-                    f"unknown reference table {table!r}",
-                    expected="one of " + ", ".join(f"{t}.csv" for t in REFERENCE_TABLES),
-                )
-            ],
-        )
+        raise _unknown_table(table, name)
     text = open_text(raw, name)
     try:
         frame = pd.read_csv(text, dtype=str, keep_default_na=False, engine="c")
@@ -619,7 +632,31 @@ def read_reference(raw: IO[bytes], table: str, name: str) -> pd.DataFrame:
                 )
             ],
         ) from None
-    frame = frame.rename(columns=lambda c: c.strip())
+    if frame.empty:
+        type_reference(frame, table, name)  # a wrong header is reported first
+        raise CsvContractError(
+            name,
+            [Problem("the file has a header but no data rows", line=2, expected="at least one data row")],
+        )
+    return type_reference(frame, table, name)
+
+
+def type_reference(frame: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
+    """Check and type a reference table: exactly its columns, ids and numbers where they belong,
+    truth values from :data:`TRUTH_VALUES`, no id twice in items or stores.
+
+    The one validation of reference tables: the ETL applies it to uploads, and
+    :class:`~grocery_forecast.contract.reference.Reference` to the frames it is built from (training
+    directories, the processed bucket). Values may be strings or already typed. Line numbers count
+    a header line, as in the file.
+
+    Raises:
+        CsvContractError: naming every problem, up to :data:`MAX_PROBLEMS`.
+    """
+    spec = REFERENCE_TABLES.get(table)
+    if spec is None:
+        raise _unknown_table(table, name)
+    frame = frame.rename(columns=lambda c: str(c).strip())
     cols = list(frame.columns)
     problems = [
         Problem("missing column", line=1, column=c, expected="columns " + ",".join(spec.columns))
@@ -633,16 +670,11 @@ def read_reference(raw: IO[bytes], table: str, name: str) -> pd.DataFrame:
     ]
     if problems:
         raise CsvContractError(name, problems)
-    if frame.empty:
-        raise CsvContractError(
-            name,
-            [Problem("the file has a header but no data rows", line=2, expected="at least one data row")],
-        )
     out = _Collector(name)
     lines = np.arange(2, 2 + len(frame), dtype=np.int64)
     typed: dict[str, Any] = {}
     for col in spec.columns:
-        raw_col = frame[col]
+        raw_col = _as_text(frame[col])
         kind = _REFERENCE_TYPES.get(col, "text")
         if kind == "id":
             typed[col] = _parse_int(raw_col, lines, col, out, positive=True)
@@ -652,9 +684,11 @@ def read_reference(raw: IO[bytes], table: str, name: str) -> pd.DataFrame:
             typed[col] = _parse_date(raw_col.rename(col), lines, out)
         elif kind == "flag":
             lowered = raw_col.str.strip().str.lower()
-            ok = lowered.isin(["true", "false", "1", "0"]).to_numpy()
-            out.add_mask(~ok, lines, raw_col, col, "not a flag", "True/False or 1/0")
-            typed[col] = lowered.isin(["true", "1"]).to_numpy()
+            ok = lowered.isin(TRUTH_VALUES.keys()).to_numpy()
+            out.add_mask(
+                ~ok, lines, raw_col, col, "not a true/false value", "True/False (or 1/0, t/f, yes/no)"
+            )
+            typed[col] = lowered.map(TRUTH_VALUES).fillna(False).to_numpy(dtype=bool)
         elif kind == "number?":
             values = pd.to_numeric(raw_col.str.strip().replace("", np.nan), errors="coerce")
             bad = (values.isna() & (raw_col.str.strip() != "")).to_numpy()
@@ -662,5 +696,18 @@ def read_reference(raw: IO[bytes], table: str, name: str) -> pd.DataFrame:
             typed[col] = values.to_numpy(dtype=np.float64)
         else:
             typed[col] = raw_col.str.strip().to_numpy()
+    key = _REFERENCE_KEYS.get(table)
+    if key is not None and not out.total:
+        dup = pd.Series(typed[key]).duplicated().to_numpy()
+        out.add_mask(
+            dup, lines, _as_text(frame[key]), key, f"{key} appears more than once", f"one row per {key}"
+        )
     out.raise_if_any()
-    return pd.DataFrame(typed)
+    return pd.DataFrame(typed, columns=list(spec.columns))
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """A column as strings: what a CSV reader gives, whatever the frame was built from."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.strftime("%Y-%m-%d").astype(object)
+    return values.astype(str).astype(object)

@@ -124,8 +124,8 @@ def find_date_span(
         lines = _Lines(fh, len(header), size, columns.index(b"date"))
         try:
             step = max((size - len(header)) // samples, 1)
-            probed = [lines.at(len(header) + k * step)[1] for k in range(samples)]
-            probed = [p for p in probed if p is not None]
+            probes = [lines.at(len(header) + k * step)[1] for k in range(samples)]
+            probed = [p for p in probes if p is not None]
             if any(a > b for a, b in pairwise(probed)):
                 return None
             start = lines.first_at_or_after(since.encode()) if since else len(header)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from grocery_forecast.contract.cleaning import CsvContractError, type_reference
 from grocery_forecast.contract.schema import PERISHABLE_WEIGHT, REFERENCE_TABLES
 
 __all__ = ["HOLIDAY_FLAGS", "Reference", "ReferenceTableError"]
@@ -34,97 +35,18 @@ HOLIDAY_FLAGS: tuple[str, ...] = (
 #: ``Additional`` days (the run-up to Christmas, New Year's Eve) are flagged on their own: they
 #: are shopping days, not days off.
 _DAY_OFF_TYPES = frozenset({"Holiday", "Transfer", "Additional", "Bridge"})
-_TRUE_STRINGS = frozenset({"true", "1", "t", "yes"})
 
 
 class ReferenceTableError(ValueError):
-    """A reference table is missing or does not follow the Favorita layout."""
+    """A reference table is missing or does not follow the Favorita layout (the problems are those
+    :func:`~grocery_forecast.contract.cleaning.type_reference` finds in an upload)."""
 
 
-def _require_columns(name: str, frame: pd.DataFrame) -> pd.DataFrame:
-    table = REFERENCE_TABLES[name]
-    frame = frame.rename(columns=lambda c: str(c).strip())
-    missing = [c for c in table.columns if c not in frame.columns]
-    if missing:
-        raise ReferenceTableError(
-            f"{name}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
-            f"expected {','.join(table.columns)}, found {','.join(map(str, frame.columns))}"
-        )
-    return frame
-
-
-def _as_int(name: str, frame: pd.DataFrame, column: str) -> np.ndarray:
-    values = pd.to_numeric(frame[column], errors="coerce")
-    bad = values.isna() | (values != values.round())
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ReferenceTableError(
-            f"{name}: column {column!r} must hold whole numbers, found {frame[column].iloc[row]!r} "
-            f"on data row {row + 1}"
-        )
-    return values.to_numpy(dtype=np.int64)
-
-
-def _as_bool(values: pd.Series) -> np.ndarray:
-    if values.dtype == bool:
-        return values.to_numpy()
-    return values.astype(str).str.strip().str.lower().isin(_TRUE_STRINGS).to_numpy()
-
-
-def _clean_items(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = _require_columns("items", frame)
-    out = pd.DataFrame(
-        {
-            "item_nbr": _as_int("items", frame, "item_nbr"),
-            "family": frame["family"].astype(str).str.strip().to_numpy(),
-            "class": _as_int("items", frame, "class"),
-            "perishable": _as_int("items", frame, "perishable"),
-        }
-    )
-    _refuse_duplicates("items", out, "item_nbr")
-    return out.set_index("item_nbr", drop=False).sort_index()
-
-
-def _clean_stores(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = _require_columns("stores", frame)
-    out = pd.DataFrame(
-        {
-            "store_nbr": _as_int("stores", frame, "store_nbr"),
-            "city": frame["city"].astype(str).str.strip().to_numpy(),
-            "state": frame["state"].astype(str).str.strip().to_numpy(),
-            "type": frame["type"].astype(str).str.strip().to_numpy(),
-            "cluster": _as_int("stores", frame, "cluster"),
-        }
-    )
-    _refuse_duplicates("stores", out, "store_nbr")
-    return out.set_index("store_nbr", drop=False).sort_index()
-
-
-def _clean_holidays(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = _require_columns("holidays_events", frame)
-    dates = pd.to_datetime(frame["date"].astype(str).str.strip(), format="%Y-%m-%d", errors="coerce")
-    if dates.isna().any():
-        row = int(np.flatnonzero(dates.isna().to_numpy())[0])
-        raise ReferenceTableError(
-            f"holidays_events: unreadable date {frame['date'].iloc[row]!r} on data row {row + 1}; "
-            "expected YYYY-MM-DD"
-        )
-    return pd.DataFrame(
-        {
-            "date": dates.to_numpy(dtype="datetime64[ns]"),
-            "type": frame["type"].astype(str).str.strip().to_numpy(),
-            "locale": frame["locale"].astype(str).str.strip().to_numpy(),
-            "locale_name": frame["locale_name"].astype(str).str.strip().to_numpy(),
-            "description": frame["description"].astype(str).str.strip().to_numpy(),
-            "transferred": _as_bool(frame["transferred"]),
-        }
-    )
-
-
-def _refuse_duplicates(name: str, frame: pd.DataFrame, key: str) -> None:
-    dup = frame[key].duplicated()
-    if dup.any():
-        raise ReferenceTableError(f"{name}: {key} {int(frame[key][dup].iloc[0])} appears more than once")
+def _typed(frames: Mapping[str, pd.DataFrame], name: str) -> pd.DataFrame:
+    try:
+        return type_reference(frames[name], name, f"{name}.csv")
+    except CsvContractError as exc:
+        raise ReferenceTableError(str(exc)) from exc
 
 
 def _find_table(directory: Path, name: str) -> Path | None:
@@ -156,7 +78,8 @@ class Reference:
         """Build from raw frames keyed ``items``, ``stores`` and ``holidays_events``.
 
         This is how the prediction Lambda builds it from CSV bytes fetched from S3; values may
-        be strings (as read with ``dtype=str``) or already typed.
+        be strings (as read with ``dtype=str``) or already typed. Validated by the same
+        :func:`~grocery_forecast.contract.cleaning.type_reference` as an uploaded table.
 
         Raises:
             ReferenceTableError: If a required table or column is missing or a value is malformed.
@@ -167,10 +90,13 @@ class Reference:
                 f"missing reference table{'s' if len(missing) > 1 else ''}: {', '.join(missing)} "
                 f"(got {', '.join(sorted(frames)) or 'none'})"
             )
+        items = _typed(frames, "items").astype({"perishable": np.int64})
+        stores = _typed(frames, "stores")
+        holidays = _typed(frames, "holidays_events")
         return cls(
-            items=_clean_items(frames["items"]),
-            stores=_clean_stores(frames["stores"]),
-            holidays=_clean_holidays(frames["holidays_events"]),
+            items=items.set_index("item_nbr", drop=False).sort_index(),
+            stores=stores.set_index("store_nbr", drop=False).sort_index(),
+            holidays=holidays,
         )
 
     @classmethod

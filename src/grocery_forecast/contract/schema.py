@@ -23,7 +23,6 @@ __all__ = [
     "REQUEST_COLUMNS",
     "FileKind",
     "ReferenceTable",
-    "parse_series_key",
     "series_key",
 ]
 
@@ -86,11 +85,3 @@ REFERENCE_TABLES: dict[str, ReferenceTable] = {
 def series_key(store_nbr: int, item_nbr: int) -> str:
     """The history table's partition key for one store-item series."""
     return f"{int(store_nbr)}#{int(item_nbr)}"
-
-
-def parse_series_key(key: str) -> tuple[int, int]:
-    """Inverse of :func:`series_key`."""
-    store, _, item = key.partition("#")
-    if not item:
-        raise ValueError(f"not a series key (expected 'store#item'): {key!r}")
-    return int(store), int(item)

@@ -13,22 +13,24 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 
 from grocery_forecast.aws.history import DynamoHistoryStore
-from grocery_forecast.aws.s3io import StreamingReader, csv_bytes, error_code, put_csv, put_json
+from grocery_forecast.aws.reference_store import ReferenceObjects
+from grocery_forecast.aws.s3io import StreamingReader, csv_bytes, put_csv, put_json
+from grocery_forecast.contract import runs
 from grocery_forecast.contract.cleaning import CsvContractError, Problem, read_reference, read_table
+from grocery_forecast.contract.runs import HandOff, RunManifest, RunStatus
 from grocery_forecast.contract.schema import MAX_HORIZON, REFERENCE_TABLES, FileKind
 from grocery_forecast.pipeline import manifest as mf
 
-__all__ = ["EtlConfig", "ReferenceIds", "run_etl"]
+__all__ = ["EtlConfig", "run_etl"]
 
 log = logging.getLogger(__name__)
 
-REFERENCE_PREFIX = "reference/"
 _MAX_EXAMPLES = 10
 
 
@@ -54,38 +56,12 @@ class EtlConfig:
             ) from None
 
 
-class ReferenceIds:
-    """Known store and item numbers, from the reference tables in the processed bucket.
-
-    Cached per warm container and re-read only when the object's ETag changes.
-    """
-
-    def __init__(self) -> None:
-        self._cache: dict[str, tuple[str, np.ndarray]] = {}
-
-    def get(self, s3: Any, bucket: str, table: str, column: str) -> np.ndarray | None:
-        key = f"{REFERENCE_PREFIX}{table}.csv"
-        try:
-            etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
-        except Exception as exc:
-            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
-        cached = self._cache.get(key)
-        if cached and cached[0] == etag:
-            return cached[1]
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        ids = pd.read_csv(io.BytesIO(body), usecols=[column])[column].to_numpy(dtype=np.int64)
-        self._cache[key] = (etag, ids)
-        return ids
-
-
-def _unknown_ids_warnings(frame: pd.DataFrame, s3: Any, bucket: str, refs: ReferenceIds) -> list[str]:
+def _unknown_ids_warnings(frame: pd.DataFrame, s3: Any, bucket: str, refs: ReferenceObjects) -> list[str]:
     warnings = []
     for table, column in (("stores", "store_nbr"), ("items", "item_nbr")):
-        known = refs.get(s3, bucket, table, column)
+        known = refs.ids(s3, bucket, table, column)
         if known is None:
-            warnings.append(f"no reference/{table}.csv uploaded yet: {column} values were not checked")
+            warnings.append(f"no {runs.reference_key(table)} uploaded yet: {column} values were not checked")
             continue
         unknown = np.setdiff1d(frame[column].unique(), known)
         if len(unknown):
@@ -114,8 +90,7 @@ def _check_request_horizon(
             ],
         )
     latest = span[1]
-    first_wanted = frame["date"].min()
-    origin = min(latest, first_wanted - pd.Timedelta(days=1))
+    origin = runs.request_origin(frame["date"].min(), latest)
     ahead = (frame["date"] - origin).dt.days.to_numpy()
     too_far = ahead > horizon
     if too_far.any():
@@ -139,23 +114,22 @@ def _check_request_horizon(
     }
 
 
-def _reject(s3: Any, config: EtlConfig, manifest: dict[str, Any], error: CsvContractError) -> dict[str, Any]:
+def _reject(s3: Any, config: EtlConfig, manifest: RunManifest, error: CsvContractError) -> None:
     report = {
         **error.to_dict(),
-        "bucket": manifest["input"]["bucket"],
-        "key": manifest["input"]["key"],
-        "etag": manifest["input"]["etag"],
-        "run_id": manifest["run_id"],
-        "rejected_at": mf.utc_now(),
+        "bucket": manifest.input.bucket,
+        "key": manifest.input.key,
+        "etag": manifest.input.etag,
+        "run_id": manifest.run_id,
+        "rejected_at": runs.utc_now(),
         "message": str(error),
         "history_changed": False,
     }
-    report_key = mf.rejected_key(manifest["input"]["key"])
+    report_key = runs.rejected_key(manifest.input.key)
     put_json(s3, config.output_bucket, report_key, report)
-    manifest.update(
-        status="rejected", errors=[str(error)], report=f"s3://{config.output_bucket}/{report_key}"
-    )
-    return manifest
+    manifest.status = RunStatus.REJECTED
+    manifest.errors = [str(error)]
+    manifest.report = f"s3://{config.output_bucket}/{report_key}"
 
 
 def run_etl(
@@ -166,8 +140,8 @@ def run_etl(
     config: EtlConfig,
     *,
     request_id: str | None = None,
-    references: ReferenceIds | None = None,
-) -> dict[str, Any]:
+    references: ReferenceObjects | None = None,
+) -> RunManifest:
     """Validate, clean and store one uploaded object. Returns the run manifest it wrote.
 
     Raises only for faults worth retrying (AWS errors, a busy history lease): a file that breaks
@@ -177,107 +151,107 @@ def run_etl(
     started = time.perf_counter()
     obj = s3.get_object(Bucket=bucket, Key=key)
     etag = obj["ETag"].strip('"')
-    run_id = mf.run_id_for(key, etag)
-    manifest = mf.new_manifest(run_id, bucket, key, etag, int(obj.get("ContentLength", 0)), request_id)
+    run_id = runs.run_id_for(key, etag)
+    manifest = RunManifest.new(run_id, bucket, key, etag, int(obj.get("ContentLength", 0)), request_id)
     raw = io.BufferedReader(StreamingReader(obj["Body"]), buffer_size=1 << 20)
     with mf.recording_failure(s3, config.output_bucket, manifest, "etl"):
-        return _etl(s3, store, raw, key, config, manifest, references, started)
+        return _etl(s3, store, raw, key, config, manifest, references or ReferenceObjects(), started)
 
 
 def _etl(
     s3: Any,
     store: DynamoHistoryStore,
-    raw: io.BufferedReader,
+    raw: IO[bytes],
     key: str,
     config: EtlConfig,
-    manifest: dict[str, Any],
-    references: ReferenceIds | None,
+    manifest: RunManifest,
+    references: ReferenceObjects,
     started: float,
-) -> dict[str, Any]:
-    run_id, etag = manifest["run_id"], manifest["input"]["etag"]
+) -> RunManifest:
     try:
-        if key.startswith(REFERENCE_PREFIX):
+        if runs.is_reference_upload(key):
             return _store_reference(s3, raw, key, config, manifest, started)
         t0 = time.perf_counter()
         try:
             kind, frame = read_table(raw, key)
         finally:
             raw.close()
-        manifest["kind"] = kind.value
-        manifest["rows_in"] = len(frame)
-        manifest["steps"]["validate_seconds"] = round(time.perf_counter() - t0, 3)
-        manifest["series"] = int(frame[["store_nbr", "item_nbr"]].drop_duplicates().shape[0])
-        manifest["date_range"] = [str(frame["date"].min().date()), str(frame["date"].max().date())]
-        manifest["warnings"] = _unknown_ids_warnings(
-            frame, s3, config.processed_bucket, references or ReferenceIds()
-        )
-        metadata = {"run-id": run_id, "source-key": key, "source-etag": etag}
+        manifest.kind = kind.value
+        manifest.rows_in = len(frame)
+        manifest.steps["validate_seconds"] = round(time.perf_counter() - t0, 3)
+        manifest.series = int(frame[["store_nbr", "item_nbr"]].drop_duplicates().shape[0])
+        manifest.date_range = [str(frame["date"].min().date()), str(frame["date"].max().date())]
+        manifest.warnings = _unknown_ids_warnings(frame, s3, config.processed_bucket, references)
+        origin = None
         if kind is FileKind.ACTUALS:
             t0 = time.perf_counter()
             stats = store.upsert(frame)
-            manifest["steps"]["history_upsert_seconds"] = round(time.perf_counter() - t0, 3)
-            manifest["history"] = {
+            manifest.steps["history_upsert_seconds"] = round(time.perf_counter() - t0, 3)
+            manifest.history = {
                 "buckets_written": stats.buckets_written,
                 "buckets_existing": stats.buckets_existing,
             }
             cleaned = frame[["date", "store_nbr", "item_nbr", "unit_sales", "onpromotion"]]
         else:
-            manifest["request"] = _check_request_horizon(frame, key, store, config.horizon)
-            metadata["origin"] = manifest["request"]["origin"]
+            manifest.request = _check_request_horizon(frame, key, store, config.horizon)
+            origin = str(manifest.request["origin"])
             cleaned = frame[["id", "date", "store_nbr", "item_nbr", "onpromotion"]]
+        hand_off = HandOff(manifest.run_id, kind, key, manifest.input.etag, origin)
         t0 = time.perf_counter()
-        out_key = mf.processed_key(kind.value, key)
+        out_key = runs.processed_key(kind, key)
         body = csv_bytes(cleaned)
-        manifest["steps"]["write_processed_seconds"] = round(time.perf_counter() - t0, 3)
-        manifest["processed"] = f"s3://{config.processed_bucket}/{out_key}"
-        manifest["rows_rejected"] = 0
-        manifest["status"] = "forecasting"
-        manifest["steps"]["etl_seconds"] = round(time.perf_counter() - started, 3)
-        manifest["peak_memory_mb_etl"] = mf.peak_memory_mb()
+        manifest.steps["write_processed_seconds"] = round(time.perf_counter() - t0, 3)
+        manifest.processed = f"s3://{config.processed_bucket}/{out_key}"
+        manifest.rows_rejected = 0
+        manifest.status = RunStatus.FORECASTING
+        manifest.steps["etl_seconds"] = round(time.perf_counter() - started, 3)
+        manifest.peak_memory_mb_etl = mf.peak_memory_mb()
         # The manifest first: the processed object triggers the forecast, which completes it.
         mf.save(s3, config.output_bucket, manifest)
         s3.put_object(
-            Bucket=config.processed_bucket, Key=out_key, Body=body, ContentType="text/csv", Metadata=metadata
+            Bucket=config.processed_bucket,
+            Key=out_key,
+            Body=body,
+            ContentType="text/csv",
+            Metadata=hand_off.to_metadata(),
         )
         return manifest
     except CsvContractError as error:
-        manifest.setdefault("kind", error.kind)
-        manifest.setdefault("rows_in", error.rows)
-        manifest["rows_rejected"] = manifest["rows_in"]
-        manifest["problem_count"] = error.total
+        if manifest.kind is None:
+            manifest.kind = error.kind
+        if manifest.rows_in is None:
+            manifest.rows_in = error.rows
+        manifest.rows_rejected = manifest.rows_in
+        manifest.problem_count = error.total
         _reject(s3, config, manifest, error)
-    manifest["steps"]["etl_seconds"] = round(time.perf_counter() - started, 3)
+    manifest.steps["etl_seconds"] = round(time.perf_counter() - started, 3)
     mf.save(s3, config.output_bucket, manifest)
     return manifest
 
 
 def _store_reference(
-    s3: Any, raw: io.BufferedReader, key: str, config: EtlConfig, manifest: dict[str, Any], started: float
-) -> dict[str, Any]:
-    name = key[len(REFERENCE_PREFIX) :].rsplit("/", 1)[-1]
-    table = name.lower().removesuffix(".gz").removesuffix(".csv")
-    manifest["kind"] = FileKind.REFERENCE.value
+    s3: Any, raw: IO[bytes], key: str, config: EtlConfig, manifest: RunManifest, started: float
+) -> RunManifest:
+    table = runs.reference_table_name(key)
+    manifest.kind = FileKind.REFERENCE.value
     try:
         try:
             frame = read_reference(raw, table, key)
         finally:
             raw.close()
-        out_key = f"{REFERENCE_PREFIX}{table}.csv"
-        put_csv(
-            s3, config.processed_bucket, out_key, frame, {"run-id": manifest["run_id"], "source-key": key}
-        )
-        manifest.update(
-            status="succeeded",
-            rows_in=len(frame),
-            rows_rejected=0,
-            table=table,
-            processed=f"s3://{config.processed_bucket}/{out_key}",
-        )
+        out_key = runs.reference_key(table)
+        hand_off = HandOff(manifest.run_id, FileKind.REFERENCE, key, manifest.input.etag)
+        put_csv(s3, config.processed_bucket, out_key, frame, hand_off.to_metadata())
+        manifest.status = RunStatus.SUCCEEDED
+        manifest.rows_in = len(frame)
+        manifest.rows_rejected = 0
+        manifest.table = table
+        manifest.processed = f"s3://{config.processed_bucket}/{out_key}"
         if table not in REFERENCE_TABLES or not REFERENCE_TABLES[table].required:
-            manifest["warnings"].append(f"{table}.csv is stored but not used by the current features")
+            manifest.warnings.append(f"{table}.csv is stored but not used by the current features")
     except CsvContractError as error:
-        manifest["problem_count"] = error.total
+        manifest.problem_count = error.total
         _reject(s3, config, manifest, error)
-    manifest["steps"]["etl_seconds"] = round(time.perf_counter() - started, 3)
+    manifest.steps["etl_seconds"] = round(time.perf_counter() - started, 3)
     mf.save(s3, config.output_bucket, manifest)
     return manifest

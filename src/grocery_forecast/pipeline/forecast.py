@@ -8,12 +8,11 @@ from a SalesPanel read from the history table: the train/serve parity point.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +21,16 @@ import pandas as pd
 
 from grocery_forecast.aws import model_store
 from grocery_forecast.aws.history import DynamoHistoryStore
-from grocery_forecast.aws.s3io import error_code, get_json, put_csv
-from grocery_forecast.contract.schema import MAX_HORIZON
+from grocery_forecast.aws.reference_store import ReferenceObjects
+from grocery_forecast.aws.s3io import put_csv
+from grocery_forecast.contract import runs
+from grocery_forecast.contract.runs import HandOff, RunManifest, RunStatus
+from grocery_forecast.contract.schema import MAX_HORIZON, FileKind
 from grocery_forecast.pipeline import manifest as mf
 
-__all__ = ["ForecastConfig", "ModelCache", "ReferenceCache", "forecast_targets", "run_forecast"]
+__all__ = ["ForecastConfig", "ModelCache", "forecast_targets", "run_forecast"]
 
 log = logging.getLogger(__name__)
-
-REFERENCE_PREFIX = "reference/"
-_REFERENCE_NEEDED = ("items", "stores", "holidays_events")
 
 
 @dataclass(frozen=True)
@@ -82,52 +81,17 @@ class ModelCache:
         return self.model
 
 
-@dataclass
-class ReferenceCache:
-    """Reference tables from the processed bucket, re-read only when an ETag changes."""
-
-    etags: dict[str, str] = field(default_factory=dict)
-    reference: Any = None
-
-    def get(self, s3: Any, bucket: str) -> Any:
-        from grocery_forecast.contract.reference import Reference
-
-        etags = {}
-        for table in _REFERENCE_NEEDED:
-            try:
-                etags[table] = s3.head_object(Bucket=bucket, Key=f"{REFERENCE_PREFIX}{table}.csv")["ETag"]
-            except Exception as exc:
-                if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-                    raise RuntimeError(
-                        f"reference table s3://{bucket}/{REFERENCE_PREFIX}{table}.csv is missing: upload "
-                        f"{table}.csv with `grocery-forecast reference upload DIR` (or `make up`)"
-                    ) from None
-                raise
-        if etags != self.etags or self.reference is None:
-            frames = {
-                table: pd.read_csv(
-                    io.BytesIO(
-                        s3.get_object(Bucket=bucket, Key=f"{REFERENCE_PREFIX}{table}.csv")["Body"].read()
-                    )
-                )
-                for table in _REFERENCE_NEEDED
-            }
-            frames["holidays_events"]["date"] = pd.to_datetime(frames["holidays_events"]["date"])
-            self.reference = Reference.from_frames(frames)
-            self.etags = etags
-        return self.reference
-
-
 def forecast_targets(
-    cleaned: pd.DataFrame, kind: str, horizon: int, origin: pd.Timestamp | None = None
+    cleaned: pd.DataFrame, kind: FileKind, horizon: int, origin: pd.Timestamp | None = None
 ) -> tuple[pd.Timestamp, pd.DataFrame]:
     """The rows to forecast and the origin they are forecast from.
 
     Actuals: every store-item in the file for the ``horizon`` days after the file's last date
     (future promotions unknown, so not on promotion). Request: exactly the requested rows, from
-    the origin the ETL anchored to the end of history.
+    the origin the ETL anchored to the end of history (:func:`~grocery_forecast.contract.runs.request_origin`
+    without history when none was handed over).
     """
-    if kind == "actuals":
+    if kind is FileKind.ACTUALS:
         origin = pd.Timestamp(cleaned["date"].max()).normalize()
         series = cleaned[["store_nbr", "item_nbr"]].drop_duplicates().sort_values(["store_nbr", "item_nbr"])
         days = pd.date_range(origin + pd.Timedelta(days=1), periods=horizon, freq="D")
@@ -141,7 +105,7 @@ def forecast_targets(
         )
         return origin, targets
     if origin is None:
-        origin = pd.Timestamp(cleaned["date"].min()).normalize() - pd.Timedelta(days=1)
+        origin = runs.request_origin(pd.Timestamp(cleaned["date"].min()).normalize(), None)
     return pd.Timestamp(origin), cleaned[["id", "date", "store_nbr", "item_nbr", "onpromotion"]].reset_index(
         drop=True
     )
@@ -155,22 +119,20 @@ def run_forecast(
     config: ForecastConfig,
     *,
     models: ModelCache,
-    references: ReferenceCache,
+    references: ReferenceObjects,
     request_id: str | None = None,
-) -> dict[str, Any]:
+) -> RunManifest:
     """Forecast one cleaned upload and write ``forecasts/<run>/forecast.csv``; returns the manifest."""
     started = time.perf_counter()
     obj = s3.get_object(Bucket=bucket, Key=key)
-    meta = {k.lower(): v for k, v in (obj.get("Metadata") or {}).items()}
-    kind = "actuals" if key.startswith("actuals/") else "request"
-    run_id = meta.get("run-id") or mf.run_id_for(key, obj["ETag"])
-    manifest = get_json(s3, config.output_bucket, mf.manifest_key(run_id)) or mf.new_manifest(
-        run_id, bucket, key, obj["ETag"], int(obj.get("ContentLength", 0)), None
+    hand_off = HandOff.from_object(key, obj["ETag"], obj.get("Metadata"))
+    manifest = mf.load(s3, config.output_bucket, hand_off.run_id) or RunManifest.new(
+        hand_off.run_id, bucket, key, obj["ETag"], int(obj.get("ContentLength", 0))
     )
     if request_id:
-        manifest.setdefault("request_ids", []).append(request_id)
+        manifest.request_ids.append(request_id)
     with mf.recording_failure(s3, config.output_bucket, manifest, "forecast"):
-        _forecast(s3, store, obj, key, kind, meta, run_id, manifest, config, models, references, started)
+        _forecast(s3, store, obj, hand_off, manifest, config, models, references, started)
     return manifest
 
 
@@ -178,26 +140,28 @@ def _forecast(
     s3: Any,
     store: DynamoHistoryStore,
     obj: dict[str, Any],
-    key: str,
-    kind: str,
-    meta: dict[str, str],
-    run_id: str,
-    manifest: dict[str, Any],
+    hand_off: HandOff,
+    manifest: RunManifest,
     config: ForecastConfig,
     models: ModelCache,
-    references: ReferenceCache,
+    references: ReferenceObjects,
     started: float,
 ) -> None:
-    steps = manifest.setdefault("steps", {})
+    steps = manifest.steps
+    kind = hand_off.kind
     t0 = time.perf_counter()
     cleaned = pd.read_csv(obj["Body"], parse_dates=["date"])
-    origin_hint = pd.Timestamp(meta["origin"]) if meta.get("origin") else None
+    origin_hint = pd.Timestamp(hand_off.origin) if hand_off.origin else None
+    if origin_hint is None and kind is FileKind.REQUEST:  # written without the ETL's hand-off
+        span = store.date_range()
+        first_wanted = pd.Timestamp(cleaned["date"].min()).normalize()
+        origin_hint = runs.request_origin(first_wanted, span[1] if span else None)
     origin, targets = forecast_targets(cleaned, kind, config.horizon, origin_hint)
     steps["read_processed_seconds"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
     model = models.get(s3, config.models_bucket, config.model_dir)
-    reference = references.get(s3, config.processed_bucket)
+    reference = references.reference(s3, config.processed_bucket)
     steps["load_model_seconds"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
@@ -217,34 +181,34 @@ def _forecast(
     forecast = targets.assign(unit_sales=np.round(np.asarray(predictions, dtype=np.float64), 4))
     columns = (
         ["id", "unit_sales", "date", "store_nbr", "item_nbr", "onpromotion"]
-        if kind == "request"
+        if kind is FileKind.REQUEST
         else ["date", "store_nbr", "item_nbr", "onpromotion", "unit_sales"]
     )
     forecast = forecast[columns]
     t0 = time.perf_counter()
-    out_key = mf.forecast_key(run_id)
+    out_key = runs.forecast_key(hand_off.run_id)
     put_csv(
         s3,
         config.output_bucket,
         out_key,
         forecast,
-        {"run-id": run_id, "model-version": str(models.version), "origin": str(origin.date())},
+        runs.encode_metadata(
+            {"run-id": hand_off.run_id, "model-version": str(models.version), "origin": str(origin.date())}
+        ),
     )
     steps["write_forecast_seconds"] = round(time.perf_counter() - t0, 3)
     steps["forecast_seconds"] = round(time.perf_counter() - started, 3)
 
-    manifest.update(
-        status="succeeded",
-        finished_at=mf.utc_now(),
-        model_version=models.version,
-        origin=str(origin.date()),
-        horizon_days=int((targets["date"].max() - origin).days),
-        series_forecast=int(targets[["store_nbr", "item_nbr"]].drop_duplicates().shape[0]),
-        rows_forecast=len(forecast),
-        history_series_found=int(np.count_nonzero(~np.all(np.isnan(panel.sales), axis=1)))
-        if panel.n_series
-        else 0,
-        output=f"s3://{config.output_bucket}/{out_key}",
-        peak_memory_mb_predict=mf.peak_memory_mb(),
+    manifest.status = RunStatus.SUCCEEDED
+    manifest.finished_at = runs.utc_now()
+    manifest.model_version = models.version
+    manifest.origin = str(origin.date())
+    manifest.horizon_days = int((targets["date"].max() - origin).days)
+    manifest.series_forecast = int(targets[["store_nbr", "item_nbr"]].drop_duplicates().shape[0])
+    manifest.rows_forecast = len(forecast)
+    manifest.history_series_found = (
+        int(np.count_nonzero(~np.all(np.isnan(panel.sales), axis=1))) if panel.n_series else 0
     )
+    manifest.output = f"s3://{config.output_bucket}/{out_key}"
+    manifest.peak_memory_mb_predict = mf.peak_memory_mb()
     mf.save(s3, config.output_bucket, manifest)

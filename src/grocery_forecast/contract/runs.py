@@ -1,0 +1,335 @@
+"""The run contract between the steps: bucket layout, file kinds, run identity, the run manifest,
+and the S3 metadata the ETL hands to predict.
+
+One module owns every name two steps must agree on, so the ETL, predict, the CLI, the tests and
+Terraform (see ``tests/unit/test_terraform_contract.py``) cannot drift apart. Pure: no boto3 here;
+reading and writing the manifest in S3 is ``grocery_forecast.pipeline.manifest``.
+
+A run is identified by the uploaded object's key and ETag, so uploading the same bytes to the
+same key twice is the same run (same manifest, same forecast key), which is what makes
+re-uploads change nothing. The ETL writes the manifest; the prediction step completes it.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+import time
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date, timedelta
+from typing import Any, TypeVar
+from urllib.parse import quote, unquote
+
+from grocery_forecast.contract.schema import FileKind
+
+__all__ = [
+    "ACTUALS_PREFIX",
+    "CURRENT_MODEL_KEY",
+    "FINAL_STATUSES",
+    "FORECASTS_PREFIX",
+    "MODELS_PREFIX",
+    "MODEL_ARTIFACT_FILES",
+    "PROCESSED_SUFFIX",
+    "REFERENCE_PREFIX",
+    "REJECTED_PREFIX",
+    "REQUESTS_PREFIX",
+    "RUNS_PREFIX",
+    "UPLOAD_SUFFIXES",
+    "HandOff",
+    "RunInput",
+    "RunManifest",
+    "RunStatus",
+    "decode_metadata",
+    "encode_metadata",
+    "forecast_key",
+    "is_reference_upload",
+    "manifest_key",
+    "model_key",
+    "processed_key",
+    "processed_kind",
+    "reference_key",
+    "reference_table_name",
+    "rejected_key",
+    "request_origin",
+    "run_id_for",
+    "utc_now",
+]
+
+# -- bucket layout --------------------------------------------------------------------------------
+# Terraform's notification filters and IAM resources name the same prefixes and suffixes; the
+# unit test test_terraform_contract.py fails when one side changes without the other.
+
+#: Raw bucket: uploads ending in one of these start a run (S3 notification suffix filters).
+UPLOAD_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz")
+#: Raw bucket: reference tables are uploaded under this prefix. Processed bucket: their cleaned copies.
+REFERENCE_PREFIX = "reference/"
+#: Processed bucket: cleaned actuals and forecast requests, each one triggering predict.
+ACTUALS_PREFIX = "actuals/"
+REQUESTS_PREFIX = "requests/"
+#: Processed bucket: every cleaned file is CSV (predict's notification suffix filter).
+PROCESSED_SUFFIX = ".csv"
+#: Output bucket: run manifests, forecasts, error reports of rejected uploads.
+RUNS_PREFIX = "runs/"
+FORECASTS_PREFIX = "forecasts/"
+REJECTED_PREFIX = "rejected/"
+#: Models bucket: ``models/<version>/{model.txt,metadata.json}`` and the pointer to the one in service.
+MODELS_PREFIX = "models/"
+CURRENT_MODEL_KEY = f"{MODELS_PREFIX}current.json"
+MODEL_ARTIFACT_FILES: tuple[str, ...] = ("model.txt", "metadata.json")
+
+_PROCESSED_PREFIX = {FileKind.ACTUALS: ACTUALS_PREFIX, FileKind.REQUEST: REQUESTS_PREFIX}
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _strip_upload_suffix(name: str) -> str:
+    for ext in sorted(UPLOAD_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(ext):
+            return name[: -len(ext)]
+    return name
+
+
+def _stem(key: str) -> str:
+    name = _strip_upload_suffix(key.rsplit("/", 1)[-1])
+    return _UNSAFE.sub("-", name).strip("-")[:60] or "upload"
+
+
+def run_id_for(key: str, etag: str) -> str:
+    """``<file stem>-<12 hex>``: readable, and the same for the same bytes at the same key."""
+    digest = hashlib.sha256(f"{key}\n{etag.strip(chr(34))}".encode()).hexdigest()[:12]
+    return f"{_stem(key)}-{digest}"
+
+
+def is_reference_upload(key: str) -> bool:
+    """Whether a raw-bucket key is a reference table upload (the only kind decided by location)."""
+    return key.startswith(REFERENCE_PREFIX)
+
+
+def reference_table_name(key: str) -> str:
+    """``reference/items.csv.gz`` -> ``items``."""
+    return _strip_upload_suffix(key.rsplit("/", 1)[-1]).lower()
+
+
+def reference_key(table: str) -> str:
+    """Where the cleaned copy of a reference table lives in the processed bucket."""
+    return f"{REFERENCE_PREFIX}{table}.csv"
+
+
+def processed_key(kind: FileKind, key: str) -> str:
+    """Where the ETL writes a cleaned file: ``actuals/…`` or ``requests/…``, always ``.csv``."""
+    name = _strip_upload_suffix(key) + PROCESSED_SUFFIX
+    return f"{_PROCESSED_PREFIX[FileKind(kind)]}{name}"
+
+
+def processed_kind(key: str) -> FileKind:
+    """The kind of a processed-bucket key, for objects written without :class:`HandOff` metadata."""
+    return FileKind.ACTUALS if key.startswith(ACTUALS_PREFIX) else FileKind.REQUEST
+
+
+def manifest_key(run_id: str) -> str:
+    return f"{RUNS_PREFIX}{run_id}.json"
+
+
+def forecast_key(run_id: str) -> str:
+    return f"{FORECASTS_PREFIX}{run_id}/forecast.csv"
+
+
+def rejected_key(key: str) -> str:
+    return f"{REJECTED_PREFIX}{key}.json"
+
+
+def model_key(version: str, name: str) -> str:
+    return f"{MODELS_PREFIX}{version}/{name}"
+
+
+# -- the forecast origin --------------------------------------------------------------------------
+
+
+_D = TypeVar("_D", bound=date)
+
+
+def request_origin(first_wanted: _D, history_latest: _D | None) -> _D:
+    """The origin a forecast request is forecast from: the end of history, or the day before the
+    first requested date when that is earlier (a back-test of days already in history).
+
+    Without history (a request processed without the ETL's hand-off) the day before the first
+    requested date.
+    """
+    day_before = first_wanted - timedelta(days=1)
+    return day_before if history_latest is None else min(history_latest, day_before)
+
+
+# -- S3 user metadata -----------------------------------------------------------------------------
+
+
+def encode_metadata(values: dict[str, str]) -> dict[str, str]:
+    """S3 user metadata must be ASCII: percent-encode every value (``año`` -> ``a%C3%B1o``)."""
+    return {name: quote(str(value), safe="/-_.:@()+ ") for name, value in values.items()}
+
+
+def decode_metadata(metadata: dict[str, str] | None) -> dict[str, str]:
+    """Inverse of :func:`encode_metadata`, with lower-cased names (S3 lower-cases them anyway)."""
+    return {name.lower(): unquote(value) for name, value in (metadata or {}).items()}
+
+
+@dataclass(frozen=True)
+class HandOff:
+    """What the ETL tells predict about a cleaned file, as the processed object's user metadata."""
+
+    run_id: str
+    kind: FileKind
+    source_key: str
+    source_etag: str
+    origin: str | None = None  # forecast requests: the origin the ETL anchored to the end of history
+
+    def to_metadata(self) -> dict[str, str]:
+        values = {
+            "run-id": self.run_id,
+            "kind": self.kind.value,
+            "source-key": self.source_key,
+            "source-etag": self.source_etag,
+        }
+        if self.origin:
+            values["origin"] = self.origin
+        return encode_metadata(values)
+
+    @classmethod
+    def from_object(cls, key: str, etag: str, metadata: dict[str, str] | None) -> HandOff:
+        """Read the hand-off of a processed object; objects written before it (or by hand) fall back
+        to what the key and ETag say."""
+        meta = decode_metadata(metadata)
+        return cls(
+            run_id=meta.get("run-id") or run_id_for(key, etag),
+            kind=FileKind(meta["kind"]) if meta.get("kind") else processed_kind(key),
+            source_key=meta.get("source-key", key),
+            source_etag=meta.get("source-etag", etag.strip('"')),
+            origin=meta.get("origin") or None,
+        )
+
+
+# -- the run manifest -----------------------------------------------------------------------------
+
+
+class RunStatus(enum.StrEnum):
+    """Where a run is. The ETL moves it to FORECASTING, REJECTED or SUCCEEDED (reference tables);
+    predict to SUCCEEDED; either step to FAILED when it raises."""
+
+    STARTED = "started"
+    FORECASTING = "forecasting"
+    SUCCEEDED = "succeeded"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+#: Statuses after which nothing more happens to a run (until the same file is uploaded again).
+FINAL_STATUSES: frozenset[RunStatus] = frozenset({RunStatus.SUCCEEDED, RunStatus.REJECTED, RunStatus.FAILED})
+
+
+@dataclass
+class RunInput:
+    bucket: str
+    key: str
+    etag: str
+    size_bytes: int = 0
+
+
+@dataclass
+class RunManifest:
+    """``runs/<run_id>.json``: one document per upload describing what it did.
+
+    The JSON keys are the field names; fields left ``None`` are not written. Keys this version
+    does not know are kept in ``extra`` and written back, so old and newer manifests round-trip.
+    """
+
+    run_id: str
+    input: RunInput
+    status: RunStatus = RunStatus.STARTED
+    started_at: str = field(default_factory=utc_now)
+    steps: dict[str, float] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)
+    updated_epoch: float | None = None
+    # the ETL
+    kind: str | None = None
+    table: str | None = None
+    rows_in: int | None = None
+    rows_rejected: int | None = None
+    problem_count: int | None = None
+    series: int | None = None
+    date_range: list[str] | None = None
+    history: dict[str, int] | None = None
+    request: dict[str, Any] | None = None
+    processed: str | None = None
+    report: str | None = None
+    peak_memory_mb_etl: float | None = None
+    # predict
+    finished_at: str | None = None
+    model_version: str | None = None
+    origin: str | None = None
+    horizon_days: int | None = None
+    series_forecast: int | None = None
+    rows_forecast: int | None = None
+    history_series_found: int | None = None
+    output: str | None = None
+    peak_memory_mb_predict: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def new(
+        cls, run_id: str, bucket: str, key: str, etag: str, size: int, request_id: str | None = None
+    ) -> RunManifest:
+        return cls(
+            run_id=run_id,
+            input=RunInput(bucket, key, etag.strip('"'), int(size)),
+            request_ids=[request_id] if request_id else [],
+        )
+
+    @property
+    def final(self) -> bool:
+        return self.status.final
+
+    def fail(self, message: str) -> None:
+        self.status = RunStatus.FAILED
+        self.errors.append(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if f.name == "input":
+                value = asdict(value)
+            elif f.name == "status":
+                value = value.value
+            out[f.name] = value
+        return {**self.extra, **out}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> RunManifest:
+        known = {f.name for f in fields(cls)} - {"extra"}
+        values = {k: v for k, v in doc.items() if k in known}
+        raw_input = dict(doc.get("input") or {})
+        values["input"] = RunInput(
+            str(raw_input.get("bucket", "")),
+            str(raw_input.get("key", "")),
+            str(raw_input.get("etag", "")),
+            int(raw_input.get("size_bytes", 0) or 0),
+        )
+        values["status"] = RunStatus(doc.get("status", RunStatus.STARTED))
+        for name in ("errors", "warnings", "request_ids"):
+            values[name] = list(doc.get(name) or [])
+        values["steps"] = dict(doc.get("steps") or {})
+        values["run_id"] = str(doc.get("run_id", ""))
+        return cls(**values, extra={k: v for k, v in doc.items() if k not in known})

@@ -1,0 +1,99 @@
+"""The run contract: run ids, keys, the hand-off metadata and the manifest's JSON form."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from grocery_forecast.contract import runs
+from grocery_forecast.contract.runs import HandOff, RunManifest, RunStatus
+from grocery_forecast.contract.schema import FileKind
+
+
+def test_the_same_bytes_at_the_same_key_are_the_same_run() -> None:
+    assert runs.run_id_for("uploads/a.csv", '"abc"') == runs.run_id_for("uploads/a.csv", "abc")
+    assert runs.run_id_for("uploads/a.csv", "abc") != runs.run_id_for("uploads/a.csv", "abd")
+    assert runs.run_id_for("uploads/a.csv", "abc") != runs.run_id_for("other/a.csv", "abc")
+
+
+def test_run_ids_are_readable_and_safe_as_keys() -> None:
+    run_id = runs.run_id_for("uploads/Store Sales (Aug).csv.gz", "e1")
+    assert run_id.startswith("Store-Sales-Aug-") and "/" not in run_id and " " not in run_id
+
+
+def test_keys_follow_the_layout() -> None:
+    assert runs.processed_key(FileKind.ACTUALS, "uploads/day.csv.gz") == "actuals/uploads/day.csv"
+    assert runs.processed_key(FileKind.REQUEST, "test.csv") == "requests/test.csv"
+    assert runs.rejected_key("uploads/x.csv") == "rejected/uploads/x.csv.json"
+    assert runs.manifest_key("r-1") == "runs/r-1.json"
+    assert runs.forecast_key("r-1") == "forecasts/r-1/forecast.csv"
+    assert runs.model_key("v1", "model.txt") == "models/v1/model.txt"
+    assert runs.CURRENT_MODEL_KEY == "models/current.json"
+
+
+def test_reference_uploads_are_told_by_their_prefix_and_named_by_their_file() -> None:
+    assert runs.is_reference_upload("reference/Items.csv.gz")
+    assert not runs.is_reference_upload("uploads/reference/items.csv")
+    assert runs.reference_table_name("reference/sub/Items.csv.gz") == "items"
+    assert runs.reference_key("items") == "reference/items.csv"
+
+
+def test_a_request_is_forecast_from_the_end_of_history_or_the_day_before_it_starts() -> None:
+    first = pd.Timestamp("2017-08-16")
+    assert runs.request_origin(first, pd.Timestamp("2017-08-15")) == pd.Timestamp("2017-08-15")
+    assert runs.request_origin(first, pd.Timestamp("2017-08-20")) == pd.Timestamp("2017-08-15")
+    assert runs.request_origin(first, pd.Timestamp("2017-08-10")) == pd.Timestamp("2017-08-10")
+    assert runs.request_origin(first, None) == pd.Timestamp("2017-08-15")
+
+
+def test_hand_off_metadata_is_ascii_and_round_trips_non_ascii_keys() -> None:
+    hand_off = HandOff("ventas-a-1", FileKind.REQUEST, "subidas/ventas_año 100%.csv", "e1", "2017-08-15")
+    metadata = hand_off.to_metadata()
+    assert all(value.isascii() for value in metadata.values()), metadata
+    # S3 returns user metadata names lower-cased; the values come back as they were sent
+    returned = {name.title(): value for name, value in metadata.items()}
+    assert HandOff.from_object("requests/x.csv", '"e2"', returned) == hand_off
+
+
+def test_a_processed_object_without_hand_off_falls_back_to_its_key() -> None:
+    hand_off = HandOff.from_object("actuals/uploads/a.csv", '"e9"', {})
+    assert hand_off.kind is FileKind.ACTUALS and hand_off.origin is None
+    assert hand_off.run_id == runs.run_id_for("actuals/uploads/a.csv", "e9")
+    assert HandOff.from_object("requests/r.csv", "e9", None).kind is FileKind.REQUEST
+
+
+def test_final_statuses_are_the_ones_nothing_follows() -> None:
+    assert {s for s in RunStatus if s.final} == {RunStatus.SUCCEEDED, RunStatus.REJECTED, RunStatus.FAILED}
+    assert {RunStatus.SUCCEEDED, RunStatus.REJECTED, RunStatus.FAILED} == runs.FINAL_STATUSES
+
+
+def test_the_manifest_keeps_its_json_keys_and_round_trips_unknown_ones() -> None:
+    manifest = RunManifest.new("r-1", "raw", "uploads/a.csv", '"etag"', 10, "req-1")
+    manifest.kind = "actuals"
+    manifest.fail("etl: boom")
+    doc = json.loads(json.dumps(manifest.to_dict()))
+    assert doc["input"] == {"bucket": "raw", "key": "uploads/a.csv", "etag": "etag", "size_bytes": 10}
+    assert doc["status"] == "failed" and doc["errors"] == ["etl: boom"] and doc["request_ids"] == ["req-1"]
+    assert "output" not in doc  # fields never set are not written
+    doc["written_by_a_newer_version"] = {"x": 1}
+    again = RunManifest.from_dict(doc)
+    assert again.status is RunStatus.FAILED and again.final
+    assert again.to_dict() == doc
+
+
+def test_an_old_manifest_without_optional_keys_still_reads() -> None:
+    old = {
+        "run_id": "r",
+        "input": {"bucket": "b", "key": "k", "etag": "e", "size_bytes": 1},
+        "status": "forecasting",
+    }
+    manifest = RunManifest.from_dict(old)
+    assert manifest.status is RunStatus.FORECASTING and not manifest.final
+    assert manifest.steps == {} and manifest.errors == []
+
+
+@pytest.mark.parametrize("status", ["succeeded", "rejected", "failed"])
+def test_status_values_compare_as_their_json_strings(status: str) -> None:
+    assert RunStatus(status) == status
