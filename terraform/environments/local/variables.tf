@@ -66,9 +66,15 @@ variable "log_retention_days" {
 }
 
 variable "maximum_retry_attempts" {
-  description = "Retries of a failed S3-triggered invocation, 0..2. 0 locally so a failure shows up in the dead-letter queue at once."
+  description = "Retries of a failed S3-triggered invocation before it goes to the dead-letter queue, 0..2. The same default as the aws root, so the tests exercise the retries production applies (MiniStack spaces them 1 s and 2 s apart instead of AWS's minutes)."
   type        = number
-  default     = 0
+  default     = 2
+}
+
+variable "maximum_event_age_in_seconds" {
+  description = "How long a failed S3-triggered event keeps being retried, 60..21600 seconds. The same default as the aws root."
+  type        = number
+  default     = 21600
 }
 
 variable "point_in_time_recovery" {

@@ -5,7 +5,53 @@ locals {
     PROCESSED_BUCKET = module.bucket["processed"].s3_bucket_id
     FORECAST_HORIZON = tostring(var.forecast_horizon)
     LOG_LEVEL        = var.log_level
+    # How many times Lambda retries a failed event: a run's manifest says "retrying" until the last attempt.
+    MAX_RETRY_ATTEMPTS = tostring(var.maximum_retry_attempts)
   }
+
+  # s3:ListBucket (only under the prefixes each function reads) makes a missing object a 404 on AWS
+  # instead of a 403 AccessDenied, so "not uploaded yet" and "no model published" read as such.
+  etl_list_statements = [
+    {
+      sid        = "ListRawUploads"
+      actions    = ["s3:ListBucket"]
+      resources  = [local.raw_bucket_arn]
+      conditions = []
+    },
+    {
+      sid        = "ListReference"
+      actions    = ["s3:ListBucket"]
+      resources  = [local.processed_bucket_arn]
+      conditions = [{ test = "StringLike", variable = "s3:prefix", values = ["reference/*"] }]
+    },
+    {
+      sid        = "ListRuns"
+      actions    = ["s3:ListBucket"]
+      resources  = [local.output_bucket_arn]
+      conditions = [{ test = "StringLike", variable = "s3:prefix", values = ["runs/*"] }]
+    },
+  ]
+
+  predict_list_statements = [
+    {
+      sid        = "ListProcessed"
+      actions    = ["s3:ListBucket"]
+      resources  = [local.processed_bucket_arn]
+      conditions = [{ test = "StringLike", variable = "s3:prefix", values = ["actuals/*", "requests/*", "reference/*"] }]
+    },
+    {
+      sid        = "ListModels"
+      actions    = ["s3:ListBucket"]
+      resources  = [local.models_bucket_arn]
+      conditions = [{ test = "StringLike", variable = "s3:prefix", values = ["models/*"] }]
+    },
+    {
+      sid        = "ListRuns"
+      actions    = ["s3:ListBucket"]
+      resources  = [local.output_bucket_arn]
+      conditions = [{ test = "StringLike", variable = "s3:prefix", values = ["runs/*"] }]
+    },
+  ]
 
   send_to_dlq_statement = {
     sid       = "SendFailedEventsToDlq"
@@ -52,7 +98,7 @@ module "etl" {
     POWERTOOLS_SERVICE_NAME = "etl"
   })
 
-  policy_statements = [
+  policy_statements = concat(local.etl_list_statements, [
     {
       sid       = "ReadRawUploads"
       actions   = ["s3:GetObject"]
@@ -81,17 +127,27 @@ module "etl" {
       resources = ["${local.processed_bucket_arn}/reference/*"]
     },
     {
+      # The previous manifest of the same run: attempt numbers across Lambda's retries.
+      sid       = "ReadRuns"
+      actions   = ["s3:GetObject"]
+      resources = ["${local.output_bucket_arn}/runs/*"]
+    },
+    {
       sid       = "ReadWriteHistory"
       actions   = local.etl_table_actions
       resources = [module.history_table.dynamodb_table_arn]
     },
     local.send_to_dlq_statement,
-  ]
+  ])
 
-  log_retention_days          = var.log_retention_days
-  cloudwatch_logs_kms_key_arn = local.cloudwatch_logs_kms_key_arn
-  maximum_retry_attempts      = var.maximum_retry_attempts
-  destination_on_failure      = aws_sqs_queue.dlq.arn
+  log_retention_days           = var.log_retention_days
+  cloudwatch_logs_kms_key_arn  = local.cloudwatch_logs_kms_key_arn
+  maximum_retry_attempts       = var.maximum_retry_attempts
+  maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
+  destination_on_failure       = aws_sqs_queue.dlq.arn
+
+  create_errors_alarm = var.create_alarms
+  alarm_actions       = var.alarm_actions
 
   tags = var.tags
 }
@@ -118,7 +174,7 @@ module "predict" {
     POWERTOOLS_SERVICE_NAME = "predict"
   })
 
-  policy_statements = [
+  policy_statements = concat(local.predict_list_statements, [
     {
       sid     = "ReadProcessed"
       actions = ["s3:GetObject"]
@@ -152,12 +208,16 @@ module "predict" {
       resources = [module.history_table.dynamodb_table_arn]
     },
     local.send_to_dlq_statement,
-  ]
+  ])
 
-  log_retention_days          = var.log_retention_days
-  cloudwatch_logs_kms_key_arn = local.cloudwatch_logs_kms_key_arn
-  maximum_retry_attempts      = var.maximum_retry_attempts
-  destination_on_failure      = aws_sqs_queue.dlq.arn
+  log_retention_days           = var.log_retention_days
+  cloudwatch_logs_kms_key_arn  = local.cloudwatch_logs_kms_key_arn
+  maximum_retry_attempts       = var.maximum_retry_attempts
+  maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
+  destination_on_failure       = aws_sqs_queue.dlq.arn
+
+  create_errors_alarm = var.create_alarms
+  alarm_actions       = var.alarm_actions
 
   tags = var.tags
 }
