@@ -29,6 +29,7 @@ def _run(stack, s3, path: Path, key: str, timeout: float) -> dict:
         up.run_id,
         timeout=timeout,
         since=since,
+        version_id=up.version_id,
         on_status=lambda s: print(f"  status: {s}", flush=True),
     )
     if doc["status"] != "succeeded":

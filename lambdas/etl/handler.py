@@ -16,6 +16,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from grocery_forecast.aws.history import DynamoHistoryStore, dynamodb_client_config
+from grocery_forecast.pipeline.attempts import event_id
 from grocery_forecast.pipeline.etl import EtlConfig, ReferenceIds, run_etl
 
 logger = Logger()
@@ -37,7 +38,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         key = unquote_plus(record["s3"]["object"]["key"])
         logger.append_keys(input_bucket=bucket, input_key=key)
         manifest = run_etl(
-            _s3, _store, bucket, key, config, request_id=context.aws_request_id, references=_references
+            _s3,
+            _store,
+            bucket,
+            key,
+            config,
+            request_id=context.aws_request_id,
+            references=_references,
+            version_id=record["s3"]["object"].get("versionId"),
+            event_id=event_id(record),
         )
         fields = {
             k: manifest.get(k) for k in ("run_id", "kind", "status", "rows_in", "rows_rejected", "series")

@@ -16,6 +16,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from grocery_forecast.aws.history import DynamoHistoryStore, dynamodb_client_config
+from grocery_forecast.pipeline.attempts import event_id
 from grocery_forecast.pipeline.forecast import ForecastConfig, ModelCache, ReferenceCache, run_forecast
 
 logger = Logger()
@@ -46,6 +47,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             models=_models,
             references=_references,
             request_id=context.aws_request_id,
+            event_id=event_id(record),
         )
         fields = {
             k: manifest.get(k)

@@ -25,7 +25,9 @@ def _e2e(results: Results, stack, s3, path: Path, key: str, label: str, note: st
     since = time.time() - 1.0
     t0 = time.perf_counter()
     up = upload_file(s3, stack.raw_bucket_name, path, key=key)
-    run = wait_for_run(s3, stack.output_bucket_name, up.run_id, timeout=900, since=since, poll=0.2)
+    run = wait_for_run(
+        s3, stack.output_bucket_name, up.run_id, timeout=900, since=since, poll=0.2, version_id=up.version_id
+    )
     bucket, out_key = run["output"][5:].split("/", 1)
     s3.head_object(Bucket=bucket, Key=out_key)
     seconds = time.perf_counter() - t0

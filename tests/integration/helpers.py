@@ -25,7 +25,14 @@ def upload_and_wait(stack: Stack, s3, path: Path, key: str, timeout: float = RUN
     """Upload a file to the raw bucket and return its run manifest once final."""
     since = time.time() - 1.0
     up = upload_file(s3, stack.raw_bucket_name, path, key=key)
-    return wait_for_run(s3, stack.output_bucket_name, up.run_id, timeout=timeout, since=since)
+    return wait_for_run(
+        s3,
+        stack.output_bucket_name,
+        up.run_id,
+        timeout=timeout,
+        since=None if up.version_id else since,
+        version_id=up.version_id,
+    )
 
 
 def read_output_csv(s3, uri: str) -> pd.DataFrame:

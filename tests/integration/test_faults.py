@@ -174,7 +174,12 @@ def test_twenty_files_at_once_are_all_processed_without_lost_updates(stack, s3, 
                 range(20),
             )
         )
-    runs = [wait_for_run(s3, stack.output_bucket_name, u.run_id, timeout=900, since=since) for u in uploads]
+    runs = [
+        wait_for_run(
+            s3, stack.output_bucket_name, u.run_id, timeout=900, since=since, version_id=u.version_id
+        )
+        for u in uploads
+    ]
 
     # THEN every run succeeded and history holds all 20 days of every series
     assert [r["status"] for r in runs] == ["succeeded"] * 20, [r.get("errors") for r in runs]

@@ -18,3 +18,11 @@ def test_finished_runs_keep_their_status_however_old() -> None:
     for status in ("succeeded", "rejected", "failed"):
         assert _status({"status": status, "updated_epoch": 0}, NOW) == status
     assert _status({"status": "started"}, NOW) == "started"  # no timestamp: nothing to judge by
+
+
+def test_failed_is_not_shown_final_while_lambda_will_retry() -> None:
+    retrying = {"status": "retrying", "attempt": 1, "attempts_allowed": 3, "updated_epoch": NOW - 5}
+    last = {"status": "failed", "attempt": 3, "attempts_allowed": 3, "updated_epoch": NOW - 5}
+    assert _status(retrying, NOW) == "retrying 1/3"
+    assert _status(last, NOW) == "failed 3/3"
+    assert _status({"status": "succeeded", "attempt": 1, "attempts_allowed": 3}, NOW) == "succeeded"

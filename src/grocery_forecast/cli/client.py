@@ -2,7 +2,8 @@
 
 Shared by the CLI, the demo and the integration tests, so all three exercise the same path.
 A run's id is computed from the uploaded key and the ETag S3 returns, so a client can wait for
-its manifest without listing anything.
+its manifest without listing anything; the object version S3 returns (the raw bucket is
+versioned) tells this upload's run from an earlier upload of the same bytes, with no clock.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class Upload:
     key: str
     etag: str
     run_id: str
+    #: The object version S3 gave this upload (None on an unversioned bucket).
+    version_id: str | None = None
 
 
 def upload_file(
@@ -42,12 +45,11 @@ def upload_file(
     key = key or path.name
     if progress is None and path.stat().st_size < 8 * 1024 * 1024:
         resp = s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
-        etag = resp["ETag"]
     else:
         s3.upload_file(str(path), bucket, key, Callback=progress)
-        etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
-    etag = etag.strip('"')
-    return Upload(bucket, key, etag, mf.run_id_for(key, etag))
+        resp = s3.head_object(Bucket=bucket, Key=key)
+    etag = resp["ETag"].strip('"')
+    return Upload(bucket, key, etag, mf.run_id_for(key, etag), resp.get("VersionId"))
 
 
 def wait_for_run(
@@ -60,11 +62,15 @@ def wait_for_run(
     poll: float = 0.5,
     since: float | None = None,
     on_status: Callable[[str], None] | None = None,
+    version_id: str | None = None,
 ) -> dict[str, Any]:
     """Poll ``runs/<run_id>.json`` until its status is one of ``until``; return the manifest.
 
-    ``since`` (epoch seconds) ignores manifests last written before it: re-uploading the same
-    bytes is the same run, and its previous manifest must not count as the new result.
+    Re-uploading the same bytes is the same run, and its previous manifest must not count as the
+    new result. ``version_id`` (:attr:`Upload.version_id`) accepts only the manifest of that
+    object version: exact, and no clock involved. ``since`` (epoch seconds) is the fallback for an
+    unversioned bucket; it compares this machine's clock with the Lambda's, so allow for skew.
+    A ``retrying`` run is not final: Lambda invokes it again.
 
     Raises:
         RunTimeout: naming the last status seen, after ``timeout`` seconds.
@@ -73,7 +79,10 @@ def wait_for_run(
     last = "not started"
     while True:
         doc = get_json(s3, output_bucket, mf.manifest_key(run_id))
-        if doc is not None and since is not None and float(doc.get("updated_epoch", 0)) < since:
+        if doc is not None and version_id is not None:
+            if (doc.get("input") or {}).get("version_id") != version_id:
+                doc = None
+        elif doc is not None and since is not None and float(doc.get("updated_epoch", 0)) < since:
             doc = None
         if doc is not None:
             if doc.get("status") != last and on_status:

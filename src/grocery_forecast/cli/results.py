@@ -43,8 +43,8 @@ def _latest(s3: object, bucket: str) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from grocery_forecast.pipeline import manifest as mf
     from grocery_forecast.aws.s3io import get_json
+    from grocery_forecast.pipeline import manifest as mf
 
     stack = open_stack(args)
     s3 = stack.client("s3")

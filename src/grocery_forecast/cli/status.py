@@ -29,10 +29,15 @@ _FINAL = {"succeeded", "rejected", "failed"}
 
 
 def _status(doc: dict, now: float) -> str:
+    """The run's status, with its attempt when Lambda retried it: ``retrying 1/3`` means attempt 1
+    of 3 failed and Lambda will invoke it again (not final); ``failed 3/3`` is final."""
     status = str(doc.get("status", "?"))
     updated = doc.get("updated_epoch")
     if status not in _FINAL and isinstance(updated, int | float) and now - updated > STALLED_AFTER_SECONDS:
         return "stalled"
+    attempt, allowed = doc.get("attempt"), doc.get("attempts_allowed")
+    if isinstance(attempt, int) and isinstance(allowed, int) and (status == "retrying" or attempt > 1):
+        return f"{status} {attempt}/{allowed}"
     return status
 
 
@@ -54,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         say("no runs yet: upload a file with `grocery-forecast upload FILE`")
         return 0
     print(
-        f"{'RUN':34} {'INPUT':32} {'KIND':9} {'STATUS':11} {'ROWS':>8} {'REJ':>6} {'SERIES':>7} "
+        f"{'RUN':34} {'INPUT':32} {'KIND':9} {'STATUS':13} {'ROWS':>8} {'REJ':>6} {'SERIES':>7} "
         f"{'MODEL':22} {'SEC':>6}  RESULT"
     )
     now = time.time()
@@ -65,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         result = doc.get("output") or doc.get("report") or doc.get("processed") or ""
         print(
             f"{doc.get('run_id', '?')[:34]:34} {doc.get('input', {}).get('key', '?')[-32:]:32} "
-            f"{doc.get('kind', '-'):9} {status:11} {doc.get('rows_in', '-')!s:>8} "
+            f"{doc.get('kind', '-'):9} {status:13} {doc.get('rows_in', '-')!s:>8} "
             f"{doc.get('rows_rejected', '-')!s:>6} {doc.get('series_forecast', doc.get('series', '-'))!s:>7} "
             f"{(doc.get('model_version') or '-')[:22]:22} {_seconds(doc):>6}  {result}"
         )

@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
                     stack.output_bucket_name,
                     up.run_id,
                     timeout=args.timeout,
-                    since=since,
+                    since=None if up.version_id else since,
+                    version_id=up.version_id,
                     on_status=lambda s, name=path.name: say(f"  {name}: {s}"),
                 )
             except RunTimeout as exc:

@@ -12,17 +12,20 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from grocery_forecast.aws.history import DynamoHistoryStore
-from grocery_forecast.aws.s3io import StreamingReader, csv_bytes, error_code, put_csv, put_json
+from grocery_forecast.aws.s3io import StreamingReader, csv_bytes, error_code, get_json, put_csv, put_json
+from grocery_forecast.contract.bounds import BoundedReader, InputLimits, check_name, check_not_after_upload
 from grocery_forecast.contract.cleaning import CsvContractError, Problem, read_reference, read_table
 from grocery_forecast.contract.schema import MAX_HORIZON, REFERENCE_TABLES, FileKind
 from grocery_forecast.pipeline import manifest as mf
+from grocery_forecast.pipeline.attempts import begin_attempt, max_retry_attempts
 
 __all__ = ["EtlConfig", "ReferenceIds", "run_etl"]
 
@@ -39,6 +42,9 @@ class EtlConfig:
     processed_bucket: str
     output_bucket: str
     horizon: int = MAX_HORIZON
+    #: Lambda's retries after a failed attempt: a failure is "retrying" until the last one.
+    max_retries: int = 0
+    limits: InputLimits = field(default_factory=InputLimits)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> EtlConfig:
@@ -47,6 +53,7 @@ class EtlConfig:
                 environ["PROCESSED_BUCKET"],
                 environ["OUTPUT_BUCKET"],
                 int(environ.get("FORECAST_HORIZON", MAX_HORIZON)),
+                max_retry_attempts(environ),
             )
         except KeyError as exc:
             raise RuntimeError(
@@ -167,21 +174,36 @@ def run_etl(
     *,
     request_id: str | None = None,
     references: ReferenceIds | None = None,
+    version_id: str | None = None,
+    event_id: str | None = None,
 ) -> dict[str, Any]:
     """Validate, clean and store one uploaded object. Returns the run manifest it wrote.
 
     Raises only for faults worth retrying (AWS errors, a busy history lease): a file that breaks
     the data contract is answered with an error report, not an exception, because retrying it
-    cannot help.
+    cannot help. ``version_id`` (the event's object version) is recorded so a client can wait for
+    the run of exactly its upload; ``event_id`` numbers the attempts across Lambda's retries.
     """
     started = time.perf_counter()
     obj = s3.get_object(Bucket=bucket, Key=key)
     etag = obj["ETag"].strip('"')
     run_id = mf.run_id_for(key, etag)
-    manifest = mf.new_manifest(run_id, bucket, key, etag, int(obj.get("ContentLength", 0)), request_id)
-    raw = io.BufferedReader(StreamingReader(obj["Body"]), buffer_size=1 << 20)
+    manifest = mf.new_manifest(
+        run_id, bucket, key, etag, int(obj.get("ContentLength", 0)), request_id, version_id
+    )
+    raw = io.BufferedReader(
+        BoundedReader(StreamingReader(obj["Body"]), key, config.limits), buffer_size=1 << 20
+    )
     with mf.recording_failure(s3, config.output_bucket, manifest, "etl"):
-        return _etl(s3, store, raw, key, config, manifest, references, started)
+        _start_attempt(s3, config, manifest, event_id)
+        return _etl(s3, store, raw, key, config, manifest, references, started, obj.get("LastModified"))
+
+
+def _start_attempt(s3: Any, config: EtlConfig, manifest: dict[str, Any], event_id: str | None) -> None:
+    """Number this attempt and write the manifest at once, so a run is visible from its start."""
+    previous = get_json(s3, config.output_bucket, mf.manifest_key(manifest["run_id"]))
+    begin_attempt(manifest, previous, "etl", event_id, config.max_retries)
+    mf.save(s3, config.output_bucket, manifest)
 
 
 def _etl(
@@ -193,9 +215,11 @@ def _etl(
     manifest: dict[str, Any],
     references: ReferenceIds | None,
     started: float,
+    uploaded_at: datetime | None = None,
 ) -> dict[str, Any]:
     run_id, etag = manifest["run_id"], manifest["input"]["etag"]
     try:
+        check_name(key)
         if key.startswith(REFERENCE_PREFIX):
             return _store_reference(s3, raw, key, config, manifest, started)
         t0 = time.perf_counter()
@@ -212,6 +236,8 @@ def _etl(
             frame, s3, config.processed_bucket, references or ReferenceIds()
         )
         metadata = {"run-id": run_id, "source-key": key, "source-etag": etag}
+        if kind is FileKind.ACTUALS and uploaded_at is not None:
+            check_not_after_upload(frame, key, uploaded_at)
         if kind is FileKind.ACTUALS:
             t0 = time.perf_counter()
             stats = store.upsert(frame)

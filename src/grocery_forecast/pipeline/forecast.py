@@ -25,6 +25,7 @@ from grocery_forecast.aws.history import DynamoHistoryStore
 from grocery_forecast.aws.s3io import error_code, get_json, put_csv
 from grocery_forecast.contract.schema import MAX_HORIZON
 from grocery_forecast.pipeline import manifest as mf
+from grocery_forecast.pipeline.attempts import begin_attempt, max_retry_attempts
 
 __all__ = ["ForecastConfig", "ModelCache", "ReferenceCache", "forecast_targets", "run_forecast"]
 
@@ -43,6 +44,8 @@ class ForecastConfig:
     output_bucket: str
     horizon: int = MAX_HORIZON
     model_dir: Path = Path("/tmp/models")
+    #: Lambda's retries after a failed attempt: a failure is "retrying" until the last one.
+    max_retries: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ForecastConfig:
@@ -53,6 +56,7 @@ class ForecastConfig:
                 environ["OUTPUT_BUCKET"],
                 int(environ.get("FORECAST_HORIZON", MAX_HORIZON)),
                 Path(environ.get("MODEL_CACHE_DIR", "/tmp/models")),
+                max_retry_attempts(environ),
             )
         except KeyError as exc:
             raise RuntimeError(
@@ -157,8 +161,13 @@ def run_forecast(
     models: ModelCache,
     references: ReferenceCache,
     request_id: str | None = None,
+    event_id: str | None = None,
 ) -> dict[str, Any]:
-    """Forecast one cleaned upload and write ``forecasts/<run>/forecast.csv``; returns the manifest."""
+    """Forecast one cleaned upload and write ``forecasts/<run>/forecast.csv``; returns the manifest.
+
+    ``event_id`` numbers the attempts across Lambda's retries (a failure with retries left is
+    recorded as ``retrying``, not ``failed``).
+    """
     started = time.perf_counter()
     obj = s3.get_object(Bucket=bucket, Key=key)
     meta = {k.lower(): v for k, v in (obj.get("Metadata") or {}).items()}
@@ -169,6 +178,7 @@ def run_forecast(
     )
     if request_id:
         manifest.setdefault("request_ids", []).append(request_id)
+    begin_attempt(manifest, dict(manifest), "predict", event_id, config.max_retries)
     with mf.recording_failure(s3, config.output_bucket, manifest, "forecast"):
         _forecast(s3, store, obj, key, kind, meta, run_id, manifest, config, models, references, started)
     return manifest

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from grocery_forecast.aws.s3io import put_json
+from grocery_forecast.pipeline.keys import fit_key
 
 __all__ = [
     "forecast_key",
@@ -54,11 +55,11 @@ def run_id_for(key: str, etag: str) -> str:
 
 
 def processed_key(kind: str, key: str) -> str:
-    """Where the ETL writes a cleaned file: ``actuals/…`` or ``requests/…``, always ``.csv``."""
+    """Where the ETL writes a cleaned file: ``actuals/…`` or ``requests/…``, always ending in
+    lower-case ``.csv`` (the predict trigger's case-sensitive filter), at most 1024 bytes."""
     name = key[:-3] if key.lower().endswith(".csv.gz") else key
-    if not name.lower().endswith(".csv"):
-        name += ".csv"
-    return f"{'actuals' if kind == 'actuals' else 'requests'}/{name}"
+    name = name[:-4] if name.lower().endswith(".csv") else name
+    return fit_key(f"{'actuals' if kind == 'actuals' else 'requests'}/{name}.csv", keep_suffix=".csv")
 
 
 def manifest_key(run_id: str) -> str:
@@ -70,7 +71,7 @@ def forecast_key(run_id: str) -> str:
 
 
 def rejected_key(key: str) -> str:
-    return f"rejected/{key}.json"
+    return fit_key(f"rejected/{key}.json", keep_suffix=".json")
 
 
 def save(s3: Any, bucket: str, manifest: dict[str, Any]) -> str:
@@ -97,7 +98,8 @@ def recording_failure(s3: Any, bucket: str, manifest: dict[str, Any], step: str)
     try:
         yield
     except Exception as exc:
-        manifest["status"] = "failed"
+        # Not final while Lambda will invoke again (see grocery_forecast.pipeline.attempts).
+        manifest["status"] = "retrying" if manifest.get("retries_left") else "failed"
         manifest.setdefault("errors", []).append(f"{step}: {type(exc).__name__}: {exc}")
         try:
             save(s3, bucket, manifest)
@@ -109,11 +111,20 @@ def recording_failure(s3: Any, bucket: str, manifest: dict[str, Any], step: str)
 
 
 def new_manifest(
-    run_id: str, bucket: str, key: str, etag: str, size: int, request_id: str | None
+    run_id: str,
+    bucket: str,
+    key: str,
+    etag: str,
+    size: int,
+    request_id: str | None,
+    version_id: str | None = None,
 ) -> dict[str, Any]:
+    source = {"bucket": bucket, "key": key, "etag": etag.strip('"'), "size_bytes": size}
+    if version_id:
+        source["version_id"] = version_id
     return {
         "run_id": run_id,
-        "input": {"bucket": bucket, "key": key, "etag": etag.strip('"'), "size_bytes": size},
+        "input": source,
         "status": "started",
         "started_at": utc_now(),
         "steps": {},

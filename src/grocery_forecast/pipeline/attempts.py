@@ -1,0 +1,62 @@
+"""Attempt numbers of a run across Lambda's asynchronous retries, so ``failed`` is only ever final.
+
+Lambda retries a failed asynchronous (S3-triggered) invocation ``MAX_RETRY_ATTEMPTS`` times with
+the same event. An event is identified by its S3 record (object version or ETag, and the
+sequencer, which differs between two uploads of the same bytes), so the attempt number counts the
+tries of one event: a re-upload starts again at 1, a retry or a dead-letter replay goes on
+counting. A failure with retries left is recorded as ``retrying``, the last one as ``failed``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["RETRYING", "begin_attempt", "event_id", "max_retry_attempts"]
+
+#: Status of a run whose step failed and that Lambda will invoke again.
+RETRYING = "retrying"
+
+
+def max_retry_attempts(environ: Mapping[str, str] = os.environ) -> int:
+    """Retries after a failed attempt (Terraform's maximum_retry_attempts), 0 when not set."""
+    try:
+        return max(0, int(environ.get("MAX_RETRY_ATTEMPTS", "0")))
+    except ValueError:
+        return 0
+
+
+def event_id(record: Mapping[str, Any]) -> str:
+    """Identity of one S3 event record: the same on every retry and replay of it."""
+    s3 = record.get("s3") or {}
+    obj = s3.get("object") or {}
+    parts = [
+        (s3.get("bucket") or {}).get("name", ""),
+        obj.get("key", ""),
+        obj.get("versionId") or obj.get("eTag") or "",
+        obj.get("sequencer") or record.get("eventTime", ""),
+    ]
+    return "|".join(str(p) for p in parts)
+
+
+def begin_attempt(
+    manifest: dict[str, Any], previous: Mapping[str, Any] | None, step: str, event: str | None, retries: int
+) -> int:
+    """Number this attempt of ``step`` and mark whether a failure now would be retried.
+
+    ``previous`` is the run's manifest as it was before this attempt (None when there was none).
+    Sets ``attempt`` (this step's attempt number), ``attempts[step]`` and ``retries_left``, which
+    :func:`grocery_forecast.pipeline.manifest.recording_failure` reads to choose between
+    ``retrying`` and ``failed``.
+    """
+    number = 1
+    if event:
+        before = ((previous or {}).get("attempts") or {}).get(step) or {}
+        if before.get("event") == event:
+            number = int(before.get("number", 0)) + 1
+    manifest.setdefault("attempts", {})[step] = {"event": event, "number": number}
+    manifest["attempt"] = number
+    manifest["attempts_allowed"] = retries + 1
+    manifest["retries_left"] = max(0, retries + 1 - number)
+    return number
