@@ -8,12 +8,17 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["StreamingReader", "csv_bytes", "error_code", "get_json", "put_csv", "put_json"]
+__all__ = ["StreamingReader", "access_denied", "csv_bytes", "error_code", "get_json", "put_csv", "put_json"]
 
 
 def error_code(exc: BaseException) -> str:
     """The AWS error code of a botocore ClientError ('' for anything else)."""
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def access_denied(exc: BaseException) -> bool:
+    """A 403. On AWS a *missing* object is also a 403 when the caller may not s3:ListBucket."""
+    return error_code(exc) in ("AccessDenied", "403", "Forbidden")
 
 
 class StreamingReader(io.RawIOBase):

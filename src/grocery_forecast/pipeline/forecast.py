@@ -22,7 +22,7 @@ import pandas as pd
 
 from grocery_forecast.aws import model_store
 from grocery_forecast.aws.history import DynamoHistoryStore
-from grocery_forecast.aws.s3io import error_code, get_json, put_csv
+from grocery_forecast.aws.s3io import access_denied, error_code, get_json, put_csv
 from grocery_forecast.contract.schema import MAX_HORIZON
 from grocery_forecast.pipeline import manifest as mf
 from grocery_forecast.pipeline.attempts import begin_attempt, max_retry_attempts
@@ -73,13 +73,18 @@ class ModelCache:
     load_seconds: float = 0.0
 
     def get(self, s3: Any, bucket: str, cache_dir: Path) -> Any:
-        from grocery_forecast.forecasting.model import ForecastModel  # LightGBM is imported on first use only
-
+        """The model in service. Raises ModelStoreError (recorded in the run's manifest) when there is
+        none or this library cannot serve it, naming the way back (``models rollback``)."""
         version = model_store.current_version(s3, bucket)
         if version != self.version or self.model is None:
             t0 = time.perf_counter()
-            local = model_store.download_model(s3, bucket, version, cache_dir)
-            self.model = ForecastModel.load(local)
+            try:
+                self.model = model_store.load_servable(s3, bucket, version, cache_dir)
+            except model_store.ModelStoreError as exc:
+                raise model_store.ModelStoreError(
+                    f"{exc}. Put a working model back with `grocery-forecast models rollback` "
+                    "(or `models use VERSION`), then upload the file again"
+                ) from None
             self.version = version
             self.load_seconds = time.perf_counter() - t0
             log.info("loaded model", extra={"model_version": version, "seconds": round(self.load_seconds, 3)})
@@ -105,6 +110,13 @@ class ReferenceCache:
                     raise RuntimeError(
                         f"reference table s3://{bucket}/{REFERENCE_PREFIX}{table}.csv is missing: upload "
                         f"{table}.csv with `grocery-forecast reference upload DIR` (or `make up`)"
+                    ) from None
+                if access_denied(exc):
+                    raise RuntimeError(
+                        f"access denied reading s3://{bucket}/{REFERENCE_PREFIX}{table}.csv: probably not "
+                        f"uploaded yet (upload {table}.csv with `grocery-forecast reference upload DIR`), or "
+                        "the role lacks s3:GetObject on it. On AWS a missing object reads as AccessDenied "
+                        "when the role may not s3:ListBucket the prefix."
                     ) from None
                 raise
         if etags != self.etags or self.reference is None:
