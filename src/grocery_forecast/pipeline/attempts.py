@@ -4,7 +4,8 @@ Lambda retries a failed asynchronous (S3-triggered) invocation ``MAX_RETRY_ATTEM
 the same event. An event is identified by its S3 record (object version or ETag, and the
 sequencer, which differs between two uploads of the same bytes), so the attempt number counts the
 tries of one event: a re-upload starts again at 1, a retry or a dead-letter replay goes on
-counting. A failure with retries left is recorded as ``retrying``, the last one as ``failed``.
+counting (a replay gets Lambda's retries again). A failure with retries left is recorded as
+``retrying``, the last one as ``failed``.
 """
 
 from __future__ import annotations
@@ -56,7 +57,10 @@ def begin_attempt(
         if before.get("event") == event:
             number = int(before.get("number", 0)) + 1
     manifest.setdefault("attempts", {})[step] = {"event": event, "number": number}
+    # Each delivery (the upload's, then each dead-letter replay) gets Lambda's 1 + retries attempts.
+    per_delivery = retries + 1
+    deliveries = (number - 1) // per_delivery + 1
     manifest["attempt"] = number
-    manifest["attempts_allowed"] = retries + 1
-    manifest["retries_left"] = max(0, retries + 1 - number)
+    manifest["attempts_allowed"] = deliveries * per_delivery
+    manifest["retries_left"] = deliveries * per_delivery - number
     return number
