@@ -60,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         say(f"uploaded {path} -> s3://{up.bucket}/{up.key} (run {up.run_id})")
         if args.wait:
             try:
-                doc = wait_for_run(s3, stack.output_bucket_name, up.run_id, timeout=args.timeout)
+                doc = wait_for_run(
+                    s3, stack.output_bucket_name, up.run_id, timeout=args.timeout, version_id=up.version_id
+                )
             except RunTimeout as exc:
                 raise CliError(str(exc)) from None
             if doc["status"] != "succeeded":
