@@ -30,6 +30,7 @@ __all__ = [
     "InputLimits",
     "check_name",
     "check_not_after_upload",
+    "date_error",
 ]
 
 #: Decompressed size of one upload. 5 M rows of Favorita actuals are about 200 MB.
@@ -170,17 +171,29 @@ def check_not_after_upload(frame: pd.DataFrame, name: str, uploaded_at: datetime
     """
     last_ok = pd.Timestamp(uploaded_at.date() + timedelta(days=FUTURE_SLACK_DAYS))
     late = (frame["date"] > last_ok).to_numpy()
-    if not late.any():
-        return
-    bad = frame.loc[late]
+    if late.any():
+        raise date_error(
+            frame,
+            late,
+            name,
+            "sales dated after the day of upload",
+            f"a date up to {last_ok.date()} (uploaded {uploaded_at.date()}, one day of slack)",
+            kind="actuals",
+        )
+
+
+def date_error(
+    frame: pd.DataFrame, bad: np.ndarray, name: str, message: str, expected: str, kind: str | None = None
+) -> CsvContractError:
+    """A contract error listing the first rows of ``frame`` where ``bad`` holds, by line and date."""
     problems = [
         Problem(
-            "sales dated after the day of upload",
+            message,
             line=int(r.line),
             column="date",
-            expected=f"a date up to {last_ok.date()} (uploaded {uploaded_at.date()}, one day of slack)",
+            expected=expected,
             found=str(pd.Timestamp(r.date).date()),
         )
-        for r in bad.head(MAX_PROBLEMS).itertuples()
+        for r in frame.loc[bad].head(MAX_PROBLEMS).itertuples()
     ]
-    raise CsvContractError(name, problems, total=int(late.sum()), kind="actuals", rows=len(frame))
+    return CsvContractError(name, problems, total=int(bad.sum()), kind=kind, rows=len(frame))

@@ -21,7 +21,13 @@ import pandas as pd
 
 from grocery_forecast.aws.history import DynamoHistoryStore
 from grocery_forecast.aws.s3io import StreamingReader, csv_bytes, error_code, get_json, put_csv, put_json
-from grocery_forecast.contract.bounds import BoundedReader, InputLimits, check_name, check_not_after_upload
+from grocery_forecast.contract.bounds import (
+    BoundedReader,
+    InputLimits,
+    check_name,
+    check_not_after_upload,
+    date_error,
+)
 from grocery_forecast.contract.cleaning import CsvContractError, Problem, read_reference, read_table
 from grocery_forecast.contract.schema import MAX_HORIZON, REFERENCE_TABLES, FileKind
 from grocery_forecast.pipeline import manifest as mf
@@ -126,19 +132,14 @@ def _check_request_horizon(
     ahead = (frame["date"] - origin).dt.days.to_numpy()
     too_far = ahead > horizon
     if too_far.any():
-        bad = frame.loc[too_far]
-        problems = [
-            Problem(
-                "date beyond the forecast horizon",
-                line=int(r.line),
-                column="date",
-                expected=f"a date at most {horizon} days after the end of history "
-                f"({origin.date()}), i.e. up to {(origin + pd.Timedelta(days=horizon)).date()}",
-                found=str(pd.Timestamp(r.date).date()),
-            )
-            for r in bad.head(20).itertuples()
-        ]
-        raise CsvContractError(key, problems, total=int(too_far.sum()))
+        raise date_error(
+            frame,
+            too_far,
+            key,
+            "date beyond the forecast horizon",
+            f"a date at most {horizon} days after the end of history "
+            f"({origin.date()}), i.e. up to {(origin + pd.Timedelta(days=horizon)).date()}",
+        )
     return {
         "origin": str(origin.date()),
         "history_latest": str(latest.date()),

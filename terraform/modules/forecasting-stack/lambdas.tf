@@ -11,47 +11,29 @@ locals {
 
   # s3:ListBucket (only under the prefixes each function reads) makes a missing object a 404 on AWS
   # instead of a 403 AccessDenied, so "not uploaded yet" and "no model published" read as such.
-  etl_list_statements = [
-    {
-      sid        = "ListRawUploads"
-      actions    = ["s3:ListBucket"]
-      resources  = [local.raw_bucket_arn]
-      conditions = []
-    },
-    {
-      sid        = "ListReference"
-      actions    = ["s3:ListBucket"]
-      resources  = [local.processed_bucket_arn]
-      conditions = [{ test = "StringLike", variable = "s3:prefix", values = ["reference/*"] }]
-    },
-    {
-      sid        = "ListRuns"
-      actions    = ["s3:ListBucket"]
-      resources  = [local.output_bucket_arn]
-      conditions = [{ test = "StringLike", variable = "s3:prefix", values = ["runs/*"] }]
-    },
-  ]
+  list_grants = {
+    etl = {
+      ListRawUploads = { bucket = local.raw_bucket_arn, prefixes = [] } # uploads may go anywhere
+      ListReference  = { bucket = local.processed_bucket_arn, prefixes = ["reference/*"] }
+      ListRuns       = { bucket = local.output_bucket_arn, prefixes = ["runs/*"] }
+    }
+    predict = {
+      ListProcessed = { bucket = local.processed_bucket_arn, prefixes = ["actuals/*", "requests/*", "reference/*"] }
+      ListModels    = { bucket = local.models_bucket_arn, prefixes = ["models/*"] }
+      ListRuns      = { bucket = local.output_bucket_arn, prefixes = ["runs/*"] }
+    }
+  }
 
-  predict_list_statements = [
-    {
-      sid        = "ListProcessed"
-      actions    = ["s3:ListBucket"]
-      resources  = [local.processed_bucket_arn]
-      conditions = [{ test = "StringLike", variable = "s3:prefix", values = ["actuals/*", "requests/*", "reference/*"] }]
-    },
-    {
-      sid        = "ListModels"
-      actions    = ["s3:ListBucket"]
-      resources  = [local.models_bucket_arn]
-      conditions = [{ test = "StringLike", variable = "s3:prefix", values = ["models/*"] }]
-    },
-    {
-      sid        = "ListRuns"
-      actions    = ["s3:ListBucket"]
-      resources  = [local.output_bucket_arn]
-      conditions = [{ test = "StringLike", variable = "s3:prefix", values = ["runs/*"] }]
-    },
-  ]
+  list_statements = {
+    for function, grants in local.list_grants : function => [
+      for sid, grant in grants : {
+        sid        = sid
+        actions    = ["s3:ListBucket"]
+        resources  = [grant.bucket]
+        conditions = [for prefixes in [grant.prefixes] : { test = "StringLike", variable = "s3:prefix", values = prefixes } if length(prefixes) > 0]
+      }
+    ]
+  }
 
   send_to_dlq_statement = {
     sid       = "SendFailedEventsToDlq"
@@ -98,7 +80,7 @@ module "etl" {
     POWERTOOLS_SERVICE_NAME = "etl"
   })
 
-  policy_statements = concat(local.etl_list_statements, [
+  policy_statements = concat(local.list_statements.etl, [
     {
       sid       = "ReadRawUploads"
       actions   = ["s3:GetObject"]
@@ -174,7 +156,7 @@ module "predict" {
     POWERTOOLS_SERVICE_NAME = "predict"
   })
 
-  policy_statements = concat(local.predict_list_statements, [
+  policy_statements = concat(local.list_statements.predict, [
     {
       sid     = "ReadProcessed"
       actions = ["s3:GetObject"]
