@@ -20,7 +20,15 @@ import numpy as np
 import pandas as pd
 
 from grocery_forecast.aws.history import DynamoHistoryStore
-from grocery_forecast.aws.s3io import StreamingReader, csv_bytes, error_code, get_json, put_csv, put_json
+from grocery_forecast.aws.s3io import (
+    StreamingReader,
+    access_denied,
+    csv_bytes,
+    error_code,
+    get_json,
+    put_csv,
+    put_json,
+)
 from grocery_forecast.contract.bounds import (
     BoundedReader,
     InputLimits,
@@ -83,6 +91,11 @@ class ReferenceIds:
         except Exception as exc:
             if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return None
+            if access_denied(exc):
+                raise RuntimeError(
+                    f"access denied reading s3://{bucket}/{key}: the ETL role lacks s3:GetObject on it, or "
+                    "s3:ListBucket on reference/ (without it AWS answers a missing object with AccessDenied)"
+                ) from None
             raise
         cached = self._cache.get(key)
         if cached and cached[0] == etag:
