@@ -127,13 +127,3 @@ def test_a_failing_run_is_retrying_until_the_last_attempt_then_replay_redrives_i
                 cleaned = True
     assert cleaned, "the replayed event failed again and must be back in the dead-letter queue"
 
-
-def test_alarms_watch_the_dead_letter_queue_and_both_functions(stack):
-    # GIVEN the deployed stack WHEN its alarms are listed THEN the DLQ and both functions are watched
-    alarms = stack.client("cloudwatch").describe_alarms()["MetricAlarms"]
-    watched = {(a["MetricName"], a["Dimensions"][0]["Value"]) for a in alarms}
-    assert ("ApproximateNumberOfMessagesVisible", stack.dlq_queue_url.rsplit("/", 1)[-1]) in watched
-    assert ("Errors", stack.etl_function_name) in watched and (
-        "Errors",
-        stack.predict_function_name,
-    ) in watched

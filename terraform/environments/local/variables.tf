@@ -77,6 +77,12 @@ variable "maximum_event_age_in_seconds" {
   default     = 21600
 }
 
+variable "create_alarms" {
+  description = "Deploy the CloudWatch alarms (DLQ depth, function errors) on the emulator. Off by default: MiniStack 1.5.x creates and evaluates them, but its DescribeAlarms over the query protocol Terraform uses omits period, dimensions, statistic, actions and treat_missing_data, so every plan after the apply shows a diff."
+  type        = bool
+  default     = false
+}
+
 variable "point_in_time_recovery" {
   description = "Enable point-in-time recovery on the history table (the emulator accepts it; set false for an emulator that does not)."
   type        = bool
