@@ -126,4 +126,3 @@ def test_a_failing_run_is_retrying_until_the_last_attempt_then_replay_redrives_i
                 sqs.delete_message(QueueUrl=stack.dlq_queue_url, ReceiptHandle=msg["ReceiptHandle"])
                 cleaned = True
     assert cleaned, "the replayed event failed again and must be back in the dead-letter queue"
-
