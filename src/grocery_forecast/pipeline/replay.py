@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_plus
 
 from grocery_forecast.pipeline.attempts import event_id
 
@@ -60,8 +61,9 @@ def parse_dead_letter(message: dict[str, Any]) -> DeadLetter | None:
         return None
     if not isinstance(event, dict):
         return None
-    keys = tuple(
-        str(((r.get("s3") or {}).get("object") or {}).get("key", "?")) for r in event.get("Records") or []
+    keys = tuple(  # as S3 notifications send them: URL-encoded
+        unquote_plus(str(((r.get("s3") or {}).get("object") or {}).get("key", "?")))
+        for r in event.get("Records") or []
     )
     response = body.get("responsePayload") or {}
     error = str(response.get("errorMessage") or (body.get("responseContext") or {}).get("functionError", ""))
