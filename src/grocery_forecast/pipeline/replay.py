@@ -87,13 +87,19 @@ def replay_dead_letters(
     """
     report = ReplayReport()
     seen: set[str] = set()
+    received: set[str] = set()
     while True:
-        # Hidden while this pass runs; a message not deleted (dry run, foreign, a crash) comes back later.
+        # Hidden while this pass runs; a message not deleted (foreign, a crash) comes back later. A dry
+        # run hides them only briefly, and stops at the first message it has already seen.
         messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=120
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            VisibilityTimeout=10 if dry_run else 120,
         ).get("Messages", [])
-        if not messages:
+        if not messages or any(m.get("MessageId", m["ReceiptHandle"]) in received for m in messages):
             return report
+        received.update(m.get("MessageId", m["ReceiptHandle"]) for m in messages)
         for message in messages:
             letter = parse_dead_letter(message)
             if letter is None or letter.function not in functions:
