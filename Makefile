@@ -130,7 +130,7 @@ sample-data: $(DATA_DIR)/train.csv
 
 $(DATA_DIR)/train.csv: | $(VENV)/.installed
 	@echo "==> sample data ($(DATA_DIR))"
-	@$(VENV)/bin/grocery-forecast generate --out $(DATA_DIR)
+	@$(VENV)/bin/grocery-forecast generate --out $(DATA_DIR) --force
 
 $(MODEL_DIR)/metadata.json: $(DATA_DIR)/train.csv src/grocery_forecast/forecasting/features.py src/grocery_forecast/forecasting/model.py
 	@echo "==> train model on the sample data"

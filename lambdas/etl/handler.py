@@ -19,6 +19,7 @@ from grocery_forecast.aws.clients import client_config
 from grocery_forecast.aws.history import DynamoHistoryStore
 from grocery_forecast.aws.reference_store import ReferenceObjects
 from grocery_forecast.contract.runs import RunStatus
+from grocery_forecast.pipeline.attempts import event_id
 from grocery_forecast.pipeline.etl import EtlConfig, run_etl
 
 logger = Logger()
@@ -40,7 +41,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         key = unquote_plus(record["s3"]["object"]["key"])
         logger.append_keys(input_bucket=bucket, input_key=key)
         manifest = run_etl(
-            _s3, _store, bucket, key, config, request_id=context.aws_request_id, references=_references
+            _s3,
+            _store,
+            bucket,
+            key,
+            config,
+            request_id=context.aws_request_id,
+            references=_references,
+            version_id=record["s3"]["object"].get("versionId"),
+            event_id=event_id(record),
         )
         doc = manifest.to_dict()
         fields = {k: doc.get(k) for k in ("run_id", "kind", "status", "rows_in", "rows_rejected", "series")}

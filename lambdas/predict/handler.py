@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from grocery_forecast.aws.clients import client_config
 from grocery_forecast.aws.history import DynamoHistoryStore
 from grocery_forecast.aws.reference_store import ReferenceObjects
+from grocery_forecast.pipeline.attempts import event_id
 from grocery_forecast.pipeline.forecast import ForecastConfig, ModelCache, run_forecast
 
 logger = Logger()
@@ -48,6 +49,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             models=_models,
             references=_references,
             request_id=context.aws_request_id,
+            event_id=event_id(record),
         )
         doc = manifest.to_dict()
         fields = {

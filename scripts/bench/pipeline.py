@@ -141,6 +141,7 @@ def bench_training(results: Results, work: Path, stores: int = 54, items: int = 
             str(items),
             "--days",
             str(days),
+            "--force",
         ],
         check=True,
         capture_output=True,

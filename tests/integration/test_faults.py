@@ -57,6 +57,10 @@ def _good_rows() -> str:
     return "".join(f"{d.date()},{STORE},{ITEMS[0]},{5 + k},False\n" for k, d in enumerate(DAYS[:3]))
 
 
+def _cut_in_half(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
 BAD_INPUTS: dict[str, tuple[bytes, str]] = {
     # name: (file bytes, text the report must contain)
     "empty": (b"", "empty"),
@@ -85,6 +89,12 @@ BAD_INPUTS: dict[str, tuple[bytes, str]] = {
     "far_request": (
         f"id,date,store_nbr,item_nbr,onpromotion\n1,2031-01-01,{STORE},{ITEMS[0]},False\n".encode(),
         "horizon",
+    ),
+    # Issue 13: an interrupted copy of a .csv.gz, and a typo'd year in actuals.
+    "truncated_gzip": (_cut_in_half(gzip.compress((HEADER + _good_rows()).encode())), "cut off"),
+    "future_dated": (
+        (HEADER + _good_rows() + f"2071-08-01,{STORE},{ITEMS[0]},4,False\n").encode(),
+        "after the day of upload",
     ),
 }
 
@@ -174,7 +184,10 @@ def test_twenty_files_at_once_are_all_processed_without_lost_updates(stack, s3, 
             )
         )
     runs = [
-        wait_for_run(s3, stack.output_bucket_name, u.run_id, timeout=900, since=u.started) for u in uploads
+        wait_for_run(
+            s3, stack.output_bucket_name, u.run_id, timeout=900, since=u.started, version_id=u.version_id
+        )
+        for u in uploads
     ]
 
     # THEN every run succeeded and history holds all 20 days of every series

@@ -74,6 +74,7 @@ class FakeS3:
             "ETag": obj["etag"],
             "ContentLength": len(obj["data"]),
             "Metadata": obj["metadata"],
+            "LastModified": obj["modified"],
         }
 
     def head_object(self, Bucket: str, Key: str) -> dict:

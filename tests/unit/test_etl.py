@@ -9,6 +9,9 @@ import pandas as pd
 import pytest
 
 from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.contract import runs
+from grocery_forecast.contract.runs import RunStatus
+from grocery_forecast.contract.schema import FileKind
 from grocery_forecast.pipeline.etl import EtlConfig, run_etl
 
 from .fakes import FakeDynamo, FakeS3
@@ -139,7 +142,132 @@ def test_an_unexpected_fault_marks_the_run_failed_and_propagates_for_a_retry(s3,
     s3.put_object(Bucket=RAW, Key="u.csv", Body=SALES)
     with pytest.raises(RuntimeError, match="table is gone"):
         run_etl(s3, Broken(store._db, "history"), RAW, "u.csv", CONFIG)
-    runs = [json.loads(s3.text(OUTPUT, k)) for b, k in s3.objects if b == OUTPUT and k.startswith("runs/")]
-    assert [r["status"] for r in runs] == ["failed"]
-    assert "table is gone" in runs[0]["errors"][0]
+    docs = [json.loads(s3.text(OUTPUT, k)) for b, k in s3.objects if b == OUTPUT and k.startswith("runs/")]
+    assert [d["status"] for d in docs] == ["failed"]
+    assert "table is gone" in docs[0]["errors"][0]
     assert not any(b == PROCESSED and k.startswith("actuals/") for b, k in s3.objects)
+
+
+# -- issue 13: nothing lost in production ---------------------------------------------------------
+
+
+def _report(s3: FakeS3, run: dict) -> dict:  # the rejection report a manifest points to
+    return json.loads(s3.text(OUTPUT, run["report"].removeprefix(f"s3://{OUTPUT}/")))
+
+
+def test_a_truncated_gzip_upload_is_rejected_with_a_report_not_failed(s3, store) -> None:
+    data = gzip.compress(
+        (SALES * 1).encode()
+        + b"".join(b"2017-08-%02d,3,%d,1,False\n" % (d, i) for d in range(1, 14) for i in range(1, 3000))
+    )
+    run = _upload(s3, store, "uploads/cut.csv.gz", data[: len(data) // 2])
+    assert run["status"] == "rejected"
+    assert "corrupt or cut off" in _report(s3, run)["problems"][0]["message"]
+    assert store.date_range() is None, "nothing of the cut file may reach history"
+
+
+def test_a_corrupt_gzip_upload_is_rejected_with_a_report(s3, store) -> None:
+    data = bytearray(gzip.compress(SALES.encode() * 50))
+    data[20:40] = b"\xff" * 20
+    run = _upload(s3, store, "uploads/corrupt.csv.gz", bytes(data))
+    assert run["status"] == "rejected" and "gzip" in run["errors"][0]
+
+
+def test_a_file_over_the_row_limit_is_rejected_naming_the_limit_and_what_to_do(s3, store) -> None:
+    from grocery_forecast.contract.bounds import InputLimits
+
+    config = EtlConfig(PROCESSED, OUTPUT, limits=InputLimits(max_rows=2))
+    s3.put_object(Bucket=RAW, Key="uploads/big.csv", Body=SALES)
+    run = run_etl(s3, store, RAW, "uploads/big.csv", config).to_dict()
+    assert run["status"] == "rejected"
+    problem = _report(s3, run)["problems"][0]
+    assert "more than 2 rows" in problem["message"] and "split the file" in problem["expected"]
+    assert store.date_range() is None
+
+
+def test_actuals_dated_after_the_day_of_upload_are_rejected(s3, store) -> None:
+    run = _upload(s3, store, "uploads/typo.csv", SALES + "2071-08-01,1,10,3,False\n")
+    assert run["status"] == "rejected"
+    problem = _report(s3, run)["problems"][0]
+    assert problem["message"] == "sales dated after the day of upload" and problem["line"] == 5
+    assert store.date_range() is None, "a typo must not move the end of history"
+
+
+def test_actuals_dated_tomorrow_are_accepted_for_time_zones(s3, store) -> None:
+    tomorrow = (pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)).date()
+    run = _upload(s3, store, "uploads/tz.csv", HEADER + f"{tomorrow},1,10,3,False\n")
+    assert run["status"] == "forecasting"
+
+
+@pytest.mark.parametrize(
+    ("key", "processed"),
+    [
+        ("uploads/SALES.CSV", "actuals/uploads/SALES.csv"),
+        ("uploads/Week 1.CSV.GZ", "actuals/uploads/Week 1.csv"),
+        ("uploads/ventas_año 2017.csv", "actuals/uploads/ventas_año 2017.csv"),
+    ],
+)
+def test_upper_case_spaced_and_non_ascii_keys_are_processed(s3, store, key, processed) -> None:
+    body = gzip.compress(SALES.encode()) if key.lower().endswith(".gz") else SALES
+    run = _upload(s3, store, key, body)
+    assert run["status"] == "forecasting", run
+    assert (PROCESSED, processed) in s3.objects, "the processed key must end in lower-case .csv"
+
+
+def test_a_key_at_the_s3_limit_is_processed_under_keys_that_fit() -> None:
+    key = "uploads/" + "é" * 500 + ".csv"  # 1012 bytes of UTF-8
+    processed, rejected = runs.processed_key(FileKind.ACTUALS, key), runs.rejected_key(key)
+    assert len(processed.encode()) <= 1024 and processed.endswith(".csv")
+    assert len(rejected.encode()) <= 1024 and rejected.endswith(".json")
+    assert processed != runs.processed_key(FileKind.ACTUALS, key.replace("é", "è", 1)), (
+        "two long keys must not collide"
+    )
+
+
+def test_a_long_key_upload_runs_end_to_end(s3, store) -> None:
+    key = "uploads/" + "x" * 1000 + ".csv"
+    run = _upload(s3, store, key, SALES)
+    assert run["status"] == "forecasting"
+    assert all(len(k.encode()) <= 1024 for _, k in s3.objects)
+
+
+def test_a_name_that_is_not_csv_gets_a_rejection_report(s3, store) -> None:
+    run = _upload(s3, store, "uploads/notes.txt", SALES)
+    assert run["status"] == "rejected" and ".csv or .csv.gz" in run["errors"][0]
+
+
+def test_a_failure_with_retries_left_is_retrying_and_the_last_one_failed(s3, store) -> None:
+    class Broken(DynamoHistoryStore):
+        def upsert(self, frame, **kwargs):
+            raise RuntimeError("throttled")
+
+    config = EtlConfig(PROCESSED, OUTPUT, max_retries=2)
+    s3.put_object(Bucket=RAW, Key="u.csv", Body=SALES)
+    seen = []
+    for _ in range(3):  # Lambda's first attempt and its two retries, with the same event
+        with pytest.raises(RuntimeError):
+            run_etl(s3, Broken(store._db, "history"), RAW, "u.csv", config, event_id="raw|u.csv|v1|seq1")
+        (doc,) = [
+            json.loads(s3.text(OUTPUT, k)) for b, k in s3.objects if b == OUTPUT and k.startswith("runs/")
+        ]
+        seen.append((doc["status"], doc["attempt"]))
+    assert seen == [("retrying", 1), ("retrying", 2), ("failed", 3)]
+    # A new upload of the same bytes is a new event: attempts start again.
+    with pytest.raises(RuntimeError):
+        run_etl(s3, Broken(store._db, "history"), RAW, "u.csv", config, event_id="raw|u.csv|v2|seq2")
+    (doc,) = [json.loads(s3.text(OUTPUT, k)) for b, k in s3.objects if b == OUTPUT and k.startswith("runs/")]
+    assert (doc["status"], doc["attempt"]) == ("retrying", 1)
+
+
+def test_the_manifest_is_written_when_the_run_starts(s3, store) -> None:
+    class Slow(DynamoHistoryStore):
+        def upsert(self, frame, **kwargs):
+            docs = [
+                json.loads(s3.text(OUTPUT, k)) for b, k in s3.objects if b == OUTPUT and k.startswith("runs/")
+            ]
+            assert [(d["status"], d["attempt"]) for d in docs] == [("started", 1)]
+            return super().upsert(frame, **kwargs)
+
+    s3.put_object(Bucket=RAW, Key="s.csv", Body=SALES)
+    run = run_etl(s3, Slow(store._db, "history"), RAW, "s.csv", CONFIG, version_id="v7")
+    assert run.status is RunStatus.FORECASTING and run.input.version_id == "v7"

@@ -106,3 +106,25 @@ def test_predict_handler_forecasts_the_processed_file_and_logs_json(
     logged = next(rec for rec in _logs(capsys.readouterr().out) if rec["message"] == "forecast written")
     assert logged["input_key"] == key and logged["function_request_id"] == FakeContext.aws_request_id
     assert logged["rows_forecast"] == run["rows_forecast"] > 0
+
+
+def test_etl_handler_processes_an_upper_case_key_recording_its_version_and_attempt(monkeypatch) -> None:
+    handler = _load_handler("etl", monkeypatch)
+    monkeypatch.setenv("MAX_RETRY_ATTEMPTS", "2")
+    s3 = FakeS3()
+    s3.put_object(
+        Bucket="raw",
+        Key="uploads/WEEK 1 SALES.CSV",
+        Body="date,store_nbr,item_nbr,unit_sales,onpromotion\n2017-08-15,1,10,3,False\n",
+    )
+    monkeypatch.setattr(handler, "_s3", s3)
+    monkeypatch.setattr(handler, "_store", DynamoHistoryStore(FakeDynamo(), "history", max_workers=1))
+    event = json.loads((EVENTS / "s3_put_raw_upper_case.json").read_text())
+
+    (run,) = handler.lambda_handler(event, FakeContext())["runs"]
+
+    assert run["status"] == "forecasting"
+    assert ("processed", "actuals/uploads/WEEK 1 SALES.csv") in s3.objects
+    manifest = json.loads(s3.text("output", f"runs/{run['run_id']}.json"))
+    assert manifest["input"]["version_id"] == "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"
+    assert (manifest["attempt"], manifest["attempts_allowed"]) == (1, 3)

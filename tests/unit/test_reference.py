@@ -108,3 +108,29 @@ def test_from_dir_reports_a_missing_file(tmp_path: Path) -> None:
     tiny_reference().items.to_csv(tmp_path / "items.csv", index=False)
     with pytest.raises(ReferenceTableError, match=r"missing stores\.csv"):
         Reference.from_dir(tmp_path)
+
+
+def test_a_reference_csv_with_one_extra_trailing_field_is_not_read_shifted(tmp_path) -> None:
+    """A trailing comma on every row is dropped; a value beyond the header is rejected, never shifted."""
+    import io
+
+    from grocery_forecast.contract.cleaning import CsvContractError, read_reference
+
+    trailing = b"item_nbr,family,class,perishable\n10,DAIRY,1,1,\n20,BREAD,2,0,\n"
+    frame = read_reference(io.BytesIO(trailing), "items", "items.csv")
+    assert frame["item_nbr"].tolist() == [10, 20] and frame["family"].tolist() == ["DAIRY", "BREAD"]
+    extra = b"item_nbr,family,class,perishable\n10,DAIRY,1,1,x\n20,BREAD,2,0,y\n"
+    with pytest.raises(CsvContractError, match="more fields than the header") as caught:
+        read_reference(io.BytesIO(extra), "items", "items.csv")
+    assert caught.value.problems[0].line == 2 and caught.value.total == 2
+    # The CLI's reader (training, generate --reference) follows the same rule.
+    from grocery_forecast.contract.reference import Reference, ReferenceTableError
+
+    for name, body in {
+        "items": "item_nbr,family,class,perishable\n10,DAIRY,1,1,x\n",
+        "stores": "store_nbr,city,state,type,cluster\n1,Quito,P,D,13\n",
+        "holidays_events": "date,type,locale,locale_name,description,transferred\n",
+    }.items():
+        (tmp_path / f"{name}.csv").write_text(body)
+    with pytest.raises(ReferenceTableError, match="more fields than the header"):
+        Reference.from_dir(tmp_path)

@@ -97,3 +97,34 @@ def test_an_old_manifest_without_optional_keys_still_reads() -> None:
 @pytest.mark.parametrize("status", ["succeeded", "rejected", "failed"])
 def test_status_values_compare_as_their_json_strings(status: str) -> None:
     assert RunStatus(status) == status
+
+
+def test_processed_keys_end_in_lower_case_csv_and_derived_keys_fit_s3() -> None:
+    assert runs.processed_key(FileKind.ACTUALS, "uploads/SALES.CSV.GZ") == "actuals/uploads/SALES.csv"
+    long_key = "uploads/" + "ñ" * 508 + ".CSV"  # 1028 bytes: S3 would refuse the prefixed keys
+    for derived, suffix in (
+        (runs.processed_key(FileKind.REQUEST, long_key), ".csv"),
+        (runs.rejected_key(long_key), ".json"),
+    ):
+        assert len(derived.encode()) <= 1024 and derived.endswith(suffix)
+
+
+def test_a_failure_with_retries_left_is_retrying_which_is_not_final() -> None:
+    manifest = RunManifest.new("r-1", "raw", "a.csv", "e", 1)
+    manifest.retries_left = 1
+    manifest.fail("etl: throttled")
+    assert manifest.status is RunStatus.RETRYING and not manifest.final
+    manifest.retries_left = 0
+    manifest.fail("etl: throttled")
+    assert manifest.status is RunStatus.FAILED and manifest.final
+
+
+def test_attempts_and_the_object_version_round_trip() -> None:
+    manifest = RunManifest.new("r-1", "raw", "a.csv", "e", 1, version_id="v7")
+    manifest.attempts["etl"] = runs.StepAttempt("raw|a.csv|v7|01", 2)
+    manifest.attempt, manifest.attempts_allowed, manifest.retries_left = 2, 3, 1
+    doc = json.loads(json.dumps(manifest.to_dict()))
+    assert doc["input"]["version_id"] == "v7"
+    assert doc["attempts"] == {"etl": {"event": "raw|a.csv|v7|01", "number": 2}}
+    assert RunManifest.from_dict(doc) == manifest
+    assert "attempts" not in RunManifest.new("r-2", "raw", "b.csv", "e", 1).to_dict()

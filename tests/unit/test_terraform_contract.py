@@ -1,9 +1,11 @@
 """Terraform and the Python run contract name the same prefixes and suffixes.
 
 S3 notifications decide which uploads start a run and which processed files reach predict; IAM
-policies decide which keys each function may read and write. Both are written in Terraform, the
-keys in ``grocery_forecast.contract.runs``: a prefix changed on one side only would deploy cleanly
-and then drop uploads or fail with AccessDenied. These tests read the .tf files (no terraform run).
+policies decide which keys each function may read and write, and under which prefixes it may
+list (without s3:ListBucket, AWS answers a missing object with AccessDenied instead of 404). All
+are written in Terraform, the keys in ``grocery_forecast.contract.runs``: a prefix changed on one
+side only would deploy cleanly and then drop uploads or fail with AccessDenied. These tests read
+the .tf files (no terraform run).
 """
 
 from __future__ import annotations
@@ -32,6 +34,31 @@ EXPECTED_ACCESS: dict[str, dict[str, set[str]]] = {
 }
 
 
+#: Where each function may s3:ListBucket, per bucket: the prefixes under which it reads objects that
+#: may be missing (reference tables, run manifests, the model pointer). "" is the whole bucket.
+EXPECTED_LISTING: dict[str, dict[str, set[str]]] = {
+    "etl": {
+        "raw": {""},
+        "processed": {runs.REFERENCE_PREFIX},
+        "output": {runs.RUNS_PREFIX},
+    },
+    "predict": {
+        "processed": {runs.ACTUALS_PREFIX, runs.REQUESTS_PREFIX, runs.REFERENCE_PREFIX},
+        "models": {runs.MODELS_PREFIX},
+        "output": {runs.RUNS_PREFIX},
+    },
+}
+
+
+def _body(text: str, start: int) -> str:
+    """The text inside the brace that opens just before ``start`` (braces balanced)."""
+    depth, i = 1, start
+    while depth:
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        i += 1
+    return text[start : i - 1]
+
+
 def _blocks(text: str, opener: str) -> dict[str, str]:
     """The bodies of ``<opener> "<name>" {...}`` blocks, by name (braces balanced)."""
     found = {}
@@ -42,6 +69,25 @@ def _blocks(text: str, opener: str) -> dict[str, str]:
             i += 1
         found[match["label"] or match["name"]] = text[match.end() : i - 1]
     return found
+
+
+def list_prefixes(text: str) -> dict[str, dict[str, set[str]]]:
+    """``{function: {bucket: {key prefix, ...}}}`` of the s3:ListBucket grants (``local.list_grants``)."""
+    opening = re.search(r"^\s*list_grants\s*=\s*\{", text, re.M)
+    assert opening, "lambdas.tf has no list_grants"
+    grants = _body(text, opening.end())
+    out: dict[str, dict[str, set[str]]] = {}
+    opener, pos = re.compile(r"^\s*(\w+)\s*=\s*\{", re.M), 0
+    while function := opener.search(grants, pos):
+        body = _body(grants, function.end())
+        pos = function.end() + len(body) + 1  # the next function, past this one's grants
+        access = out.setdefault(function[1], {})
+        for bucket, prefixes in re.findall(
+            r"bucket\s*=\s*local\.(\w+)_bucket_arn\s*,\s*prefixes\s*=\s*\[([^\]]*)\]", body
+        ):
+            found = {p.removesuffix("*") for p in re.findall(r'"([^"]*)"', prefixes)}
+            access.setdefault(bucket, set()).update(found or {""})
+    return out
 
 
 def notification_filters(text: str) -> dict[str, list[tuple[str, str]]]:
@@ -85,10 +131,22 @@ def lambdas_tf() -> str:
     return (STACK / "lambdas.tf").read_text()
 
 
-def test_raw_uploads_start_a_run_exactly_for_the_python_suffixes(notifications_tf: str) -> None:
+def test_every_raw_upload_reaches_the_etl(notifications_tf: str) -> None:
+    # The ETL reads runs.UPLOAD_SUFFIXES in any letter case (SALES.CSV), which S3's case-sensitive
+    # suffix filters cannot express, and answers any other name with a rejection report: so the raw
+    # notification filters nothing, or an upload could end in no state at all.
     filters = notification_filters(notifications_tf)["raw"]
-    assert {prefix for prefix, _ in filters} == {""}, "the raw bucket must not filter by prefix"
-    assert sorted(suffix for _, suffix in filters) == sorted(runs.UPLOAD_SUFFIXES)
+    assert filters == [("", "")], "the raw bucket notification must filter neither prefix nor suffix"
+
+
+def test_a_suffix_filter_on_the_raw_bucket_fails(notifications_tf: str) -> None:
+    drifted = notifications_tf.replace(
+        'events              = ["s3:ObjectCreated:*"]\n  }',
+        'events              = ["s3:ObjectCreated:*"]\n    filter_suffix       = ".csv"\n  }',
+        1,
+    )
+    assert drifted != notifications_tf
+    assert notification_filters(drifted)["raw"] != [("", "")]
 
 
 def test_predict_sees_exactly_the_processed_files_the_etl_writes(notifications_tf: str) -> None:
@@ -103,8 +161,14 @@ def test_each_function_may_touch_exactly_the_keys_of_the_python_layout(lambdas_t
     assert object_prefixes(lambdas_tf) == EXPECTED_ACCESS
 
 
+def test_each_function_may_list_exactly_where_it_reads_objects_that_may_be_missing(lambdas_tf: str) -> None:
+    assert list_prefixes(lambdas_tf) == EXPECTED_LISTING
+
+
 def test_a_prefix_changed_on_one_side_only_fails(notifications_tf: str, lambdas_tf: str) -> None:
     drifted = lambdas_tf.replace("/runs/*", "/run-manifests/*")
     assert object_prefixes(drifted) != EXPECTED_ACCESS
+    drifted = lambdas_tf.replace('prefixes = ["models/*"]', 'prefixes = ["model/*"]')
+    assert drifted != lambdas_tf and list_prefixes(drifted) != EXPECTED_LISTING
     drifted = notifications_tf.replace('filter_prefix       = "actuals/"', 'filter_prefix       = "actual/"')
     assert ("actual/", ".csv") in notification_filters(drifted)["processed"]

@@ -9,11 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MISSING_CODES", "client_config", "dynamodb_client_config", "error_code", "is_missing"]
+__all__ = [
+    "DENIED_CODES",
+    "MISSING_CODES",
+    "access_denied",
+    "client_config",
+    "dynamodb_client_config",
+    "error_code",
+    "is_missing",
+]
 
 #: Codes S3 answers for an absent object: GetObject says NoSuchKey, HeadObject (no body) a bare 404.
 #: Without s3:ListBucket, AWS answers AccessDenied (403) instead, which is deliberately not here.
 MISSING_CODES: frozenset[str] = frozenset({"404", "NoSuchKey", "NotFound"})
+#: Codes of a refused request (403). On AWS a *missing* object is one too when the caller may not
+#: s3:ListBucket its prefix, so a message for these names both causes.
+DENIED_CODES: frozenset[str] = frozenset({"AccessDenied", "403", "Forbidden"})
 
 
 def error_code(exc: BaseException) -> str:
@@ -27,6 +38,11 @@ def error_code(exc: BaseException) -> str:
 def is_missing(exc: BaseException) -> bool:
     """Whether ``exc`` says the requested object or key does not exist."""
     return error_code(exc) in MISSING_CODES
+
+
+def access_denied(exc: BaseException) -> bool:
+    """Whether ``exc`` is a 403: no permission, or (without s3:ListBucket on AWS) a missing object."""
+    return error_code(exc) in DENIED_CODES
 
 
 def dynamodb_client_config() -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from grocery_forecast.aws.clients import is_missing
+from grocery_forecast.aws.clients import access_denied, is_missing
 from grocery_forecast.contract.reference import Reference
 from grocery_forecast.contract.runs import reference_key
 from grocery_forecast.contract.schema import REFERENCE_TABLES
@@ -40,6 +40,12 @@ class ReferenceObjects:
         except Exception as exc:
             if is_missing(exc):
                 return None
+            if access_denied(exc):
+                raise RuntimeError(
+                    f"access denied reading s3://{bucket}/{key}: probably not uploaded yet (upload {table}.csv "
+                    "with `grocery-forecast reference upload DIR`), or the role lacks s3:GetObject on it. On AWS "
+                    "a missing object reads as AccessDenied when the role may not s3:ListBucket reference/."
+                ) from None
             raise
         cached = self._frames.get((bucket, table))
         if cached and cached[0] == etag:

@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "backtest",
     "upload",
     "status",
+    "replay",
     "results",
     "models",
     "reference",

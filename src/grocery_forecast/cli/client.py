@@ -2,7 +2,8 @@
 
 Shared by the CLI, the demo, the benchmarks and the integration tests, so all of them exercise the
 same path. A run's id is computed from the uploaded key and the ETag S3 returns, so a client can
-wait for its manifest without listing anything.
+wait for its manifest without listing anything; the object version S3 returns (the raw bucket is
+versioned) tells this upload's run from an earlier upload of the same bytes, with no clock.
 """
 
 from __future__ import annotations
@@ -35,8 +36,11 @@ class Upload:
     key: str
     etag: str
     run_id: str
-    #: When the upload started (epoch seconds, minus clock slack): a manifest written before it
-    #: belongs to an earlier upload of the same bytes.
+    #: The object version S3 gave this upload (None on an unversioned bucket): only the manifest
+    #: of this version is this upload's result.
+    version_id: str | None = None
+    #: When the upload started (epoch seconds, minus clock slack), the fallback without a version:
+    #: a manifest written before it belongs to an earlier upload of the same bytes.
     started: float = 0.0
 
 
@@ -49,12 +53,11 @@ def upload_file(
     started = time.time() - _CLOCK_SLACK_SECONDS
     if progress is None and path.stat().st_size < MULTIPART_BYTES:
         resp = s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
-        etag = resp["ETag"]
     else:
         s3.upload_file(str(path), bucket, key, Callback=progress)
-        etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
-    etag = etag.strip('"')
-    return Upload(bucket, key, etag, runs.run_id_for(key, etag), started)
+        resp = s3.head_object(Bucket=bucket, Key=key)
+    etag = str(resp["ETag"]).strip('"')
+    return Upload(bucket, key, etag, runs.run_id_for(key, etag), resp.get("VersionId") or None, started)
 
 
 def wait_for_run(
@@ -67,12 +70,16 @@ def wait_for_run(
     poll: float = 0.5,
     since: float | None = None,
     on_status: Callable[[RunStatus], None] | None = None,
+    version_id: str | None = None,
 ) -> RunManifest:
     """Poll ``runs/<run_id>.json`` until its status is one of ``until``; return the manifest.
 
-    ``since`` (epoch seconds) ignores manifests last written before it: re-uploading the same
-    bytes is the same run, and its previous manifest must not count as the new result.
-    :func:`upload_and_wait` passes it for you.
+    Re-uploading the same bytes is the same run, and its previous manifest must not count as the
+    new result. ``version_id`` (:attr:`Upload.version_id`) accepts only the manifest of that
+    object version: exact, and no clock involved. ``since`` (epoch seconds) is the fallback for an
+    unversioned bucket: it ignores manifests last written before it, comparing this machine's clock
+    with the Lambda's, so allow for skew. :func:`upload_and_wait` passes both for you. A
+    ``retrying`` run is not final: Lambda invokes it again.
 
     Raises:
         RunTimeout: naming the last status seen, after ``timeout`` seconds.
@@ -81,7 +88,10 @@ def wait_for_run(
     last: RunStatus | None = None
     while True:
         manifest = mf.load(s3, output_bucket, run_id)
-        if manifest is not None and since is not None and (manifest.updated_epoch or 0.0) < since:
+        if manifest is not None and version_id is not None:
+            if manifest.input.version_id != version_id:
+                manifest = None
+        elif manifest is not None and since is not None and (manifest.updated_epoch or 0.0) < since:
             manifest = None
         if manifest is not None:
             if manifest.status != last and on_status:
@@ -113,14 +123,22 @@ def upload_and_wait(
     """Upload one file and wait for the final manifest of *this* upload.
 
     The same bytes uploaded again are the same run, whose manifest already says ``succeeded``:
-    only a manifest written after the upload started counts. ``on_upload`` is called once the
-    object is in the bucket, before the wait.
+    only the manifest of this upload's object version counts (on an unversioned bucket, one written
+    after the upload started). ``on_upload`` is called once the object is in the bucket, before the
+    wait.
     """
     up = upload_file(s3, raw_bucket, path, key=key, progress=progress)
     if on_upload:
         on_upload(up)
     return up, wait_for_run(
-        s3, output_bucket, up.run_id, timeout=timeout, poll=poll, since=up.started, on_status=on_status
+        s3,
+        output_bucket,
+        up.run_id,
+        timeout=timeout,
+        poll=poll,
+        since=up.started,
+        version_id=up.version_id,
+        on_status=on_status,
     )
 
 

@@ -34,7 +34,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="draw stores, items and holidays from these real reference tables instead of inventing them",
     )
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite files of the same names already in --out"
+    )
     parser.set_defaults(func=_run)
+
+
+#: The files ``generate`` writes into --out (see grocery_forecast.forecasting.datagen.write_dataset).
+OUTPUT_FILES = ("train.csv", "test.csv", "items.csv", "stores.csv", "holidays_events.csv")
+
+
+def _refuse_overwrite(out: Path) -> None:
+    existing = [name for name in OUTPUT_FILES if (Path(out) / name).exists()]
+    if existing:
+        raise CliError(
+            f"{out} already holds {', '.join(existing)}: not overwritten (it may be your own data, such as "
+            "Kaggle's train.csv). Choose another --out, or pass --force to replace them."
+        )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -45,6 +61,9 @@ def _run(args: argparse.Namespace) -> int:
 def generate_command(args: argparse.Namespace) -> Path:
     """Generate and write the data set; returns the output directory."""
     from tqdm.auto import tqdm
+
+    if not getattr(args, "force", False):
+        _refuse_overwrite(args.out)
 
     from grocery_forecast.contract.reference import Reference, ReferenceTableError
     from grocery_forecast.forecasting.datagen import GeneratorConfig, generate, write_dataset

@@ -31,8 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions.add_parser("list", help="list versions, newest first (default)")
     show = actions.add_parser("show", help="print a version's metadata (default: the current one)")
     show.add_argument("version", nargs="?")
-    use = actions.add_parser("use", help="put a version in service (the next upload uses it)")
+    use = actions.add_parser(
+        "use",
+        help="put a version in service (the next upload uses it); refused if this library cannot serve it",
+    )
     use.add_argument("version")
+    actions.add_parser("rollback", help="put the previous version back in service")
     pub = actions.add_parser("publish", help="upload a saved model directory as a new version and use it")
     pub.add_argument("model_dir", type=Path)
     pub.add_argument("--no-switch", action="store_true", help="upload without putting it in service")
@@ -55,8 +59,12 @@ def run(args: argparse.Namespace) -> int:
             )
             print(version)
         elif args.action == "use":
-            model_store.set_current(s3, bucket, args.version)
+            model_store.use_version(s3, bucket, args.version)
             say(f"model {args.version} is now in service")
+        elif args.action == "rollback":
+            version = model_store.rollback(s3, bucket)
+            say(f"model {version} is back in service")
+            print(version)
         elif args.action == "show":
             version = args.version or model_store.current_version(s3, bucket)
             meta = s3.get_object(Bucket=bucket, Key=model_key(version, "metadata.json"))["Body"].read()

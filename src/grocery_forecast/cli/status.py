@@ -7,7 +7,7 @@ import json
 import time
 
 from grocery_forecast.cli._common import add_env_argument, open_stack, say
-from grocery_forecast.contract.runs import RunManifest
+from grocery_forecast.contract.runs import RunManifest, RunStatus
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,9 +28,14 @@ STALLED_AFTER_SECONDS = 3 * 900
 
 
 def _status(run: RunManifest, now: float) -> str:
+    """The run's status, with its attempt when Lambda retried it: ``retrying 1/3`` means attempt 1
+    of 3 failed and Lambda will invoke it again (not final); ``failed 3/3`` is final."""
     updated = run.updated_epoch
     if not run.final and updated is not None and now - updated > STALLED_AFTER_SECONDS:
         return "stalled"
+    attempt, allowed = run.attempt, run.attempts_allowed
+    if attempt is not None and allowed is not None and (run.status is RunStatus.RETRYING or attempt > 1):
+        return f"{run.status.value} {attempt}/{allowed}"
     return run.status.value
 
 
@@ -56,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         say("no runs yet: upload a file with `grocery-forecast upload FILE`")
         return 0
     print(
-        f"{'RUN':34} {'INPUT':32} {'KIND':9} {'STATUS':11} {'ROWS':>8} {'REJ':>6} {'SERIES':>7} "
+        f"{'RUN':34} {'INPUT':32} {'KIND':9} {'STATUS':13} {'ROWS':>8} {'REJ':>6} {'SERIES':>7} "
         f"{'MODEL':22} {'SEC':>6}  RESULT"
     )
     now = time.time()
@@ -69,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         series = run.series_forecast if run.series_forecast is not None else run.series
         print(
             f"{run.run_id[:34]:34} {run.input.key[-32:]:32} "
-            f"{_dash(run.kind):9} {status:11} {_dash(run.rows_in):>8} "
+            f"{_dash(run.kind):9} {status:13} {_dash(run.rows_in):>8} "
             f"{_dash(run.rows_rejected):>6} {_dash(series):>7} "
             f"{(run.model_version or '-')[:22]:22} {_seconds(run):>6}  {result}"
         )

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"{path}: no such file")
         if not path.name.lower().endswith(UPLOAD_SUFFIXES):
             raise CliError(
-                f"{path}: only .csv and .csv.gz files start a run (the raw bucket ignores other names)"
+                f"{path}: only .csv and .csv.gz files are read (the ETL rejects any other name with a report)"
             )
     stack = open_stack(args)
     prefix = args.prefix if not args.prefix or args.prefix.endswith("/") else args.prefix + "/"

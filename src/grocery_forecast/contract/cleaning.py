@@ -609,12 +609,14 @@ def read_reference(raw: IO[bytes], table: str, name: str) -> pd.DataFrame:
     Raises:
         CsvContractError: unknown table name, wrong columns, or values of the wrong type.
     """
+    from grocery_forecast.contract.fields import read_string_table
+
     spec = REFERENCE_TABLES.get(table)
     if spec is None:
         raise _unknown_table(table, name)
     text = open_text(raw, name)
     try:
-        frame = pd.read_csv(text, dtype=str, keep_default_na=False, engine="c")
+        frame = read_string_table(text, name)
     except UnicodeDecodeError as exc:
         raise CsvContractError(
             name, [Problem(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x})", expected="UTF-8 text")]

@@ -49,6 +49,20 @@ def _typed(frames: Mapping[str, pd.DataFrame], name: str) -> pd.DataFrame:
         raise ReferenceTableError(str(exc)) from exc
 
 
+def _read_table_file(path: Path) -> pd.DataFrame:
+    """A reference file's string columns, exactly its header's (never shifted by an extra field)."""
+    from grocery_forecast.contract.cleaning import CsvContractError, open_text
+    from grocery_forecast.contract.fields import read_string_table
+
+    with open(path, "rb") as raw:
+        try:
+            return read_string_table(open_text(raw, str(path)), str(path))
+        except CsvContractError as exc:
+            raise ReferenceTableError(str(exc)) from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise ReferenceTableError(f"{path}: malformed CSV: {exc}") from None
+
+
 def _find_table(directory: Path, name: str) -> Path | None:
     for suffix in (".csv", ".csv.gz"):
         candidate = directory / f"{name}{suffix}"
@@ -116,7 +130,7 @@ class Reference:
             found = _find_table(directory, name)
             if found is None:
                 raise ReferenceTableError(f"{directory}: missing {name}.csv (required reference table)")
-            frames[name] = pd.read_csv(found, dtype=str, keep_default_na=False)
+            frames[name] = _read_table_file(found)
         return cls.from_frames(frames)
 
     @classmethod

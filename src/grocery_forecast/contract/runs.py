@@ -21,6 +21,7 @@ from datetime import date, timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
+from grocery_forecast.contract.keys import fit_key
 from grocery_forecast.contract.schema import FileKind
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "RunInput",
     "RunManifest",
     "RunStatus",
+    "StepAttempt",
     "decode_metadata",
     "encode_metadata",
     "forecast_key",
@@ -60,14 +62,17 @@ __all__ = [
 # Terraform's notification filters and IAM resources name the same prefixes and suffixes; the
 # unit test test_terraform_contract.py fails when one side changes without the other.
 
-#: Raw bucket: uploads ending in one of these start a run (S3 notification suffix filters).
+#: Raw bucket: the names the ETL reads, compared case-insensitively (SALES.CSV is a CSV). Every
+#: upload reaches the ETL (S3 suffix filters are case-sensitive, so the raw notification has
+#: none); any other name is answered with a rejection report.
 UPLOAD_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz")
 #: Raw bucket: reference tables are uploaded under this prefix. Processed bucket: their cleaned copies.
 REFERENCE_PREFIX = "reference/"
 #: Processed bucket: cleaned actuals and forecast requests, each one triggering predict.
 ACTUALS_PREFIX = "actuals/"
 REQUESTS_PREFIX = "requests/"
-#: Processed bucket: every cleaned file is CSV (predict's notification suffix filter).
+#: Processed bucket: every cleaned file ends in lower-case ``.csv`` (predict's notification suffix
+#: filter, which is case-sensitive).
 PROCESSED_SUFFIX = ".csv"
 #: Output bucket: run manifests, forecasts, error reports of rejected uploads.
 RUNS_PREFIX = "runs/"
@@ -120,9 +125,10 @@ def reference_key(table: str) -> str:
 
 
 def processed_key(kind: FileKind, key: str) -> str:
-    """Where the ETL writes a cleaned file: ``actuals/…`` or ``requests/…``, always ``.csv``."""
+    """Where the ETL writes a cleaned file: ``actuals/…`` or ``requests/…``, always ending in
+    lower-case ``.csv`` (``SALES.CSV.GZ`` -> ``SALES.csv``), at most S3's 1024 bytes."""
     name = _strip_upload_suffix(key) + PROCESSED_SUFFIX
-    return f"{_PROCESSED_PREFIX[FileKind(kind)]}{name}"
+    return fit_key(f"{_PROCESSED_PREFIX[FileKind(kind)]}{name}", keep_suffix=PROCESSED_SUFFIX)
 
 
 def processed_kind(key: str) -> FileKind:
@@ -139,7 +145,8 @@ def forecast_key(run_id: str) -> str:
 
 
 def rejected_key(key: str) -> str:
-    return f"{REJECTED_PREFIX}{key}.json"
+    """The error report of a rejected upload, at most S3's 1024 bytes (a long key is shortened with a hash)."""
+    return fit_key(f"{REJECTED_PREFIX}{key}.json", keep_suffix=".json")
 
 
 def model_key(version: str, name: str) -> str:
@@ -216,9 +223,11 @@ class HandOff:
 
 class RunStatus(enum.StrEnum):
     """Where a run is. The ETL moves it to FORECASTING, REJECTED or SUCCEEDED (reference tables);
-    predict to SUCCEEDED; either step to FAILED when it raises."""
+    predict to SUCCEEDED; either step to RETRYING when it raises and Lambda will invoke it again,
+    to FAILED when it raises on the last attempt."""
 
     STARTED = "started"
+    RETRYING = "retrying"
     FORECASTING = "forecasting"
     SUCCEEDED = "succeeded"
     REJECTED = "rejected"
@@ -239,6 +248,29 @@ class RunInput:
     key: str
     etag: str
     size_bytes: int = 0
+    #: The S3 object version the event named (versioned raw bucket): a client waits for exactly its upload.
+    version_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> RunInput:
+        return cls(
+            str(doc.get("bucket", "")),
+            str(doc.get("key", "")),
+            str(doc.get("etag", "")),
+            int(doc.get("size_bytes", 0) or 0),
+            str(doc["version_id"]) if doc.get("version_id") else None,
+        )
+
+
+@dataclass
+class StepAttempt:
+    """The attempts of one step (``etl``, ``predict``) at one S3 event."""
+
+    event: str | None
+    number: int
 
 
 @dataclass
@@ -258,6 +290,12 @@ class RunManifest:
     warnings: list[str] = field(default_factory=list)
     request_ids: list[str] = field(default_factory=list)
     updated_epoch: float | None = None
+    # attempts across Lambda's retries (grocery_forecast.pipeline.attempts): this step's attempt
+    # number, how many it gets, how many are left, and per step the event it counted
+    attempt: int | None = None
+    attempts_allowed: int | None = None
+    retries_left: int | None = None
+    attempts: dict[str, StepAttempt] = field(default_factory=dict)
     # the ETL
     kind: str | None = None
     table: str | None = None
@@ -285,11 +323,18 @@ class RunManifest:
 
     @classmethod
     def new(
-        cls, run_id: str, bucket: str, key: str, etag: str, size: int, request_id: str | None = None
+        cls,
+        run_id: str,
+        bucket: str,
+        key: str,
+        etag: str,
+        size: int,
+        request_id: str | None = None,
+        version_id: str | None = None,
     ) -> RunManifest:
         return cls(
             run_id=run_id,
-            input=RunInput(bucket, key, etag.strip('"'), int(size)),
+            input=RunInput(bucket, key, etag.strip('"'), int(size), version_id or None),
             request_ids=[request_id] if request_id else [],
         )
 
@@ -298,7 +343,8 @@ class RunManifest:
         return self.status.final
 
     def fail(self, message: str) -> None:
-        self.status = RunStatus.FAILED
+        """Record a failed attempt: RETRYING while Lambda will invoke the step again, else FAILED."""
+        self.status = RunStatus.RETRYING if self.retries_left else RunStatus.FAILED
         self.errors.append(message)
 
     def to_dict(self) -> dict[str, Any]:
@@ -310,9 +356,13 @@ class RunManifest:
             if value is None:
                 continue
             if f.name == "input":
-                value = asdict(value)
+                value = value.to_dict()
             elif f.name == "status":
                 value = value.value
+            elif f.name == "attempts":
+                if not value:
+                    continue
+                value = {step: asdict(attempt) for step, attempt in value.items()}
             out[f.name] = value
         return {**self.extra, **out}
 
@@ -320,13 +370,14 @@ class RunManifest:
     def from_dict(cls, doc: dict[str, Any]) -> RunManifest:
         known = {f.name for f in fields(cls)} - {"extra"}
         values = {k: v for k, v in doc.items() if k in known}
-        raw_input = dict(doc.get("input") or {})
-        values["input"] = RunInput(
-            str(raw_input.get("bucket", "")),
-            str(raw_input.get("key", "")),
-            str(raw_input.get("etag", "")),
-            int(raw_input.get("size_bytes", 0) or 0),
-        )
+        values["input"] = RunInput.from_dict(dict(doc.get("input") or {}))
+        values["attempts"] = {
+            str(step): StepAttempt(
+                str(a["event"]) if a.get("event") is not None else None, int(a.get("number", 0) or 0)
+            )
+            for step, a in dict(doc.get("attempts") or {}).items()
+            if isinstance(a, dict)
+        }
         values["status"] = RunStatus(doc.get("status", RunStatus.STARTED))
         for name in ("errors", "warnings", "request_ids"):
             values[name] = list(doc.get(name) or [])

@@ -12,7 +12,8 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import IO, Any
 
 import numpy as np
@@ -22,10 +23,18 @@ from grocery_forecast.aws.history import DynamoHistoryStore
 from grocery_forecast.aws.reference_store import ReferenceObjects
 from grocery_forecast.aws.s3io import StreamingReader, csv_bytes, put_csv, put_json
 from grocery_forecast.contract import runs
+from grocery_forecast.contract.bounds import (
+    BoundedReader,
+    InputLimits,
+    check_name,
+    check_not_after_upload,
+    date_error,
+)
 from grocery_forecast.contract.cleaning import CsvContractError, Problem, read_reference, read_table
 from grocery_forecast.contract.runs import HandOff, RunManifest, RunStatus
 from grocery_forecast.contract.schema import MAX_HORIZON, REFERENCE_TABLES, FileKind
 from grocery_forecast.pipeline import manifest as mf
+from grocery_forecast.pipeline.attempts import begin_attempt, max_retry_attempts
 
 __all__ = ["EtlConfig", "run_etl"]
 
@@ -41,6 +50,9 @@ class EtlConfig:
     processed_bucket: str
     output_bucket: str
     horizon: int = MAX_HORIZON
+    #: Lambda's retries after a failed attempt: a failure is "retrying" until the last one.
+    max_retries: int = 0
+    limits: InputLimits = field(default_factory=InputLimits)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> EtlConfig:
@@ -49,6 +61,7 @@ class EtlConfig:
                 environ["PROCESSED_BUCKET"],
                 environ["OUTPUT_BUCKET"],
                 int(environ.get("FORECAST_HORIZON", MAX_HORIZON)),
+                max_retry_attempts(environ),
             )
         except KeyError as exc:
             raise RuntimeError(
@@ -94,19 +107,14 @@ def _check_request_horizon(
     ahead = (frame["date"] - origin).dt.days.to_numpy()
     too_far = ahead > horizon
     if too_far.any():
-        bad = frame.loc[too_far]
-        problems = [
-            Problem(
-                "date beyond the forecast horizon",
-                line=int(r.line),
-                column="date",
-                expected=f"a date at most {horizon} days after the end of history "
-                f"({origin.date()}), i.e. up to {(origin + pd.Timedelta(days=horizon)).date()}",
-                found=str(pd.Timestamp(r.date).date()),
-            )
-            for r in bad.head(20).itertuples()
-        ]
-        raise CsvContractError(key, problems, total=int(too_far.sum()))
+        raise date_error(
+            frame,
+            too_far,
+            key,
+            "date beyond the forecast horizon",
+            f"a date at most {horizon} days after the end of history "
+            f"({origin.date()}), i.e. up to {(origin + pd.Timedelta(days=horizon)).date()}",
+        )
     return {
         "origin": str(origin.date()),
         "history_latest": str(latest.date()),
@@ -141,21 +149,46 @@ def run_etl(
     *,
     request_id: str | None = None,
     references: ReferenceObjects | None = None,
+    version_id: str | None = None,
+    event_id: str | None = None,
 ) -> RunManifest:
     """Validate, clean and store one uploaded object. Returns the run manifest it wrote.
 
     Raises only for faults worth retrying (AWS errors, a busy history lease): a file that breaks
     the data contract is answered with an error report, not an exception, because retrying it
-    cannot help.
+    cannot help. ``version_id`` (the event's object version) is recorded so a client can wait for
+    the run of exactly its upload; ``event_id`` numbers the attempts across Lambda's retries.
     """
     started = time.perf_counter()
     obj = s3.get_object(Bucket=bucket, Key=key)
     etag = obj["ETag"].strip('"')
     run_id = runs.run_id_for(key, etag)
-    manifest = RunManifest.new(run_id, bucket, key, etag, int(obj.get("ContentLength", 0)), request_id)
-    raw = io.BufferedReader(StreamingReader(obj["Body"]), buffer_size=1 << 20)
+    manifest = RunManifest.new(
+        run_id, bucket, key, etag, int(obj.get("ContentLength", 0)), request_id, version_id
+    )
+    raw = io.BufferedReader(
+        BoundedReader(StreamingReader(obj["Body"]), key, config.limits), buffer_size=1 << 20
+    )
     with mf.recording_failure(s3, config.output_bucket, manifest, "etl"):
-        return _etl(s3, store, raw, key, config, manifest, references or ReferenceObjects(), started)
+        _start_attempt(s3, config, manifest, event_id)
+        return _etl(
+            s3,
+            store,
+            raw,
+            key,
+            config,
+            manifest,
+            references or ReferenceObjects(),
+            started,
+            obj.get("LastModified"),
+        )
+
+
+def _start_attempt(s3: Any, config: EtlConfig, manifest: RunManifest, event_id: str | None) -> None:
+    """Number this attempt and write the manifest at once, so a run is visible from its start."""
+    previous = mf.load(s3, config.output_bucket, manifest.run_id)
+    begin_attempt(manifest, previous, "etl", event_id, config.max_retries)
+    mf.save(s3, config.output_bucket, manifest)
 
 
 def _etl(
@@ -167,8 +200,10 @@ def _etl(
     manifest: RunManifest,
     references: ReferenceObjects,
     started: float,
+    uploaded_at: datetime | None = None,
 ) -> RunManifest:
     try:
+        check_name(key)
         if runs.is_reference_upload(key):
             return _store_reference(s3, raw, key, config, manifest, started)
         t0 = time.perf_counter()
@@ -183,6 +218,8 @@ def _etl(
         manifest.date_range = [str(frame["date"].min().date()), str(frame["date"].max().date())]
         manifest.warnings = _unknown_ids_warnings(frame, s3, config.processed_bucket, references)
         origin = None
+        if kind is FileKind.ACTUALS and uploaded_at is not None:
+            check_not_after_upload(frame, key, uploaded_at)
         if kind is FileKind.ACTUALS:
             t0 = time.perf_counter()
             stats = store.upsert(frame)

@@ -27,6 +27,7 @@ from grocery_forecast.contract import runs
 from grocery_forecast.contract.runs import HandOff, RunManifest, RunStatus
 from grocery_forecast.contract.schema import MAX_HORIZON, FileKind
 from grocery_forecast.pipeline import manifest as mf
+from grocery_forecast.pipeline.attempts import begin_attempt, max_retry_attempts
 
 __all__ = ["ForecastConfig", "ModelCache", "forecast_targets", "run_forecast"]
 
@@ -42,6 +43,8 @@ class ForecastConfig:
     output_bucket: str
     horizon: int = MAX_HORIZON
     model_dir: Path = Path("/tmp/models")
+    #: Lambda's retries after a failed attempt: a failure is "retrying" until the last one.
+    max_retries: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ForecastConfig:
@@ -52,6 +55,7 @@ class ForecastConfig:
                 environ["OUTPUT_BUCKET"],
                 int(environ.get("FORECAST_HORIZON", MAX_HORIZON)),
                 Path(environ.get("MODEL_CACHE_DIR", "/tmp/models")),
+                max_retry_attempts(environ),
             )
         except KeyError as exc:
             raise RuntimeError(
@@ -68,13 +72,18 @@ class ModelCache:
     load_seconds: float = 0.0
 
     def get(self, s3: Any, bucket: str, cache_dir: Path) -> Any:
-        from grocery_forecast.forecasting.model import ForecastModel  # LightGBM is imported on first use only
-
+        """The model in service. Raises ModelStoreError (recorded in the run's manifest) when there is
+        none or this library cannot serve it, naming the way back (``models rollback``)."""
         version = model_store.current_version(s3, bucket)
         if version != self.version or self.model is None:
             t0 = time.perf_counter()
-            local = model_store.download_model(s3, bucket, version, cache_dir)
-            self.model = ForecastModel.load(local)
+            try:
+                self.model = model_store.load_servable(s3, bucket, version, cache_dir)
+            except model_store.ModelStoreError as exc:
+                raise model_store.ModelStoreError(
+                    f"{exc}. Put a working model back with `grocery-forecast models rollback` "
+                    "(or `models use VERSION`), then upload the file again"
+                ) from None
             self.version = version
             self.load_seconds = time.perf_counter() - t0
             log.info("loaded model", extra={"model_version": version, "seconds": round(self.load_seconds, 3)})
@@ -121,8 +130,13 @@ def run_forecast(
     models: ModelCache,
     references: ReferenceObjects,
     request_id: str | None = None,
+    event_id: str | None = None,
 ) -> RunManifest:
-    """Forecast one cleaned upload and write ``forecasts/<run>/forecast.csv``; returns the manifest."""
+    """Forecast one cleaned upload and write ``forecasts/<run>/forecast.csv``; returns the manifest.
+
+    ``event_id`` numbers the attempts across Lambda's retries (a failure with retries left is
+    recorded as ``retrying``, not ``failed``).
+    """
     started = time.perf_counter()
     obj = s3.get_object(Bucket=bucket, Key=key)
     hand_off = HandOff.from_object(key, obj["ETag"], obj.get("Metadata"))
@@ -131,6 +145,8 @@ def run_forecast(
     )
     if request_id:
         manifest.request_ids.append(request_id)
+    # The manifest as read is the run's previous state: it holds predict's earlier attempts at this event.
+    begin_attempt(manifest, manifest, "predict", event_id, config.max_retries)
     with mf.recording_failure(s3, config.output_bucket, manifest, "forecast"):
         _forecast(s3, store, obj, hand_off, manifest, config, models, references, started)
     return manifest

@@ -44,7 +44,9 @@ def recording_failure(s3: Any, bucket: str, manifest: RunManifest, step: str) ->
     """Mark the run failed (and save that) if the block raises, then let the error propagate.
 
     Propagating keeps AWS's retry and dead-letter queue in charge of faults; the manifest tells
-    the user what happened without reading logs.
+    the user what happened without reading logs. While Lambda will invoke the step again (the
+    manifest's ``retries_left``, see ``grocery_forecast.pipeline.attempts``) the run is
+    ``retrying``, not ``failed``: only the last attempt's failure is final.
     """
     try:
         yield

@@ -30,6 +30,9 @@ module "forecasting_stack" {
   predict_timeout_seconds = var.predict_timeout_seconds
   maximum_retry_attempts  = var.maximum_retry_attempts
 
+  maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
+  alarm_actions                = var.alarm_actions
+
   forecast_horizon   = var.forecast_horizon
   log_level          = var.log_level
   log_retention_days = var.log_retention_days

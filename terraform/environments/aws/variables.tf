@@ -84,6 +84,18 @@ variable "maximum_retry_attempts" {
   default     = 2
 }
 
+variable "maximum_event_age_in_seconds" {
+  description = "How long a failed S3-triggered event keeps being retried, 60..21600 seconds."
+  type        = number
+  default     = 21600
+}
+
+variable "alarm_actions" {
+  description = "ARNs (e.g. an SNS topic) notified when the dead-letter queue holds events or a function fails. Empty: the alarms only show in the CloudWatch console."
+  type        = list(string)
+  default     = []
+}
+
 variable "table_deletion_protection" {
   description = "Protect the history table against deletion (set false and apply before `terraform destroy`)."
   type        = bool

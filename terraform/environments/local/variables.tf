@@ -66,9 +66,21 @@ variable "log_retention_days" {
 }
 
 variable "maximum_retry_attempts" {
-  description = "Retries of a failed S3-triggered invocation, 0..2. 0 locally so a failure shows up in the dead-letter queue at once."
+  description = "Retries of a failed S3-triggered invocation before it goes to the dead-letter queue, 0..2. The same default as the aws root, so the tests exercise the retries production applies (MiniStack spaces them 1 s and 2 s apart instead of AWS's minutes)."
   type        = number
-  default     = 0
+  default     = 2
+}
+
+variable "maximum_event_age_in_seconds" {
+  description = "How long a failed S3-triggered event keeps being retried, 60..21600 seconds. The same default as the aws root."
+  type        = number
+  default     = 21600
+}
+
+variable "create_alarms" {
+  description = "Deploy the CloudWatch alarms (DLQ depth, function errors) on the emulator. Off by default: MiniStack 1.5.x creates and evaluates them, but its DescribeAlarms over the query protocol Terraform uses omits period, dimensions, statistic, actions and treat_missing_data, so every plan after the apply shows a diff."
+  type        = bool
+  default     = false
 }
 
 variable "point_in_time_recovery" {

@@ -5,6 +5,34 @@ locals {
     PROCESSED_BUCKET = module.bucket["processed"].s3_bucket_id
     FORECAST_HORIZON = tostring(var.forecast_horizon)
     LOG_LEVEL        = var.log_level
+    # How many times Lambda retries a failed event: a run's manifest says "retrying" until the last attempt.
+    MAX_RETRY_ATTEMPTS = tostring(var.maximum_retry_attempts)
+  }
+
+  # s3:ListBucket (only under the prefixes each function reads) makes a missing object a 404 on AWS
+  # instead of a 403 AccessDenied, so "not uploaded yet" and "no model published" read as such.
+  list_grants = {
+    etl = {
+      ListRawUploads = { bucket = local.raw_bucket_arn, prefixes = [] } # uploads may go anywhere
+      ListReference  = { bucket = local.processed_bucket_arn, prefixes = ["reference/*"] }
+      ListRuns       = { bucket = local.output_bucket_arn, prefixes = ["runs/*"] }
+    }
+    predict = {
+      ListProcessed = { bucket = local.processed_bucket_arn, prefixes = ["actuals/*", "requests/*", "reference/*"] }
+      ListModels    = { bucket = local.models_bucket_arn, prefixes = ["models/*"] }
+      ListRuns      = { bucket = local.output_bucket_arn, prefixes = ["runs/*"] }
+    }
+  }
+
+  list_statements = {
+    for function, grants in local.list_grants : function => [
+      for sid, grant in grants : {
+        sid        = sid
+        actions    = ["s3:ListBucket"]
+        resources  = [grant.bucket]
+        conditions = [for prefixes in [grant.prefixes] : { test = "StringLike", variable = "s3:prefix", values = prefixes } if length(prefixes) > 0]
+      }
+    ]
   }
 
   send_to_dlq_statement = {
@@ -52,7 +80,7 @@ module "etl" {
     POWERTOOLS_SERVICE_NAME = "etl"
   })
 
-  policy_statements = [
+  policy_statements = concat(local.list_statements.etl, [
     {
       sid       = "ReadRawUploads"
       actions   = ["s3:GetObject"]
@@ -81,17 +109,27 @@ module "etl" {
       resources = ["${local.processed_bucket_arn}/reference/*"]
     },
     {
+      # The previous manifest of the same run: attempt numbers across Lambda's retries.
+      sid       = "ReadRuns"
+      actions   = ["s3:GetObject"]
+      resources = ["${local.output_bucket_arn}/runs/*"]
+    },
+    {
       sid       = "ReadWriteHistory"
       actions   = local.etl_table_actions
       resources = [module.history_table.dynamodb_table_arn]
     },
     local.send_to_dlq_statement,
-  ]
+  ])
 
-  log_retention_days          = var.log_retention_days
-  cloudwatch_logs_kms_key_arn = local.cloudwatch_logs_kms_key_arn
-  maximum_retry_attempts      = var.maximum_retry_attempts
-  destination_on_failure      = aws_sqs_queue.dlq.arn
+  log_retention_days           = var.log_retention_days
+  cloudwatch_logs_kms_key_arn  = local.cloudwatch_logs_kms_key_arn
+  maximum_retry_attempts       = var.maximum_retry_attempts
+  maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
+  destination_on_failure       = aws_sqs_queue.dlq.arn
+
+  create_errors_alarm = var.create_alarms
+  alarm_actions       = var.alarm_actions
 
   tags = var.tags
 }
@@ -118,7 +156,7 @@ module "predict" {
     POWERTOOLS_SERVICE_NAME = "predict"
   })
 
-  policy_statements = [
+  policy_statements = concat(local.list_statements.predict, [
     {
       sid     = "ReadProcessed"
       actions = ["s3:GetObject"]
@@ -152,12 +190,16 @@ module "predict" {
       resources = [module.history_table.dynamodb_table_arn]
     },
     local.send_to_dlq_statement,
-  ]
+  ])
 
-  log_retention_days          = var.log_retention_days
-  cloudwatch_logs_kms_key_arn = local.cloudwatch_logs_kms_key_arn
-  maximum_retry_attempts      = var.maximum_retry_attempts
-  destination_on_failure      = aws_sqs_queue.dlq.arn
+  log_retention_days           = var.log_retention_days
+  cloudwatch_logs_kms_key_arn  = local.cloudwatch_logs_kms_key_arn
+  maximum_retry_attempts       = var.maximum_retry_attempts
+  maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
+  destination_on_failure       = aws_sqs_queue.dlq.arn
+
+  create_errors_alarm = var.create_alarms
+  alarm_actions       = var.alarm_actions
 
   tags = var.tags
 }

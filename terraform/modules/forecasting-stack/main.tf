@@ -5,13 +5,14 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  # Every bucket of the stack, by role. Only raw is versioned: it holds the uploads, the one input that
-  # cannot be rebuilt from anything else.
+  # Every bucket of the stack, by role. Raw is versioned: it holds the uploads, the one input that cannot
+  # be rebuilt from anything else. Models is versioned: an overwritten or deleted artifact or current.json
+  # (the model in service) can be restored.
   buckets = {
     raw       = { versioning_enabled = true }
     processed = { versioning_enabled = false }
     output    = { versioning_enabled = false }
-    models    = { versioning_enabled = false }
+    models    = { versioning_enabled = true }
     artifacts = { versioning_enabled = false }
   }
 
@@ -61,6 +62,31 @@ resource "aws_sqs_queue" "dlq" {
 
   message_retention_seconds = 1209600 # 14 days, the maximum
   sqs_managed_sse_enabled   = true
+
+  tags = var.tags
+}
+
+# Anything in the queue is an upload that failed every attempt: someone must look, then replay it
+# (`grocery-forecast replay`).
+resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
+  count = var.create_alarms ? 1 : 0
+
+  alarm_name        = "${var.name_prefix}-dlq-not-empty"
+  alarm_description = "Events failed every attempt and wait in ${aws_sqs_queue.dlq.name}: read the run manifests (grocery-forecast status), fix the cause, then grocery-forecast replay."
+
+  namespace   = "AWS/SQS"
+  metric_name = "ApproximateNumberOfMessagesVisible"
+  dimensions  = { QueueName = aws_sqs_queue.dlq.name }
+  statistic   = "Maximum"
+  period      = 300
+
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+
+  alarm_actions = var.alarm_actions
+  ok_actions    = var.alarm_actions
 
   tags = var.tags
 }

@@ -1,5 +1,5 @@
 ################################################################################
-# raw bucket -> ETL (plain and gzipped CSV uploads)
+# raw bucket -> ETL (every upload)
 ################################################################################
 
 resource "aws_lambda_permission" "allow_s3_raw" {
@@ -14,18 +14,13 @@ resource "aws_lambda_permission" "allow_s3_raw" {
 resource "aws_s3_bucket_notification" "raw" {
   bucket = module.bucket["raw"].s3_bucket_id
 
+  # No suffix filter: S3 filters are case-sensitive, so ".csv" would silently ignore SALES.CSV. Every
+  # upload reaches the ETL, which processes .csv/.csv.gz in any case and answers any other name with a
+  # rejection report: every object put here ends in a visible state.
   lambda_function {
-    id                  = "etl-csv"
+    id                  = "etl-every-upload"
     lambda_function_arn = module.etl.lambda_function_arn
     events              = ["s3:ObjectCreated:*"]
-    filter_suffix       = ".csv"
-  }
-
-  lambda_function {
-    id                  = "etl-csv-gz"
-    lambda_function_arn = module.etl.lambda_function_arn
-    events              = ["s3:ObjectCreated:*"]
-    filter_suffix       = ".csv.gz"
   }
 
   # S3 test-invokes the destination when the configuration is written: the permission must exist first.

@@ -98,6 +98,38 @@ variable "maximum_retry_attempts" {
   }
 }
 
+variable "maximum_event_age_in_seconds" {
+  description = "How long a failed asynchronous event keeps being retried before it goes to the dead-letter queue, 60..21600 seconds (Lambda's default is 21600)."
+  type        = number
+  default     = 21600
+
+  validation {
+    condition     = var.maximum_event_age_in_seconds >= 60 && var.maximum_event_age_in_seconds <= 21600 && floor(var.maximum_event_age_in_seconds) == var.maximum_event_age_in_seconds
+    error_message = "maximum_event_age_in_seconds must be a whole number between 60 and 21600."
+  }
+}
+
+################################################################################
+# Alarms
+################################################################################
+
+variable "create_alarms" {
+  description = "Create CloudWatch alarms on the dead-letter queue's depth and on each function's errors."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_actions" {
+  description = "ARNs notified when an alarm goes off or clears (typically one SNS topic). Empty: alarms only show in the console and in DescribeAlarms."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.alarm_actions : can(regex("^arn:[^:]+:[a-z0-9-]+:", a))])
+    error_message = "alarm_actions must be ARNs (arn:<partition>:<service>:...)."
+  }
+}
+
 ################################################################################
 # Application settings (passed to the functions as environment variables)
 ################################################################################

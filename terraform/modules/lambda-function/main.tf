@@ -110,3 +110,30 @@ resource "aws_lambda_function_event_invoke_config" "this" {
     }
   }
 }
+
+################################################################################
+# Alarm: any failed attempt (a retry that later succeeds included) is worth a look
+################################################################################
+
+resource "aws_cloudwatch_metric_alarm" "errors" {
+  count = var.create_errors_alarm ? 1 : 0
+
+  alarm_name        = "${var.function_name}-errors"
+  alarm_description = "The ${var.function_name} Lambda function failed at least ${var.errors_alarm_threshold} time(s) in ${var.errors_alarm_period_seconds} s: see its log group and the run manifests (grocery-forecast status)."
+
+  namespace   = "AWS/Lambda"
+  metric_name = "Errors"
+  dimensions  = { FunctionName = aws_lambda_function.this.function_name }
+  statistic   = "Sum"
+  period      = var.errors_alarm_period_seconds
+
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.errors_alarm_threshold
+  treat_missing_data  = "notBreaching"
+
+  alarm_actions = var.alarm_actions
+  ok_actions    = var.alarm_actions
+
+  tags = var.tags
+}

@@ -41,6 +41,11 @@ output "lambda_maximum_retry_attempts" {
   value       = aws_lambda_function_event_invoke_config.this.maximum_retry_attempts
 }
 
+output "lambda_maximum_event_age_in_seconds" {
+  description = "Maximum age of an asynchronous event before it goes to the on-failure destination."
+  value       = aws_lambda_function_event_invoke_config.this.maximum_event_age_in_seconds
+}
+
 output "lambda_destination_on_failure" {
   description = "ARN receiving asynchronous invocations that failed every attempt (null if none)."
   value       = try(aws_lambda_function_event_invoke_config.this.destination_config[0].on_failure[0].destination, null)
@@ -87,4 +92,13 @@ output "lambda_cloudwatch_log_group_kms_key_arn" {
 output "lambda_cloudwatch_log_group_retention_in_days" {
   description = "Retention of the function's log group in days (0: never expire)."
   value       = aws_cloudwatch_log_group.lambda.retention_in_days
+}
+
+################################################################################
+# Alarm
+################################################################################
+
+output "cloudwatch_errors_alarm_name" {
+  description = "Name of the alarm on the function's Errors metric (null when create_errors_alarm is false)."
+  value       = one(aws_cloudwatch_metric_alarm.errors[*].alarm_name)
 }

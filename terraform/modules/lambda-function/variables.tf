@@ -229,6 +229,49 @@ variable "destination_on_failure" {
 }
 
 ################################################################################
+# Alarm
+################################################################################
+
+variable "create_errors_alarm" {
+  description = "Create a CloudWatch alarm on the function's Errors metric (every failed attempt, retries included)."
+  type        = bool
+  default     = true
+}
+
+variable "errors_alarm_threshold" {
+  description = "Errors within one period that set the alarm off, at least 1."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.errors_alarm_threshold >= 1 && floor(var.errors_alarm_threshold) == var.errors_alarm_threshold
+    error_message = "errors_alarm_threshold must be a whole number of at least 1."
+  }
+}
+
+variable "errors_alarm_period_seconds" {
+  description = "Period over which errors are summed, in seconds: 60 or a multiple of 60, at most 86400."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.errors_alarm_period_seconds >= 60 && var.errors_alarm_period_seconds <= 86400 && var.errors_alarm_period_seconds % 60 == 0
+    error_message = "errors_alarm_period_seconds must be a multiple of 60 between 60 and 86400."
+  }
+}
+
+variable "alarm_actions" {
+  description = "ARNs notified when the errors alarm goes off or clears (typically one SNS topic). Empty: the alarm only shows in the console and in DescribeAlarms."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.alarm_actions : can(regex("^arn:[^:]+:[a-z0-9-]+:", a))])
+    error_message = "alarm_actions must be ARNs (arn:<partition>:<service>:...)."
+  }
+}
+
+################################################################################
 # Tags
 ################################################################################
 

@@ -158,7 +158,7 @@ run "outputs_name_every_resource_a_client_needs" {
 # Storage
 ################################################################################
 
-run "only_the_raw_bucket_is_versioned_and_all_are_encrypted" {
+run "raw_and_models_buckets_are_versioned_and_all_are_encrypted" {
   command = plan
 
   assert {
@@ -167,8 +167,13 @@ run "only_the_raw_bucket_is_versioned_and_all_are_encrypted" {
   }
 
   assert {
-    condition     = alltrue([for k in ["processed", "output", "models", "artifacts"] : module.bucket[k].s3_bucket_versioning_status == null])
-    error_message = "Only the raw bucket is versioned."
+    condition     = module.bucket["models"].s3_bucket_versioning_status == "Enabled"
+    error_message = "The models bucket must be versioned (an overwritten artifact or current.json can be restored)."
+  }
+
+  assert {
+    condition     = alltrue([for k in ["processed", "output", "artifacts"] : module.bucket[k].s3_bucket_versioning_status == null])
+    error_message = "Only the raw and models buckets are versioned."
   }
 
   assert {
@@ -334,7 +339,7 @@ run "log_groups_can_do_without_a_customer_key" {
 # Notifications
 ################################################################################
 
-run "raw_uploads_of_csv_and_csv_gz_trigger_etl" {
+run "every_raw_upload_triggers_etl_whatever_its_name" {
   command = plan
 
   assert {
@@ -343,8 +348,8 @@ run "raw_uploads_of_csv_and_csv_gz_trigger_etl" {
   }
 
   assert {
-    condition     = sort([for f in aws_s3_bucket_notification.raw.lambda_function : f.filter_suffix]) == tolist([".csv", ".csv.gz"])
-    error_message = "The raw bucket must notify for the suffixes .csv and .csv.gz (one block each)."
+    condition     = length(aws_s3_bucket_notification.raw.lambda_function) == 1 && alltrue([for f in aws_s3_bucket_notification.raw.lambda_function : f.filter_suffix == null || f.filter_suffix == ""])
+    error_message = "The raw bucket must notify for every key (S3 suffix filters are case-sensitive: .csv would miss SALES.CSV)."
   }
 
   assert {
@@ -418,6 +423,7 @@ run "functions_get_their_settings_and_environment" {
       FORECAST_HORIZON        = "16"
       POWERTOOLS_SERVICE_NAME = "etl"
       LOG_LEVEL               = "INFO"
+      MAX_RETRY_ATTEMPTS      = "2"
     })
     error_message = "Unexpected ETL environment: ${jsonencode(module.etl.lambda_function_environment_variables)}"
   }
@@ -431,6 +437,7 @@ run "functions_get_their_settings_and_environment" {
       FORECAST_HORIZON        = "16"
       POWERTOOLS_SERVICE_NAME = "predict"
       LOG_LEVEL               = "INFO"
+      MAX_RETRY_ATTEMPTS      = "2"
     })
     error_message = "Unexpected predict environment: ${jsonencode(module.predict.lambda_function_environment_variables)}"
   }
@@ -477,6 +484,11 @@ run "environment_follows_the_variables" {
     condition     = module.etl.lambda_maximum_retry_attempts == 0 && module.predict.lambda_maximum_retry_attempts == 0
     error_message = "maximum_retry_attempts must reach both functions."
   }
+
+  assert {
+    condition     = module.etl.lambda_function_environment_variables.MAX_RETRY_ATTEMPTS == "0" && module.predict.lambda_function_environment_variables.MAX_RETRY_ATTEMPTS == "0"
+    error_message = "The functions must know how many retries follow a failure (MAX_RETRY_ATTEMPTS)."
+  }
 }
 
 ################################################################################
@@ -512,6 +524,10 @@ run "etl_policy_is_exactly_what_etl_needs" {
       "s3:PutObject arn:aws:s3:::test-stack-output/rejected/*",
       "s3:PutObject arn:aws:s3:::test-stack-output/runs/*",
       "s3:GetObject arn:aws:s3:::test-stack-processed/reference/*",
+      "s3:GetObject arn:aws:s3:::test-stack-output/runs/*",
+      "s3:ListBucket arn:aws:s3:::test-stack-raw",
+      "s3:ListBucket arn:aws:s3:::test-stack-processed",
+      "s3:ListBucket arn:aws:s3:::test-stack-output",
       "dynamodb:BatchGetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "dynamodb:BatchWriteItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "dynamodb:DeleteItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
@@ -553,10 +569,100 @@ run "predict_policy_is_exactly_what_predict_needs" {
       "s3:PutObject arn:aws:s3:::test-stack-output/forecasts/*",
       "s3:PutObject arn:aws:s3:::test-stack-output/runs/*",
       "s3:GetObject arn:aws:s3:::test-stack-output/runs/*",
+      "s3:ListBucket arn:aws:s3:::test-stack-processed",
+      "s3:ListBucket arn:aws:s3:::test-stack-models",
+      "s3:ListBucket arn:aws:s3:::test-stack-output",
       "dynamodb:BatchGetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "dynamodb:GetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "sqs:SendMessage arn:aws:sqs:eu-west-1:123456789012:test-stack-dlq",
     ])
     error_message = "The predict policy grants something other than (action, resource) pairs it needs: ${module.predict.lambda_role_policy_json}"
+  }
+}
+
+run "list_bucket_is_scoped_to_the_prefixes_each_function_reads" {
+  command = plan
+
+  assert {
+    condition = {
+      for st in jsondecode(module.predict.lambda_role_policy_json).Statement : st.Resource[0] => join(",", sort(st.Condition.StringLike["s3:prefix"]))
+      if contains(flatten([st.Action]), "s3:ListBucket")
+      } == {
+      "arn:aws:s3:::test-stack-processed" = "actuals/*,reference/*,requests/*"
+      "arn:aws:s3:::test-stack-models"    = "models/*"
+      "arn:aws:s3:::test-stack-output"    = "runs/*"
+    }
+    error_message = "predict may list only the prefixes it reads (so a missing object is a 404 on AWS, not a 403)."
+  }
+
+  assert {
+    condition = {
+      for st in jsondecode(module.etl.lambda_role_policy_json).Statement : st.Resource[0] => try(join(",", sort(st.Condition.StringLike["s3:prefix"])), "(whole bucket)")
+      if contains(flatten([st.Action]), "s3:ListBucket")
+      } == {
+      "arn:aws:s3:::test-stack-raw"       = "(whole bucket)"
+      "arn:aws:s3:::test-stack-processed" = "reference/*"
+      "arn:aws:s3:::test-stack-output"    = "runs/*"
+    }
+    error_message = "etl may list the raw bucket (uploads go anywhere) and only the prefixes it reads elsewhere."
+  }
+}
+
+################################################################################
+# Alarms and retries
+################################################################################
+
+run "alarms_watch_the_dead_letter_queue_and_both_functions" {
+  command = plan
+
+  variables {
+    alarm_actions = ["arn:aws:sns:eu-west-1:123456789012:ops"]
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.dlq_depth[0].namespace == "AWS/SQS" &&
+      aws_cloudwatch_metric_alarm.dlq_depth[0].metric_name == "ApproximateNumberOfMessagesVisible" &&
+      aws_cloudwatch_metric_alarm.dlq_depth[0].dimensions["QueueName"] == "test-stack-dlq" &&
+      aws_cloudwatch_metric_alarm.dlq_depth[0].threshold == 0 &&
+      aws_cloudwatch_metric_alarm.dlq_depth[0].comparison_operator == "GreaterThanThreshold"
+    )
+    error_message = "One message in the DLQ must set the DLQ alarm off."
+  }
+
+  assert {
+    condition     = contains(aws_cloudwatch_metric_alarm.dlq_depth[0].alarm_actions, "arn:aws:sns:eu-west-1:123456789012:ops")
+    error_message = "alarm_actions must reach the DLQ alarm."
+  }
+
+  assert {
+    condition     = module.etl.cloudwatch_errors_alarm_name == "test-stack-etl-errors" && module.predict.cloudwatch_errors_alarm_name == "test-stack-predict-errors"
+    error_message = "Each function must have its errors alarm."
+  }
+}
+
+run "alarms_are_optional" {
+  command = plan
+
+  variables {
+    create_alarms = false
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.dlq_depth) == 0 && module.etl.cloudwatch_errors_alarm_name == null && module.predict.cloudwatch_errors_alarm_name == null
+    error_message = "create_alarms = false must create no alarm."
+  }
+}
+
+run "event_age_reaches_both_functions" {
+  command = plan
+
+  variables {
+    maximum_event_age_in_seconds = 3600
+  }
+
+  assert {
+    condition     = module.etl.lambda_maximum_event_age_in_seconds == 3600 && module.predict.lambda_maximum_event_age_in_seconds == 3600
+    error_message = "maximum_event_age_in_seconds must reach both functions."
   }
 }

@@ -246,6 +246,42 @@ run "reserved_concurrency_is_optional" {
   }
 }
 
+run "errors_alarm_watches_the_function_and_notifies_the_actions" {
+  command = plan
+
+  variables {
+    alarm_actions = ["arn:aws:sns:us-east-1:123456789012:ops"]
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.errors[0].dimensions["FunctionName"] == "test-fn" && aws_cloudwatch_metric_alarm.errors[0].metric_name == "Errors" && aws_cloudwatch_metric_alarm.errors[0].namespace == "AWS/Lambda"
+    error_message = "The alarm must watch this function's Errors metric."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.errors[0].threshold == 1 && aws_cloudwatch_metric_alarm.errors[0].comparison_operator == "GreaterThanOrEqualToThreshold"
+    error_message = "One error must set the alarm off by default."
+  }
+
+  assert {
+    condition     = contains(aws_cloudwatch_metric_alarm.errors[0].alarm_actions, "arn:aws:sns:us-east-1:123456789012:ops") && length(aws_cloudwatch_metric_alarm.errors[0].alarm_actions) == 1
+    error_message = "alarm_actions must be passed through."
+  }
+}
+
+run "errors_alarm_is_optional" {
+  command = plan
+
+  variables {
+    create_errors_alarm = false
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.errors) == 0
+    error_message = "No alarm when create_errors_alarm is false."
+  }
+}
+
 ################################################################################
 # Validation
 ################################################################################
@@ -358,4 +394,24 @@ run "log_kms_key_must_be_an_arn" {
   }
 
   expect_failures = [var.cloudwatch_logs_kms_key_arn]
+}
+
+run "alarm_actions_must_be_arns" {
+  command = plan
+
+  variables {
+    alarm_actions = ["ops@example.com"]
+  }
+
+  expect_failures = [var.alarm_actions]
+}
+
+run "errors_alarm_period_is_whole_minutes" {
+  command = plan
+
+  variables {
+    errors_alarm_period_seconds = 90
+  }
+
+  expect_failures = [var.errors_alarm_period_seconds]
 }

@@ -1,0 +1,120 @@
+"""Issue 13 on the deployed stack: any valid key is processed, failures are retried honestly and replayable.
+
+Each test says GIVEN / WHEN / THEN; resource names come from the Terraform outputs.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import pytest
+
+from grocery_forecast.contract import runs
+from grocery_forecast.contract.runs import RunManifest, RunStatus
+from grocery_forecast.pipeline import manifest as mf
+from grocery_forecast.pipeline.replay import replay_dead_letters
+
+from .helpers import upload_and_wait, write_csv
+
+pytestmark = pytest.mark.integration
+
+#: Series of this module only (item numbers nothing else uses).
+STORE, ITEM = 2, 990_101
+
+
+def _sales(days: int = 21, item: int = ITEM) -> pd.DataFrame:
+    dates = pd.date_range("2017-04-01", periods=days, freq="D")
+    return pd.DataFrame(
+        {"date": dates, "store_nbr": STORE, "item_nbr": item, "unit_sales": range(days), "onpromotion": False}
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "item"),
+    [("SALES.CSV", ITEM), ("week 1 sales.csv", ITEM + 1), ("Week2.CSV.GZ", ITEM + 2)],
+)
+def test_upper_case_and_spaced_keys_are_processed(stack, s3, unique_prefix, tmp_path, name, item):
+    # GIVEN a sales file whose name is upper-case or has spaces (S3 filters are case-sensitive)
+    path = write_csv(tmp_path, "sales.csv", _sales(item=item))
+    if name.lower().endswith(".gz"):
+        import gzip
+
+        gz = tmp_path / "sales.csv.gz"
+        gz.write_bytes(gzip.compress(path.read_bytes()))
+        path = gz
+    # WHEN it is uploaded under that name
+    run = upload_and_wait(stack, s3, path, unique_prefix + name)
+    # THEN it is stored and forecast like any other
+    assert run.status is RunStatus.SUCCEEDED, run
+    assert run.processed is not None and run.processed.endswith(".csv")
+
+
+def test_a_non_ascii_key_is_processed(stack, s3, unique_prefix, tmp_path):
+    # GIVEN a file named in Spanish WHEN uploaded THEN it is processed end to end (the ETL's
+    # hand-off to predict is percent-encoded: S3 user metadata must be ASCII)
+    run = upload_and_wait(
+        stack, s3, write_csv(tmp_path, "v.csv", _sales(item=ITEM + 3)), unique_prefix + "ventas_año.csv"
+    )
+    assert run.status is RunStatus.SUCCEEDED, run
+    assert run.input.key == unique_prefix + "ventas_año.csv"
+
+
+def test_a_long_key_is_processed(stack, s3, unique_prefix, tmp_path):
+    # GIVEN a key near S3's 1024-byte limit (the processed and report keys would exceed it if prefixed)
+    key = unique_prefix + "x" * (1000 - len(unique_prefix)) + ".csv"
+    # WHEN it is uploaded THEN it is processed, under derived keys that fit
+    run = upload_and_wait(stack, s3, write_csv(tmp_path, "l.csv", _sales(item=ITEM + 4)), key)
+    assert run.status is RunStatus.SUCCEEDED, run
+    assert run.processed is not None and len(run.processed.split("/", 3)[3].encode()) <= 1024
+
+
+def test_a_name_nothing_reads_gets_a_report_so_upload_wait_cannot_hang(stack, s3, unique_prefix, tmp_path):
+    # GIVEN a file whose name is not .csv/.csv.gz WHEN uploaded
+    run = upload_and_wait(stack, s3, write_csv(tmp_path, "n.csv", _sales()), unique_prefix + "notes.txt")
+    # THEN the run ends at once, rejected with a report naming what is read
+    assert run.status is RunStatus.REJECTED and ".csv or .csv.gz" in run.errors[0]
+
+
+def test_a_failing_run_is_retrying_until_the_last_attempt_then_replay_redrives_it(stack, s3):
+    # GIVEN a processed object the predict function cannot read (written around the ETL)
+    key = f"actuals/it/retry/corrupt-{time.time_ns()}.csv"
+    put = s3.put_object(Bucket=stack.processed_bucket_name, Key=key, Body=b"this,is\nnot,sales\n")
+    run_id = runs.run_id_for(key, put["ETag"])
+
+    def wait_failed(attempt: int) -> tuple[RunManifest, set[str]]:
+        seen, deadline = set(), time.monotonic() + 180
+        while time.monotonic() < deadline:
+            run = mf.load(s3, stack.output_bucket_name, run_id)
+            if run is not None:
+                seen.add(f"{run.status} {run.attempt}")
+                if run.status is RunStatus.FAILED and run.attempt == attempt:
+                    return run, seen
+            time.sleep(0.2)
+        raise AssertionError(f"run {run_id} not failed at attempt {attempt} within 180 s: saw {sorted(seen)}")
+
+    # WHEN Lambda tries it three times (the local root retries like the aws root)
+    run, seen = wait_failed(3)
+    # THEN every attempt but the last said "retrying", and the last one "failed" (3 of 3)
+    assert run.attempts_allowed == 3 and len(run.errors) == 3, run
+    assert "retrying 1" in seen or "retrying 2" in seen, sorted(seen)
+
+    # WHEN the dead-letter queue is replayed (twice: the second finds nothing of ours)
+    sqs, lam = stack.client("sqs"), stack.client("lambda")
+    functions = {stack.etl_function_name, stack.predict_function_name}
+    deadline, ours = time.monotonic() + 60, []
+    while not ours and time.monotonic() < deadline:
+        report = replay_dead_letters(sqs, lam, stack.dlq_queue_url, functions)
+        ours = [m for m in report.replayed if key in m.keys]
+    assert len(ours) == 1, "the dead-lettered event must be replayed once"
+    # THEN the event runs again with Lambda's retries (attempts 4..6) and is dead-lettered again
+    run, _ = wait_failed(6)
+    assert run.attempts_allowed == 6
+    deadline, cleaned = time.monotonic() + 60, False
+    while not cleaned and time.monotonic() < deadline:  # clean up: take it out of the queue again
+        msgs = sqs.receive_message(QueueUrl=stack.dlq_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=2)
+        for msg in msgs.get("Messages", []):
+            if key in msg["Body"]:
+                sqs.delete_message(QueueUrl=stack.dlq_queue_url, ReceiptHandle=msg["ReceiptHandle"])
+                cleaned = True
+    assert cleaned, "the replayed event failed again and must be back in the dead-letter queue"
