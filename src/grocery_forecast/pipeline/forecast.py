@@ -26,7 +26,15 @@ from grocery_forecast.aws.s3io import error_code, get_json, put_csv
 from grocery_forecast.contract.schema import MAX_HORIZON
 from grocery_forecast.pipeline import manifest as mf
 
-__all__ = ["ForecastConfig", "ModelCache", "ReferenceCache", "forecast_targets", "run_forecast"]
+__all__ = [
+    "ForecastConfig",
+    "ModelCache",
+    "ReferenceCache",
+    "forecast_frame",
+    "forecast_targets",
+    "read_history",
+    "run_forecast",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +51,10 @@ class ForecastConfig:
     output_bucket: str
     horizon: int = MAX_HORIZON
     model_dir: Path = Path("/tmp/models")
+    #: Forecasts of more target rows than this go through the sharded workflow (0: never).
+    shard_rows: int = 0
+    #: The Step Functions state machine of the sharded workflow.
+    state_machine_arn: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ForecastConfig:
@@ -53,6 +65,8 @@ class ForecastConfig:
                 environ["OUTPUT_BUCKET"],
                 int(environ.get("FORECAST_HORIZON", MAX_HORIZON)),
                 Path(environ.get("MODEL_CACHE_DIR", "/tmp/models")),
+                int(environ.get("FORECAST_SHARD_ROWS", 0)),
+                environ.get("FORECAST_STATE_MACHINE_ARN", ""),
             )
         except KeyError as exc:
             raise RuntimeError(
@@ -68,10 +82,11 @@ class ModelCache:
     model: Any = None
     load_seconds: float = 0.0
 
-    def get(self, s3: Any, bucket: str, cache_dir: Path) -> Any:
+    def get(self, s3: Any, bucket: str, cache_dir: Path, version: str | None = None) -> Any:
+        """The model ``version`` (defaults to the current one)."""
         from grocery_forecast.forecasting.model import ForecastModel  # LightGBM is imported on first use only
 
-        version = model_store.current_version(s3, bucket)
+        version = version or model_store.current_version(s3, bucket)
         if version != self.version or self.model is None:
             t0 = time.perf_counter()
             local = model_store.download_model(s3, bucket, version, cache_dir)
@@ -147,6 +162,39 @@ def forecast_targets(
     )
 
 
+def read_history(
+    store: DynamoHistoryStore, targets: pd.DataFrame, origin: pd.Timestamp, lookback: int
+) -> Any:
+    """The ``lookback`` days up to ``origin`` of the series in ``targets``, from the history table."""
+    return store.read_panel(
+        targets["store_nbr"].to_numpy(),
+        targets["item_nbr"].to_numpy(),
+        origin - pd.Timedelta(days=lookback - 1),
+        origin,
+    )
+
+
+def forecast_frame(
+    model: Any,
+    panel: Any,
+    origin: pd.Timestamp,
+    targets: pd.DataFrame,
+    reference: Any,
+    kind: str,
+    pooled: Any = None,
+) -> pd.DataFrame:
+    """The forecast CSV's rows for ``targets``: ``id,unit_sales,date,...`` for a request (the Kaggle
+    submission plus the keys), ``date,store_nbr,item_nbr,onpromotion,unit_sales`` for actuals."""
+    predictions = model.predict(panel, origin, targets, reference, pooled)
+    forecast = targets.assign(unit_sales=np.round(np.asarray(predictions, dtype=np.float64), 4))
+    columns = (
+        ["id", "unit_sales", "date", "store_nbr", "item_nbr", "onpromotion"]
+        if kind == "request"
+        else ["date", "store_nbr", "item_nbr", "onpromotion", "unit_sales"]
+    )
+    return forecast[columns]
+
+
 def run_forecast(
     s3: Any,
     store: DynamoHistoryStore,
@@ -157,8 +205,14 @@ def run_forecast(
     models: ModelCache,
     references: ReferenceCache,
     request_id: str | None = None,
+    sfn: Any = None,
 ) -> dict[str, Any]:
-    """Forecast one cleaned upload and write ``forecasts/<run>/forecast.csv``; returns the manifest."""
+    """Forecast one cleaned upload and write ``forecasts/<run>/forecast.csv``; returns the manifest.
+
+    With a Step Functions client ``sfn`` and more target rows than ``config.shard_rows``, the
+    forecast is handed to the sharded workflow instead (:mod:`grocery_forecast.pipeline.shards`),
+    which completes the manifest.
+    """
     started = time.perf_counter()
     obj = s3.get_object(Bucket=bucket, Key=key)
     meta = {k.lower(): v for k, v in (obj.get("Metadata") or {}).items()}
@@ -170,7 +224,7 @@ def run_forecast(
     if request_id:
         manifest.setdefault("request_ids", []).append(request_id)
     with mf.recording_failure(s3, config.output_bucket, manifest, "forecast"):
-        _forecast(s3, store, obj, key, kind, meta, run_id, manifest, config, models, references, started)
+        _forecast(s3, store, obj, key, kind, meta, run_id, manifest, config, models, references, started, sfn)
     return manifest
 
 
@@ -187,6 +241,7 @@ def _forecast(
     models: ModelCache,
     references: ReferenceCache,
     started: float,
+    sfn: Any = None,
 ) -> None:
     steps = manifest.setdefault("steps", {})
     t0 = time.perf_counter()
@@ -194,6 +249,11 @@ def _forecast(
     origin_hint = pd.Timestamp(meta["origin"]) if meta.get("origin") else None
     origin, targets = forecast_targets(cleaned, kind, config.horizon, origin_hint)
     steps["read_processed_seconds"] = round(time.perf_counter() - t0, 3)
+    if sfn is not None and 0 < config.shard_rows < len(targets):
+        from grocery_forecast.pipeline import shards
+
+        shards.start(s3, sfn, key, kind, run_id, origin, targets, manifest, config, started)
+        return
 
     t0 = time.perf_counter()
     model = models.get(s3, config.models_bucket, config.model_dir)
@@ -201,26 +261,13 @@ def _forecast(
     steps["load_model_seconds"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
-    lookback = int(model.spec.lookback_days)
-    panel = store.read_panel(
-        targets["store_nbr"].to_numpy(),
-        targets["item_nbr"].to_numpy(),
-        origin - pd.Timedelta(days=lookback - 1),
-        origin,
-    )
+    panel = read_history(store, targets, origin, int(model.spec.lookback_days))
     steps["read_history_seconds"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
-    predictions = model.predict(panel, origin, targets, reference)
+    forecast = forecast_frame(model, panel, origin, targets, reference, kind)
     steps["predict_seconds"] = round(time.perf_counter() - t0, 3)
 
-    forecast = targets.assign(unit_sales=np.round(np.asarray(predictions, dtype=np.float64), 4))
-    columns = (
-        ["id", "unit_sales", "date", "store_nbr", "item_nbr", "onpromotion"]
-        if kind == "request"
-        else ["date", "store_nbr", "item_nbr", "onpromotion", "unit_sales"]
-    )
-    forecast = forecast[columns]
     t0 = time.perf_counter()
     out_key = mf.forecast_key(run_id)
     put_csv(
