@@ -30,6 +30,10 @@ module "forecasting_stack" {
   predict_timeout_seconds = var.predict_timeout_seconds
   maximum_retry_attempts  = var.maximum_retry_attempts
 
+  forecast_shard_rows      = var.forecast_shard_rows
+  forecast_max_concurrency = var.forecast_max_concurrency
+  forecast_shard_retries   = var.forecast_shard_retries
+
   forecast_horizon   = var.forecast_horizon
   log_level          = var.log_level
   log_retention_days = var.log_retention_days

@@ -19,6 +19,7 @@ provider "aws" {
     lambda   = var.endpoint
     logs     = var.endpoint
     s3       = var.endpoint
+    sfn      = var.endpoint
     sqs      = var.endpoint
     sts      = var.endpoint
   }
@@ -41,6 +42,13 @@ module "forecasting_stack" {
   log_level              = var.log_level
   log_retention_days     = var.log_retention_days
   maximum_retry_attempts = var.maximum_retry_attempts
+
+  # Small shards, so a CI-sized upload already runs the sharded workflow with several shards.
+  forecast_shard_rows                   = var.forecast_shard_rows
+  forecast_max_concurrency              = var.forecast_max_concurrency
+  forecast_shard_retries                = var.forecast_shard_retries
+  forecast_shard_retry_interval_seconds = 1
+  forecast_shard_fault_marker           = var.forecast_shard_fault_marker
 
   # Disposable: `terraform destroy` empties the buckets, nothing is protected.
   force_destroy             = true
