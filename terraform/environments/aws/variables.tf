@@ -61,9 +61,9 @@ variable "predict_timeout_seconds" {
 }
 
 variable "forecast_shard_rows" {
-  description = "Target rows above which a forecast runs as the sharded workflow (Step Functions Distributed Map), 100..5,000,000. 1,000,000 keeps a shard near half of the predict function's 3,008 MB."
+  description = "Target rows above which a forecast runs as the sharded workflow (Step Functions Distributed Map), 100..5,000,000. 2,000,000 keeps a shard near 60% of the predict function's 3,008 MB."
   type        = number
-  default     = 1000000
+  default     = 2000000
 }
 
 variable "forecast_max_concurrency" {

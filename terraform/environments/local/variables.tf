@@ -72,7 +72,7 @@ variable "maximum_retry_attempts" {
 }
 
 variable "forecast_shard_rows" {
-  description = "Target rows above which a forecast runs sharded. Small here (1,000: a 63-series upload already has several shards) so the e2e tests exercise the workflow; `make bench` deploys with production's 1,000,000."
+  description = "Target rows above which a forecast runs sharded. Small here (1,000: a 63-series upload already has several shards) so the e2e tests exercise the workflow; `make bench` deploys with production's 2,000,000."
   type        = number
   default     = 1000
 }

@@ -433,7 +433,7 @@ run "functions_get_their_settings_and_environment" {
       POWERTOOLS_SERVICE_NAME = "predict"
       LOG_LEVEL               = "INFO"
 
-      FORECAST_SHARD_ROWS        = "1000000"
+      FORECAST_SHARD_ROWS        = "2000000"
       FORECAST_STATE_MACHINE_ARN = "arn:aws:states:eu-west-1:123456789012:stateMachine:test-stack-forecast-shards"
     })
     error_message = "Unexpected predict environment: ${jsonencode(module.predict.lambda_function_environment_variables)}"
