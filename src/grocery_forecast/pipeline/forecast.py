@@ -34,6 +34,7 @@ __all__ = [
     "forecast_targets",
     "read_history",
     "run_forecast",
+    "write_forecast",
 ]
 
 log = logging.getLogger(__name__)
@@ -195,6 +196,21 @@ def forecast_frame(
     return forecast[columns]
 
 
+def write_forecast(
+    s3: Any, bucket: str, run_id: str, forecast: pd.DataFrame, model_version: str, origin: pd.Timestamp
+) -> str:
+    """Write ``forecasts/<run>/forecast.csv`` with the run, model version and origin as metadata; its key."""
+    key = mf.forecast_key(run_id)
+    put_csv(
+        s3,
+        bucket,
+        key,
+        forecast,
+        {"run-id": run_id, "model-version": model_version, "origin": str(origin.date())},
+    )
+    return key
+
+
 def run_forecast(
     s3: Any,
     store: DynamoHistoryStore,
@@ -269,14 +285,7 @@ def _forecast(
     steps["predict_seconds"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
-    out_key = mf.forecast_key(run_id)
-    put_csv(
-        s3,
-        config.output_bucket,
-        out_key,
-        forecast,
-        {"run-id": run_id, "model-version": str(models.version), "origin": str(origin.date())},
-    )
+    out_key = write_forecast(s3, config.output_bucket, run_id, forecast, str(models.version), origin)
     steps["write_forecast_seconds"] = round(time.perf_counter() - t0, 3)
     steps["forecast_seconds"] = round(time.perf_counter() - started, 3)
 

@@ -36,6 +36,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ import pandas as pd
 from grocery_forecast.aws import model_store
 from grocery_forecast.aws.s3io import get_json, put_csv, put_json
 from grocery_forecast.pipeline import manifest as mf
+from grocery_forecast.pipeline.forecast import forecast_frame, read_history, write_forecast
 
 __all__ = ["ShardFault", "plan_shards", "run_task", "shard_prefix", "start"]
 
@@ -208,17 +210,8 @@ def run_task(
     if plan is None:
         raise RuntimeError(f"no shard plan at s3://{bucket}/{_key(run_id, 'plan.json')}")
     if task in ("shard_stats", "shard_forecast"):
-        return _shard(
-            task,
-            int(event["index"]),
-            int(event.get("attempt", 0)),
-            plan,
-            s3,
-            store,
-            config,
-            models,
-            references,
-        )
+        deps = _Deps(s3, store, config, models, references)
+        return _shard(task, int(event["index"]), int(event.get("attempt", 0)), plan, deps)
     if task == "pool":
         return _pool(plan, s3, bucket)
     if task == "combine":
@@ -228,19 +221,20 @@ def run_task(
     raise ValueError(f"unknown shard task {task!r}")
 
 
-def _shard(
-    task: str,
-    index: int,
-    attempt: int,
-    plan: dict[str, Any],
-    s3: Any,
-    store: Any,
-    config: Any,
-    models: Any,
-    references: Any,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Deps:
+    """What a shard task works with: the S3 client, the history store, the config and the caches."""
+
+    s3: Any
+    store: Any
+    config: Any
+    models: Any
+    references: Any
+
+
+def _shard(task: str, index: int, attempt: int, plan: dict[str, Any], deps: _Deps) -> dict[str, Any]:
     t0 = time.perf_counter()
-    run_id, bucket = plan["run_id"], config.processed_bucket
+    s3, run_id, bucket = deps.s3, plan["run_id"], deps.config.processed_bucket
     phase = "stats" if task == "shard_stats" else "forecast"
     status_key = _key(run_id, f"status/{phase}-{index:05d}.json")
     previous = get_json(s3, bucket, status_key) or {}
@@ -248,7 +242,7 @@ def _shard(
     status: dict[str, Any] = {"index": index, "phase": phase, "attempts": attempt + 1, "errors": errors}
     try:
         _inject_fault(plan, phase, index, attempt)
-        status.update(_shard_work(phase, index, plan, s3, store, config, models, references))
+        status.update(_shard_work(phase, index, plan, deps))
         status["status"] = "succeeded"
     except Exception as exc:
         status.update(
@@ -270,29 +264,19 @@ def _inject_fault(plan: dict[str, Any], phase: str, index: int, attempt: int) ->
         raise ShardFault(f"injected fault ({FAULT_ENV}={marker}) on attempt {attempt + 1}")
 
 
-def _shard_work(
-    phase: str,
-    index: int,
-    plan: dict[str, Any],
-    s3: Any,
-    store: Any,
-    config: Any,
-    models: Any,
-    references: Any,
-) -> dict[str, Any]:
+def _shard_work(phase: str, index: int, plan: dict[str, Any], deps: _Deps) -> dict[str, Any]:
     from grocery_forecast.forecasting.features import pooled_sums
     from grocery_forecast.forecasting.panel import SalesPanel
-    from grocery_forecast.pipeline.forecast import forecast_frame, read_history
 
-    run_id, bucket = plan["run_id"], config.processed_bucket
-    origin = pd.Timestamp(plan["origin"])
+    s3, config, run_id = deps.s3, deps.config, plan["run_id"]
+    bucket, origin = config.processed_bucket, pd.Timestamp(plan["origin"])
     targets = pd.read_csv(
         s3.get_object(Bucket=bucket, Key=_key(run_id, f"input/{index:05d}.csv"))["Body"], parse_dates=["date"]
     )
-    model = models.get(s3, config.models_bucket, config.model_dir, plan["model_version"])
+    model = deps.models.get(s3, config.models_bucket, config.model_dir, plan["model_version"])
     panel_key = _key(run_id, f"panel/{index:05d}.npz")
     if phase == "stats":
-        panel = read_history(store, targets, origin, int(model.spec.lookback_days))
+        panel = read_history(deps.store, targets, origin, int(model.spec.lookback_days))
         _put_npz(
             s3,
             bucket,
@@ -320,7 +304,7 @@ def _shard_work(
         arrays["promo"],
     )
     pooled = _sums_from_arrays(_get_npz(s3, bucket, _key(run_id, "pooled.npz")))
-    reference = references.get(s3, config.processed_bucket)
+    reference = deps.references.get(s3, config.processed_bucket)
     forecast = forecast_frame(model, panel, origin, targets, reference, plan["kind"], pooled)
     put_csv(
         s3, bucket, _key(run_id, f"output/{index:05d}.csv"), forecast.assign(row=targets["row"].to_numpy())
@@ -376,13 +360,8 @@ def _finish(plan: dict[str, Any], s3: Any, config: Any, error: dict[str, Any] | 
         for s in plan["shards"]
     ]
     forecast = pd.concat(parts, ignore_index=True).sort_values("row", kind="stable").drop(columns="row")
-    out_key = mf.forecast_key(run_id)
-    put_csv(
-        s3,
-        config.output_bucket,
-        out_key,
-        forecast,
-        {"run-id": run_id, "model-version": str(plan["model_version"]), "origin": plan["origin"]},
+    out_key = write_forecast(
+        s3, config.output_bucket, run_id, forecast, str(plan["model_version"]), pd.Timestamp(plan["origin"])
     )
     seconds = round(time.perf_counter() - t0, 3)
     dates = pd.to_datetime(forecast["date"])
