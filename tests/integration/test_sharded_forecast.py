@@ -52,6 +52,19 @@ def _request(series: pd.DataFrame, origin: pd.Timestamp, seed: int) -> pd.DataFr
     return request[["id", "date", "store_nbr", "item_nbr", "onpromotion"]].reset_index(drop=True)
 
 
+@pytest.fixture
+def upload_request(stack, s3, series, uploaded_history, tmp_path):
+    """Upload a request for the 130 series (shuffled by ``seed``) under ``it/sharded/<name>``: (request, run)."""
+
+    def upload(name: str, seed: int) -> tuple[pd.DataFrame, dict]:
+        request = _request(series, pd.Timestamp(uploaded_history["origin"]), seed)
+        return request, upload_and_wait(
+            stack, s3, write_csv(tmp_path, "test.csv", request), f"it/sharded/{name}"
+        )
+
+    return upload
+
+
 def _unsharded(stack, s3, history, run: dict, tmp_path) -> pd.DataFrame:
     """The same rows forecast in one go, in this process, from the deployed history, model and reference."""
     bucket, key = run["processed"].removeprefix("s3://").split("/", 1)
@@ -78,14 +91,10 @@ def test_an_actuals_upload_over_the_shard_size_is_forecast_in_shards(uploaded_hi
 
 
 def test_a_sharded_request_gives_one_csv_in_request_order_equal_to_the_unsharded_forecast(
-    stack, s3, history, series, uploaded_history, tmp_path
+    stack, s3, history, upload_request, tmp_path
 ):
-    # GIVEN history for 130 series and a request for their next 16 days, in shuffled order
-    origin = pd.Timestamp(uploaded_history["origin"])
-    request = _request(series, origin, seed=1)
-
-    # WHEN it is uploaded
-    run = upload_and_wait(stack, s3, write_csv(tmp_path, "test.csv", request), "it/sharded/test.csv")
+    # GIVEN history for 130 series; WHEN a request for their next 16 days, in shuffled order, is uploaded
+    request, run = upload_request("test.csv", seed=1)
 
     # THEN one forecast CSV holds every requested row, in the request's order
     assert run["status"] == "succeeded", run
@@ -108,16 +117,9 @@ def test_a_sharded_request_gives_one_csv_in_request_order_equal_to_the_unsharded
     assert forecast["unit_sales"].sum() > 0
 
 
-def test_a_failing_shard_is_retried_and_the_retry_shows_in_the_manifest(
-    stack, s3, series, uploaded_history, tmp_path
-):
-    # GIVEN a request whose first shard fails once (the local root's FORECAST_SHARD_FAULT marker)
-    request = _request(series, pd.Timestamp(uploaded_history["origin"]), seed=2)
-
-    # WHEN it is uploaded
-    run = upload_and_wait(
-        stack, s3, write_csv(tmp_path, "test.csv", request), "it/sharded/inject-shard-fault-1.csv"
-    )
+def test_a_failing_shard_is_retried_and_the_retry_shows_in_the_manifest(s3, upload_request):
+    # GIVEN / WHEN a request whose first shard fails once (the local root's FORECAST_SHARD_FAULT marker)
+    request, run = upload_request("inject-shard-fault-1.csv", seed=2)
 
     # THEN Step Functions retried the shard, the run succeeded, and the manifest shows the retry
     assert run["status"] == "succeeded", run
@@ -127,16 +129,9 @@ def test_a_failing_shard_is_retried_and_the_retry_shows_in_the_manifest(
     assert read_output_csv(s3, run["output"])["id"].tolist() == request["id"].tolist()
 
 
-def test_a_shard_failing_every_attempt_fails_the_run_with_the_reason(
-    stack, s3, series, uploaded_history, tmp_path
-):
-    # GIVEN a request whose first shard fails more often than it is retried
-    request = _request(series, pd.Timestamp(uploaded_history["origin"]), seed=3)
-
-    # WHEN it is uploaded
-    run = upload_and_wait(
-        stack, s3, write_csv(tmp_path, "test.csv", request), "it/sharded/inject-shard-fault-9.csv"
-    )
+def test_a_shard_failing_every_attempt_fails_the_run_with_the_reason(upload_request):
+    # GIVEN / WHEN a request whose first shard fails more often than it is retried
+    _, run = upload_request("inject-shard-fault-9.csv", seed=3)
 
     # THEN the run ends failed, naming the shard and its error, with no forecast
     assert run["status"] == "failed", run

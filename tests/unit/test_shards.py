@@ -44,6 +44,17 @@ def test_plan_keeps_series_whole_and_shards_at_most_shard_rows() -> None:
         shards.plan_shards(targets, 0)
 
 
+def test_shards_are_balanced_within_the_shard_size() -> None:
+    # 216 series x 16 days (Kaggle's shape, scaled down) in shards of at most 2,000 rows: two of 1,728
+    targets = pd.DataFrame(
+        {"store_nbr": np.repeat(np.arange(216) // 4, 16), "item_nbr": np.repeat(np.arange(216) % 4, 16)}
+    )
+    sizes = [len(p) for p in shards.plan_shards(targets, 2000)]
+    assert sizes == [1728, 1728]
+    sizes = [len(p) for p in shards.plan_shards(targets, 1000)]
+    assert len(sizes) == 4 and max(sizes) <= 1000 and max(sizes) - min(sizes) <= 16
+
+
 @pytest.fixture
 def deployed(generated: GeneratedData, trained: ForecastModel, tmp_path: Path):
     s3, dynamo = FakeS3(), FakeDynamo()

@@ -72,8 +72,8 @@ def _key(run_id: str, name: str) -> str:
 
 
 def plan_shards(targets: pd.DataFrame, shard_rows: int) -> list[np.ndarray]:
-    """Row positions of ``targets`` per shard: whole series, in store/item order, at most
-    ``shard_rows`` rows per shard (a single longer series gets a shard of its own)."""
+    """Row positions of ``targets`` per shard: whole series, in store/item order, shards of about equal
+    rows and at most ``shard_rows`` each (a single longer series gets a shard of its own)."""
     if shard_rows < 1:
         raise ValueError(f"shard_rows must be >= 1, got {shard_rows}")
     order = np.lexsort((targets["item_nbr"].to_numpy(), targets["store_nbr"].to_numpy()))
@@ -81,9 +81,12 @@ def plan_shards(targets: pd.DataFrame, shard_rows: int) -> list[np.ndarray]:
     items = targets["item_nbr"].to_numpy()[order]
     starts = np.flatnonzero(np.r_[True, (stores[1:] != stores[:-1]) | (items[1:] != items[:-1])])
     sizes = np.diff(np.r_[starts, len(order)])
+    # As many shards as the size needs, of about equal rows (they run side by side: the largest sets the
+    # wall time), never more than shard_rows unless one series alone is longer.
+    target = len(order) / max(1, -(-len(order) // shard_rows))
     cuts, filled = [0], 0
     for s, size in zip(starts.tolist(), sizes.tolist(), strict=True):
-        if filled and filled + size > shard_rows:
+        if filled and (filled + size > shard_rows or filled + size / 2 > target):
             cuts.append(s)
             filled = 0
         filled += size
