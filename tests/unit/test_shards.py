@@ -53,6 +53,28 @@ def test_shards_are_balanced_within_the_shard_size() -> None:
     assert sizes == [1728, 1728]
     sizes = [len(p) for p in shards.plan_shards(targets, 1000)]
     assert len(sizes) == 4 and max(sizes) <= 1000 and max(sizes) - min(sizes) <= 16
+    # the e2e tests' upload: 130 series x 16 in 1,000-row shards
+    sizes = [len(p) for p in shards.plan_shards(targets.iloc[: 130 * 16], 1000)]
+    assert sizes == [688, 704, 688]
+
+
+def test_every_row_lands_in_one_shard_within_the_size_unless_its_series_is_longer() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 40, size=500)
+    lengths[7] = 300  # one series longer than a shard
+    targets = pd.DataFrame(
+        {
+            "store_nbr": np.repeat(np.arange(500) // 20, lengths),
+            "item_nbr": np.repeat(np.arange(500) % 20, lengths),
+        }
+    ).sample(frac=1.0, random_state=1)
+    plan = shards.plan_shards(targets, 250)
+    assert sorted(np.concatenate(plan).tolist()) == list(range(len(targets)))
+    for rows in plan:
+        part = targets.iloc[rows]
+        assert len(part) <= 250 or part[["store_nbr", "item_nbr"]].drop_duplicates().shape[0] == 1
+    keys = [set(map(tuple, targets.iloc[r][["store_nbr", "item_nbr"]].to_numpy())) for r in plan]
+    assert sum(len(k) for k in keys) == len(set().union(*keys)) == 500  # no series split between shards
 
 
 @pytest.fixture

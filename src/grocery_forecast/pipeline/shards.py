@@ -80,17 +80,32 @@ def plan_shards(targets: pd.DataFrame, shard_rows: int) -> list[np.ndarray]:
     stores = targets["store_nbr"].to_numpy()[order]
     items = targets["item_nbr"].to_numpy()[order]
     starts = np.flatnonzero(np.r_[True, (stores[1:] != stores[:-1]) | (items[1:] != items[:-1])])
-    sizes = np.diff(np.r_[starts, len(order)])
     # As many shards as the size needs, of about equal rows (they run side by side: the largest sets the
-    # wall time), never more than shard_rows unless one series alone is longer.
-    target = len(order) / max(1, -(-len(order) // shard_rows))
-    cuts, filled = [0], 0
-    for s, size in zip(starts.tolist(), sizes.tolist(), strict=True):
-        if filled and (filled + size > shard_rows or filled + size / 2 > target):
-            cuts.append(s)
-            filled = 0
-        filled += size
-    cuts.append(len(order))
+    # wall time): cut at the series start nearest each even split, then split any shard still over
+    # shard_rows (rounding to whole series can add half a series) at the last series that fits.
+    n = len(order)
+    k = max(1, -(-n // shard_rows))
+    cuts = [0]
+    for j in range(1, k):
+        i = int(np.searchsorted(starts, j * n / k))
+        near = min(starts[max(i - 1, 0) : i + 1].tolist(), key=lambda s: abs(s - j * n / k))
+        if near > cuts[-1]:
+            cuts.append(near)
+    cuts.append(n)
+    capped = [0]
+    for a, b in itertools.pairwise(cuts):
+        inside = (
+            starts[np.searchsorted(starts, a, "right") : np.searchsorted(starts, b)]
+            if b - a > shard_rows
+            else []
+        )
+        last = a  # the previous series start (or segment start) in this segment
+        for s in [*list(inside), b]:
+            if s - capped[-1] > shard_rows and last > capped[-1]:
+                capped.append(last)
+            last = s
+        capped.append(b)
+    cuts = capped
     return [order[a:b] for a, b in itertools.pairwise(cuts) if b > a]
 
 
