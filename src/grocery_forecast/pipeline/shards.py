@@ -80,32 +80,22 @@ def plan_shards(targets: pd.DataFrame, shard_rows: int) -> list[np.ndarray]:
     stores = targets["store_nbr"].to_numpy()[order]
     items = targets["item_nbr"].to_numpy()[order]
     starts = np.flatnonzero(np.r_[True, (stores[1:] != stores[:-1]) | (items[1:] != items[:-1])])
-    # As many shards as the size needs, of about equal rows (they run side by side: the largest sets the
-    # wall time): cut at the series start nearest each even split, then split any shard still over
-    # shard_rows (rounding to whole series can add half a series) at the last series that fits.
+    # As few shards as the size allows, of about equal rows (they run side by side: the largest sets the
+    # wall time): cut at the series start nearest each even split; while a shard of several series is
+    # over shard_rows (whole series rarely divide evenly), try with more shards.
     n = len(order)
     k = max(1, -(-n // shard_rows))
-    cuts = [0]
-    for j in range(1, k):
-        i = int(np.searchsorted(starts, j * n / k))
-        near = min(starts[max(i - 1, 0) : i + 1].tolist(), key=lambda s: abs(s - j * n / k))
-        if near > cuts[-1]:
-            cuts.append(near)
-    cuts.append(n)
-    capped = [0]
-    for a, b in itertools.pairwise(cuts):
-        inside = (
-            starts[np.searchsorted(starts, a, "right") : np.searchsorted(starts, b)]
-            if b - a > shard_rows
-            else []
-        )
-        last = a  # the previous series start (or segment start) in this segment
-        for s in [*list(inside), b]:
-            if s - capped[-1] > shard_rows and last > capped[-1]:
-                capped.append(last)
-            last = s
-        capped.append(b)
-    cuts = capped
+    while True:
+        splits = np.arange(1, k) * (n / k)
+        i = np.clip(np.searchsorted(starts, splits), 1, len(starts) - 1)
+        below, above = starts[i - 1], starts[i]
+        near = np.where(splits - below <= above - splits, below, above) if len(starts) > 1 else []
+        cuts = np.unique(np.r_[0, near, n]).tolist()
+        sizes = np.diff(cuts)
+        series = np.diff(np.searchsorted(starts, cuts))
+        if k >= len(starts) or not np.any((sizes > shard_rows) & (series > 1)):
+            break
+        k += max(1, k // 100)
     return [order[a:b] for a, b in itertools.pairwise(cuts) if b > a]
 
 
