@@ -68,3 +68,16 @@ def test_etl_handler_runs_every_record_with_decoded_keys_and_logs_json(monkeypat
     assert processed["level"] == "INFO" and processed["rows_in"] == 1
     rejected = next(rec for rec in logs if rec["message"] == "upload rejected")
     assert rejected["level"] == "WARNING" and rejected["input_key"] == "uploads/broken.csv"
+
+
+def test_predict_handler_routes_workflow_tasks_to_the_shard_library(monkeypatch, capsys) -> None:
+    handler = _load_handler("predict", monkeypatch)
+    seen = []
+    monkeypatch.setattr(handler.shards, "run_task", lambda event, *rest: seen.append(event) or {"index": 2})
+    event = {"task": "shard_forecast", "run_id": "test-abc", "bucket": "processed", "index": 2, "attempt": 1}
+
+    result = handler.lambda_handler(event, FakeContext(function_name="grocery-forecast-local-predict"))
+
+    assert result == {"index": 2} and seen == [event]
+    done = next(rec for rec in _logs(capsys.readouterr().out) if rec["message"] == "shard task done")
+    assert done["task"] == "shard_forecast" and done["shard"] == 2 and done["run_id"] == "test-abc"
