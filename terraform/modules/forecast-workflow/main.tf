@@ -157,7 +157,7 @@ resource "aws_sfn_state_machine" "this" {
 
   logging_configuration {
     log_destination        = "${aws_cloudwatch_log_group.this.arn}:*"
-    include_execution_data = false
+    include_execution_data = true # task inputs and outputs are run ids, buckets and shard indices: no data
     level                  = var.log_level
   }
 
