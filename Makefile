@@ -20,6 +20,10 @@ TF_LOCAL      := terraform/environments/local
 DATA_DIR      ?= build/sample-data
 MODEL_DIR     ?= build/model
 FAVORITA_DIR  ?= ../shared/data/favorita
+# `make bench` deploys production's shard size (the e2e tests' 1,000-row shards would split a daily upload
+# into 1,600); BENCH=kaggle (or e2e ingest ...) runs only those benchmarks.
+BENCH_SHARD_ROWS ?= 2000000
+BENCH         ?=
 
 export AWS_ACCESS_KEY_ID     ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
@@ -196,8 +200,9 @@ e2e: up
 	@$(PY) -m pytest tests/integration -q
 
 ## Benchmarks on the local stack: every figure on its own line, all in build/bench/bench.json
+bench: export TF_VAR_forecast_shard_rows := $(BENCH_SHARD_ROWS)
 bench: up
-	@$(PY) -m scripts.bench.run
+	@$(PY) -m scripts.bench.run $(if $(BENCH),--only $(BENCH))
 
 PY_SOURCES := src lambdas training scripts tests
 

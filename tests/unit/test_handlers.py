@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,10 @@ def _load_handler(name: str, monkeypatch: pytest.MonkeyPatch):
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
+    # Powertools configures the service's logger once per process: point it at this test's stdout
+    for log_handler in logging.getLogger(name).handlers:
+        if isinstance(log_handler, logging.StreamHandler):
+            log_handler.stream = sys.stdout  # not setStream: it flushes the previous, closed one
     return module
 
 
@@ -128,3 +133,16 @@ def test_etl_handler_processes_an_upper_case_key_recording_its_version_and_attem
     manifest = json.loads(s3.text("output", f"runs/{run['run_id']}.json"))
     assert manifest["input"]["version_id"] == "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"
     assert (manifest["attempt"], manifest["attempts_allowed"]) == (1, 3)
+
+
+def test_predict_handler_routes_workflow_tasks_to_the_shard_library(monkeypatch, capsys) -> None:
+    handler = _load_handler("predict", monkeypatch)
+    seen = []
+    monkeypatch.setattr(handler.shards, "run_task", lambda event, *rest: seen.append(event) or {"index": 2})
+    event = {"task": "shard_forecast", "run_id": "test-abc", "bucket": "processed", "index": 2, "attempt": 1}
+
+    result = handler.lambda_handler(event, FakeContext(function_name="grocery-forecast-local-predict"))
+
+    assert result == {"index": 2} and seen == [event]
+    done = next(rec for rec in _logs(capsys.readouterr().out) if rec["message"] == "shard task done")
+    assert done["task"] == "shard_forecast" and done["shard"] == 2 and done["run_id"] == "test-abc"

@@ -27,7 +27,8 @@ EXPECTED_ACCESS: dict[str, dict[str, set[str]]] = {
         "output": {runs.REJECTED_PREFIX, runs.RUNS_PREFIX},
     },
     "predict": {
-        "processed": {runs.ACTUALS_PREFIX, runs.REQUESTS_PREFIX, runs.REFERENCE_PREFIX},
+        # the cleaned files it forecasts, and a sharded forecast's working files
+        "processed": {runs.ACTUALS_PREFIX, runs.REQUESTS_PREFIX, runs.REFERENCE_PREFIX, runs.SHARDS_PREFIX},
         "models": {runs.MODELS_PREFIX},
         "output": {runs.FORECASTS_PREFIX, runs.RUNS_PREFIX},
     },
@@ -43,7 +44,8 @@ EXPECTED_LISTING: dict[str, dict[str, set[str]]] = {
         "output": {runs.RUNS_PREFIX},
     },
     "predict": {
-        "processed": {runs.ACTUALS_PREFIX, runs.REQUESTS_PREFIX, runs.REFERENCE_PREFIX},
+        # a shard task reads its previous attempt's status, which may be missing
+        "processed": {runs.ACTUALS_PREFIX, runs.REQUESTS_PREFIX, runs.REFERENCE_PREFIX, runs.SHARDS_PREFIX},
         "models": {runs.MODELS_PREFIX},
         "output": {runs.RUNS_PREFIX},
     },
@@ -131,6 +133,11 @@ def lambdas_tf() -> str:
     return (STACK / "lambdas.tf").read_text()
 
 
+@pytest.fixture(scope="module")
+def workflow_tf() -> str:
+    return (STACK / "workflow.tf").read_text()
+
+
 def test_every_raw_upload_reaches_the_etl(notifications_tf: str) -> None:
     # The ETL reads runs.UPLOAD_SUFFIXES in any letter case (SALES.CSV), which S3's case-sensitive
     # suffix filters cannot express, and answers any other name with a rejection report: so the raw
@@ -172,3 +179,17 @@ def test_a_prefix_changed_on_one_side_only_fails(notifications_tf: str, lambdas_
     assert drifted != lambdas_tf and list_prefixes(drifted) != EXPECTED_LISTING
     drifted = notifications_tf.replace('filter_prefix       = "actuals/"', 'filter_prefix       = "actual/"')
     assert ("actual/", ".csv") in notification_filters(drifted)["processed"]
+
+
+def test_the_forecast_workflow_reads_the_shards_where_predict_writes_them(workflow_tf: str) -> None:
+    # The state machine's role may read only under shard_key_prefix (its ItemReader reads the shard list)
+    prefix = re.search(r'^\s*shard_key_prefix\s*=\s*"([^"]*)"', workflow_tf, re.M)
+    assert prefix and prefix[1] == runs.SHARDS_PREFIX
+    assert runs.shard_key("run-1", "shards.json").startswith(runs.SHARDS_PREFIX)
+
+
+def test_a_shard_prefix_changed_on_one_side_only_fails(lambdas_tf: str, workflow_tf: str) -> None:
+    drifted = lambdas_tf.replace("/shards/*", "/shard/*")
+    assert drifted != lambdas_tf and object_prefixes(drifted) != EXPECTED_ACCESS
+    drifted = lambdas_tf.replace('"shards/*"', '"shard/*"')
+    assert drifted != lambdas_tf and list_prefixes(drifted) != EXPECTED_LISTING

@@ -36,6 +36,7 @@ __all__ = [
     "REJECTED_PREFIX",
     "REQUESTS_PREFIX",
     "RUNS_PREFIX",
+    "SHARDS_PREFIX",
     "UPLOAD_SUFFIXES",
     "HandOff",
     "RunInput",
@@ -55,6 +56,8 @@ __all__ = [
     "rejected_key",
     "request_origin",
     "run_id_for",
+    "shard_key",
+    "shard_prefix",
     "utc_now",
 ]
 
@@ -74,6 +77,10 @@ REQUESTS_PREFIX = "requests/"
 #: Processed bucket: every cleaned file ends in lower-case ``.csv`` (predict's notification suffix
 #: filter, which is case-sensitive).
 PROCESSED_SUFFIX = ".csv"
+#: Processed bucket: a sharded forecast's working files, ``shards/<run_id>/…`` (plan, shard list,
+#: shard inputs, history panels, pooled sums, shard forecasts, task statuses). Predict reads and
+#: writes only here besides the cleaned files; the workflow's state machine reads the shard list.
+SHARDS_PREFIX = "shards/"
 #: Output bucket: run manifests, forecasts, error reports of rejected uploads.
 RUNS_PREFIX = "runs/"
 FORECASTS_PREFIX = "forecasts/"
@@ -151,6 +158,16 @@ def rejected_key(key: str) -> str:
 
 def model_key(version: str, name: str) -> str:
     return f"{MODELS_PREFIX}{version}/{name}"
+
+
+def shard_prefix(run_id: str) -> str:
+    """Where a sharded forecast of ``run_id`` keeps its working files in the processed bucket."""
+    return f"{SHARDS_PREFIX}{run_id}/"
+
+
+def shard_key(run_id: str, name: str) -> str:
+    """``shards/<run_id>/<name>``: ``plan.json``, ``shards.json``, ``input/00000.csv``, ..."""
+    return f"{shard_prefix(run_id)}{name}"
 
 
 # -- the forecast origin --------------------------------------------------------------------------
@@ -318,7 +335,14 @@ class RunManifest:
     rows_forecast: int | None = None
     history_series_found: int | None = None
     output: str | None = None
+    #: the largest peak of the run's predict invocations (of a sharded one: plan, shards, pool, combine)
     peak_memory_mb_predict: float | None = None
+    #: a forecast run as the sharded workflow (grocery_forecast.pipeline.shards): ``shard_count``,
+    #: ``shard_rows``, ``execution_arn``, the ``plan``/``pool``/``combine`` invocations'
+    #: ``{peak_memory_mb, seconds}`` and per shard its rows, series, status, attempts per phase,
+    #: errors, peak memory and seconds. Its steps add ``plan_seconds``, ``combine_seconds`` and
+    #: ``workflow_seconds`` (plan to CSV); ``forecast_seconds`` is its longest single invocation.
+    sharded: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -25,7 +25,7 @@ weekdays), never over rows.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -38,10 +38,12 @@ __all__ = [
     "CATEGORICAL_FEATURES",
     "TARGET_COLUMNS",
     "FeatureSpec",
+    "PooledSums",
     "build_features",
     "encode_categories",
     "feature_names",
     "fit_category_maps",
+    "pooled_sums",
 ]
 
 #: Columns a targets frame must have: the rows to build features for.
@@ -230,6 +232,7 @@ class _SeriesBlock:
     store_columns: dict[str, np.ndarray]
     item_dow: dict[int, np.ndarray]  # k -> (n_items, 7) pooled weekday profile
     store_dow: dict[int, np.ndarray]  # k -> (n_stores, 7)
+    sums: PooledSums  # what the item and store columns are means of
 
 
 def _history(panel: SalesPanel, origin: pd.Timestamp, lookback: int) -> tuple[np.ndarray, np.ndarray]:
@@ -258,9 +261,8 @@ def _series_block(panel: SalesPanel, origin: pd.Timestamp, spec: FeatureSpec) ->
     cols: dict[str, np.ndarray] = {}
     dow: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     names = feature_names(spec)
-    item_keys, item_codes = np.unique(panel.items, return_inverse=True)
-    store_keys, store_codes = np.unique(panel.stores.astype(np.int64), return_inverse=True)
     if n_hist == 0:
+        item_keys, store_keys = np.unique(panel.items), np.unique(panel.stores.astype(np.int64))
         # No known day up to the origin: every history feature is missing.
         first, last = names.index("sales_mean_w" + str(spec.windows[0])), names.index("onpromotion")
         cols = {
@@ -270,19 +272,8 @@ def _series_block(panel: SalesPanel, origin: pd.Timestamp, spec: FeatureSpec) ->
         }
         cols["history_days"] = np.zeros(rows)
         dow = {k: (np.full((rows, 7), np.nan), np.full((rows, 7), np.nan)) for k in spec.dow_weeks}
-        item_cols = {
-            name: np.full(len(item_keys), np.nan) for name in names[first:last] if name.startswith("item_")
-        }
-        store_cols = {
-            name: np.full(len(store_keys), np.nan) for name in names[first:last] if name.startswith("store_")
-        }
-        item_cols = {k: v for k, v in item_cols.items() if "_dow_" not in k}
-        store_cols = {k: v for k, v in store_cols.items() if "_dow_" not in k}
-        item_dow = {k: np.full((len(item_keys), 7), np.nan) for k in spec.group_dow_weeks}
-        store_dow = {k: np.full((len(store_keys), 7), np.nan) for k in spec.group_dow_weeks}
-        return _SeriesBlock(
-            origin, 0, cols, dow, item_keys, item_cols, store_keys, store_cols, item_dow, store_dow
-        )
+        sums = PooledSums.empty(item_keys, store_keys)
+        return _SeriesBlock(origin, 0, cols, dow, sums=sums, **_pooled_means(sums, spec))
 
     recorded = ~np.isnan(raw)
     x = np.log1p(np.clip(np.nan_to_num(raw, nan=0.0), 0.0, None)).astype(np.float64)
@@ -338,46 +329,9 @@ def _series_block(panel: SalesPanel, origin: pd.Timestamp, spec: FeatureSpec) ->
     # population the prediction Lambda sees for a daily upload (it reads the series in the file,
     # and Favorita files hold only store-items that sold), and it is a population training can
     # reproduce at every origin; pooling over every series in the panel would not match serving.
-    pool = recorded[:n, 0] if recorded[:n, 0].any() else np.ones(n, dtype=bool)
-
-    def pooled(values: np.ndarray) -> np.ndarray:
-        return np.where(pool, values[:n], np.nan)
-
-    item_cols: dict[str, np.ndarray] = {}
-    store_cols: dict[str, np.ndarray] = {}
-    for w in spec.item_windows:
-        item_cols[f"item_sales_mean_w{w}"] = _group_mean(pooled(mean(cum_x, w)), item_codes, len(item_keys))
-        item_cols[f"item_nz_frac_w{w}"] = _group_mean(pooled(mean(cum_sold, w)), item_codes, len(item_keys))
-    for w in spec.store_windows:
-        store_cols[f"store_sales_mean_w{w}"] = _group_mean(
-            pooled(mean(cum_x, w)), store_codes, len(store_keys)
-        )
-    item_dow: dict[int, np.ndarray] = {}
-    store_dow: dict[int, np.ndarray] = {}
-    for k in spec.group_dow_weeks:
-        diffs = _dow_matrix(x, k)[:n]
-        diffs[~pool] = np.nan
-        item_dow[k] = np.stack(
-            [_group_mean(diffs[:, j], item_codes, len(item_keys)) for j in range(7)], axis=1
-        )
-        store_dow[k] = np.stack(
-            [_group_mean(diffs[:, j], store_codes, len(store_keys)) for j in range(7)], axis=1
-        )
-    w = spec.item_promo_window
-    on = promo[:n][pool, : min(w, n_hist)]
-    xs = x[:n][pool, : min(w, n_hist)]
-    codes, by_item = item_codes[pool], len(item_keys)
-    promo_days = np.bincount(codes, weights=on.sum(axis=1), minlength=by_item)
-    plain_days = np.bincount(codes, weights=(1.0 - on).sum(axis=1), minlength=by_item)
-    promo_total = np.bincount(codes, weights=(xs * on).sum(axis=1), minlength=by_item)
-    plain_total = np.bincount(codes, weights=(xs * (1.0 - on)).sum(axis=1), minlength=by_item)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        item_cols[f"item_promo_lift_w{w}"] = np.where(
-            (promo_days > 0) & (plain_days > 0), promo_total / promo_days - plain_total / plain_days, np.nan
-        )
-    return _SeriesBlock(
-        origin, n_hist, cols, dow, item_keys, item_cols, store_keys, store_cols, item_dow, store_dow
-    )
+    # They are kept as sums and counts (PooledSums), so shards of one forecast can add theirs up.
+    sums = _pooled_sums(x[:n], cum_x[:n], cum_sold[:n], promo[:n], recorded[:n, 0], panel, spec, mean)
+    return _SeriesBlock(origin, n_hist, cols, dow, sums=sums, **_pooled_means(sums, spec))
 
 
 def _dow_matrix(x: np.ndarray, k: int) -> np.ndarray:
@@ -390,13 +344,160 @@ def _dow_matrix(x: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _group_mean(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+@dataclass
+class PooledSums:
+    """Per-item and per-store sums and counts that the pooled features are means of.
+
+    They add up over disjoint sets of series, so a forecast split into shards of series gets the
+    same item and store features as one over all of them: each shard computes its sums
+    (:func:`pooled_sums`), :meth:`merge` adds them, and every shard builds its features with the
+    total (``build_features(..., pooled=...)``).
+
+    Attributes:
+        item_keys: Item numbers, sorted. store_keys: store numbers, sorted.
+        recorded: Series recorded on the origin day (the pooled population; when there are none
+            anywhere, every series is pooled instead).
+        item, store: ``name -> (4, n_keys)`` float64: total and count over the recorded series,
+            then total and count over every series.
+    """
+
+    item_keys: np.ndarray
+    store_keys: np.ndarray
+    recorded: int
+    item: dict[str, np.ndarray]
+    store: dict[str, np.ndarray]
+
+    @classmethod
+    def empty(cls, item_keys: np.ndarray, store_keys: np.ndarray) -> PooledSums:
+        return cls(np.asarray(item_keys, dtype=np.int64), np.asarray(store_keys, dtype=np.int64), 0, {}, {})
+
+    @classmethod
+    def merge(cls, parts: Sequence[PooledSums]) -> PooledSums:
+        """The sums over the union of the parts' (disjoint) series."""
+        item_keys = (
+            np.unique(np.concatenate([p.item_keys for p in parts])) if parts else np.zeros(0, np.int64)
+        )
+        store_keys = (
+            np.unique(np.concatenate([p.store_keys for p in parts])) if parts else np.zeros(0, np.int64)
+        )
+
+        def add(keys: np.ndarray, side: str) -> dict[str, np.ndarray]:
+            out: dict[str, np.ndarray] = {}
+            for part in parts:
+                pos = pd.Index(keys).get_indexer(getattr(part, f"{side}_keys"))
+                for name, table in getattr(part, side).items():
+                    acc = out.setdefault(name, np.zeros((4, len(keys))))
+                    np.add.at(acc, (slice(None), pos), table)
+            return out
+
+        return cls(
+            item_keys,
+            store_keys,
+            sum(p.recorded for p in parts),
+            add(item_keys, "item"),
+            add(store_keys, "store"),
+        )
+
+
+def _sums(values: np.ndarray, codes: np.ndarray, n_groups: int, pool: np.ndarray) -> np.ndarray:
+    """``(4, n_groups)``: total and count of the non-missing ``values`` per group, in ``pool``, then in all."""
+    out = np.zeros((4, n_groups))
     ok = ~np.isnan(values)
-    total = np.bincount(codes[ok], weights=values[ok], minlength=n_groups)
-    count = np.bincount(codes[ok], minlength=n_groups)
-    out = np.full(n_groups, np.nan)
-    np.divide(total, count, out=out, where=count > 0)
+    for j, chosen in enumerate((ok & pool, ok)):
+        out[2 * j] = np.bincount(codes[chosen], weights=values[chosen], minlength=n_groups)
+        out[2 * j + 1] = np.bincount(codes[chosen], minlength=n_groups)
     return out
+
+
+def _pooled_sums(
+    x: np.ndarray,
+    cum_x: np.ndarray,
+    cum_sold: np.ndarray,
+    promo: np.ndarray,
+    pool: np.ndarray,
+    panel: SalesPanel,
+    spec: FeatureSpec,
+    mean: Any,
+) -> PooledSums:
+    """Sums and counts of the values the item and store features average (all arrays: one row per series)."""
+    n_hist = x.shape[1]
+    item_keys, item_codes = np.unique(panel.items, return_inverse=True)
+    store_keys, store_codes = np.unique(panel.stores.astype(np.int64), return_inverse=True)
+    n_items, n_stores = len(item_keys), len(store_keys)
+    item: dict[str, np.ndarray] = {}
+    store: dict[str, np.ndarray] = {}
+    for w in spec.item_windows:
+        item[f"item_sales_mean_w{w}"] = _sums(mean(cum_x, w), item_codes, n_items, pool)
+        item[f"item_nz_frac_w{w}"] = _sums(mean(cum_sold, w), item_codes, n_items, pool)
+    for w in spec.store_windows:
+        store[f"store_sales_mean_w{w}"] = _sums(mean(cum_x, w), store_codes, n_stores, pool)
+    for k in spec.group_dow_weeks:
+        diffs = _dow_matrix(x, k)
+        for j in range(7):
+            item[f"item_dow_k{k}_{j}"] = _sums(diffs[:, j], item_codes, n_items, pool)
+            store[f"store_dow_k{k}_{j}"] = _sums(diffs[:, j], store_codes, n_stores, pool)
+    w = min(spec.item_promo_window, n_hist)
+    on, xs = promo[:, :w], x[:, :w]
+    for name, values in (
+        ("promo_days", on.sum(axis=1)),
+        ("plain_days", (1.0 - on).sum(axis=1)),
+        ("promo_total", (xs * on).sum(axis=1)),
+        ("plain_total", (xs * (1.0 - on)).sum(axis=1)),
+    ):
+        item[f"lift_{name}"] = _sums(values, item_codes, n_items, pool)
+    return PooledSums(item_keys, store_keys, int(pool.sum()), item, store)
+
+
+def _pooled_means(sums: PooledSums, spec: FeatureSpec) -> dict[str, Any]:
+    """The item and store columns of a :class:`_SeriesBlock` from the sums."""
+    row = 0 if sums.recorded > 0 else 2
+    n_items, n_stores = len(sums.item_keys), len(sums.store_keys)
+
+    def table(side: dict[str, np.ndarray], name: str, n_groups: int) -> np.ndarray:
+        return side[name] if name in side else np.zeros((4, n_groups))
+
+    def mean(side: dict[str, np.ndarray], name: str, n_groups: int) -> np.ndarray:
+        t = table(side, name, n_groups)
+        out = np.full(n_groups, np.nan)
+        np.divide(t[row], t[row + 1], out=out, where=t[row + 1] > 0)
+        return out
+
+    item_cols: dict[str, np.ndarray] = {}
+    store_cols: dict[str, np.ndarray] = {}
+    for w in spec.item_windows:
+        item_cols[f"item_sales_mean_w{w}"] = mean(sums.item, f"item_sales_mean_w{w}", n_items)
+        item_cols[f"item_nz_frac_w{w}"] = mean(sums.item, f"item_nz_frac_w{w}", n_items)
+    for w in spec.store_windows:
+        store_cols[f"store_sales_mean_w{w}"] = mean(sums.store, f"store_sales_mean_w{w}", n_stores)
+    item_dow = {
+        k: np.stack([mean(sums.item, f"item_dow_k{k}_{j}", n_items) for j in range(7)], axis=1)
+        for k in spec.group_dow_weeks
+    }
+    store_dow = {
+        k: np.stack([mean(sums.store, f"store_dow_k{k}_{j}", n_stores) for j in range(7)], axis=1)
+        for k in spec.group_dow_weeks
+    }
+    promo_days, plain_days, promo_total, plain_total = (
+        table(sums.item, f"lift_{name}", n_items)[row]
+        for name in ("promo_days", "plain_days", "promo_total", "plain_total")
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        item_cols[f"item_promo_lift_w{spec.item_promo_window}"] = np.where(
+            (promo_days > 0) & (plain_days > 0), promo_total / promo_days - plain_total / plain_days, np.nan
+        )
+    return {
+        "item_keys": sums.item_keys,
+        "item_columns": item_cols,
+        "store_keys": sums.store_keys,
+        "store_columns": store_cols,
+        "item_dow": item_dow,
+        "store_dow": store_dow,
+    }
+
+
+def pooled_sums(panel: SalesPanel, origin: pd.Timestamp | str, spec: FeatureSpec) -> PooledSums:
+    """The sums behind the item and store features of ``panel``'s series at ``origin``."""
+    return _series_block(panel, pd.Timestamp(origin).normalize(), spec).sums
 
 
 # -- assembling target rows --------------------------------------------------------------------
@@ -502,6 +603,7 @@ def build_features(
     reference: Reference,
     spec: FeatureSpec,
     category_maps: Mapping[str, Sequence[Any]] | None = None,
+    pooled: PooledSums | None = None,
 ) -> pd.DataFrame:
     """One feature row per target row, from history up to ``origin`` only.
 
@@ -516,6 +618,8 @@ def build_features(
         spec: The feature configuration.
         category_maps: Saved category values (from the model's metadata). Defaults to
             :func:`fit_category_maps` of ``reference`` and ``panel``, which only training should do.
+        pooled: Item and store sums over a larger set of series than ``panel``'s (a shard's
+            forecast uses the sums of all shards). Defaults to ``panel``'s own.
 
     Returns:
         A float32 frame with columns ``feature_names(spec)``, aligned with ``targets``' rows.
@@ -541,6 +645,8 @@ def build_features(
     rows = uniq_rows[pair_codes] if len(pair_codes) else np.zeros(0, dtype=np.int64)
     maps = category_maps if category_maps is not None else fit_category_maps(reference, panel)
     block = _series_block(panel, origin, spec)
+    if pooled is not None:
+        block = replace(block, sums=pooled, **_pooled_means(pooled, spec))
     frame = _assemble(
         block, rows, stores, items, ahead, _promo_flags(targets["onpromotion"]), reference, spec, maps
     )

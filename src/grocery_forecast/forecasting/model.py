@@ -42,6 +42,7 @@ from grocery_forecast.forecasting.features import (
     CATEGORICAL_FEATURES,
     TARGET_COLUMNS,
     FeatureSpec,
+    PooledSums,
     _assemble,
     _series_block,
     build_features,
@@ -439,7 +440,12 @@ class ForecastModel:
         return self.booster
 
     def features(
-        self, panel: SalesPanel, origin: pd.Timestamp | str, targets: pd.DataFrame, reference: Reference
+        self,
+        panel: SalesPanel,
+        origin: pd.Timestamp | str,
+        targets: pd.DataFrame,
+        reference: Reference,
+        pooled: PooledSums | None = None,
     ) -> pd.DataFrame:
         """The model's input rows for ``targets``, encoded with the model's own category maps."""
         self._require_booster()
@@ -453,10 +459,15 @@ class ForecastModel:
                 f"targets span {int(ahead.min())}..{int(ahead.max())} days after the origin "
                 f"{origin.date()}; this model forecasts 1..{self.horizon}"
             )
-        return build_features(panel, origin, targets, reference, self.spec, self.category_maps)
+        return build_features(panel, origin, targets, reference, self.spec, self.category_maps, pooled)
 
     def predict(
-        self, panel: SalesPanel, origin: pd.Timestamp | str, targets: pd.DataFrame, reference: Reference
+        self,
+        panel: SalesPanel,
+        origin: pd.Timestamp | str,
+        targets: pd.DataFrame,
+        reference: Reference,
+        pooled: PooledSums | None = None,
     ) -> np.ndarray:
         """Forecast unit sales for each row of ``targets``.
 
@@ -466,6 +477,8 @@ class ForecastModel:
             origin: Last day of history; targets must be 1..``horizon`` days after it.
             targets: Rows with store_nbr, item_nbr, date, onpromotion.
             reference: Item and store attributes and holidays.
+            pooled: Item and store sums over all shards of a sharded forecast (see
+                :class:`~grocery_forecast.forecasting.features.PooledSums`). Defaults to ``panel``'s.
 
         Returns:
             Unit sales (``expm1`` of the model output, clipped at 0), aligned with ``targets``.
@@ -473,7 +486,7 @@ class ForecastModel:
         booster = self._require_booster()
         if len(targets) == 0:
             return np.zeros(0, dtype=np.float64)
-        x = self.features(panel, origin, targets, reference)
+        x = self.features(panel, origin, targets, reference, pooled)
         raw = booster.predict(x.to_numpy(dtype=np.float32))
         return np.clip(np.expm1(raw), 0.0, None)
 

@@ -29,7 +29,15 @@ from grocery_forecast.contract.schema import MAX_HORIZON, FileKind
 from grocery_forecast.pipeline import manifest as mf
 from grocery_forecast.pipeline.attempts import begin_attempt, max_retry_attempts
 
-__all__ = ["ForecastConfig", "ModelCache", "forecast_targets", "run_forecast"]
+__all__ = [
+    "ForecastConfig",
+    "ModelCache",
+    "forecast_frame",
+    "forecast_targets",
+    "read_history",
+    "run_forecast",
+    "write_forecast",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,10 @@ class ForecastConfig:
     model_dir: Path = Path("/tmp/models")
     #: Lambda's retries after a failed attempt: a failure is "retrying" until the last one.
     max_retries: int = 0
+    #: Forecasts of more target rows than this go through the sharded workflow (0: never).
+    shard_rows: int = 0
+    #: The Step Functions state machine of the sharded workflow.
+    state_machine_arn: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ForecastConfig:
@@ -56,6 +68,8 @@ class ForecastConfig:
                 int(environ.get("FORECAST_HORIZON", MAX_HORIZON)),
                 Path(environ.get("MODEL_CACHE_DIR", "/tmp/models")),
                 max_retry_attempts(environ),
+                int(environ.get("FORECAST_SHARD_ROWS", 0)),
+                environ.get("FORECAST_STATE_MACHINE_ARN", ""),
             )
         except KeyError as exc:
             raise RuntimeError(
@@ -71,10 +85,11 @@ class ModelCache:
     model: Any = None
     load_seconds: float = 0.0
 
-    def get(self, s3: Any, bucket: str, cache_dir: Path) -> Any:
-        """The model in service. Raises ModelStoreError (recorded in the run's manifest) when there is
-        none or this library cannot serve it, naming the way back (``models rollback``)."""
-        version = model_store.current_version(s3, bucket)
+    def get(self, s3: Any, bucket: str, cache_dir: Path, version: str | None = None) -> Any:
+        """The model ``version`` (defaults to the one in service). Raises ModelStoreError (recorded in
+        the run's manifest) when there is none or this library cannot serve it, naming the way back
+        (``models rollback``)."""
+        version = version or model_store.current_version(s3, bucket)
         if version != self.version or self.model is None:
             t0 = time.perf_counter()
             try:
@@ -120,6 +135,56 @@ def forecast_targets(
     )
 
 
+def read_history(
+    store: DynamoHistoryStore, targets: pd.DataFrame, origin: pd.Timestamp, lookback: int
+) -> Any:
+    """The ``lookback`` days up to ``origin`` of the series in ``targets``, from the history table."""
+    return store.read_panel(
+        targets["store_nbr"].to_numpy(),
+        targets["item_nbr"].to_numpy(),
+        origin - pd.Timedelta(days=lookback - 1),
+        origin,
+    )
+
+
+def forecast_frame(
+    model: Any,
+    panel: Any,
+    origin: pd.Timestamp,
+    targets: pd.DataFrame,
+    reference: Any,
+    kind: FileKind | str,
+    pooled: Any = None,
+) -> pd.DataFrame:
+    """The forecast CSV's rows for ``targets``: ``id,unit_sales,date,...`` for a request (the Kaggle
+    submission plus the keys), ``date,store_nbr,item_nbr,onpromotion,unit_sales`` for actuals."""
+    predictions = model.predict(panel, origin, targets, reference, pooled)
+    forecast = targets.assign(unit_sales=np.round(np.asarray(predictions, dtype=np.float64), 4))
+    columns = (
+        ["id", "unit_sales", "date", "store_nbr", "item_nbr", "onpromotion"]
+        if FileKind(kind) is FileKind.REQUEST
+        else ["date", "store_nbr", "item_nbr", "onpromotion", "unit_sales"]
+    )
+    return forecast[columns]
+
+
+def write_forecast(
+    s3: Any, bucket: str, run_id: str, forecast: pd.DataFrame, model_version: str, origin: pd.Timestamp
+) -> str:
+    """Write ``forecasts/<run>/forecast.csv`` with the run, model version and origin as metadata; its key."""
+    key = runs.forecast_key(run_id)
+    put_csv(
+        s3,
+        bucket,
+        key,
+        forecast,
+        runs.encode_metadata(
+            {"run-id": run_id, "model-version": model_version, "origin": str(origin.date())}
+        ),
+    )
+    return key
+
+
 def run_forecast(
     s3: Any,
     store: DynamoHistoryStore,
@@ -131,11 +196,14 @@ def run_forecast(
     references: ReferenceObjects,
     request_id: str | None = None,
     event_id: str | None = None,
+    sfn: Any = None,
 ) -> RunManifest:
     """Forecast one cleaned upload and write ``forecasts/<run>/forecast.csv``; returns the manifest.
 
     ``event_id`` numbers the attempts across Lambda's retries (a failure with retries left is
-    recorded as ``retrying``, not ``failed``).
+    recorded as ``retrying``, not ``failed``). With a Step Functions client ``sfn`` and more target
+    rows than ``config.shard_rows``, the forecast is handed to the sharded workflow instead
+    (:mod:`grocery_forecast.pipeline.shards`), which completes the manifest.
     """
     started = time.perf_counter()
     obj = s3.get_object(Bucket=bucket, Key=key)
@@ -148,13 +216,14 @@ def run_forecast(
     # The manifest as read is the run's previous state: it holds predict's earlier attempts at this event.
     begin_attempt(manifest, manifest, "predict", event_id, config.max_retries)
     with mf.recording_failure(s3, config.output_bucket, manifest, "forecast"):
-        _forecast(s3, store, obj, hand_off, manifest, config, models, references, started)
+        _forecast(s3, store, key, obj, hand_off, manifest, config, models, references, started, sfn)
     return manifest
 
 
 def _forecast(
     s3: Any,
     store: DynamoHistoryStore,
+    key: str,
     obj: dict[str, Any],
     hand_off: HandOff,
     manifest: RunManifest,
@@ -162,6 +231,7 @@ def _forecast(
     models: ModelCache,
     references: ReferenceObjects,
     started: float,
+    sfn: Any = None,
 ) -> None:
     steps = manifest.steps
     kind = hand_off.kind
@@ -174,6 +244,11 @@ def _forecast(
         origin_hint = runs.request_origin(first_wanted, span[1] if span else None)
     origin, targets = forecast_targets(cleaned, kind, config.horizon, origin_hint)
     steps["read_processed_seconds"] = round(time.perf_counter() - t0, 3)
+    if sfn is not None and 0 < config.shard_rows < len(targets):
+        from grocery_forecast.pipeline import shards
+
+        shards.start(s3, sfn, key, hand_off, origin, targets, manifest, config, started)
+        return
 
     t0 = time.perf_counter()
     model = models.get(s3, config.models_bucket, config.model_dir)
@@ -181,37 +256,15 @@ def _forecast(
     steps["load_model_seconds"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
-    lookback = int(model.spec.lookback_days)
-    panel = store.read_panel(
-        targets["store_nbr"].to_numpy(),
-        targets["item_nbr"].to_numpy(),
-        origin - pd.Timedelta(days=lookback - 1),
-        origin,
-    )
+    panel = read_history(store, targets, origin, int(model.spec.lookback_days))
     steps["read_history_seconds"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
-    predictions = model.predict(panel, origin, targets, reference)
+    forecast = forecast_frame(model, panel, origin, targets, reference, kind)
     steps["predict_seconds"] = round(time.perf_counter() - t0, 3)
 
-    forecast = targets.assign(unit_sales=np.round(np.asarray(predictions, dtype=np.float64), 4))
-    columns = (
-        ["id", "unit_sales", "date", "store_nbr", "item_nbr", "onpromotion"]
-        if kind is FileKind.REQUEST
-        else ["date", "store_nbr", "item_nbr", "onpromotion", "unit_sales"]
-    )
-    forecast = forecast[columns]
     t0 = time.perf_counter()
-    out_key = runs.forecast_key(hand_off.run_id)
-    put_csv(
-        s3,
-        config.output_bucket,
-        out_key,
-        forecast,
-        runs.encode_metadata(
-            {"run-id": hand_off.run_id, "model-version": str(models.version), "origin": str(origin.date())}
-        ),
-    )
+    out_key = write_forecast(s3, config.output_bucket, hand_off.run_id, forecast, str(models.version), origin)
     steps["write_forecast_seconds"] = round(time.perf_counter() - t0, 3)
     steps["forecast_seconds"] = round(time.perf_counter() - started, 3)
 

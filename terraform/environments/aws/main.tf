@@ -33,6 +33,10 @@ module "forecasting_stack" {
   maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
   alarm_actions                = var.alarm_actions
 
+  forecast_shard_rows      = var.forecast_shard_rows
+  forecast_max_concurrency = var.forecast_max_concurrency
+  forecast_shard_retries   = var.forecast_shard_retries
+
   forecast_horizon   = var.forecast_horizon
   log_level          = var.log_level
   log_retention_days = var.log_retention_days

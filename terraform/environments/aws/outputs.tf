@@ -75,6 +75,21 @@ output "dlq_queue_arn" {
   value       = module.forecasting_stack.dlq_queue_arn
 }
 
+output "forecast_state_machine_arn" {
+  description = "ARN of the sharded-forecast workflow (Step Functions)."
+  value       = module.forecasting_stack.forecast_state_machine_arn
+}
+
+output "forecast_state_machine_name" {
+  description = "Name of the sharded-forecast workflow."
+  value       = module.forecasting_stack.forecast_state_machine_name
+}
+
+output "forecast_shard_rows" {
+  description = "Target rows above which a forecast is sharded."
+  value       = module.forecasting_stack.forecast_shard_rows
+}
+
 output "region" {
   description = "Region the stack is deployed in."
   value       = module.forecasting_stack.region

@@ -60,6 +60,24 @@ variable "predict_timeout_seconds" {
   default     = 300
 }
 
+variable "forecast_shard_rows" {
+  description = "Target rows above which a forecast runs as the sharded workflow (Step Functions Distributed Map), 100..5,000,000. 2,000,000 keeps a shard near 60% of the predict function's 3,008 MB."
+  type        = number
+  default     = 2000000
+}
+
+variable "forecast_max_concurrency" {
+  description = "Shards forecast at the same time, 1..1000 (concurrent predict invocations)."
+  type        = number
+  default     = 20
+}
+
+variable "forecast_shard_retries" {
+  description = "Retries of a failed shard task before the run fails, 0..5."
+  type        = number
+  default     = 2
+}
+
 variable "forecast_horizon" {
   description = "Number of days forecast after the last date of history, 1..16."
   type        = number

@@ -20,6 +20,7 @@ provider "aws" {
     lambda     = var.endpoint
     logs       = var.endpoint
     s3         = var.endpoint
+    sfn        = var.endpoint
     sqs        = var.endpoint
     sts        = var.endpoint
   }
@@ -48,6 +49,13 @@ module "forecasting_stack" {
   # See var.create_alarms: MiniStack reads alarms back incompletely. When deployed, they notify nobody.
   create_alarms = var.create_alarms
   alarm_actions = []
+
+  # Small shards, so a CI-sized upload already runs the sharded workflow with several shards.
+  forecast_shard_rows                   = var.forecast_shard_rows
+  forecast_max_concurrency              = var.forecast_max_concurrency
+  forecast_shard_retries                = var.forecast_shard_retries
+  forecast_shard_retry_interval_seconds = 1
+  forecast_shard_fault_marker           = var.forecast_shard_fault_marker
 
   # Disposable: `terraform destroy` empties the buckets, nothing is protected.
   force_destroy             = true

@@ -83,6 +83,30 @@ variable "create_alarms" {
   default     = false
 }
 
+variable "forecast_shard_rows" {
+  description = "Target rows above which a forecast runs sharded. Small here (1,000: a 63-series upload already has several shards) so the e2e tests exercise the workflow; `make bench` deploys with production's 2,000,000."
+  type        = number
+  default     = 1000
+}
+
+variable "forecast_max_concurrency" {
+  description = "Shards forecast at the same time. 2 on a laptop or CI runner (each shard is a Lambda process)."
+  type        = number
+  default     = 2
+}
+
+variable "forecast_shard_retries" {
+  description = "Retries of a failed shard task before the run fails."
+  type        = number
+  default     = 2
+}
+
+variable "forecast_shard_fault_marker" {
+  description = "Uploads whose key holds \"<marker>-<n>\" fail their first shard's forecast n times (the e2e fault tests). Local only: the AWS root has no such variable."
+  type        = string
+  default     = "inject-shard-fault"
+}
+
 variable "point_in_time_recovery" {
   description = "Enable point-in-time recovery on the history table (the emulator accepts it; set false for an emulator that does not)."
   type        = bool

@@ -18,7 +18,7 @@ locals {
       ListRuns       = { bucket = local.output_bucket_arn, prefixes = ["runs/*"] }
     }
     predict = {
-      ListProcessed = { bucket = local.processed_bucket_arn, prefixes = ["actuals/*", "requests/*", "reference/*"] }
+      ListProcessed = { bucket = local.processed_bucket_arn, prefixes = ["actuals/*", "requests/*", "reference/*", "shards/*"] }
       ListModels    = { bucket = local.models_bucket_arn, prefixes = ["models/*"] }
       ListRuns      = { bucket = local.output_bucket_arn, prefixes = ["runs/*"] }
     }
@@ -151,10 +151,17 @@ module "predict" {
   package_path     = var.predict_package_path
   artifacts_bucket = module.bucket["artifacts"].s3_bucket_id
 
-  environment_variables = merge(local.common_environment, {
-    MODELS_BUCKET           = module.bucket["models"].s3_bucket_id
-    POWERTOOLS_SERVICE_NAME = "predict"
-  })
+  environment_variables = merge(
+    local.common_environment,
+    {
+      MODELS_BUCKET              = module.bucket["models"].s3_bucket_id
+      POWERTOOLS_SERVICE_NAME    = "predict"
+      FORECAST_SHARD_ROWS        = tostring(var.forecast_shard_rows)
+      FORECAST_STATE_MACHINE_ARN = module.forecast_workflow.state_machine_arn
+    },
+    # Test-only fault injection (pipeline/shards.py): set by the local root, never by the AWS one.
+    var.forecast_shard_fault_marker == "" ? {} : { FORECAST_SHARD_FAULT = var.forecast_shard_fault_marker },
+  )
 
   policy_statements = concat(local.list_statements.predict, [
     {
@@ -188,6 +195,17 @@ module "predict" {
       sid       = "ReadHistory"
       actions   = local.predict_table_actions
       resources = [module.history_table.dynamodb_table_arn]
+    },
+    {
+      # The sharded forecast: plan, shard inputs, per-shard history, sums, forecasts and statuses.
+      sid       = "ReadWriteShards"
+      actions   = ["s3:GetObject", "s3:PutObject"]
+      resources = ["${local.processed_bucket_arn}/shards/*"]
+    },
+    {
+      sid       = "StartShardedForecasts"
+      actions   = ["states:StartExecution"]
+      resources = [module.forecast_workflow.state_machine_arn]
     },
     local.send_to_dlq_statement,
   ])

@@ -18,6 +18,7 @@ locals {
 
   etl_function_name     = "${var.name_prefix}-etl"
   predict_function_name = "${var.name_prefix}-predict"
+  workflow_name         = "${var.name_prefix}-forecast-shards"
 
   raw_bucket_arn       = module.bucket["raw"].s3_bucket_arn
   processed_bucket_arn = module.bucket["processed"].s3_bucket_arn
@@ -100,12 +101,15 @@ locals {
   region     = data.aws_region.current.name
   partition  = data.aws_partition.current.partition
 
-  # The log groups the key may encrypt, as CloudWatch Logs names them in the encryption context.
+  # The log groups the key may encrypt (both functions', the sharded-forecast workflow's), as CloudWatch Logs names them in the encryption context.
   # Built from the names (not read from the log groups, which need the key first).
-  log_group_arns = [
-    for name in [local.etl_function_name, local.predict_function_name] :
-    "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${name}"
-  ]
+  log_group_arns = concat(
+    [
+      for name in [local.etl_function_name, local.predict_function_name] :
+      "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${name}"
+    ],
+    ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/vendedlogs/states/${local.workflow_name}"],
+  )
 
   cloudwatch_logs_kms_key_arn = var.create_cloudwatch_logs_kms_key ? one(aws_kms_key.logs[*].arn) : var.cloudwatch_logs_kms_key_arn
 }
@@ -132,7 +136,7 @@ resource "aws_kms_key" "logs" {
         Resource  = "*"
       },
       {
-        # CloudWatch Logs itself, and only for the two log groups of this stack.
+        # CloudWatch Logs itself, and only for the log groups of this stack.
         Sid       = "AllowCloudWatchLogsForTheStackLogGroups"
         Effect    = "Allow"
         Principal = { Service = "logs.${local.region}.amazonaws.com" }

@@ -103,3 +103,27 @@ output "region" {
   description = "Region the stack is deployed in."
   value       = data.aws_region.current.name
 }
+
+################################################################################
+# Sharded forecasts
+################################################################################
+
+output "forecast_state_machine_arn" {
+  description = "ARN of the sharded-forecast workflow (Step Functions) that runs forecasts over forecast_shard_rows target rows."
+  value       = module.forecast_workflow.state_machine_arn
+}
+
+output "forecast_state_machine_name" {
+  description = "Name of the sharded-forecast workflow."
+  value       = module.forecast_workflow.state_machine_name
+}
+
+output "forecast_workflow_log_group_name" {
+  description = "CloudWatch log group of the sharded-forecast workflow."
+  value       = module.forecast_workflow.log_group_name
+}
+
+output "forecast_shard_rows" {
+  description = "Target rows above which a forecast is sharded."
+  value       = var.forecast_shard_rows
+}

@@ -49,8 +49,8 @@ variable "etl_memory_mb" {
   default     = 2048
 
   validation {
-    condition     = var.etl_memory_mb >= 128 && var.etl_memory_mb <= 10240
-    error_message = "etl_memory_mb must be between 128 and 10240."
+    condition     = var.etl_memory_mb >= 128 && var.etl_memory_mb <= 10240 && floor(var.etl_memory_mb) == var.etl_memory_mb
+    error_message = "etl_memory_mb must be a whole number between 128 and 10240."
   }
 }
 
@@ -60,8 +60,8 @@ variable "etl_timeout_seconds" {
   default     = 300
 
   validation {
-    condition     = var.etl_timeout_seconds >= 1 && var.etl_timeout_seconds <= 900
-    error_message = "etl_timeout_seconds must be between 1 and 900."
+    condition     = var.etl_timeout_seconds >= 1 && var.etl_timeout_seconds <= 900 && floor(var.etl_timeout_seconds) == var.etl_timeout_seconds
+    error_message = "etl_timeout_seconds must be a whole number between 1 and 900."
   }
 }
 
@@ -71,8 +71,8 @@ variable "predict_memory_mb" {
   default     = 3008
 
   validation {
-    condition     = var.predict_memory_mb >= 128 && var.predict_memory_mb <= 10240
-    error_message = "predict_memory_mb must be between 128 and 10240."
+    condition     = var.predict_memory_mb >= 128 && var.predict_memory_mb <= 10240 && floor(var.predict_memory_mb) == var.predict_memory_mb
+    error_message = "predict_memory_mb must be a whole number between 128 and 10240."
   }
 }
 
@@ -82,8 +82,8 @@ variable "predict_timeout_seconds" {
   default     = 300
 
   validation {
-    condition     = var.predict_timeout_seconds >= 1 && var.predict_timeout_seconds <= 900
-    error_message = "predict_timeout_seconds must be between 1 and 900."
+    condition     = var.predict_timeout_seconds >= 1 && var.predict_timeout_seconds <= 900 && floor(var.predict_timeout_seconds) == var.predict_timeout_seconds
+    error_message = "predict_timeout_seconds must be a whole number between 1 and 900."
   }
 }
 
@@ -164,6 +164,65 @@ variable "log_retention_days" {
   validation {
     condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
     error_message = "log_retention_days must be one of 0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  }
+}
+
+################################################################################
+# Sharded forecasts (Step Functions)
+################################################################################
+
+variable "forecast_shard_rows" {
+  description = "A forecast of more target rows than this (a request's rows; 16 days per series of an actuals file) is split into shards of whole series of at most this many rows, run by the forecast workflow (Distributed Map) instead of one invocation. 100..5,000,000. The default keeps a Kaggle-size request (3.4 M rows) to two shards of about 1.7 M rows, each near 60% of the predict function's 3,008 MB, and the daily 100,000-series upload (1.6 M rows) in one invocation."
+  type        = number
+  default     = 2000000
+
+  validation {
+    condition     = var.forecast_shard_rows >= 100 && var.forecast_shard_rows <= 5000000 && floor(var.forecast_shard_rows) == var.forecast_shard_rows
+    error_message = "forecast_shard_rows must be a whole number between 100 and 5000000."
+  }
+}
+
+variable "forecast_max_concurrency" {
+  description = "Shards forecast at the same time, 1..1000 (concurrent predict invocations: keep it within the account's Lambda concurrency)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.forecast_max_concurrency >= 1 && var.forecast_max_concurrency <= 1000 && floor(var.forecast_max_concurrency) == var.forecast_max_concurrency
+    error_message = "forecast_max_concurrency must be a whole number between 1 and 1000."
+  }
+}
+
+variable "forecast_shard_retries" {
+  description = "Retries of a failed shard task before the run fails, 0..5."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.forecast_shard_retries >= 0 && var.forecast_shard_retries <= 5 && floor(var.forecast_shard_retries) == var.forecast_shard_retries
+    error_message = "forecast_shard_retries must be a whole number between 0 and 5."
+  }
+}
+
+variable "forecast_shard_retry_interval_seconds" {
+  description = "Seconds before the first retry of a failed shard task (doubled at each further retry), 1..300."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.forecast_shard_retry_interval_seconds >= 1 && var.forecast_shard_retry_interval_seconds <= 300 && floor(var.forecast_shard_retry_interval_seconds) == var.forecast_shard_retry_interval_seconds
+    error_message = "forecast_shard_retry_interval_seconds must be a whole number between 1 and 300."
+  }
+}
+
+variable "forecast_shard_fault_marker" {
+  description = "Tests only: an upload whose key holds \"<marker>-<n>\" fails its first shard's forecast n times (FORECAST_SHARD_FAULT), to exercise retries. Empty (the default) turns it off; only the local root sets it."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{0,40}$", var.forecast_shard_fault_marker))
+    error_message = "forecast_shard_fault_marker must be empty or up to 40 letters, digits, \"-\" or \"_\"."
   }
 }
 

@@ -148,3 +148,73 @@ run "log_key_arn_and_create_are_exclusive" {
 
   expect_failures = [output.cloudwatch_logs_kms_key_arn]
 }
+
+run "fractional_memory_is_refused" {
+  command = plan
+
+  variables {
+    etl_memory_mb = 2048.5
+  }
+
+  expect_failures = [var.etl_memory_mb]
+}
+
+run "shard_rows_below_100_are_refused" {
+  command = plan
+
+  variables {
+    forecast_shard_rows = 10
+  }
+
+  expect_failures = [var.forecast_shard_rows]
+}
+
+run "shard_rows_above_5_million_are_refused" {
+  command = plan
+
+  variables {
+    forecast_shard_rows = 10000000
+  }
+
+  expect_failures = [var.forecast_shard_rows]
+}
+
+run "max_concurrency_zero_is_refused" {
+  command = plan
+
+  variables {
+    forecast_max_concurrency = 0
+  }
+
+  expect_failures = [var.forecast_max_concurrency]
+}
+
+run "max_concurrency_above_1000_is_refused" {
+  command = plan
+
+  variables {
+    forecast_max_concurrency = 1001
+  }
+
+  expect_failures = [var.forecast_max_concurrency]
+}
+
+run "shard_retries_above_5_are_refused" {
+  command = plan
+
+  variables {
+    forecast_shard_retries = 6
+  }
+
+  expect_failures = [var.forecast_shard_retries]
+}
+
+run "fault_marker_must_be_a_plain_word" {
+  command = plan
+
+  variables {
+    forecast_shard_fault_marker = "a marker with spaces"
+  }
+
+  expect_failures = [var.forecast_shard_fault_marker]
+}

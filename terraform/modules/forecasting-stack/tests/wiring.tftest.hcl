@@ -285,12 +285,13 @@ run "log_groups_keep_a_year_encrypted_with_the_stack_key" {
             "kms:EncryptionContext:aws:logs:arn" = [
               "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-etl",
               "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-predict",
+              "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/test-stack-forecast-shards",
             ]
           }
         }
       },
     ]
-    error_message = "The key policy must delegate to the account's IAM and let CloudWatch Logs use the key for the two log groups only: ${aws_kms_key.logs[0].policy}"
+    error_message = "The key policy must delegate to the account's IAM and let CloudWatch Logs use the key for the stack's log groups only: ${aws_kms_key.logs[0].policy}"
   }
 }
 
@@ -438,6 +439,9 @@ run "functions_get_their_settings_and_environment" {
       POWERTOOLS_SERVICE_NAME = "predict"
       LOG_LEVEL               = "INFO"
       MAX_RETRY_ATTEMPTS      = "2"
+
+      FORECAST_SHARD_ROWS        = "2000000"
+      FORECAST_STATE_MACHINE_ARN = "arn:aws:states:eu-west-1:123456789012:stateMachine:test-stack-forecast-shards"
     })
     error_message = "Unexpected predict environment: ${jsonencode(module.predict.lambda_function_environment_variables)}"
   }
@@ -574,6 +578,9 @@ run "predict_policy_is_exactly_what_predict_needs" {
       "s3:ListBucket arn:aws:s3:::test-stack-output",
       "dynamodb:BatchGetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "dynamodb:GetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
+      "s3:GetObject arn:aws:s3:::test-stack-processed/shards/*",
+      "s3:PutObject arn:aws:s3:::test-stack-processed/shards/*",
+      "states:StartExecution arn:aws:states:eu-west-1:123456789012:stateMachine:test-stack-forecast-shards",
       "sqs:SendMessage arn:aws:sqs:eu-west-1:123456789012:test-stack-dlq",
     ])
     error_message = "The predict policy grants something other than (action, resource) pairs it needs: ${module.predict.lambda_role_policy_json}"
@@ -588,7 +595,7 @@ run "list_bucket_is_scoped_to_the_prefixes_each_function_reads" {
       for st in jsondecode(module.predict.lambda_role_policy_json).Statement : st.Resource[0] => join(",", sort(st.Condition.StringLike["s3:prefix"]))
       if contains(flatten([st.Action]), "s3:ListBucket")
       } == {
-      "arn:aws:s3:::test-stack-processed" = "actuals/*,reference/*,requests/*"
+      "arn:aws:s3:::test-stack-processed" = "actuals/*,reference/*,requests/*,shards/*"
       "arn:aws:s3:::test-stack-models"    = "models/*"
       "arn:aws:s3:::test-stack-output"    = "runs/*"
     }
@@ -666,3 +673,54 @@ run "event_age_reaches_both_functions" {
     error_message = "maximum_event_age_in_seconds must reach both functions."
   }
 }
+
+################################################################################
+# Sharded forecasts
+################################################################################
+
+run "the_forecast_workflow_runs_the_predict_function_on_the_processed_shards" {
+  command = plan
+
+  variables {
+    forecast_shard_rows         = 5000
+    forecast_max_concurrency    = 7
+    forecast_shard_fault_marker = "inject-shard-fault"
+  }
+
+  assert {
+    condition     = module.forecast_workflow.state_machine_arn == "arn:aws:states:eu-west-1:123456789012:stateMachine:test-stack-forecast-shards"
+    error_message = "The workflow is <name_prefix>-forecast-shards."
+  }
+
+  assert {
+    condition = (
+      module.predict.lambda_function_environment_variables["FORECAST_SHARD_ROWS"] == "5000" &&
+      module.predict.lambda_function_environment_variables["FORECAST_STATE_MACHINE_ARN"] == module.forecast_workflow.state_machine_arn &&
+      module.predict.lambda_function_environment_variables["FORECAST_SHARD_FAULT"] == "inject-shard-fault"
+    )
+    error_message = "Predict must know the shard size, the workflow and (when set) the fault marker."
+  }
+
+  assert {
+    condition = alltrue([
+      for name in ["ShardStats", "ForecastShards"] :
+      jsondecode(module.forecast_workflow.definition).States[name].MaxConcurrency == 7
+    ])
+    error_message = "Both Distributed Maps run forecast_max_concurrency shards at a time."
+  }
+
+  assert {
+    condition     = output.forecast_state_machine_name == "test-stack-forecast-shards" && output.forecast_shard_rows == 5000
+    error_message = "The outputs name the workflow and the shard size."
+  }
+}
+
+run "the_fault_marker_is_off_by_default" {
+  command = plan
+
+  assert {
+    condition     = !contains(keys(module.predict.lambda_function_environment_variables), "FORECAST_SHARD_FAULT")
+    error_message = "Without forecast_shard_fault_marker, predict has no FORECAST_SHARD_FAULT."
+  }
+}
+

@@ -1,0 +1,101 @@
+"""(f) A Kaggle-size forecast request through the deployed stack: the sharded path at Favorita's size.
+
+The project's own generator at Favorita's size (54 stores x 4,000 items: 216,000 series): three weeks of
+history (about 1.9 M rows) uploaded first, then the Kaggle-size request (test.csv: 3,456,000 rows, 16 days).
+Both forecasts are over the shard size, so both run as the Step Functions workflow. Prints the wall time
+from PutObject of the request to the finished forecast CSV, the shard count, and each shard's peak memory
+against the predict function's memory size. One run takes several minutes of both cores: run it alone
+(`python -m scripts.bench.run --only kaggle`), not in a loop.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from grocery_forecast.cli.aws_limits import function_limits, violations
+from grocery_forecast.cli.client import upload_and_wait
+from grocery_forecast.cli.stack import load_stack
+
+from .common import ROOT, Results, timed
+
+#: Three weeks ending on the sample data's last day, so the request follows the stored history.
+GENERATE = ["--stores", "54", "--items", "4000", "--days", "21", "--start", "2017-07-26", "--seed", "5"]
+
+
+def _upload(stack, s3, path: Path, key: str) -> tuple[float, dict]:
+    t0 = time.perf_counter()
+    _, manifest = upload_and_wait(
+        s3, stack.raw_bucket_name, stack.output_bucket_name, path, key, timeout=1800
+    )
+    run = manifest.to_dict()
+    if run.get("status") == "succeeded" and run.get("output"):
+        bucket, out_key = run["output"][5:].split("/", 1)
+        s3.head_object(Bucket=bucket, Key=out_key)
+    return time.perf_counter() - t0, run
+
+
+def _report(results: Results, label: str, seconds: float, run: dict, limits: dict) -> None:
+    if run.get("status") != "succeeded":
+        raise SystemExit(f"bench: {label} ended {run.get('status')}: {run.get('errors')}")
+    over = violations(run, limits)
+    if over:
+        raise SystemExit("bench: over AWS Lambda's limits:\n" + "\n".join(over))
+    memory = limits["predict_function_name"].memory_mb
+    sharded = run.get("sharded") or {}
+    shards = sharded.get("shards") or []
+    steps = run["steps"]
+    results.add(
+        label,
+        round(seconds, 1),
+        "s",
+        f"{run['rows_in']:,} rows in, {run['rows_forecast']:,} forecast, {run['series_forecast']:,} series; "
+        f"ETL {steps.get('etl_seconds')} s, peak {run.get('peak_memory_mb_etl')} / "
+        f"{limits['etl_function_name'].memory_mb} MB; {sharded.get('shard_count', 0)} shards, workflow "
+        f"{steps.get('workflow_seconds')} s, longest predict invocation {steps.get('forecast_seconds')} s",
+    )
+    results.add(
+        f"{label.removesuffix('_seconds')}_shards",
+        len(shards),
+        "",
+        f"of at most {sharded.get('shard_rows')} rows",
+    )
+    for s in shards:
+        results.add(
+            f"{label.removesuffix('_seconds')}_shard_{s['index']}_peak_memory_mb",
+            s["peak_memory_mb"],
+            "MB",
+            f"{s['rows']:,} rows, {s['series']:,} series, {s['seconds']} s, attempts {s['attempts']}; "
+            f"{100 * s['peak_memory_mb'] / memory:.0f}% of the predict function's {memory} MB",
+        )
+    for step in ("plan", "pool", "combine"):
+        info = sharded.get(step) or {}
+        results.add(
+            f"{label.removesuffix('_seconds')}_{step}_peak_memory_mb",
+            info.get("peak_memory_mb", 0.0),
+            "MB",
+            f"{info.get('seconds')} s; {100 * float(info.get('peak_memory_mb', 0)) / memory:.0f}% of {memory} MB",
+        )
+
+
+def bench_kaggle_request(results: Results, work: Path) -> None:
+    stack = load_stack("local", ROOT)
+    s3 = stack.client("s3")
+    limits = function_limits(stack)
+    data = work / "kaggle-size"
+    seconds, _ = timed(
+        lambda: subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "grocery-forecast"), "generate", "--out", str(data), *GENERATE],
+            check=True,
+            capture_output=True,
+        )
+    )
+    results.add("kaggle_generate_seconds", round(seconds, 1), "s", "generate " + " ".join(GENERATE))
+    for table in ("items", "stores", "holidays_events"):
+        _upload(stack, s3, data / f"{table}.csv", f"reference/{table}.csv")
+    tag = time.time_ns()
+    seconds, run = _upload(stack, s3, data / "train.csv", f"bench/{tag}/kaggle_history_3_weeks.csv")
+    _report(results, "kaggle_history_3_weeks_seconds", seconds, run, limits)
+    seconds, run = _upload(stack, s3, data / "test.csv", f"bench/{tag}/kaggle_test.csv")
+    _report(results, "kaggle_request_seconds", seconds, run, limits)

@@ -1,0 +1,212 @@
+"""The sharded forecast, its tasks run in the state machine's order on in-memory fakes."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grocery_forecast.aws import model_store
+from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.aws.reference_store import ReferenceObjects
+from grocery_forecast.aws.s3io import csv_bytes
+from grocery_forecast.contract import runs
+from grocery_forecast.forecasting.datagen import GeneratedData
+from grocery_forecast.forecasting.model import ForecastModel
+from grocery_forecast.pipeline import shards
+from grocery_forecast.pipeline.forecast import ForecastConfig, ModelCache, run_forecast
+
+from .fakes import FakeDynamo, FakeS3
+
+ARN = "arn:aws:states:us-east-1:000000000000:stateMachine:grocery-forecast-local-forecast-shards"
+
+
+class FakeSfn:
+    def __init__(self) -> None:
+        self.started: list[dict] = []
+
+    def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict:
+        self.started.append({"arn": stateMachineArn, "name": name, "input": json.loads(input)})
+        return {"executionArn": f"{stateMachineArn.replace('stateMachine', 'execution')}:{name}"}
+
+
+def test_plan_keeps_series_whole_and_shards_at_most_shard_rows() -> None:
+    targets = pd.DataFrame(
+        {"store_nbr": [2, 1, 1, 2, 1, 3, 3, 3], "item_nbr": [5, 7, 5, 5, 7, 1, 1, 1], "date": "2017-08-16"}
+    )
+    plan = shards.plan_shards(targets, 3)
+    assert [sorted(p.tolist()) for p in plan] == [[1, 2, 4], [0, 3], [5, 6, 7]]
+    assert sorted(np.concatenate(plan).tolist()) == list(range(len(targets)))
+    with pytest.raises(ValueError):
+        shards.plan_shards(targets, 0)
+
+
+def test_shards_are_balanced_within_the_shard_size() -> None:
+    # 216 series x 16 days (Kaggle's shape, scaled down) in shards of at most 2,000 rows: two of 1,728
+    targets = pd.DataFrame(
+        {"store_nbr": np.repeat(np.arange(216) // 4, 16), "item_nbr": np.repeat(np.arange(216) % 4, 16)}
+    )
+    sizes = [len(p) for p in shards.plan_shards(targets, 2000)]
+    assert sizes == [1728, 1728]
+    sizes = [len(p) for p in shards.plan_shards(targets, 1000)]
+    assert len(sizes) == 4 and max(sizes) <= 1000 and max(sizes) - min(sizes) <= 16
+    # the e2e tests' upload: 130 series x 16 in 1,000-row shards
+    sizes = [len(p) for p in shards.plan_shards(targets.iloc[: 130 * 16], 1000)]
+    assert sizes == [688, 704, 688]
+
+
+def test_every_row_lands_in_one_shard_within_the_size_unless_its_series_is_longer() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 40, size=500)
+    lengths[7] = 300  # one series longer than a shard
+    targets = pd.DataFrame(
+        {
+            "store_nbr": np.repeat(np.arange(500) // 20, lengths),
+            "item_nbr": np.repeat(np.arange(500) % 20, lengths),
+        }
+    ).sample(frac=1.0, random_state=1)
+    plan = shards.plan_shards(targets, 250)
+    assert sorted(np.concatenate(plan).tolist()) == list(range(len(targets)))
+    for rows in plan:
+        part = targets.iloc[rows]
+        assert len(part) <= 250 or part[["store_nbr", "item_nbr"]].drop_duplicates().shape[0] == 1
+    keys = [set(map(tuple, targets.iloc[r][["store_nbr", "item_nbr"]].to_numpy())) for r in plan]
+    assert sum(len(k) for k in keys) == len(set().union(*keys)) == 500  # no series split between shards
+
+
+@pytest.fixture
+def deployed(generated: GeneratedData, trained: ForecastModel, tmp_path: Path):
+    s3, dynamo = FakeS3(), FakeDynamo()
+    store = DynamoHistoryStore(dynamo, "history", max_workers=1)
+    store.upsert(generated.train)
+    trained.save(tmp_path / "model")
+    model_store.publish_model(s3, "models", tmp_path / "model")
+    for table in ("items", "stores", "holidays_events"):
+        s3.put_object(
+            Bucket="processed", Key=f"reference/{table}.csv", Body=csv_bytes(getattr(generated, table))
+        )
+    return s3, store, tmp_path
+
+
+def _upload(s3: FakeS3, generated: GeneratedData, key: str) -> None:
+    request = generated.test.sample(frac=1.0, random_state=3).reset_index(drop=True)  # any order
+    origin = str(generated.panel.end.date())
+    s3.put_object(Bucket="processed", Key=key, Body=csv_bytes(request), Metadata={"origin": origin})
+
+
+def _run_workflow(
+    s3: FakeS3, store, config: ForecastConfig, execution: dict, fail_shard: int | None = None
+) -> None:
+    """What the state machine does: stats map, pool, forecast map, combine (or fail)."""
+    run = execution["input"]
+    items = json.loads(s3.text("processed", run["shard_list_key"]))
+    base = {"run_id": run["run_id"], "bucket": run["bucket"]}
+    models, refs = ModelCache(), ReferenceObjects()
+    for item in items:
+        shards.run_task({**base, "task": "shard_stats", **item}, s3, store, config, models, refs)
+    shards.run_task({**base, "task": "pool"}, s3, store, config, models, refs)
+    for item in items:
+        event = {**base, "task": "shard_forecast", **item, "attempt": 0}
+        if item["index"] == fail_shard:
+            with pytest.raises(shards.ShardFault):
+                shards.run_task(event, s3, store, config, models, refs)
+            event["attempt"] = 1
+        shards.run_task(event, s3, store, config, models, refs)
+    shards.run_task({**base, "task": "combine"}, s3, store, config, models, refs)
+
+
+def _forecast(s3: FakeS3, run_id: str) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(s3.text("output", runs.forecast_key(run_id))))
+
+
+def test_a_sharded_request_gives_the_unsharded_forecast_in_request_order(
+    deployed, generated: GeneratedData, monkeypatch
+) -> None:
+    s3, store, tmp = deployed
+    monkeypatch.setenv(shards.FAULT_ENV, "shard-fault")
+    base = dict(processed_bucket="processed", models_bucket="models", output_bucket="output")
+    whole_cfg = ForecastConfig(**base, model_dir=tmp / "m1")
+    sharded_cfg = ForecastConfig(**base, model_dir=tmp / "m2", shard_rows=100, state_machine_arn=ARN)
+    _upload(s3, generated, "requests/whole.csv")
+    _upload(s3, generated, "requests/sharded-shard-fault-1.csv")
+    sfn = FakeSfn()
+
+    whole = run_forecast(
+        s3,
+        store,
+        "processed",
+        "requests/whole.csv",
+        whole_cfg,
+        models=ModelCache(),
+        references=ReferenceObjects(),
+        sfn=sfn,
+    ).to_dict()
+    assert whole["status"] == "succeeded" and not sfn.started
+    started = run_forecast(
+        s3,
+        store,
+        "processed",
+        "requests/sharded-shard-fault-1.csv",
+        sharded_cfg,
+        models=ModelCache(),
+        references=ReferenceObjects(),
+        sfn=sfn,
+    ).to_dict()
+    assert started["status"] == "forecasting"
+    items = json.loads(s3.text("processed", sfn.started[0]["input"]["shard_list_key"]))
+    assert started["sharded"]["shard_count"] == len(items) >= 5
+    _run_workflow(s3, store, sharded_cfg, sfn.started[0], fail_shard=0)
+
+    done = json.loads(s3.text("output", runs.manifest_key(started["run_id"])))
+    assert done["status"] == "succeeded"
+    assert done["sharded"]["shard_count"] >= 5
+    assert done["rows_forecast"] == whole["rows_forecast"] == len(generated.test)
+    assert done["series_forecast"] == whole["series_forecast"]
+    first = done["sharded"]["shards"][0]
+    assert first["attempts"] == {"stats": 1, "forecast": 2} and "ShardFault" in first["errors"][0]
+    assert all(s["status"] == "succeeded" for s in done["sharded"]["shards"])
+    assert done["peak_memory_mb_predict"] >= max(s["peak_memory_mb"] for s in done["sharded"]["shards"])
+    a, b = _forecast(s3, whole["run_id"]), _forecast(s3, started["run_id"])
+    assert list(a.columns) == list(b.columns)
+    pd.testing.assert_frame_equal(a.drop(columns="unit_sales"), b.drop(columns="unit_sales"))
+    np.testing.assert_allclose(b["unit_sales"], a["unit_sales"], atol=2e-4)
+
+
+def test_a_shard_that_keeps_failing_fails_the_run_with_its_errors(deployed, generated: GeneratedData) -> None:
+    s3, store, tmp = deployed
+    cfg = ForecastConfig(
+        "processed", "models", "output", model_dir=tmp / "m", shard_rows=200, state_machine_arn=ARN
+    )
+    _upload(s3, generated, "requests/doomed.csv")
+    sfn = FakeSfn()
+    started = run_forecast(
+        s3,
+        store,
+        "processed",
+        "requests/doomed.csv",
+        cfg,
+        models=ModelCache(),
+        references=ReferenceObjects(),
+        sfn=sfn,
+    ).to_dict()
+    run = sfn.started[0]["input"]
+    base = {"run_id": run["run_id"], "bucket": run["bucket"]}
+    error = {"Error": "States.ExceedToleratedFailureThreshold", "Cause": "threshold exceeded"}
+    s3.put_object(
+        Bucket="processed",
+        Key=runs.shard_key(run["run_id"], "status/stats-00000.json"),
+        Body=json.dumps({"index": 0, "status": "failed", "attempts": 3, "errors": ["attempt 3: boom"]}),
+    )
+    shards.run_task(
+        {**base, "task": "fail", "error": error}, s3, store, cfg, ModelCache(), ReferenceObjects()
+    )
+
+    done = json.loads(s3.text("output", runs.manifest_key(started["run_id"])))
+    assert done["status"] == "failed"
+    assert "shard 0: attempt 3: boom" in done["errors"][-1]
+    assert done["sharded"]["shards"][0]["status"] == "failed"
+    assert done["sharded"]["shards"][1]["status"] == "not run"
