@@ -9,11 +9,11 @@ locals {
   # be rebuilt from anything else. Models is versioned: an overwritten or deleted artifact or current.json
   # (the model in service) can be restored.
   buckets = {
-    raw       = { versioning_enabled = true }
-    processed = { versioning_enabled = false }
-    output    = { versioning_enabled = false }
-    models    = { versioning_enabled = true }
-    artifacts = { versioning_enabled = false }
+    raw       = { versioning_enabled = true, expire_prefixes = {} }
+    processed = { versioning_enabled = false, expire_prefixes = { (local.shard_key_prefix) = var.shard_files_retention_days } }
+    output    = { versioning_enabled = false, expire_prefixes = {} }
+    models    = { versioning_enabled = true, expire_prefixes = {} }
+    artifacts = { versioning_enabled = false, expire_prefixes = {} }
   }
 
   etl_function_name     = "${var.name_prefix}-etl"
@@ -37,6 +37,7 @@ module "bucket" {
   bucket             = "${var.name_prefix}-${each.key}"
   force_destroy      = var.force_destroy
   versioning_enabled = each.value.versioning_enabled
+  expire_prefixes    = each.value.expire_prefixes
 
   tags = var.tags
 }

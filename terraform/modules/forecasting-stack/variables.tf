@@ -268,3 +268,14 @@ variable "cloudwatch_logs_kms_key_arn" {
     error_message = "cloudwatch_logs_kms_key_arn must be null or a KMS key ARN (arn:<partition>:kms:...)."
   }
 }
+
+variable "shard_files_retention_days" {
+  description = "Days the sharded forecast's working files (processed bucket, under shards/: shard inputs, saved history, sums, partial forecasts) are kept before S3 deletes them. The forecast CSV and the run manifest are elsewhere and stay. Whole days >= 1."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.shard_files_retention_days >= 1 && floor(var.shard_files_retention_days) == var.shard_files_retention_days
+    error_message = "shard_files_retention_days must be a whole number of days >= 1."
+  }
+}

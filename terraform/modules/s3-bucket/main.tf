@@ -89,6 +89,23 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
+  dynamic "rule" {
+    for_each = var.expire_prefixes
+
+    content {
+      id     = "expire-${trim(replace(rule.key, "/[^A-Za-z0-9-]+/", "-"), "-")}"
+      status = "Enabled"
+
+      filter {
+        prefix = rule.key
+      }
+
+      expiration {
+        days = rule.value
+      }
+    }
+  }
+
   # Rules about noncurrent versions need versioning in place first.
   depends_on = [aws_s3_bucket_versioning.this]
 }

@@ -24,6 +24,11 @@ output "s3_bucket_sse_algorithm" {
 }
 
 output "s3_bucket_lifecycle_rule_ids" {
-  description = "Ids of the enabled lifecycle rules: always \"abort-incomplete-multipart-uploads\", plus \"expire-noncurrent-versions\" when noncurrent_version_expiration_days is set on a versioned bucket."
+  description = "Ids of the enabled lifecycle rules: always \"abort-incomplete-multipart-uploads\", plus \"expire-noncurrent-versions\" when noncurrent_version_expiration_days is set on a versioned bucket, and \"expire-<prefix>\" for each of expire_prefixes."
   value       = [for r in aws_s3_bucket_lifecycle_configuration.this.rule : r.id if r.status == "Enabled"]
+}
+
+output "s3_bucket_expiring_prefixes" {
+  description = "Key prefixes whose objects S3 deletes after a number of days: prefix => days."
+  value       = { for r in aws_s3_bucket_lifecycle_configuration.this.rule : r.filter[0].prefix => r.expiration[0].days if startswith(r.id, "expire-") && r.id != "expire-noncurrent-versions" }
 }

@@ -50,6 +50,17 @@ variable "noncurrent_version_expiration_days" {
   }
 }
 
+variable "expire_prefixes" {
+  description = "Key prefixes whose objects are deleted a number of days after they were written: prefix => days (working files nobody reads after a run, for example). Empty (the default) expires nothing."
+  type        = map(number)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for prefix, days in var.expire_prefixes : length(prefix) > 0 && days >= 1 && floor(days) == days])
+    error_message = "expire_prefixes must map non-empty key prefixes to whole numbers of days >= 1."
+  }
+}
+
 ################################################################################
 # Encryption
 ################################################################################

@@ -224,6 +224,29 @@ run "every_bucket_aborts_incomplete_multipart_uploads" {
   }
 }
 
+run "shard_working_files_expire_and_nothing_else_does" {
+  command = plan
+
+  variables {
+    shard_files_retention_days = 3
+  }
+
+  assert {
+    condition     = contains(module.bucket["processed"].s3_bucket_lifecycle_rule_ids, "expire-shards")
+    error_message = "The processed bucket must expire the sharded forecast's working files."
+  }
+
+  assert {
+    condition     = module.bucket["processed"].s3_bucket_expiring_prefixes == { "shards/" = 3 }
+    error_message = "Only shards/ expires, after shard_files_retention_days."
+  }
+
+  assert {
+    condition     = alltrue([for k, b in module.bucket : !contains(b.s3_bucket_lifecycle_rule_ids, "expire-shards") if k != "processed"])
+    error_message = "No other bucket expires anything: uploads, forecasts, manifests and models are kept."
+  }
+}
+
 ################################################################################
 # Logs
 ################################################################################

@@ -115,6 +115,37 @@ run "noncurrent_versions_expire_when_asked_on_a_versioned_bucket" {
   }
 }
 
+run "objects_under_a_prefix_expire_when_asked" {
+  command = plan
+
+  variables {
+    expire_prefixes = { "shards/" = 3 }
+  }
+
+  assert {
+    condition     = output.s3_bucket_lifecycle_rule_ids == ["abort-incomplete-multipart-uploads", "expire-shards"]
+    error_message = "Each expiring prefix gets its own rule, named after the prefix."
+  }
+
+  assert {
+    condition = alltrue([
+      for r in aws_s3_bucket_lifecycle_configuration.this.rule :
+      r.filter[0].prefix == "shards/" && r.expiration[0].days == 3 if r.id == "expire-shards"
+    ])
+    error_message = "Objects under the prefix (and only there) must expire after the given days."
+  }
+}
+
+run "an_expiring_prefix_needs_whole_days" {
+  command = plan
+
+  variables {
+    expire_prefixes = { "shards/" = 0.5 }
+  }
+
+  expect_failures = [var.expire_prefixes]
+}
+
 run "noncurrent_expiry_needs_versioning" {
   command = plan
 
