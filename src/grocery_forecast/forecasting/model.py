@@ -54,6 +54,7 @@ from grocery_forecast.forecasting.panel import SalesPanel
 __all__ = [
     "DEFAULT_PARAMS",
     "METADATA_FILE",
+    "MIN_TRAIN_DAYS",
     "MODEL_FILE",
     "ForecastModel",
     "ModelMismatchError",
@@ -66,6 +67,13 @@ METADATA_FILE = "metadata.json"
 #: Bumped when the artifact layout, or the meaning of a feature under an unchanged name, changes
 #: incompatibly. 2: pooled item/store features average over the series recorded on the origin day.
 ARTIFACT_FORMAT = 2
+
+#: The least history (days up to the training end) the model trains on: one week behind the
+#: first origin, so every weekday has been seen once, and one week of targets after it. Below
+#: this, forecasts fall back to a baseline (see :mod:`grocery_forecast.forecasting.backtest` and
+#: the predict step): on 14 days of generated history the model still beats ``moving_median``
+#: (README), on fewer it has at most a handful of origins and nothing to validate on.
+MIN_TRAIN_DAYS = 14
 
 #: LightGBM parameters: L2 on log1p sales is the metric's own loss. The learning rate and the
 #: round cap keep the model to a few hundred trees: prediction cost grows with the tree count,
@@ -100,9 +108,11 @@ class TrainConfig:
     Attributes:
         horizon: Longest horizon trained (days ahead). Defaults to :data:`MAX_HORIZON`.
         max_origins: Weekly origins sampled back from the end of history. Defaults to 26.
-        origin_stride: Days between origins; 7 keeps every origin on the forecast origin's
-            weekday. Defaults to 7.
-        min_history_days: Skip origins with less history than this. Defaults to 28.
+        origin_stride: Days between origins when the history is long enough to fill
+            ``max_origins`` of them; 7 keeps every origin on the forecast origin's weekday. On a
+            shorter history the stride shrinks (to 1 on a few weeks) so that origins fall on
+            every weekday and use all the history there is. Defaults to 7.
+        min_history_days: Skip origins with less history than this. Defaults to 7.
         valid_days: The last days of history held out for early stopping (rows whose target
             falls there). Defaults to 16.
         max_rows: Training rows kept (a uniform sample of series x origin x horizon) so that
@@ -117,7 +127,7 @@ class TrainConfig:
     horizon: int = MAX_HORIZON
     max_origins: int = 26
     origin_stride: int = 7
-    min_history_days: int = 28
+    min_history_days: int = 7
     valid_days: int = 16
     max_rows: int = 2_000_000
     num_boost_round: int = 600
@@ -153,9 +163,18 @@ class _TrainingSet:
 
 
 def _training_origins(panel: SalesPanel, end: pd.Timestamp, config: TrainConfig) -> list[pd.Timestamp]:
+    """Origins back from ``end``: every ``origin_stride`` days, or closer on a short history.
+
+    The stride is the span of usable origins divided by ``max_origins``, at most
+    ``origin_stride``: a history that cannot fill ``max_origins`` weekly origins gets origins on
+    every weekday (stride 1 on a few weeks), so a model trained on it has seen the weekday of
+    any origin it will be served on.
+    """
+    usable = (end - panel.start).days + 1 - config.min_history_days  # origins end-1 .. start+min-1
+    stride = int(min(config.origin_stride, max(1, usable // config.max_origins)))
     origins = []
     for k in range(1, config.max_origins + 1):
-        origin = end - pd.Timedelta(days=config.origin_stride * k)
+        origin = end - pd.Timedelta(days=stride * k)
         if (origin - panel.start).days + 1 < config.min_history_days:
             break
         origins.append(origin)
@@ -172,11 +191,12 @@ def _training_set(
     progress: Callable[[str], None] | None,
 ) -> _TrainingSet:
     """Sample (series, origin, horizon) rows and build their features with the serving code."""
-    origins = _training_origins(panel, end, config)
+    days = (end - panel.start).days + 1
+    origins = _training_origins(panel, end, config) if days >= MIN_TRAIN_DAYS else []
     if not origins:
         raise ValueError(
-            f"not enough history to train: {panel.n_days} days from {panel.start.date()} to {end.date()}, "
-            f"need at least {config.min_history_days + config.origin_stride}"
+            f"not enough history to train: {days} days from {panel.start.date()} to {end.date()}, "
+            f"need at least {max(MIN_TRAIN_DAYS, config.min_history_days + 1)}"
         )
     rng = np.random.default_rng(config.seed)
     spans = [min(config.horizon, (end - o).days) for o in origins]
