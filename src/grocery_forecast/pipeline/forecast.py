@@ -24,9 +24,17 @@ from grocery_forecast.aws import model_store
 from grocery_forecast.aws.history import DynamoHistoryStore
 from grocery_forecast.aws.s3io import error_code, get_json, put_csv
 from grocery_forecast.contract.schema import MAX_HORIZON
+from grocery_forecast.forecasting.panel import SalesPanel
 from grocery_forecast.pipeline import manifest as mf
 
-__all__ = ["ForecastConfig", "ModelCache", "ReferenceCache", "forecast_targets", "run_forecast"]
+__all__ = [
+    "ForecastConfig",
+    "ModelCache",
+    "ReferenceCache",
+    "forecast_targets",
+    "read_history",
+    "run_forecast",
+]
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +155,40 @@ def forecast_targets(
     )
 
 
+def read_history(
+    store: DynamoHistoryStore, targets: pd.DataFrame, origin: pd.Timestamp, lookback: int
+) -> SalesPanel:
+    """History of the targets' series for the ``lookback`` days up to ``origin``, as training saw it.
+
+    The panel starts at the first day the history table holds when that is later than the
+    lookback's start: days before it are unknown (as before a training panel's first day), not
+    days without sales.
+    """
+    first = origin - pd.Timedelta(days=lookback - 1)
+    span = store.date_range()
+    if span is not None:
+        first = min(max(first, span[0]), origin)
+    return store.read_panel(targets["store_nbr"].to_numpy(), targets["item_nbr"].to_numpy(), first, origin)
+
+
+def _fallback_forecast(
+    panel: SalesPanel, origin: pd.Timestamp, targets: pd.DataFrame
+) -> tuple[np.ndarray, str | None]:
+    """The baseline forecast when the history is too short for the model, with the reason; else (empty, None)."""
+    from grocery_forecast.forecasting.backtest import FALLBACK_BASELINE
+    from grocery_forecast.forecasting.baselines import baseline_forecast
+    from grocery_forecast.forecasting.model import MIN_TRAIN_DAYS
+
+    known_days = (origin - panel.start).days + 1
+    if known_days >= MIN_TRAIN_DAYS:
+        return np.zeros(0), None
+    reason = (
+        f"history of {known_days} days (from {panel.start.date()}) is below the model's minimum of "
+        f"{MIN_TRAIN_DAYS}: forecast with the {FALLBACK_BASELINE} baseline"
+    )
+    return baseline_forecast(FALLBACK_BASELINE, panel, origin, targets), reason
+
+
 def run_forecast(
     s3: Any,
     store: DynamoHistoryStore,
@@ -201,17 +243,15 @@ def _forecast(
     steps["load_model_seconds"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
-    lookback = int(model.spec.lookback_days)
-    panel = store.read_panel(
-        targets["store_nbr"].to_numpy(),
-        targets["item_nbr"].to_numpy(),
-        origin - pd.Timedelta(days=lookback - 1),
-        origin,
-    )
+    panel = read_history(store, targets, origin, int(model.spec.lookback_days))
     steps["read_history_seconds"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
-    predictions = model.predict(panel, origin, targets, reference)
+    predictions, fallback = _fallback_forecast(panel, origin, targets)
+    if fallback is None:
+        predictions = model.predict(panel, origin, targets, reference)
+    else:
+        log.warning("forecast fallback", extra={"fallback": fallback})
     steps["predict_seconds"] = round(time.perf_counter() - t0, 3)
 
     forecast = targets.assign(unit_sales=np.round(np.asarray(predictions, dtype=np.float64), 4))
@@ -237,6 +277,7 @@ def _forecast(
         status="succeeded",
         finished_at=mf.utc_now(),
         model_version=models.version,
+        fallback=fallback,
         origin=str(origin.date()),
         horizon_days=int((targets["date"].max() - origin).days),
         series_forecast=int(targets[["store_nbr", "item_nbr"]].drop_duplicates().shape[0]),

@@ -1,0 +1,67 @@
+"""Train/serve parity: one origin built the training way and the serving way gives the same features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.forecasting.baselines import moving_median
+from grocery_forecast.forecasting.features import FeatureSpec, build_features
+from grocery_forecast.forecasting.panel import SalesPanel
+from grocery_forecast.pipeline.forecast import _fallback_forecast, read_history
+
+from .conftest import tiny_panel, tiny_reference
+from .fakes import FakeDynamo
+
+SPEC = FeatureSpec()
+
+
+def _stored(panel: SalesPanel) -> DynamoHistoryStore:
+    store = DynamoHistoryStore(FakeDynamo(), "history", max_workers=1, sleep=lambda s: None)
+    store.upsert(panel.to_frame())
+    return store
+
+
+def _targets(panel: SalesPanel, origin: pd.Timestamp, days: int = 16) -> pd.DataFrame:
+    dates = pd.date_range(origin + pd.Timedelta(days=1), periods=days)
+    return pd.DataFrame(
+        {
+            "store_nbr": np.repeat(panel.stores.astype(np.int64), days),
+            "item_nbr": np.repeat(panel.items, days),
+            "date": np.tile(dates.to_numpy(), panel.n_series),
+            "onpromotion": False,
+        }
+    )
+
+
+def test_days_before_the_first_stored_day_are_unknown_in_serving_as_in_training() -> None:
+    # 60 days of history, shorter than the 112-day lookback the serving step reads.
+    panel = tiny_panel(days=60)
+    origin = panel.end
+    targets = _targets(panel, origin)
+    reference = tiny_reference()
+    training = build_features(panel, origin, targets, reference, SPEC)
+    served_panel = read_history(_stored(panel), targets, origin, SPEC.lookback_days)
+    serving = build_features(served_panel, origin, targets, reference, SPEC)
+    pd.testing.assert_frame_equal(serving, training)
+    assert training["history_days"].iloc[0] == 60
+    # The old read (the whole lookback, days before the first stored day as days without sales)
+    # would have told the model 112 days of history and diluted every long window.
+    padded = panel.window(origin - pd.Timedelta(days=SPEC.lookback_days - 1), origin)
+    old = build_features(padded, origin, targets, reference, SPEC)
+    assert old["history_days"].iloc[0] == SPEC.lookback_days
+    assert not np.allclose(old["sales_mean_w112"], training["sales_mean_w112"])
+
+
+def test_serving_falls_back_to_moving_median_below_two_weeks_and_says_why() -> None:
+    reference_panel = tiny_panel(days=10)
+    origin = reference_panel.end
+    targets = _targets(reference_panel, origin)
+    served = read_history(_stored(reference_panel), targets, origin, SPEC.lookback_days)
+    forecast, reason = _fallback_forecast(served, origin, targets)
+    assert reason is not None and "history of 10 days" in reason and "moving_median" in reason
+    np.testing.assert_allclose(forecast, moving_median(reference_panel, origin, targets))
+    long_panel = tiny_panel(days=14)
+    served = read_history(_stored(long_panel), targets, long_panel.end, SPEC.lookback_days)
+    assert _fallback_forecast(served, long_panel.end, _targets(long_panel, long_panel.end))[1] is None
