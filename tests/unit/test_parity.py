@@ -65,3 +65,27 @@ def test_serving_falls_back_to_moving_median_below_two_weeks_and_says_why() -> N
     long_panel = tiny_panel(days=14)
     served = read_history(_stored(long_panel), targets, long_panel.end, SPEC.lookback_days)
     assert _fallback_forecast(served, long_panel.end, _targets(long_panel, long_panel.end))[1] is None
+
+
+def test_sales_uploads_forecast_with_promotions_unknown_as_training_showed_the_model() -> None:
+    from grocery_forecast.forecasting.features import feature_names, fit_category_maps
+    from grocery_forecast.forecasting.model import TrainConfig, _training_set
+    from grocery_forecast.pipeline.forecast import forecast_targets
+
+    panel, reference = tiny_panel(days=60), tiny_reference()
+    names = feature_names(SPEC)
+    config = TrainConfig(max_origins=6, unknown_promo_share=0.3)
+    data = _training_set(panel, panel.end, reference, SPEC, fit_category_maps(reference, panel), config, None)
+    known = data.x[:, names.index("promo_known")]
+    promo = data.x[:, names.index("onpromotion")]
+    assert set(np.unique(known)) == {0.0, 1.0} and 0.2 < (known == 0).mean() < 0.4
+    assert np.isnan(promo[known == 0]).all() and not np.isnan(promo[known == 1]).any()
+    # Serving a sales upload: every future promotion is unknown, encoded the same way.
+    origin, targets = forecast_targets(panel.to_frame(), "actuals", 16)
+    served = build_features(panel, origin, targets, reference, SPEC)
+    assert (served["promo_known"] == 0).all() and served["onpromotion"].isna().all()
+    # A forecast request (test.csv) carries its promotions: known.
+    request = targets.drop(columns="promo_known").assign(onpromotion=True, id=range(len(targets)))
+    _, rows = forecast_targets(request, "request", 16, origin)
+    served = build_features(panel, origin, rows, reference, SPEC)
+    assert (served["promo_known"] == 1).all() and (served["onpromotion"] == 1).all()

@@ -51,6 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="also save the backtested model (with its backtest metrics) to this directory",
     )
+    parser.add_argument(
+        "--promo-unknown",
+        action="store_true",
+        help="forecast without the target days' promotions, as for a sales upload (default: known, as for a request)",
+    )
     add_training_arguments(parser)
     parser.set_defaults(func=_run)
 
@@ -92,7 +97,14 @@ def backtest_command(args: argparse.Namespace) -> dict:
     )
     try:
         result = run_backtest(
-            panel, reference, cutoff, args.horizon, config=config, params={"seed": args.seed}, progress=True
+            panel,
+            reference,
+            cutoff,
+            args.horizon,
+            config=config,
+            params={"seed": args.seed},
+            progress=True,
+            promo_known=not args.promo_unknown,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None

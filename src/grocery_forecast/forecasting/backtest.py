@@ -63,6 +63,7 @@ def run_backtest(
     config: TrainConfig | None = None,
     params: dict[str, Any] | None = None,
     progress: bool = False,
+    promo_known: bool = True,
 ) -> BacktestResult:
     """Train on ``panel`` up to ``cutoff`` and score forecasts of the following ``horizon`` days.
 
@@ -78,6 +79,9 @@ def run_backtest(
         config: Training configuration; its horizon is set to ``horizon``.
         params: LightGBM parameter overrides.
         progress: Show progress on stderr. Defaults to False.
+        promo_known: Give the model the target days' promotions, as a forecast request does.
+            False forecasts like a sales upload, where future promotions are unknown. Defaults
+            to True.
 
     Returns:
         The report and the forecasts. Report keys: ``model`` ({"nwrmsle"}), ``baselines``
@@ -122,7 +126,8 @@ def run_backtest(
             "store_nbr": np.repeat(panel.stores.astype(np.int64), evaluated),
             "item_nbr": np.repeat(panel.items, evaluated),
             "date": np.tile(days.to_numpy(), n),
-            "onpromotion": panel.promo[:, cols].reshape(-1).astype(bool),
+            "onpromotion": panel.promo[:, cols].reshape(-1).astype(bool) & promo_known,
+            "promo_known": promo_known,
         }
     )
     ahead = np.tile(np.arange(1, evaluated + 1), n)
@@ -171,6 +176,7 @@ def run_backtest(
         "cutoff": str(cutoff.date()),
         "horizon": int(horizon),
         "horizon_evaluated": evaluated,
+        "promo_known": promo_known,
         "history": {"start": str(panel.start.date()), "end": str(cutoff.date())},
         "model_info": None
         if model is None

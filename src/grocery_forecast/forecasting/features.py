@@ -14,7 +14,8 @@ Features are declared in a :class:`FeatureSpec`; their names follow from it dete
   sale and since the first record, promotion counts and sales on and off promotion;
 * per item and per store, averages of those across the series with a record on the origin day
   (a brand-new store-item still gets its item's level);
-* known in advance for the target day: the horizon, onpromotion, calendar (weekday, paydays on
+* known in advance for the target day: the horizon, onpromotion (missing, with ``promo_known``
+  0, where the caller does not know it: a sales upload says nothing about future promotions), calendar (weekday, paydays on
   the 15th and the month's last day), holiday flags from holidays_events, item and store
   attributes (categories encoded with saved maps, never refit at prediction time).
 
@@ -42,6 +43,7 @@ __all__ = [
     "encode_categories",
     "feature_names",
     "fit_category_maps",
+    "promo_known_flags",
 ]
 
 #: Columns a targets frame must have: the rows to build features for.
@@ -58,6 +60,7 @@ CATEGORICAL_FEATURES: tuple[str, ...] = (
 
 _CALENDAR_FEATURES: tuple[str, ...] = (
     "onpromotion",
+    "promo_known",
     "day_of_week",
     "day_of_month",
     "days_to_month_end",
@@ -424,8 +427,13 @@ def _assemble(
     reference: Reference,
     spec: FeatureSpec,
     category_maps: Mapping[str, Sequence[Any]],
+    promo_known: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Feature rows for targets given as panel rows (``-1`` = unseen series) and days ahead."""
+    """Feature rows for targets given as panel rows (``-1`` = unseen series) and days ahead.
+
+    ``promo_known`` (1/0 per row, all 1 if None) marks rows whose ``onpromotion`` is unknown:
+    their ``onpromotion`` feature is missing.
+    """
     n_series = len(next(iter(block.columns.values()))) - 1
     r = np.where(rows < 0, n_series, rows)
     out: dict[str, np.ndarray] = {"horizon": ahead.astype(np.float32)}
@@ -452,7 +460,9 @@ def _assemble(
     uniq = pd.DatetimeIndex(uniq)
     days_in_month = uniq.days_in_month.to_numpy()
     dom = uniq.day.to_numpy()
-    out["onpromotion"] = onpromotion.astype(np.float32)
+    known = np.ones(len(onpromotion), dtype=np.float32) if promo_known is None else promo_known
+    out["onpromotion"] = np.where(known > 0, onpromotion, np.nan).astype(np.float32)
+    out["promo_known"] = known.astype(np.float32)
     out["day_of_week"] = target_dow.astype(np.float32)
     out["day_of_month"] = dom[date_codes].astype(np.float32)
     out["days_to_month_end"] = (days_in_month - dom)[date_codes].astype(np.float32)
@@ -495,6 +505,17 @@ def _promo_flags(values: pd.Series | np.ndarray) -> np.ndarray:
     return pd.to_numeric(series, errors="coerce").fillna(0).to_numpy(dtype=np.float32)
 
 
+def promo_known_flags(targets: pd.DataFrame) -> np.ndarray:
+    """1 where a target row's promotion is known, 0 where not: the optional ``promo_known`` column.
+
+    Defaults to known for every row when the column is absent (requests in the test.csv format
+    carry their promotions).
+    """
+    if "promo_known" not in targets.columns:
+        return np.ones(len(targets), dtype=np.float32)
+    return _promo_flags(targets["promo_known"])
+
+
 def build_features(
     panel: SalesPanel,
     origin: pd.Timestamp | str,
@@ -510,7 +531,8 @@ def build_features(
             later days (e.g. the actuals of the target days in a backtest) are ignored.
         origin: The forecast origin: the last day of history the forecast may use.
         targets: Rows to forecast, with :data:`TARGET_COLUMNS`. ``onpromotion`` is the promotion
-            known in advance for the target day. Series absent from ``panel`` still get a row
+            known in advance for the target day; an optional ``promo_known`` column (bool) says
+            where it is not known (see :func:`promo_known_flags`). Series absent from ``panel`` still get a row
             (as a series with no sales; item and store aggregates still apply).
         reference: Item and store attributes and holidays.
         spec: The feature configuration.
@@ -542,7 +564,16 @@ def build_features(
     maps = category_maps if category_maps is not None else fit_category_maps(reference, panel)
     block = _series_block(panel, origin, spec)
     frame = _assemble(
-        block, rows, stores, items, ahead, _promo_flags(targets["onpromotion"]), reference, spec, maps
+        block,
+        rows,
+        stores,
+        items,
+        ahead,
+        _promo_flags(targets["onpromotion"]),
+        reference,
+        spec,
+        maps,
+        promo_known_flags(targets),
     )
     frame.index = targets.index
     return frame

@@ -66,7 +66,8 @@ MODEL_FILE = "model.txt"
 METADATA_FILE = "metadata.json"
 #: Bumped when the artifact layout, or the meaning of a feature under an unchanged name, changes
 #: incompatibly. 2: pooled item/store features average over the series recorded on the origin day.
-ARTIFACT_FORMAT = 2
+#: 3: ``promo_known`` (future promotions unknown for sales uploads), short-history origins.
+ARTIFACT_FORMAT = 3
 
 #: The least history (days up to the training end) the model trains on: one week behind the
 #: first origin, so every weekday has been seen once, and one week of targets after it. Below
@@ -122,6 +123,9 @@ class TrainConfig:
         refit: After early stopping, retrain on all rows (validation window included) for the
             best number of rounds, so the newest weeks inform the model. Defaults to True.
         seed: Row sampling seed. Defaults to 0.
+        unknown_promo_share: Share of training rows whose target-day promotion is hidden
+            (``promo_known`` 0), as it is for every row of a sales upload's forecast, so the
+            model learns to forecast without it. Defaults to 0.2.
     """
 
     horizon: int = MAX_HORIZON
@@ -134,8 +138,11 @@ class TrainConfig:
     early_stopping_rounds: int = 50
     refit: bool = True
     seed: int = 0
+    unknown_promo_share: float = 0.2
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.unknown_promo_share < 1.0:
+            raise ValueError(f"unknown_promo_share must be within [0, 1), got {self.unknown_promo_share}")
         if not 1 <= self.horizon <= MAX_HORIZON:
             raise ValueError(f"horizon must be within 1..{MAX_HORIZON}, got {self.horizon}")
         for name in ("max_origins", "origin_stride", "min_history_days", "max_rows", "num_boost_round"):
@@ -228,6 +235,7 @@ def _training_set(
             reference,
             spec,
             category_maps,
+            (rng.random(len(series)) >= config.unknown_promo_share).astype(np.float32),
         )
         n = len(series)
         x[at : at + n] = frame.to_numpy(dtype=np.float32)

@@ -132,7 +132,7 @@ def forecast_targets(
     """The rows to forecast and the origin they are forecast from.
 
     Actuals: every store-item in the file for the ``horizon`` days after the file's last date
-    (future promotions unknown, so not on promotion). Request: exactly the requested rows, from
+    (future promotions unknown: ``promo_known`` False, which the model was trained to expect). Request: exactly the requested rows, from
     the origin the ETL anchored to the end of history.
     """
     if kind == "actuals":
@@ -145,6 +145,7 @@ def forecast_targets(
                 "store_nbr": np.repeat(series["store_nbr"].to_numpy(), horizon),
                 "item_nbr": np.repeat(series["item_nbr"].to_numpy(), horizon),
                 "onpromotion": False,
+                "promo_known": False,
             }
         )
         return origin, targets
