@@ -244,10 +244,10 @@ def _make_holidays(
             add(
                 nov2 + timedelta(days=9), "Work Day", "National", "Ecuador", "Recupero Puente Dia de Difuntos"
             )
-        for city, (m, d) in city_day.items():
-            add(date(year, m, d), "Holiday", "Local", city, f"Fundacion de {city}")
-        for state, (m, d) in state_day.items():
-            add(date(year, m, d), "Holiday", "Regional", state, f"Provincializacion de {state}")
+        for city, (month, dom) in city_day.items():
+            add(date(year, month, dom), "Holiday", "Local", city, f"Fundacion de {city}")
+        for state, (month, dom) in state_day.items():
+            add(date(year, month, dom), "Holiday", "Regional", state, f"Provincializacion de {state}")
     frame = pd.DataFrame(
         rows, columns=["date", "type", "locale", "locale_name", "description", "transferred"]
     )

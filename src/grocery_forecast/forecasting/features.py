@@ -161,12 +161,10 @@ class FeatureSpec:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown feature spec field(s): {', '.join(unknown)}")
-        return cls(
-            **{
-                k: tuple(int(x) for x in v) if isinstance(v, list | tuple) else int(v)
-                for k, v in data.items()
-            }
-        )
+        values: dict[str, Any] = {
+            k: tuple(int(x) for x in v) if isinstance(v, list | tuple) else int(v) for k, v in data.items()
+        }
+        return cls(**values)
 
 
 def feature_names(spec: FeatureSpec) -> list[str]:
@@ -346,8 +344,8 @@ def _series_block(panel: SalesPanel, origin: pd.Timestamp, spec: FeatureSpec) ->
     def pooled(values: np.ndarray) -> np.ndarray:
         return np.where(pool, values[:n], np.nan)
 
-    item_cols: dict[str, np.ndarray] = {}
-    store_cols: dict[str, np.ndarray] = {}
+    item_cols = {}
+    store_cols = {}
     for w in spec.item_windows:
         item_cols[f"item_sales_mean_w{w}"] = _group_mean(pooled(mean(cum_x, w)), item_codes, len(item_keys))
         item_cols[f"item_nz_frac_w{w}"] = _group_mean(pooled(mean(cum_sold, w)), item_codes, len(item_keys))
@@ -355,8 +353,8 @@ def _series_block(panel: SalesPanel, origin: pd.Timestamp, spec: FeatureSpec) ->
         store_cols[f"store_sales_mean_w{w}"] = _group_mean(
             pooled(mean(cum_x, w)), store_codes, len(store_keys)
         )
-    item_dow: dict[int, np.ndarray] = {}
-    store_dow: dict[int, np.ndarray] = {}
+    item_dow = {}
+    store_dow = {}
     for k in spec.group_dow_weeks:
         diffs = _dow_matrix(x, k)[:n]
         diffs[~pool] = np.nan

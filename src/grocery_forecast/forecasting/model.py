@@ -255,6 +255,19 @@ def _training_set(
     return _TrainingSet(x, y, weight, horizon, valid, origins)
 
 
+@dataclass
+class _Fitted:
+    """What boosting produced, for the artifact's metadata."""
+
+    booster: lgb.Booster
+    categorical: list[str]
+    params: dict[str, Any]
+    best_iteration: int
+    final_rounds: int
+    validation: dict[str, Any]
+    valid_rows: int
+
+
 class _TqdmCallback:
     """LightGBM callback: a progress bar over boosting rounds showing the validation NWRMSLE."""
 
@@ -356,11 +369,11 @@ class ForecastModel:
             ValueError: If the history is too short for even one training origin.
         """
         started = time.perf_counter()
-        end = pd.Timestamp(end).normalize() if end is not None else panel.end
-        if end < panel.start:
-            raise ValueError(f"training end {end.date()} is before the panel starts ({panel.start.date()})")
-        history = panel.window(panel.start, end) if end != panel.end else panel
-        # Series that first appear after ``end`` carry no information up to it.
+        last = pd.Timestamp(end).normalize() if end is not None else panel.end
+        if last < panel.start:
+            raise ValueError(f"training end {last.date()} is before the panel starts ({panel.start.date()})")
+        history = panel.window(panel.start, last) if last != panel.end else panel
+        # Series that first appear after ``last`` carry no information up to it.
         seen = ~np.all(np.isnan(history.sales), axis=1)
         history = history.take(np.flatnonzero(seen)) if not seen.all() else history
         self.category_maps = fit_category_maps(reference, history)
@@ -371,7 +384,14 @@ class ForecastModel:
 
                 tqdm.write(f"features: {message}")
 
-        data = _training_set(history, end, reference, self.spec, self.category_maps, self.config, say)
+        data = _training_set(history, last, reference, self.spec, self.category_maps, self.config, say)
+        fitted = self._boost(data, last, progress)
+        self.booster = fitted.booster
+        self.metadata = self._metadata(history, last, data, fitted, time.perf_counter() - started)
+        return self
+
+    def _boost(self, data: _TrainingSet, last: pd.Timestamp, progress: bool) -> _Fitted:
+        """Early stopping on the validation window, then (``refit``) all rows for the best round count."""
         names = self.feature_names
         cats = [c for c in CATEGORICAL_FEATURES if c in names]
         params = {**self.params}
@@ -388,7 +408,7 @@ class ForecastModel:
         best_iteration = self.config.num_boost_round
         validation: dict[str, Any] = {}
         if len(valid_idx) and len(train_idx):
-            train_ds, valid_ds = full.subset(train_idx), full.subset(valid_idx)
+            train_ds, valid_ds = full.subset(train_idx.tolist()), full.subset(valid_idx.tolist())
             booster = _boost(
                 params,
                 train_ds,
@@ -404,8 +424,8 @@ class ForecastModel:
             truth = np.expm1(data.y[valid_idx])
             validation = {
                 "window": [
-                    str((end - pd.Timedelta(days=self.config.valid_days - 1)).date()),
-                    str(end.date()),
+                    str((last - pd.Timedelta(days=self.config.valid_days - 1)).date()),
+                    str(last.date()),
                 ],
                 "rows": len(valid_idx),
                 "nwrmsle": nwrmsle(truth, np.expm1(pred), data.weight[valid_idx]),
@@ -426,38 +446,43 @@ class ForecastModel:
             rounds = min(self.config.num_boost_round, 500)
             booster = _boost(params, full, rounds, "boosting", progress)
             final_rounds = rounds
-        self.booster = booster
+        return _Fitted(booster, cats, params, best_iteration, final_rounds, validation, len(valid_idx))
+
+    def _metadata(
+        self, history: SalesPanel, last: pd.Timestamp, data: _TrainingSet, fitted: _Fitted, seconds: float
+    ) -> dict[str, Any]:
+        """What the artifact records about this training run (see the module docstring)."""
         created = datetime.now(UTC)
         sha = panel_sha256(history)
-        self.metadata = {
+        return {
             "format": ARTIFACT_FORMAT,
             "library_version": __version__,
             "created_at": created.isoformat(timespec="seconds"),
             "version": f"{created:%Y%m%dT%H%M%SZ}-{sha[:8]}",
-            "feature_names": names,
-            "categorical_features": cats,
+            "feature_names": self.feature_names,
+            "categorical_features": fitted.categorical,
             "feature_spec": self.spec.to_dict(),
             "category_maps": self.category_maps,
             "horizon": self.config.horizon,
             "lookback_days": self.spec.lookback_days,
+            "min_train_days": MIN_TRAIN_DAYS,
             "training_window": {
                 "start": str(history.start.date()),
-                "end": str(end.date()),
+                "end": str(last.date()),
                 "origins": [str(o.date()) for o in data.origins],
                 "series": history.n_series,
                 "rows": len(data.y),
-                "valid_rows": len(valid_idx),
+                "valid_rows": fitted.valid_rows,
             },
-            "params": params,
+            "params": fitted.params,
             "train_config": asdict(self.config),
-            "best_iteration": best_iteration,
-            "num_boost_round": final_rounds,
-            "validation": validation,
+            "best_iteration": fitted.best_iteration,
+            "num_boost_round": fitted.final_rounds,
+            "validation": fitted.validation,
             "backtest": None,
             "training_data_sha256": sha,
-            "train_seconds": round(time.perf_counter() - started, 2),
+            "train_seconds": round(seconds, 2),
         }
-        return self
 
     # -- prediction --------------------------------------------------------------------------------
 
