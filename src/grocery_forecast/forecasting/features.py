@@ -67,6 +67,8 @@ _CALENDAR_FEATURES: tuple[str, ...] = (
     "month",
     "is_payday",
 )
+#: Item attributes whose pooled sales levels are features (per store and over all stores).
+_GROUP_ATTRIBUTES: tuple[str, ...] = ("class", "family")
 _ATTRIBUTE_FEATURES: tuple[str, ...] = (
     "item_family",
     "item_class",
@@ -102,6 +104,10 @@ class FeatureSpec:
         item_promo_window: ``item_promo_lift_w{w}``: mean ``log1p`` sales on promotion days minus
             on other days, pooled over the item's stores (a single series rarely has enough
             promotion days to estimate its own lift).
+        class_windows: ``store_class_sales_mean_w{w}`` and ``class_sales_mean_w{w}``: mean
+            ``log1p`` sales of the item class (from items.csv) in the target's store and in all
+            stores: the level a new store-item starts from (cold start), and a Favorita winners'
+            aggregate.
     """
 
     windows: tuple[int, ...] = (3, 7, 14, 28, 56, 112)
@@ -116,6 +122,7 @@ class FeatureSpec:
     store_windows: tuple[int, ...] = (28,)
     group_dow_weeks: tuple[int, ...] = (8,)
     item_promo_window: int = 112
+    class_windows: tuple[int, ...] = (28,)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -143,6 +150,7 @@ class FeatureSpec:
             *(7 * k for k in self.dow_weeks),
             *(7 * k for k in self.group_dow_weeks),
             self.item_promo_window,
+            *self.class_windows,
         ]
         return int(max(spans))
 
@@ -188,6 +196,9 @@ def feature_names(spec: FeatureSpec) -> list[str]:
     for k in spec.group_dow_weeks:
         names += [f"item_dow_diff_k{k}", f"store_dow_diff_k{k}"]
     names += [f"item_promo_lift_w{spec.item_promo_window}"]
+    for w in spec.class_windows:
+        for attr in _GROUP_ATTRIBUTES:
+            names += [f"store_{attr}_sales_mean_w{w}", f"{attr}_sales_mean_w{w}"]
     names += list(_CALENDAR_FEATURES) + list(HOLIDAY_FLAGS) + list(_ATTRIBUTE_FEATURES)
     return names
 
@@ -231,6 +242,9 @@ class _SeriesBlock:
     store_columns: dict[str, np.ndarray]
     item_dow: dict[int, np.ndarray]  # k -> (n_items, 7) pooled weekday profile
     store_dow: dict[int, np.ndarray]  # k -> (n_stores, 7)
+    series_stores: np.ndarray  # (n_series,) the panel's stores and items, for class aggregates
+    series_items: np.ndarray
+    pooled_means: dict[int, np.ndarray]  # w -> (n_series,) window mean, NaN outside the pool
 
 
 def _history(panel: SalesPanel, origin: pd.Timestamp, lookback: int) -> tuple[np.ndarray, np.ndarray]:
@@ -281,8 +295,21 @@ def _series_block(panel: SalesPanel, origin: pd.Timestamp, spec: FeatureSpec) ->
         store_cols = {k: v for k, v in store_cols.items() if "_dow_" not in k}
         item_dow = {k: np.full((len(item_keys), 7), np.nan) for k in spec.group_dow_weeks}
         store_dow = {k: np.full((len(store_keys), 7), np.nan) for k in spec.group_dow_weeks}
+        empty = {w: np.full(n, np.nan) for w in spec.class_windows}
         return _SeriesBlock(
-            origin, 0, cols, dow, item_keys, item_cols, store_keys, store_cols, item_dow, store_dow
+            origin,
+            0,
+            cols,
+            dow,
+            item_keys,
+            item_cols,
+            store_keys,
+            store_cols,
+            item_dow,
+            store_dow,
+            panel.stores.astype(np.int64),
+            panel.items.astype(np.int64),
+            empty,
         )
 
     recorded = ~np.isnan(raw)
@@ -335,6 +362,17 @@ def _series_block(panel: SalesPanel, origin: pd.Timestamp, spec: FeatureSpec) ->
                 means[:, j0] = x[:, j0::7][:, :k].mean(axis=1)
             dow[k] = (means, means - overall[:, None])
 
+    # A series with no record in the lookback (new, or never stored) has no history of its own:
+    # its features are unknown, not zeros, and the model leans on its item, class, family and
+    # store (training hides a few series' own features to teach it that: cold start).
+    unseen = ~recorded.any(axis=1)
+    if unseen.any():
+        cols = {k: v if k == "history_days" else np.where(unseen, np.nan, v) for k, v in cols.items()}
+        dow = {
+            k: (np.where(unseen[:, None], np.nan, m), np.where(unseen[:, None], np.nan, d))
+            for k, (m, d) in dow.items()
+        }
+
     # Pooled features average over the series with a record on the origin day only. That is the
     # population the prediction Lambda sees for a daily upload (it reads the series in the file,
     # and Favorita files hold only store-items that sold), and it is a population training can
@@ -377,7 +415,19 @@ def _series_block(panel: SalesPanel, origin: pd.Timestamp, spec: FeatureSpec) ->
             (promo_days > 0) & (plain_days > 0), promo_total / promo_days - plain_total / plain_days, np.nan
         )
     return _SeriesBlock(
-        origin, n_hist, cols, dow, item_keys, item_cols, store_keys, store_cols, item_dow, store_dow
+        origin,
+        n_hist,
+        cols,
+        dow,
+        item_keys,
+        item_cols,
+        store_keys,
+        store_cols,
+        item_dow,
+        store_dow,
+        panel.stores.astype(np.int64),
+        panel.items.astype(np.int64),
+        {w: pooled(mean(cum_x, w)) for w in spec.class_windows},
     )
 
 
@@ -426,11 +476,13 @@ def _assemble(
     spec: FeatureSpec,
     category_maps: Mapping[str, Sequence[Any]],
     promo_known: np.ndarray | None = None,
+    new_item: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Feature rows for targets given as panel rows (``-1`` = unseen series) and days ahead.
 
     ``promo_known`` (1/0 per row, all 1 if None) marks rows whose ``onpromotion`` is unknown:
-    their ``onpromotion`` feature is missing.
+    their ``onpromotion`` feature is missing. ``new_item`` (bool per row) hides the item's
+    pooled features, as for an item no store has sold yet (training uses it to teach cold start).
     """
     n_series = len(next(iter(block.columns.values()))) - 1
     r = np.where(rows < 0, n_series, rows)
@@ -453,6 +505,11 @@ def _assemble(
     for k in block.item_dow:
         out[f"item_dow_diff_k{k}"] = _lookup_2d(block.item_dow[k], item_pos, j0)
         out[f"store_dow_diff_k{k}"] = _lookup_2d(block.store_dow[k], store_pos, j0)
+    if new_item is not None and new_item.any():
+        for name in [*block.item_columns, *(f"item_dow_diff_k{k}" for k in block.item_dow)]:
+            out[name] = np.where(new_item, np.nan, out[name])
+    if block.pooled_means:
+        _class_features(block, stores, items, reference, out)
     # Calendar of the target day, resolved on the few distinct dates.
     date_codes, uniq = pd.factorize(dates)
     uniq = pd.DatetimeIndex(uniq)
@@ -494,6 +551,43 @@ def _assemble(
     out["store_cluster"] = store_attr["cluster"].to_numpy(dtype=np.float32)[store_codes]
     names = feature_names(spec)
     return pd.DataFrame({name: np.asarray(out[name], dtype=np.float32) for name in names}, copy=False)
+
+
+def _class_features(
+    block: _SeriesBlock,
+    stores: np.ndarray,
+    items: np.ndarray,
+    reference: Reference,
+    out: dict[str, np.ndarray],
+) -> None:
+    """``store_{attr}_sales_mean_w{w}`` and ``{attr}_sales_mean_w{w}`` of each target row, into ``out``."""
+    item_keys, item_codes = np.unique(block.series_items, return_inverse=True)
+    series_attr = reference.item_attributes(item_keys)
+    target_items, target_codes = np.unique(items, return_inverse=True)
+    target_attr = reference.item_attributes(target_items)
+    for attr in _GROUP_ATTRIBUTES:
+        series_group = series_attr[attr].to_numpy(dtype=object)[item_codes]
+        target_group = target_attr[attr].to_numpy(dtype=object)[target_codes]
+        pair_codes, pairs = pd.factorize(pd.MultiIndex.from_arrays([block.series_stores, series_group]))
+        group_codes, groups = pd.factorize(pd.Index(series_group))
+        pair_pos = (
+            pd.MultiIndex.from_tuples(list(pairs), names=None).get_indexer(
+                pd.MultiIndex.from_arrays([stores.astype(np.int64), target_group])
+            )
+            if len(pairs)
+            else np.full(len(stores), -1)
+        )
+        group_pos = (
+            pd.Index(groups).get_indexer(pd.Index(target_group)) if len(groups) else np.full(len(stores), -1)
+        )
+        for w, values in block.pooled_means.items():
+            known = np.where(
+                (pair_codes >= 0) & (group_codes >= 0), values, np.nan
+            )  # unknown items: no group
+            by_pair = np.append(_group_mean(known, np.maximum(pair_codes, 0), len(pairs)), np.nan)
+            by_group = np.append(_group_mean(known, np.maximum(group_codes, 0), len(groups)), np.nan)
+            out[f"store_{attr}_sales_mean_w{w}"] = by_pair[np.where(pair_pos < 0, len(pairs), pair_pos)]
+            out[f"{attr}_sales_mean_w{w}"] = by_group[np.where(group_pos < 0, len(groups), group_pos)]
 
 
 def _promo_flags(values: pd.Series | np.ndarray) -> np.ndarray:

@@ -123,6 +123,10 @@ class TrainConfig:
         refit: After early stopping, retrain on all rows (validation window included) for the
             best number of rounds, so the newest weeks inform the model. Defaults to True.
         seed: Row sampling seed. Defaults to 0.
+        cold_start_share: Share of training rows whose series' own history is hidden, as for a
+            store-item with none (a new item or store; half of them also hide the item's pooled
+            features, as for a new item), so the model learns to forecast those from the item's
+            class and family, the store and the promotion. Defaults to 0.02.
         unknown_promo_share: Share of training rows whose target-day promotion is hidden
             (``promo_known`` 0), as it is for every row of a sales upload's forecast, so the
             model learns to forecast without it. Defaults to 0.2.
@@ -139,10 +143,12 @@ class TrainConfig:
     refit: bool = True
     seed: int = 0
     unknown_promo_share: float = 0.2
+    cold_start_share: float = 0.02
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.unknown_promo_share < 1.0:
-            raise ValueError(f"unknown_promo_share must be within [0, 1), got {self.unknown_promo_share}")
+        for name in ("unknown_promo_share", "cold_start_share"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be within [0, 1), got {getattr(self, name)}")
         if not 1 <= self.horizon <= MAX_HORIZON:
             raise ValueError(f"horizon must be within 1..{MAX_HORIZON}, got {self.horizon}")
         for name in ("max_origins", "origin_stride", "min_history_days", "max_rows", "num_boost_round"):
@@ -225,9 +231,10 @@ def _training_set(
     for origin, (series, ahead) in zip(origins, picks, strict=True):
         col = panel.day_index(origin) + ahead
         block = _series_block(panel, origin, spec)
+        cold = rng.random(len(series)) < config.cold_start_share
         frame = _assemble(
             block,
-            series,
+            np.where(cold, -1, series),
             panel.stores[series].astype(np.int64),
             panel.items[series],
             ahead,
@@ -236,6 +243,7 @@ def _training_set(
             spec,
             category_maps,
             (rng.random(len(series)) >= config.unknown_promo_share).astype(np.float32),
+            cold & (rng.random(len(series)) < 0.5),  # half of them as a new item, not just a new store-item
         )
         n = len(series)
         x[at : at + n] = frame.to_numpy(dtype=np.float32)
