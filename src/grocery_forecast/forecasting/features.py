@@ -12,8 +12,9 @@ Features are declared in a :class:`FeatureSpec`; their names follow from it dete
   zero), means over days with sales and the share of such days, spread, recent daily values,
   exponentially weighted means, the target weekday's mean over recent weeks, days since the last
   sale and since the first record, promotion counts and sales on and off promotion;
-* per item and per store, averages of those across the series with a record on the origin day
-  (a brand-new store-item still gets its item's level);
+* per item, per store, per item class and family (in the store and in all stores), averages of
+  those across the series with a record on the origin day (a brand-new store-item still gets its
+  item's, class's and family's level; its own history features are unknown, not zero);
 * known in advance for the target day: the horizon, onpromotion (missing, with ``promo_known``
   0, where the caller does not know it: a sales upload says nothing about future promotions), calendar (weekday, paydays on
   the 15th and the month's last day), holiday flags from holidays_events, item and store
@@ -104,10 +105,10 @@ class FeatureSpec:
         item_promo_window: ``item_promo_lift_w{w}``: mean ``log1p`` sales on promotion days minus
             on other days, pooled over the item's stores (a single series rarely has enough
             promotion days to estimate its own lift).
-        class_windows: ``store_class_sales_mean_w{w}`` and ``class_sales_mean_w{w}``: mean
-            ``log1p`` sales of the item class (from items.csv) in the target's store and in all
-            stores: the level a new store-item starts from (cold start), and a Favorita winners'
-            aggregate.
+        class_windows: ``store_class_sales_mean_w{w}`` and ``class_sales_mean_w{w}`` (and the
+            same for ``family``): mean ``log1p`` sales of the item's class / family (from
+            items.csv) in the target's store and in all stores: the level a new store-item starts
+            from (cold start), and a Favorita winners' aggregate (store x class).
     """
 
     windows: tuple[int, ...] = (3, 7, 14, 28, 56, 112)
