@@ -89,3 +89,49 @@ def test_sales_uploads_forecast_with_promotions_unknown_as_training_showed_the_m
     _, rows = forecast_targets(request, "request", 16, origin)
     served = build_features(panel, origin, rows, reference, SPEC)
     assert (served["promo_known"] == 1).all() and (served["onpromotion"] == 1).all()
+
+
+def test_window_promotions_are_the_same_from_the_panel_in_training_and_from_a_request() -> None:
+    from grocery_forecast.forecasting.features import _assemble, _series_block, fit_category_maps
+    from grocery_forecast.forecasting.model import _window_promo
+
+    panel, reference = tiny_panel(days=60), tiny_reference()
+    origin = panel.end - pd.Timedelta(days=16)
+    # Training path: every (series, day ahead), promotions of the window read from the panel.
+    series = np.repeat(np.arange(panel.n_series), 16)
+    ahead = np.tile(np.arange(1, 17), panel.n_series)
+    col = panel.day_index(origin) + ahead
+    maps = fit_category_maps(reference, panel)
+    training = _assemble(
+        _series_block(panel, origin, SPEC),
+        series,
+        panel.stores[series].astype(np.int64),
+        panel.items[series],
+        ahead,
+        panel.promo[series, col].astype(np.float32),
+        reference,
+        SPEC,
+        maps,
+        None,
+        None,
+        _window_promo(panel, origin, series),
+    )
+    # Serving path: a request (test.csv) with the same rows and their promotions.
+    request = pd.DataFrame(
+        {
+            "store_nbr": panel.stores[series].astype(np.int64),
+            "item_nbr": panel.items[series],
+            "date": origin + pd.to_timedelta(ahead, unit="D"),
+            "onpromotion": panel.promo[series, col].astype(bool),
+        }
+    )
+    serving = build_features(panel.window(panel.start, origin), origin, request, reference, SPEC, maps)
+    pd.testing.assert_frame_equal(serving.reset_index(drop=True), training)
+    # Series (1, 10) is on promotion 10..8 days before the panel's end: days 7..9 after the origin.
+    first = training.iloc[:16]  # its rows, 1..16 days ahead
+    assert first["window_promo_days"].tolist() == [3.0] * 16
+    assert first["window_days_to_promo"].iloc[0] == 6 and first["window_promo_next_day"].iloc[5] == 1
+    assert first["window_promo_before"].iloc[9] == 3 and first["window_promo_after"].iloc[0] == 3
+    assert first["window_days_since_promo"].iloc[10] == 2 and np.isnan(
+        first["window_days_since_promo"].iloc[0]
+    )

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from grocery_forecast.contract.reference import HOLIDAY_FLAGS, Reference
+from grocery_forecast.contract.schema import MAX_HORIZON
 from grocery_forecast.forecasting.panel import SalesPanel
 
 __all__ = [
@@ -59,9 +60,22 @@ CATEGORICAL_FEATURES: tuple[str, ...] = (
     "store_state",
 )
 
+#: Promotions over the whole forecast window (the days 1..16 after the origin), known in advance
+#: for a request: the Favorita winners' strongest features (customers wait for a promotion and
+#: stock up during one). Missing where the window's promotions are unknown.
+_WINDOW_PROMO_FEATURES: tuple[str, ...] = (
+    "window_promo_days",
+    "window_promo_before",
+    "window_promo_after",
+    "window_promo_prev_day",
+    "window_promo_next_day",
+    "window_days_since_promo",
+    "window_days_to_promo",
+)
 _CALENDAR_FEATURES: tuple[str, ...] = (
     "onpromotion",
     "promo_known",
+    *_WINDOW_PROMO_FEATURES,
     "day_of_week",
     "day_of_month",
     "days_to_month_end",
@@ -478,12 +492,15 @@ def _assemble(
     category_maps: Mapping[str, Sequence[Any]],
     promo_known: np.ndarray | None = None,
     new_item: np.ndarray | None = None,
+    window_promo: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Feature rows for targets given as panel rows (``-1`` = unseen series) and days ahead.
 
     ``promo_known`` (1/0 per row, all 1 if None) marks rows whose ``onpromotion`` is unknown:
     their ``onpromotion`` feature is missing. ``new_item`` (bool per row) hides the item's
     pooled features, as for an item no store has sold yet (training uses it to teach cold start).
+    ``window_promo`` (rows x 16, 1/0, NaN unknown) holds each row's series' promotions on the days
+    1..16 after the origin; None: unknown.
     """
     n_series = len(next(iter(block.columns.values()))) - 1
     r = np.where(rows < 0, n_series, rows)
@@ -519,6 +536,8 @@ def _assemble(
     known = np.ones(len(onpromotion), dtype=np.float32) if promo_known is None else promo_known
     out["onpromotion"] = np.where(known > 0, onpromotion, np.nan).astype(np.float32)
     out["promo_known"] = known.astype(np.float32)
+    window = np.full((len(ahead), MAX_HORIZON), np.nan) if window_promo is None else window_promo
+    out.update(_window_promo_features(np.where(known[:, None] > 0, window, np.nan), ahead))
     out["day_of_week"] = target_dow.astype(np.float32)
     out["day_of_month"] = dom[date_codes].astype(np.float32)
     out["days_to_month_end"] = (days_in_month - dom)[date_codes].astype(np.float32)
@@ -552,6 +571,40 @@ def _assemble(
     out["store_cluster"] = store_attr["cluster"].to_numpy(dtype=np.float32)[store_codes]
     names = feature_names(spec)
     return pd.DataFrame({name: np.asarray(out[name], dtype=np.float32) for name in names}, copy=False)
+
+
+def _window_promo_features(window: np.ndarray, ahead: np.ndarray) -> dict[str, np.ndarray]:
+    """Promotions of the forecast window around each row's target day (``window[:, j]`` = day ``j + 1``)."""
+    n, days = window.shape
+    j = np.arange(days)[None, :]
+    t = (ahead - 1)[:, None]
+    on = window == 1
+    with np.errstate(invalid="ignore"):
+        known = ~np.isnan(window)
+        out = {
+            "window_promo_days": np.where(known.any(axis=1), on.sum(axis=1), np.nan),
+            "window_promo_before": np.where(known.any(axis=1), (on & (j < t)).sum(axis=1), np.nan),
+            "window_promo_after": np.where(known.any(axis=1), (on & (j > t)).sum(axis=1), np.nan),
+        }
+    rows = np.arange(n)
+    prev = ahead - 2
+    out["window_promo_prev_day"] = np.where(prev >= 0, window[rows, np.clip(prev, 0, days - 1)], np.nan)
+    nxt = ahead
+    out["window_promo_next_day"] = np.where(nxt < days, window[rows, np.clip(nxt, 0, days - 1)], np.nan)
+    before = np.where(on & (j < t), j, -1).max(axis=1)
+    out["window_days_since_promo"] = np.where(before >= 0, (ahead - 1) - before, np.nan)
+    after = np.where(on & (j > t), j, days + 1).min(axis=1)
+    out["window_days_to_promo"] = np.where(after <= days, after - (ahead - 1), np.nan)
+    return out
+
+
+def _window_from_targets(targets_pairs: np.ndarray, ahead: np.ndarray, promo: np.ndarray) -> np.ndarray:
+    """Each target row's series' promotions on days 1..16 after the origin, from the target rows themselves."""
+    n_pairs = int(targets_pairs.max()) + 1 if len(targets_pairs) else 0
+    table = np.full((n_pairs, MAX_HORIZON), np.nan)
+    inside = (ahead >= 1) & (ahead <= MAX_HORIZON)
+    table[targets_pairs[inside], ahead[inside] - 1] = promo[inside]
+    return table[targets_pairs]
 
 
 def _class_features(
@@ -667,6 +720,8 @@ def build_features(
         spec,
         maps,
         promo_known_flags(targets),
+        None,
+        _window_from_targets(pair_codes, ahead, _promo_flags(targets["onpromotion"])),
     )
     frame.index = targets.index
     return frame

@@ -66,7 +66,8 @@ MODEL_FILE = "model.txt"
 METADATA_FILE = "metadata.json"
 #: Bumped when the artifact layout, or the meaning of a feature under an unchanged name, changes
 #: incompatibly. 2: pooled item/store features average over the series recorded on the origin day.
-#: 3: ``promo_known`` (future promotions unknown for sales uploads), short-history origins.
+#: 3: ``promo_known`` (future promotions unknown for sales uploads), short-history origins, class and
+#: family levels, promotions over the forecast window.
 ARTIFACT_FORMAT = 3
 
 #: The least history (days up to the training end) the model trains on: one week behind the
@@ -244,6 +245,7 @@ def _training_set(
             category_maps,
             (rng.random(len(series)) >= config.unknown_promo_share).astype(np.float32),
             cold & (rng.random(len(series)) < 0.5),  # half of them as a new item, not just a new store-item
+            _window_promo(panel, origin, series),
         )
         n = len(series)
         x[at : at + n] = frame.to_numpy(dtype=np.float32)
@@ -274,6 +276,16 @@ class _Fitted:
     final_rounds: int
     validation: dict[str, Any]
     valid_rows: int
+
+
+def _window_promo(panel: SalesPanel, origin: pd.Timestamp, series: np.ndarray) -> np.ndarray:
+    """Promotions of ``series`` on the days 1..16 after ``origin`` (NaN past the panel's end)."""
+    first = panel.day_index(origin) + 1
+    out = np.full((len(series), MAX_HORIZON), np.nan)
+    last = min(first + MAX_HORIZON, panel.n_days)
+    if last > first:
+        out[:, : last - first] = panel.promo[series, first:last]
+    return out
 
 
 class _TqdmCallback:
