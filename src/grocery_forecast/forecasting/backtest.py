@@ -17,18 +17,13 @@ import numpy as np
 import pandas as pd
 
 from grocery_forecast.contract.reference import Reference
-from grocery_forecast.forecasting.baselines import BASELINES, best_baseline
+from grocery_forecast.forecasting.baselines import BASELINES, FALLBACK_BASELINE, best_baseline
 from grocery_forecast.forecasting.features import FeatureSpec
 from grocery_forecast.forecasting.metrics import nwrmsle, nwrmsle_by_group
 from grocery_forecast.forecasting.model import ForecastModel, TrainConfig
 from grocery_forecast.forecasting.panel import SalesPanel
 
 __all__ = ["FALLBACK_BASELINE", "BacktestResult", "run_backtest"]
-
-#: What a history too short to train on is forecast with: the strongest baseline a priori (the
-#: public Favorita kernels' median of window means; on the issue-14 real slice and on generated
-#: data it beat dow_mean, last_value and zeros).
-FALLBACK_BASELINE = "moving_median"
 
 
 @dataclass

@@ -132,8 +132,8 @@ def forecast_targets(
     """The rows to forecast and the origin they are forecast from.
 
     Actuals: every store-item in the file for the ``horizon`` days after the file's last date
-    (future promotions unknown: ``promo_known`` False, which the model was trained to expect). Request: exactly the requested rows, from
-    the origin the ETL anchored to the end of history.
+    (future promotions unknown: ``promo_known`` False, which the model was trained to expect).
+    Request: exactly the requested rows, from the origin the ETL anchored to the end of history.
     """
     if kind == "actuals":
         origin = pd.Timestamp(cleaned["date"].max()).normalize()
@@ -176,8 +176,7 @@ def _fallback_forecast(
     panel: SalesPanel, origin: pd.Timestamp, targets: pd.DataFrame
 ) -> tuple[np.ndarray, str | None]:
     """The baseline forecast when the history is too short for the model, with the reason; else (empty, None)."""
-    from grocery_forecast.forecasting.backtest import FALLBACK_BASELINE
-    from grocery_forecast.forecasting.baselines import baseline_forecast
+    from grocery_forecast.forecasting.baselines import FALLBACK_BASELINE, baseline_forecast
     from grocery_forecast.forecasting.model import MIN_TRAIN_DAYS
 
     known_days = (origin - panel.start).days + 1
