@@ -92,6 +92,14 @@ $(VENV)-checkov/.installed: requirements/checkov.txt
 	@test -x $(VENV)-checkov/bin/checkov
 	@touch $@
 
+$(VENV)-compare/.installed: requirements/compare.txt pyproject.toml
+	@echo "==> compare venv ($(VENV)-compare): statsforecast, mlforecast"
+	@$(PYTHON) -m venv $(VENV)-compare
+	@$(VENV)-compare/bin/pip install --quiet --disable-pip-version-check -r requirements/compare.txt 2>&1 | grep -v '^WARNING: Location' || true
+	@$(VENV)-compare/bin/pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 | grep -v '^WARNING: Location' || true
+	@$(VENV)-compare/bin/python -c 'import statsforecast, mlforecast, grocery_forecast'
+	@touch $@
+
 ## Create the emulator venv (.venv-emulator) with MiniStack
 emulator-venv: $(EMULATOR_VENV)/.installed
 
@@ -169,7 +177,7 @@ clean: down
 
 ## clean + delete the venvs and every build artefact
 distclean: clean
-	rm -rf $(VENV) $(EMULATOR_VENV) $(VENV)-checkov build
+	rm -rf $(VENV) $(EMULATOR_VENV) $(VENV)-checkov $(VENV)-compare build
 
 ##@ Testing
 
@@ -188,6 +196,11 @@ tf-check: build/terraformrc
 	  if ls $$mod/tests/*.tftest.hcl >/dev/null 2>&1; then \
 	    terraform -chdir=$$mod init -backend=false -input=false -no-color >/dev/null && \
 	    terraform -chdir=$$mod test -no-color | tail -1; fi; done
+
+COMPARE_CUTOFF ?= 2017-07-30
+## Side by side on one backtest split (DATA_DIR, COMPARE_CUTOFF): model + baselines vs statsforecast and mlforecast; not in `make test`
+compare: $(VENV)-compare/.installed $(DATA_DIR)/train.csv
+	@$(VENV)-compare/bin/python scripts/compare.py --data $(DATA_DIR) --cutoff $(COMPARE_CUTOFF)
 
 ## Security scan of terraform/ with checkov (skips are in the code, each with its reason)
 checkov: $(VENV)-checkov/.installed

@@ -78,7 +78,9 @@ def _unsharded(stack, s3, history, run: RunManifest, tmp_path) -> pd.DataFrame:
     panel = read_history(history, cleaned, origin, int(model.spec.lookback_days))
     reference = ReferenceObjects().reference(s3, stack.processed_bucket_name)
     targets = cleaned[["id", "date", "store_nbr", "item_nbr", "onpromotion"]]
-    return forecast_frame(model, panel, origin, targets, reference, "request")
+    forecast, fallback = forecast_frame(model, panel, origin, targets, reference, "request")
+    assert fallback is None and run.fallback is None
+    return forecast
 
 
 def test_an_actuals_upload_over_the_shard_size_is_forecast_in_shards(uploaded_history):
@@ -111,8 +113,8 @@ def test_a_sharded_request_gives_one_csv_in_request_order_equal_to_the_unsharded
     assert list(forecast.columns) == ["id", "unit_sales", "date", "store_nbr", "item_nbr", "onpromotion"]
     assert forecast["id"].tolist() == request["id"].tolist()
 
-    # AND its values are those of the same rows forecast in one invocation (item and store
-    # features pooled over every shard's series, not each shard's own)
+    # AND its values are those of the same rows forecast in one invocation (item, store, class and
+    # family features pooled over every shard's series, not each shard's own)
     expected = _unsharded(stack, s3, history, run, tmp_path)
     assert expected["id"].tolist() == request["id"].tolist()
     np.testing.assert_allclose(forecast["unit_sales"], expected["unit_sales"], atol=2e-4)

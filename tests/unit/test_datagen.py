@@ -78,3 +78,28 @@ def test_can_draw_stores_items_and_holidays_from_real_reference_tables() -> None
 def test_bad_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="stores must be at least 1"):
         GeneratorConfig(stores=0)
+
+
+def test_hard_mode_is_deterministic_and_poses_promotion_dips() -> None:
+    from grocery_forecast.forecasting.datagen import GeneratorConfig, generate
+
+    cfg = GeneratorConfig(seed=3, stores=8, items=60, days=300, hard=True)
+    a, b = generate(cfg), generate(cfg)
+    np.testing.assert_array_equal(a.panel.sales, b.panel.sales)
+    plain = generate(GeneratorConfig(seed=3, stores=8, items=60, days=300))
+    assert (a.panel.promo <= plain.panel.promo).all()  # the same promotions (none after a closure)
+    assert not np.array_equal(np.nan_to_num(plain.panel.sales), np.nan_to_num(a.panel.sales))
+
+    def post_promo_ratio(data) -> float:
+        # Mean log1p sales on the 3 days after a promotion ends over other days off promotion.
+        promo = data.panel.promo.astype(bool)
+        x = np.log1p(np.clip(data.panel.sales_filled(), 0, None))
+        ends = promo & ~np.pad(promo, ((0, 0), (0, 1)))[:, 1:]
+        after = np.zeros_like(promo)
+        for k in (1, 2, 3):
+            after[:, k:] |= ends[:, :-k]
+        after &= ~promo
+        other = ~promo & ~after
+        return float(x[after].mean() / x[other & (promo.any(axis=1))[:, None]].mean())
+
+    assert post_promo_ratio(a) < post_promo_ratio(plain) - 0.05

@@ -169,7 +169,9 @@ def test_unseen_series_get_rows_like_an_empty_series_plus_their_item_level() -> 
     seen_empty = build_features(empty, origin, targets, tiny_reference(), SPEC)
     history = [n for n in feature_names(SPEC) if n.startswith(("sales_", "dow_", "days_", "promo_"))]
     pd.testing.assert_frame_equal(unseen[history], seen_empty[history])
-    assert unseen.iloc[0]["sales_mean_w7"] == 0.0 and np.isnan(unseen.iloc[0]["days_since_sale"])
+    # No history of its own is unknown, not zero sales: the model falls back on item, class, family, store.
+    assert np.isnan(unseen.iloc[0]["sales_mean_w7"]) and np.isnan(unseen.iloc[0]["days_since_sale"])
+    assert unseen.iloc[0]["history_days"] == 58 and not np.isnan(unseen.iloc[0]["family_sales_mean_w28"])
     assert unseen.iloc[0]["item_sales_mean_w28"] == pytest.approx(
         _log(panel.sales[1, -30:-2]).mean(), rel=1e-5
     )  # item 20 sells in store 1

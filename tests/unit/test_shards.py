@@ -78,11 +78,10 @@ def test_every_row_lands_in_one_shard_within_the_size_unless_its_series_is_longe
     assert sum(len(k) for k in keys) == len(set().union(*keys)) == 500  # no series split between shards
 
 
-@pytest.fixture
-def deployed(generated: GeneratedData, trained: ForecastModel, tmp_path: Path):
+def _deploy(generated: GeneratedData, trained: ForecastModel, tmp_path: Path, history: pd.DataFrame):
     s3, dynamo = FakeS3(), FakeDynamo()
     store = DynamoHistoryStore(dynamo, "history", max_workers=1)
-    store.upsert(generated.train)
+    store.upsert(history)
     trained.save(tmp_path / "model")
     model_store.publish_model(s3, "models", tmp_path / "model")
     for table in ("items", "stores", "holidays_events"):
@@ -90,6 +89,11 @@ def deployed(generated: GeneratedData, trained: ForecastModel, tmp_path: Path):
             Bucket="processed", Key=f"reference/{table}.csv", Body=csv_bytes(getattr(generated, table))
         )
     return s3, store, tmp_path
+
+
+@pytest.fixture
+def deployed(generated: GeneratedData, trained: ForecastModel, tmp_path: Path):
+    return _deploy(generated, trained, tmp_path, generated.train)
 
 
 def _upload(s3: FakeS3, generated: GeneratedData, key: str) -> None:
@@ -210,3 +214,43 @@ def test_a_shard_that_keeps_failing_fails_the_run_with_its_errors(deployed, gene
     assert "shard 0: attempt 3: boom" in done["errors"][-1]
     assert done["sharded"]["shards"][0]["status"] == "failed"
     assert done["sharded"]["shards"][1]["status"] == "not run"
+
+
+def test_a_short_history_falls_back_to_the_baseline_in_every_shard_as_in_one_invocation(
+    generated: GeneratedData, trained: ForecastModel, tmp_path: Path
+) -> None:
+    # GIVEN a history table holding only the last 10 days (below the model's 14-day minimum)
+    end = generated.panel.end
+    recent = generated.train[pd.to_datetime(generated.train["date"]) > end - pd.Timedelta(days=10)]
+    s3, store, tmp = _deploy(generated, trained, tmp_path, recent)
+    base = dict(processed_bucket="processed", models_bucket="models", output_bucket="output")
+    whole_cfg = ForecastConfig(**base, model_dir=tmp / "m1")
+    sharded_cfg = ForecastConfig(**base, model_dir=tmp / "m2", shard_rows=200, state_machine_arn=ARN)
+    _upload(s3, generated, "requests/whole.csv")
+    _upload(s3, generated, "requests/sharded.csv")
+    sfn = FakeSfn()
+    runs_ = {
+        name: run_forecast(
+            s3,
+            store,
+            "processed",
+            f"requests/{name}.csv",
+            cfg,
+            models=ModelCache(),
+            references=ReferenceObjects(),
+            sfn=sfn,
+        ).to_dict()
+        for name, cfg in (("whole", whole_cfg), ("sharded", sharded_cfg))
+    }
+    _run_workflow(s3, store, sharded_cfg, sfn.started[0])
+
+    # THEN both runs say why they are the baseline's forecast, and the forecasts are equal
+    whole = runs_["whole"]
+    done = json.loads(s3.text("output", runs.manifest_key(runs_["sharded"]["run_id"])))
+    assert whole["status"] == done["status"] == "succeeded"
+    assert "history of 10 days" in whole["fallback"] and "moving_median" in whole["fallback"]
+    assert done["fallback"] == whole["fallback"] and done["sharded"]["shard_count"] >= 2
+    assert all(s["fallback"] == whole["fallback"] for s in done["sharded"]["shards"])
+    a, b = _forecast(s3, whole["run_id"]), _forecast(s3, done["run_id"])
+    pd.testing.assert_frame_equal(a, b)
+    assert a["unit_sales"].sum() > 0

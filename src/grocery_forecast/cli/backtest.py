@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train up to --cutoff, forecast the next --horizon days, score NWRMSLE vs baselines",
         description="Backtest on Kaggle-format files: train on history up to and including the cutoff, "
         "forecast every store-item in the sales file for the following days (absent rows count as zero "
-        "sales) and score Favorita's NWRMSLE for the model and the zeros, last_value and dow_mean baselines.",
+        "sales) and score Favorita's NWRMSLE for the model and the zeros, last_value, dow_mean, moving_median and "
+        "moving_median_dow baselines. A history under two weeks is forecast with moving_median (the report says so).",
     )
     parser.add_argument("--sales", required=True, type=Path, help="sales (train.csv format, .csv or .csv.gz)")
     parser.add_argument(
@@ -50,6 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="also save the backtested model (with its backtest metrics) to this directory",
     )
+    parser.add_argument(
+        "--promo-unknown",
+        action="store_true",
+        help="forecast without the target days' promotions, as for a sales upload (default: known, as for a request)",
+    )
     add_training_arguments(parser)
     parser.set_defaults(func=_run)
 
@@ -62,8 +68,9 @@ def _run(args: argparse.Namespace) -> int:
 def backtest_command(args: argparse.Namespace) -> dict:
     """Run the backtest, write the report (and plot); returns the report."""
     from grocery_forecast.contract.reference import Reference, ReferenceTableError
-    from grocery_forecast.forecasting.backtest import plot_backtest, run_backtest
+    from grocery_forecast.forecasting.backtest import run_backtest
     from grocery_forecast.forecasting.panel import SalesPanel
+    from grocery_forecast.forecasting.plots import plot_backtest
 
     cutoff = _parse_day(args.cutoff, "--cutoff")
     since = _parse_day(args.since, "--since")
@@ -90,7 +97,14 @@ def backtest_command(args: argparse.Namespace) -> dict:
     )
     try:
         result = run_backtest(
-            panel, reference, cutoff, args.horizon, config=config, params={"seed": args.seed}, progress=True
+            panel,
+            reference,
+            cutoff,
+            args.horizon,
+            config=config,
+            params={"seed": args.seed},
+            progress=True,
+            promo_known=not args.promo_unknown,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
@@ -105,29 +119,31 @@ def backtest_command(args: argparse.Namespace) -> dict:
     args.report.write_text(json.dumps(report, indent=2) + "\n")
     if args.plot:
         plot_backtest(result, args.plot)
-    if args.save_model:
+    if args.save_model and result.model is not None:
         result.model.save(args.save_model)
     _print_summary(report)
     print(
         f"report: {args.report}"
         + (f"; plot: {args.plot}" if args.plot else "")
-        + (f"; model: {args.save_model}" if args.save_model else "")
+        + (f"; model: {args.save_model}" if args.save_model and result.model is not None else "")
     )
     return report
 
 
 def _print_summary(report: dict) -> None:
     best = report["best_baseline"]
+    if report.get("fallback"):
+        print(f"FALLBACK: {report['fallback']}")
     print(
         f"NWRMSLE over {report['rows']:,} rows ({report['series']:,} series x {report['horizon_evaluated']} days):"
     )
     print(
-        f"  model       {report['model']['nwrmsle']:.4f}   ({100 * report['improvement_vs_best_baseline']:.1f}% below {best})"
+        f"  model             {report['model']['nwrmsle']:.4f}   ({100 * report['improvement_vs_best_baseline']:.1f}% below {best})"
     )
     for name, value in report["baselines"].items():
-        print(f"  {name:<11} {value:.4f}")
-    print("  per horizon (model / best baseline):")
+        print(f"  {name:<17} {value:.4f}")
+    print("  per horizon (model / best baseline there):")
     for h, value in report["per_horizon"].items():
-        floor = min(report["per_horizon_baselines"][b][h] for b in report["per_horizon_baselines"])
-        print(f"    {int(h):>2}: {value:.4f} / {floor:.4f}")
+        floor = report["best_baseline_per_horizon"][h]
+        print(f"    {int(h):>2}: {value:.4f} / {floor['nwrmsle']:.4f} {floor['name']}")
     print(f"  train {report['train_seconds']:.1f}s, predict {report['predict_seconds']:.2f}s")

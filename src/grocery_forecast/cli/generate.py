@@ -37,6 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--force", action="store_true", help="overwrite files of the same names already in --out"
     )
+    parser.add_argument(
+        "--hard",
+        action="store_true",
+        help="add promotion dips, cannibalisation within a family, drifting weekday profiles, store-specific "
+        "holiday effects, long zero runs for slow movers and store closures (default: off, as the sample data)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -76,6 +82,7 @@ def generate_command(args: argparse.Namespace) -> Path:
             start=args.start,
             days=args.days,
             horizon=args.horizon,
+            hard=args.hard,
         )
         reference = Reference.from_dir(args.reference) if args.reference else None
     except (ValueError, ReferenceTableError) as exc:

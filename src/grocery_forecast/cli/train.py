@@ -93,58 +93,15 @@ def _parse_day(value: str | None, flag: str) -> str | None:
         raise CliError(f"{flag} must be a date as YYYY-MM-DD, got {value!r}") from None
 
 
-def _estimate_rows(path: Path) -> int | None:
-    """Rows in a CSV from its size and the mean length of its first lines (None for gzip)."""
-    if path.suffix == ".gz":
-        return None
-    with open(path, "rb") as fh:
-        head = fh.read(1 << 16)
-    lines = head.count(b"\n")
-    if lines < 2:
-        return None
-    return int(path.stat().st_size / (len(head) / lines))
-
-
 def read_sales(path: Path, since: str | None = None, until: str | None = None) -> pd.DataFrame:
-    """Read a train.csv-format file with a progress bar, keeping ``since..until`` only.
+    """:func:`grocery_forecast.forecasting.panel.read_sales` with its errors as :class:`CliError`."""
+    from grocery_forecast.contract.cleaning import CsvContractError
+    from grocery_forecast.forecasting.panel import read_sales as _read
 
-    Raises:
-        CliError: If the file is missing, breaks the data contract or has no rows in range.
-    """
-    from tqdm.auto import tqdm
-
-    from grocery_forecast.contract.cleaning import DEFAULT_CHUNK_ROWS, CsvContractError, read_actuals
-
-    if not path.is_file():
-        raise CliError(f"sales file not found: {path}")
-    total = _estimate_rows(path)
-    if total and (since or until):
-        from grocery_forecast.contract.date_span import find_date_span
-
-        span = find_date_span(path, since, until)  # what read_actuals will read, when bisectable
-        if span is not None:
-            total = int(total * (span.end - span.start) / max(path.stat().st_size, 1))
-    kept = 0
-    window = f" {since or '…'}..{until or '…'}" if since or until else ""
-    with tqdm(total=total, desc=f"reading {path.name}{window}", unit="row", unit_scale=True) as bar:
-
-        def progress(rows: int) -> None:
-            nonlocal kept
-            kept += rows
-            step = DEFAULT_CHUNK_ROWS if since or until else rows  # rows read, not kept
-            bar.update(min(step, total - bar.n) if total else step)
-            bar.set_postfix(kept=f"{kept:,}", refresh=False)
-
-        try:
-            frame = read_actuals(str(path), since=since, until=until, progress=progress)
-        except CsvContractError as exc:
-            raise CliError(str(exc)) from None
-        if total is not None:
-            bar.n = max(bar.n, total) if since or until else bar.n
-            bar.refresh()
-    if frame.empty:
-        raise CliError(f"{path}: no sales rows{' between ' + window.strip() if window else ''}")
-    return frame
+    try:
+        return _read(path, since, until, progress=True)
+    except (CsvContractError, FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from None
 
 
 def _training_config(args: argparse.Namespace, horizon: int) -> TrainConfig:

@@ -329,6 +329,9 @@ class RunManifest:
     # predict
     finished_at: str | None = None
     model_version: str | None = None
+    #: why the forecast is a baseline's, not the model's (a history shorter than the model's
+    #: minimum: grocery_forecast.pipeline.forecast.forecast_frame); None when the model forecast
+    fallback: str | None = None
     origin: str | None = None
     horizon_days: int | None = None
     series_forecast: int | None = None

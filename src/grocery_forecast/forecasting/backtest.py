@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from grocery_forecast.contract.reference import Reference
-from grocery_forecast.forecasting.baselines import BASELINES
+from grocery_forecast.forecasting.baselines import BASELINES, FALLBACK_BASELINE, best_baseline
 from grocery_forecast.forecasting.features import FeatureSpec
 from grocery_forecast.forecasting.metrics import nwrmsle, nwrmsle_by_group
 from grocery_forecast.forecasting.model import ForecastModel, TrainConfig
 from grocery_forecast.forecasting.panel import SalesPanel
 
-__all__ = ["BacktestResult", "plot_backtest", "run_backtest"]
+__all__ = ["FALLBACK_BASELINE", "BacktestResult", "run_backtest"]
 
 
 @dataclass
@@ -37,7 +36,8 @@ class BacktestResult:
         actual: Unit sales of each target row (absent rows as 0).
         forecasts: ``{"model": ..., "zeros": ..., ...}`` aligned with ``targets``.
         history: The panel the forecasts were made from (cut at the cutoff).
-        model: The trained model.
+        model: The trained model, or None when the history was too short to train one (the
+            report's ``fallback`` says so and ``forecasts["model"]`` is :data:`FALLBACK_BASELINE`).
     """
 
     report: dict[str, Any]
@@ -45,7 +45,7 @@ class BacktestResult:
     actual: np.ndarray
     forecasts: dict[str, np.ndarray]
     history: SalesPanel
-    model: ForecastModel
+    model: ForecastModel | None
 
 
 def run_backtest(
@@ -58,6 +58,7 @@ def run_backtest(
     config: TrainConfig | None = None,
     params: dict[str, Any] | None = None,
     progress: bool = False,
+    promo_known: bool = True,
 ) -> BacktestResult:
     """Train on ``panel`` up to ``cutoff`` and score forecasts of the following ``horizon`` days.
 
@@ -73,6 +74,9 @@ def run_backtest(
         config: Training configuration; its horizon is set to ``horizon``.
         params: LightGBM parameter overrides.
         progress: Show progress on stderr. Defaults to False.
+        promo_known: Give the model the target days' promotions, as a forecast request does.
+            False forecasts like a sales upload, where future promotions are unknown. Defaults
+            to True.
 
     Returns:
         The report and the forecasts. Report keys: ``model`` ({"nwrmsle"}), ``baselines``
@@ -96,9 +100,17 @@ def run_backtest(
     history = panel.window(panel.start, cutoff)
 
     started = time.perf_counter()
-    model = ForecastModel(spec=spec, params=params, config=cfg).fit(
-        history, reference, end=cutoff, progress=progress
-    )
+    model: ForecastModel | None = None
+    fallback: str | None = None
+    try:
+        model = ForecastModel(spec=spec, params=params, config=cfg).fit(
+            history, reference, end=cutoff, progress=progress
+        )
+    except ValueError as exc:
+        if "not enough history" not in str(exc):
+            raise
+        model = None
+        fallback = f"{exc}: the model forecast is the {FALLBACK_BASELINE} baseline"
     train_seconds = time.perf_counter() - started
 
     days = pd.date_range(cutoff + pd.Timedelta(days=1), periods=evaluated, freq="D")
@@ -109,35 +121,49 @@ def run_backtest(
             "store_nbr": np.repeat(panel.stores.astype(np.int64), evaluated),
             "item_nbr": np.repeat(panel.items, evaluated),
             "date": np.tile(days.to_numpy(), n),
-            "onpromotion": panel.promo[:, cols].reshape(-1).astype(bool),
+            "onpromotion": panel.promo[:, cols].reshape(-1).astype(bool) & promo_known,
+            "promo_known": promo_known,
         }
     )
     ahead = np.tile(np.arange(1, evaluated + 1), n)
     actual = panel.sales_filled()[:, cols].reshape(-1).astype(np.float64)
     weights = reference.perishable_weights(targets["item_nbr"].to_numpy())
 
-    started = time.perf_counter()
-    forecasts = {"model": model.predict(history, cutoff, targets, reference)}
-    predict_seconds = time.perf_counter() - started
+    forecasts: dict[str, np.ndarray] = {}
     for name, baseline in BASELINES.items():
         forecasts[name] = baseline(history, cutoff, targets)
+    started = time.perf_counter()
+    forecasts["model"] = (
+        model.predict(history, cutoff, targets, reference)
+        if model is not None
+        else forecasts[FALLBACK_BASELINE]
+    )
+    predict_seconds = time.perf_counter() - started
 
     scores = {name: nwrmsle(actual, f, weights) for name, f in forecasts.items()}
     by_h = {name: nwrmsle_by_group(actual, f, weights, ahead) for name, f in forecasts.items()}
     baseline_scores = {name: scores[name] for name in BASELINES}
-    best = min(baseline_scores, key=lambda k: baseline_scores[k])
-    best_per_h = {h: min(by_h[b][h] for b in BASELINES) for h in by_h["model"]}
+    best = best_baseline(baseline_scores)
+    best_at = {h: best_baseline({b: by_h[b][h] for b in BASELINES}) for h in by_h["model"]}
+    best_per_h = {h: by_h[best_at[h]][h] for h in best_at}
     report: dict[str, Any] = {
         "model": {"nwrmsle": scores["model"]},
         "baselines": baseline_scores,
         "per_horizon": {str(h): v for h, v in by_h["model"].items()},
         "per_horizon_baselines": {b: {str(h): v for h, v in by_h[b].items()} for b in BASELINES},
         "best_baseline": best,
+        "best_baseline_per_horizon": {
+            str(h): {"name": best_at[h], "nwrmsle": best_per_h[h]} for h in best_at
+        },
         "improvement_vs_best_baseline": 1.0 - scores["model"] / baseline_scores[best],
+        "improvement_vs_best_baseline_per_horizon": {
+            str(h): 1.0 - by_h["model"][h] / best_per_h[h] for h in best_per_h
+        },
         "beats_best_baseline_at_every_horizon": bool(
             all(by_h["model"][h] <= best_per_h[h] for h in best_per_h)
         ),
         "worst_horizon_ratio_to_best_baseline": max(by_h["model"][h] / best_per_h[h] for h in best_per_h),
+        "fallback": fallback,
         "rows": len(targets),
         "series": n,
         "train_seconds": round(train_seconds, 2),
@@ -145,95 +171,32 @@ def run_backtest(
         "cutoff": str(cutoff.date()),
         "horizon": int(horizon),
         "horizon_evaluated": evaluated,
+        "promo_known": promo_known,
         "history": {"start": str(panel.start.date()), "end": str(cutoff.date())},
-        "model_info": {
+        "model_info": None
+        if model is None
+        else {
             "version": model.metadata["version"],
             "best_iteration": model.metadata["best_iteration"],
             "num_boost_round": model.metadata["num_boost_round"],
             "training_rows": model.metadata["training_window"]["rows"],
+            "training_origins": len(model.metadata["training_window"]["origins"]),
             "validation_nwrmsle": model.metadata["validation"].get("nwrmsle"),
         },
     }
-    model.metadata["backtest"] = {
-        k: report[k]
-        for k in ("model", "baselines", "per_horizon", "cutoff", "horizon_evaluated", "rows", "series")
-    }
+    if model is not None:
+        model.metadata["backtest"] = {
+            k: report[k]
+            for k in (
+                "model",
+                "baselines",
+                "best_baseline",
+                "per_horizon",
+                "cutoff",
+                "horizon_evaluated",
+                "rows",
+                "series",
+            )
+        }
     targets["horizon"] = ahead
     return BacktestResult(report, targets, actual, forecasts, history, model)
-
-
-def _pick_series(result: BacktestResult, count: int) -> list[int]:
-    """A spread of series by volume (busiest, and a few quantiles of those that sold)."""
-    n_days = result.report["horizon_evaluated"]
-    volume = result.actual.reshape(-1, n_days).sum(axis=1) + result.history.sales_filled()[:, -28:].clip(
-        0
-    ).sum(axis=1)
-    order = np.argsort(-volume, kind="stable")
-    sold = order[volume[order] > 0]
-    if len(sold) == 0:
-        return list(order[:count])
-    picks = [sold[int(q * (len(sold) - 1))] for q in np.linspace(0.0, 0.7, count)]
-    return list(dict.fromkeys(int(p) for p in picks))
-
-
-def plot_backtest(result: BacktestResult, path: str | Path, series: int = 4) -> Path:
-    """Save a figure: forecast vs actual for a few series, and NWRMSLE by horizon.
-
-    Args:
-        result: What :func:`run_backtest` returned.
-        path: Where to write the image (PNG by extension).
-        series: How many series to draw. Defaults to 4.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    picks = _pick_series(result, series)
-    n_days = result.report["horizon_evaluated"]
-    cutoff = pd.Timestamp(result.report["cutoff"])
-    fig, axes = plt.subplots(len(picks) + 1, 1, figsize=(11, 2.6 * (len(picks) + 1)), constrained_layout=True)
-    history = result.history
-    days_back = min(42, history.n_days)
-    past_dates = pd.date_range(cutoff - pd.Timedelta(days=days_back - 1), cutoff, freq="D")
-    future_dates = pd.date_range(cutoff + pd.Timedelta(days=1), periods=n_days, freq="D")
-    recent = np.nan_to_num(history.sales[:, -days_back:], nan=0.0)
-    for ax, row in zip(axes[:-1], picks, strict=False):
-        past = recent[row]
-        sl = slice(row * n_days, (row + 1) * n_days)
-        ax.plot(past_dates, past, color="0.4", lw=1, label="history")
-        ax.plot(future_dates, result.actual[sl], color="k", lw=1.5, marker="o", ms=3, label="actual")
-        ax.plot(future_dates, result.forecasts["model"][sl], color="C1", lw=2, label="model")
-        ax.plot(future_dates, result.forecasts["dow_mean"][sl], color="C0", lw=1, ls="--", label="dow_mean")
-        promo = result.targets["onpromotion"].to_numpy()[sl]
-        if promo.any():
-            ax.scatter(
-                future_dates[promo], np.zeros(int(promo.sum())), marker="^", color="C3", label="on promotion"
-            )
-        ax.axvline(cutoff, color="0.7", lw=1)
-        ax.set_title(f"store {history.stores[row]}, item {history.items[row]}", fontsize=9)
-        ax.set_ylabel("unit sales")
-    axes[0].legend(loc="upper left", fontsize=8, ncol=5)
-    ax = axes[-1]
-    hs = np.arange(1, n_days + 1)
-    ax.plot(
-        hs, [result.report["per_horizon"][str(h)] for h in hs], color="C1", lw=2, marker="o", label="model"
-    )
-    for i, name in enumerate(BASELINES):
-        curve = result.report["per_horizon_baselines"][name]
-        ax.plot(hs, [curve[str(h)] for h in hs], lw=1, ls="--", marker=".", color=f"C{i + 2}", label=name)
-    ax.set_xlabel("days after the cutoff (horizon)")
-    ax.set_ylabel("NWRMSLE")
-    overall = result.report["model"]["nwrmsle"]
-    best = result.report["best_baseline"]
-    ax.set_title(
-        f"NWRMSLE by horizon: model {overall:.4f} vs best baseline {best} "
-        f"{result.report['baselines'][best]:.4f} ({100 * result.report['improvement_vs_best_baseline']:.1f}% lower)",
-        fontsize=9,
-    )
-    ax.legend(fontsize=8, ncol=4)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out

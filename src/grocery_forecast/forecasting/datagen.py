@@ -101,6 +101,14 @@ class GeneratorConfig:
         start: First date of train.csv. Defaults to 2016-08-16, so a year ends where Kaggle's did.
         days: Days in train.csv. Defaults to 365.
         horizon: Days in test.csv after the last train day. Defaults to 16 (Kaggle's test window).
+        hard: Add the problems real Favorita data poses beyond level estimation (issue 14):
+            dips before and after a promotion (customers wait for it, then have stocked up),
+            cannibalisation within a family (an item sells less while others of its family are
+            on promotion in the store), weekday profiles that drift over the year by store,
+            store-specific strength of holiday effects, long zero runs for slow movers (weeks
+            without supply) and stores that close for good. Drawn from a random stream of their
+            own, so ``hard=False`` data is unchanged. Defaults to False (the sample data and the
+            CI model stay as they were; measure tuning claims on both).
     """
 
     seed: int = 0
@@ -109,6 +117,7 @@ class GeneratorConfig:
     start: str = "2016-08-16"
     days: int = 365
     horizon: int = DEFAULT_HORIZON
+    hard: bool = False
 
     def __post_init__(self) -> None:
         for name in ("stores", "items", "days", "horizon"):
@@ -244,10 +253,10 @@ def _make_holidays(
             add(
                 nov2 + timedelta(days=9), "Work Day", "National", "Ecuador", "Recupero Puente Dia de Difuntos"
             )
-        for city, (m, d) in city_day.items():
-            add(date(year, m, d), "Holiday", "Local", city, f"Fundacion de {city}")
-        for state, (m, d) in state_day.items():
-            add(date(year, m, d), "Holiday", "Regional", state, f"Provincializacion de {state}")
+        for city, (month, dom) in city_day.items():
+            add(date(year, month, dom), "Holiday", "Local", city, f"Fundacion de {city}")
+        for state, (month, dom) in state_day.items():
+            add(date(year, month, dom), "Holiday", "Regional", state, f"Provincializacion de {state}")
     frame = pd.DataFrame(
         rows, columns=["date", "type", "locale", "locale_name", "description", "transferred"]
     )
@@ -267,6 +276,71 @@ def _runs(
     lengths = rng.integers(min_len, max_len + 1, size=shape)
     end = np.where(starts, np.arange(d)[None, :] + lengths, -1)
     return np.maximum.accumulate(end, axis=1) > np.arange(d)[None, :]
+
+
+@dataclass
+class _HardEffects:
+    """One store's extra effects in ``hard`` mode (see :class:`GeneratorConfig`)."""
+
+    fam_code: np.ndarray
+    family_members: np.ndarray
+    weekday_drift: np.ndarray  # (total_days,) multiplier of the weekly profile
+    holiday_gain: float  # multiplier of the family-day (holiday) effects in this store
+    alive: np.ndarray  # (1, total_days): False after the store closes for good
+    zero_runs: np.ndarray  # (n_items, total_days): weeks without supply for slow movers
+
+    def log_effect(self, on_promo: np.ndarray, weekly: np.ndarray, holidays: np.ndarray) -> np.ndarray:
+        """Additive log-mean effects: promotion dips, cannibalisation, weekday drift, holiday strength."""
+        promo = on_promo.astype(bool)
+        before = np.zeros_like(promo)
+        after = np.zeros_like(promo)
+        starts = promo & ~np.pad(promo, ((0, 0), (1, 0)))[:, :-1]
+        ends = promo & ~np.pad(promo, ((0, 0), (0, 1)))[:, 1:]
+        for k in (1, 2):  # the two days before a promotion starts
+            before[:, :-k] |= starts[:, k:]
+        for k in (1, 2, 3):  # the three days after it ends
+            after[:, k:] |= ends[:, :-k]
+        dips = -0.15 * (before & ~promo) - 0.30 * (after & ~promo)
+        # Share of the other items of the family on promotion in this store, day by day.
+        on_by_family = np.zeros((len(self.family_members), promo.shape[1]))
+        np.add.at(on_by_family, self.fam_code, promo)
+        others = (on_by_family[self.fam_code] - promo) / np.maximum(
+            self.family_members[self.fam_code, None] - 1, 1
+        )
+        cannibalised = -0.5 * others * ~promo
+        return (
+            dips
+            + cannibalised
+            + weekly * (self.weekday_drift[None, :] - 1.0)
+            + holidays * (self.holiday_gain - 1.0)
+        )
+
+
+def _hard_effects(
+    cfg: GeneratorConfig,
+    store: int,
+    t: np.ndarray,
+    dow: np.ndarray,
+    fam_code: np.ndarray,
+    family_members: np.ndarray,
+    item_level: np.ndarray,
+) -> _HardEffects:
+    rng = np.random.default_rng([cfg.seed, store, 14])  # a stream of its own: hard=False is unchanged
+    total_days = len(t)
+    phase, amplitude = rng.uniform(0, 2 * np.pi), rng.uniform(0.3, 0.9)
+    weekday_drift = 1.0 + amplitude * np.sin(2 * np.pi * t / 365.0 + phase)
+    closes = rng.random() < 0.05
+    close_day = rng.integers(total_days // 2, total_days) if closes else total_days
+    slow = item_level < np.quantile(item_level, 0.3)
+    zero_runs = _runs(rng, (len(item_level), total_days), np.where(slow, 0.004, 0.0), 14, 60)
+    return _HardEffects(
+        fam_code=fam_code,
+        family_members=family_members,
+        weekday_drift=weekday_drift,
+        holiday_gain=float(np.clip(rng.normal(1.0, 0.5), 0.0, 2.5)),
+        alive=(t < close_day)[None, :],
+        zero_runs=zero_runs,
+    )
 
 
 def _calendar_effects(
@@ -379,8 +453,10 @@ def generate(
     promo = np.zeros((n_stores * n_items, total_days), dtype=np.int8)
     store_levels = rng.normal(0.0, 0.45, size=n_stores)
     opening = np.where(rng.random(n_stores) < 0.1, rng.integers(0, max(1, total_days // 2), size=n_stores), 0)
+    family_members = np.bincount(fam_code, minlength=len(families)).astype(np.float64)
     for s in range(n_stores):
         srng = np.random.default_rng([cfg.seed, s])
+        hard = _hard_effects(cfg, s, t, dow, fam_code, family_members, item_level) if cfg.hard else None
         stype = str(stores["type"].iloc[s])
         weekly_gain = weekend * (1.0 + 0.3 * srng.standard_normal()) * (1.3 if stype in ("A", "D") else 1.0)
         weekly = weekly_gain[:, None] * weekday_shape[dow][None, :] / 0.5
@@ -403,8 +479,13 @@ def generate(
             + promo_lift[:, None] * on_promo
             + np.log(np.maximum(ramp, 1e-3))
         )
+        if hard is not None:
+            log_mean = log_mean + hard.log_effect(on_promo, weekly, family_day[fam_code])
+            alive = alive & hard.alive
         mean = np.exp(log_mean)
         stock_out = _runs(srng, (n_items, total_days), np.full(n_items, 0.006), 2, 10)
+        if hard is not None:
+            stock_out = stock_out | hard.zero_runs
         mean = np.where(alive & ~stock_out & ~closed[s][None, :], mean, 0.0)
         gamma = srng.gamma(dispersion[:, None], 1.0 / dispersion[:, None], size=(n_items, total_days))
         counts = srng.poisson(mean * gamma).astype(np.float64)

@@ -12,9 +12,11 @@ Features are declared in a :class:`FeatureSpec`; their names follow from it dete
   zero), means over days with sales and the share of such days, spread, recent daily values,
   exponentially weighted means, the target weekday's mean over recent weeks, days since the last
   sale and since the first record, promotion counts and sales on and off promotion;
-* per item and per store, averages of those across the series with a record on the origin day
-  (a brand-new store-item still gets its item's level);
-* known in advance for the target day: the horizon, onpromotion, calendar (weekday, paydays on
+* per item, per store, per item class and family (in the store and in all stores), averages of
+  those across the series with a record on the origin day (a brand-new store-item still gets its
+  item's, class's and family's level; its own history features are unknown, not zero);
+* known in advance for the target day: the horizon, onpromotion (missing, with ``promo_known``
+  0, where the caller does not know it: a sales upload says nothing about future promotions), calendar (weekday, paydays on
   the 15th and the month's last day), holiday flags from holidays_events, item and store
   attributes (categories encoded with saved maps, never refit at prediction time).
 
@@ -25,13 +27,14 @@ weekdays), never over rows.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from grocery_forecast.contract.reference import HOLIDAY_FLAGS, Reference
+from grocery_forecast.contract.schema import MAX_HORIZON
 from grocery_forecast.forecasting.panel import SalesPanel
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "feature_names",
     "fit_category_maps",
     "pooled_sums",
+    "promo_known_flags",
 ]
 
 #: Columns a targets frame must have: the rows to build features for.
@@ -58,14 +62,30 @@ CATEGORICAL_FEATURES: tuple[str, ...] = (
     "store_state",
 )
 
+#: Promotions over the whole forecast window (the days 1..16 after the origin), known in advance
+#: for a request: the Favorita winners' strongest features (customers wait for a promotion and
+#: stock up during one). Missing where the window's promotions are unknown.
+_WINDOW_PROMO_FEATURES: tuple[str, ...] = (
+    "window_promo_days",
+    "window_promo_before",
+    "window_promo_after",
+    "window_promo_prev_day",
+    "window_promo_next_day",
+    "window_days_since_promo",
+    "window_days_to_promo",
+)
 _CALENDAR_FEATURES: tuple[str, ...] = (
     "onpromotion",
+    "promo_known",
+    *_WINDOW_PROMO_FEATURES,
     "day_of_week",
     "day_of_month",
     "days_to_month_end",
     "month",
     "is_payday",
 )
+#: Item attributes whose pooled sales levels are features (per store and over all stores).
+_GROUP_ATTRIBUTES: tuple[str, ...] = ("class", "family")
 _ATTRIBUTE_FEATURES: tuple[str, ...] = (
     "item_family",
     "item_class",
@@ -101,6 +121,10 @@ class FeatureSpec:
         item_promo_window: ``item_promo_lift_w{w}``: mean ``log1p`` sales on promotion days minus
             on other days, pooled over the item's stores (a single series rarely has enough
             promotion days to estimate its own lift).
+        class_windows: ``store_class_sales_mean_w{w}`` and ``class_sales_mean_w{w}`` (and the
+            same for ``family``): mean ``log1p`` sales of the item's class / family (from
+            items.csv) in the target's store and in all stores: the level a new store-item starts
+            from (cold start), and a Favorita winners' aggregate (store x class).
     """
 
     windows: tuple[int, ...] = (3, 7, 14, 28, 56, 112)
@@ -115,6 +139,7 @@ class FeatureSpec:
     store_windows: tuple[int, ...] = (28,)
     group_dow_weeks: tuple[int, ...] = (8,)
     item_promo_window: int = 112
+    class_windows: tuple[int, ...] = (28,)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -142,6 +167,7 @@ class FeatureSpec:
             *(7 * k for k in self.dow_weeks),
             *(7 * k for k in self.group_dow_weeks),
             self.item_promo_window,
+            *self.class_windows,
         ]
         return int(max(spans))
 
@@ -160,12 +186,10 @@ class FeatureSpec:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown feature spec field(s): {', '.join(unknown)}")
-        return cls(
-            **{
-                k: tuple(int(x) for x in v) if isinstance(v, list | tuple) else int(v)
-                for k, v in data.items()
-            }
-        )
+        values: dict[str, Any] = {
+            k: tuple(int(x) for x in v) if isinstance(v, list | tuple) else int(v) for k, v in data.items()
+        }
+        return cls(**values)
 
 
 def feature_names(spec: FeatureSpec) -> list[str]:
@@ -189,6 +213,9 @@ def feature_names(spec: FeatureSpec) -> list[str]:
     for k in spec.group_dow_weeks:
         names += [f"item_dow_diff_k{k}", f"store_dow_diff_k{k}"]
     names += [f"item_promo_lift_w{spec.item_promo_window}"]
+    for w in spec.class_windows:
+        for attr in _GROUP_ATTRIBUTES:
+            names += [f"store_{attr}_sales_mean_w{w}", f"{attr}_sales_mean_w{w}"]
     names += list(_CALENDAR_FEATURES) + list(HOLIDAY_FLAGS) + list(_ATTRIBUTE_FEATURES)
     return names
 
@@ -232,7 +259,8 @@ class _SeriesBlock:
     store_columns: dict[str, np.ndarray]
     item_dow: dict[int, np.ndarray]  # k -> (n_items, 7) pooled weekday profile
     store_dow: dict[int, np.ndarray]  # k -> (n_stores, 7)
-    sums: PooledSums  # what the item and store columns are means of
+    sums: PooledSums  # what the item, store and group columns are means of
+    group_columns: dict[str, np.ndarray]  # name -> (n_group_keys,) class / family levels
 
 
 def _history(panel: SalesPanel, origin: pd.Timestamp, lookback: int) -> tuple[np.ndarray, np.ndarray]:
@@ -254,7 +282,9 @@ def _history(panel: SalesPanel, origin: pd.Timestamp, lookback: int) -> tuple[np
     return sales[:, ::-1], promo[:, ::-1]
 
 
-def _series_block(panel: SalesPanel, origin: pd.Timestamp, spec: FeatureSpec) -> _SeriesBlock:
+def _series_block(
+    panel: SalesPanel, origin: pd.Timestamp, spec: FeatureSpec, reference: Reference
+) -> _SeriesBlock:
     raw, promo_raw = _history(panel, origin, spec.lookback_days)
     rows, n_hist = raw.shape
     n = rows - 1
@@ -268,7 +298,7 @@ def _series_block(panel: SalesPanel, origin: pd.Timestamp, spec: FeatureSpec) ->
         cols = {
             name: np.full(rows, np.nan)
             for name in names[first:last]
-            if not name.startswith(("dow_", "item_", "store_"))
+            if not name.startswith(("dow_", "item_", "store_", *_GROUP_ATTRIBUTES))
         }
         cols["history_days"] = np.zeros(rows)
         dow = {k: (np.full((rows, 7), np.nan), np.full((rows, 7), np.nan)) for k in spec.dow_weeks}
@@ -325,12 +355,25 @@ def _series_block(panel: SalesPanel, origin: pd.Timestamp, spec: FeatureSpec) ->
                 means[:, j0] = x[:, j0::7][:, :k].mean(axis=1)
             dow[k] = (means, means - overall[:, None])
 
+    # A series with no record in the lookback (new, or never stored) has no history of its own:
+    # its features are unknown, not zeros, and the model leans on its item, class, family and
+    # store (training hides a few series' own features to teach it that: cold start).
+    unseen = ~recorded.any(axis=1)
+    if unseen.any():
+        cols = {k: v if k == "history_days" else np.where(unseen, np.nan, v) for k, v in cols.items()}
+        dow = {
+            k: (np.where(unseen[:, None], np.nan, m), np.where(unseen[:, None], np.nan, d))
+            for k, (m, d) in dow.items()
+        }
+
     # Pooled features average over the series with a record on the origin day only. That is the
     # population the prediction Lambda sees for a daily upload (it reads the series in the file,
     # and Favorita files hold only store-items that sold), and it is a population training can
     # reproduce at every origin; pooling over every series in the panel would not match serving.
     # They are kept as sums and counts (PooledSums), so shards of one forecast can add theirs up.
-    sums = _pooled_sums(x[:n], cum_x[:n], cum_sold[:n], promo[:n], recorded[:n, 0], panel, spec, mean)
+    sums = _pooled_sums(
+        x[:n], cum_x[:n], cum_sold[:n], promo[:n], recorded[:n, 0], panel, reference, spec, mean
+    )
     return _SeriesBlock(origin, n_hist, cols, dow, sums=sums, **_pooled_means(sums, spec))
 
 
@@ -346,10 +389,10 @@ def _dow_matrix(x: np.ndarray, k: int) -> np.ndarray:
 
 @dataclass
 class PooledSums:
-    """Per-item and per-store sums and counts that the pooled features are means of.
+    """Per-item, per-store and per-group sums and counts that the pooled features are means of.
 
     They add up over disjoint sets of series, so a forecast split into shards of series gets the
-    same item and store features as one over all of them: each shard computes its sums
+    same pooled features as one over all of them: each shard computes its sums
     (:func:`pooled_sums`), :meth:`merge` adds them, and every shard builds its features with the
     total (``build_features(..., pooled=...)``).
 
@@ -359,6 +402,10 @@ class PooledSums:
             anywhere, every series is pooled instead).
         item, store: ``name -> (4, n_keys)`` float64: total and count over the recorded series,
             then total and count over every series.
+        group_keys: The item groups of the class and family levels, sorted strings (see
+            :func:`_item_groups`): ``class=1045`` over all stores, ``store=3|class=1045`` in
+            store 3, and the same for ``family``.
+        group: ``name -> (4, n_group_keys)``, as ``item`` and ``store``.
     """
 
     item_keys: np.ndarray
@@ -366,6 +413,8 @@ class PooledSums:
     recorded: int
     item: dict[str, np.ndarray]
     store: dict[str, np.ndarray]
+    group_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))
+    group: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, item_keys: np.ndarray, store_keys: np.ndarray) -> PooledSums:
@@ -380,6 +429,11 @@ class PooledSums:
         store_keys = (
             np.unique(np.concatenate([p.store_keys for p in parts])) if parts else np.zeros(0, np.int64)
         )
+        group_keys = (
+            np.unique(np.concatenate([p.group_keys.astype(str) for p in parts]))
+            if parts
+            else np.zeros(0, str)
+        )
 
         def add(keys: np.ndarray, side: str) -> dict[str, np.ndarray]:
             out: dict[str, np.ndarray] = {}
@@ -387,7 +441,7 @@ class PooledSums:
                 pos = pd.Index(keys).get_indexer(getattr(part, f"{side}_keys"))
                 for name, table in getattr(part, side).items():
                     acc = out.setdefault(name, np.zeros((4, len(keys))))
-                    np.add.at(acc, (slice(None), pos), table)
+                    acc[:, pos] += table  # a part's keys are distinct: no position twice
             return out
 
         return cls(
@@ -396,6 +450,8 @@ class PooledSums:
             sum(p.recorded for p in parts),
             add(item_keys, "item"),
             add(store_keys, "store"),
+            group_keys,
+            add(group_keys, "group"),
         )
 
 
@@ -416,10 +472,11 @@ def _pooled_sums(
     promo: np.ndarray,
     pool: np.ndarray,
     panel: SalesPanel,
+    reference: Reference,
     spec: FeatureSpec,
     mean: Any,
 ) -> PooledSums:
-    """Sums and counts of the values the item and store features average (all arrays: one row per series)."""
+    """Sums and counts of the values the pooled features average (all arrays: one row per series)."""
     n_hist = x.shape[1]
     item_keys, item_codes = np.unique(panel.items, return_inverse=True)
     store_keys, store_codes = np.unique(panel.stores.astype(np.int64), return_inverse=True)
@@ -445,11 +502,72 @@ def _pooled_sums(
         ("plain_total", (xs * (1.0 - on)).sum(axis=1)),
     ):
         item[f"lift_{name}"] = _sums(values, item_codes, n_items, pool)
-    return PooledSums(item_keys, store_keys, int(pool.sum()), item, store)
+    # Class and family levels: each series adds to its item's groups (over all stores, in its store).
+    groups = _item_groups(reference, panel.stores, panel.items)
+    group_keys = np.unique(
+        np.concatenate([np.zeros(0, dtype=str), *(labels for labels, _ in groups.values())])
+    )
+    positions = _group_positions(group_keys, groups)
+    group: dict[str, np.ndarray] = {}
+    for w in spec.class_windows:
+        values, table = mean(cum_x, w), np.zeros((4, len(group_keys)))
+        for pos in positions.values():
+            table += _sums(np.where(pos >= 0, values, np.nan), np.maximum(pos, 0), len(group_keys), pool)
+        group[f"sales_mean_w{w}"] = table
+    return PooledSums(item_keys, store_keys, int(pool.sum()), item, store, group_keys, group)
+
+
+def _item_groups(
+    reference: Reference, stores: np.ndarray, items: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each row's item groups by kind: ``{attr}`` over all stores and ``store_{attr}`` in the row's
+    store, for each of :data:`_GROUP_ATTRIBUTES`.
+
+    A kind is ``(labels, codes)``: row ``i`` belongs to ``labels[codes[i]]`` (``class=1045``,
+    ``store=3|class=1045`` in store 3: the prefixes keep the kinds apart), or to none where ``codes[i]`` is -1 (an item not in the
+    reference). Labels are built per distinct group, never per row.
+    """
+    uniq, item_codes = np.unique(np.asarray(items, dtype=np.int64), return_inverse=True)
+    item_codes = item_codes.reshape(-1)
+    stores = np.asarray(stores, dtype=np.int64)
+    attributes = reference.item_attributes(uniq)
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for attr in _GROUP_ATTRIBUTES:
+        values = attributes[attr]
+        text = (values.astype("Int64") if attr == "class" else values).astype(str)
+        group_codes, labels = pd.factorize((f"{attr}=" + text).where(values.notna()))
+        codes = group_codes[item_codes]
+        out[attr] = (np.asarray(labels, dtype=str), codes)
+        known = codes >= 0
+        pairs, inverse = np.unique(
+            np.column_stack([stores[known], codes[known]]), axis=0, return_inverse=True
+        )
+        pair_labels = (
+            "store="
+            + pd.Series(pairs[:, 0]).astype(str)
+            + "|"
+            + pd.Series(np.asarray(labels, dtype=str)[pairs[:, 1]])
+        )
+        pair_codes = np.full(len(codes), -1, dtype=np.int64)
+        pair_codes[known] = inverse.reshape(-1)
+        out[f"store_{attr}"] = (pair_labels.to_numpy(dtype=str), pair_codes)
+    return out
+
+
+def _group_positions(
+    keys: np.ndarray, groups: Mapping[str, tuple[np.ndarray, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """Each kind's rows' positions in ``keys`` (-1: no group, or a group ``keys`` does not hold)."""
+    index = pd.Index(keys)
+    out: dict[str, np.ndarray] = {}
+    for kind, (labels, codes) in groups.items():
+        pos = np.append(index.get_indexer(pd.Index(labels)), -1)
+        out[kind] = pos[np.where(codes >= 0, codes, len(pos) - 1)]
+    return out
 
 
 def _pooled_means(sums: PooledSums, spec: FeatureSpec) -> dict[str, Any]:
-    """The item and store columns of a :class:`_SeriesBlock` from the sums."""
+    """The pooled (item, store and group) columns of a :class:`_SeriesBlock` from the sums."""
     row = 0 if sums.recorded > 0 else 2
     n_items, n_stores = len(sums.item_keys), len(sums.store_keys)
 
@@ -485,7 +603,12 @@ def _pooled_means(sums: PooledSums, spec: FeatureSpec) -> dict[str, Any]:
         item_cols[f"item_promo_lift_w{spec.item_promo_window}"] = np.where(
             (promo_days > 0) & (plain_days > 0), promo_total / promo_days - plain_total / plain_days, np.nan
         )
+    group_columns = {
+        f"sales_mean_w{w}": mean(sums.group, f"sales_mean_w{w}", len(sums.group_keys))
+        for w in spec.class_windows
+    }
     return {
+        "group_columns": group_columns,
         "item_keys": sums.item_keys,
         "item_columns": item_cols,
         "store_keys": sums.store_keys,
@@ -495,9 +618,11 @@ def _pooled_means(sums: PooledSums, spec: FeatureSpec) -> dict[str, Any]:
     }
 
 
-def pooled_sums(panel: SalesPanel, origin: pd.Timestamp | str, spec: FeatureSpec) -> PooledSums:
-    """The sums behind the item and store features of ``panel``'s series at ``origin``."""
-    return _series_block(panel, pd.Timestamp(origin).normalize(), spec).sums
+def pooled_sums(
+    panel: SalesPanel, origin: pd.Timestamp | str, spec: FeatureSpec, reference: Reference
+) -> PooledSums:
+    """The sums behind the pooled (item, store, class and family) features of ``panel``'s series at ``origin``."""
+    return _series_block(panel, pd.Timestamp(origin).normalize(), spec, reference).sums
 
 
 # -- assembling target rows --------------------------------------------------------------------
@@ -525,8 +650,18 @@ def _assemble(
     reference: Reference,
     spec: FeatureSpec,
     category_maps: Mapping[str, Sequence[Any]],
+    promo_known: np.ndarray | None = None,
+    new_item: np.ndarray | None = None,
+    window_promo: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Feature rows for targets given as panel rows (``-1`` = unseen series) and days ahead."""
+    """Feature rows for targets given as panel rows (``-1`` = unseen series) and days ahead.
+
+    ``promo_known`` (1/0 per row, all 1 if None) marks rows whose ``onpromotion`` is unknown:
+    their ``onpromotion`` feature is missing. ``new_item`` (bool per row) hides the item's
+    pooled features, as for an item no store has sold yet (training uses it to teach cold start).
+    ``window_promo`` (rows x 16, 1/0, NaN unknown) holds each row's series' promotions on the days
+    1..16 after the origin; None: unknown.
+    """
     n_series = len(next(iter(block.columns.values()))) - 1
     r = np.where(rows < 0, n_series, rows)
     out: dict[str, np.ndarray] = {"horizon": ahead.astype(np.float32)}
@@ -548,12 +683,20 @@ def _assemble(
     for k in block.item_dow:
         out[f"item_dow_diff_k{k}"] = _lookup_2d(block.item_dow[k], item_pos, j0)
         out[f"store_dow_diff_k{k}"] = _lookup_2d(block.store_dow[k], store_pos, j0)
+    if new_item is not None and new_item.any():
+        for name in [*block.item_columns, *(f"item_dow_diff_k{k}" for k in block.item_dow)]:
+            out[name] = np.where(new_item, np.nan, out[name])
+    _group_features(block, stores, items, reference, spec, out)
     # Calendar of the target day, resolved on the few distinct dates.
     date_codes, uniq = pd.factorize(dates)
     uniq = pd.DatetimeIndex(uniq)
     days_in_month = uniq.days_in_month.to_numpy()
     dom = uniq.day.to_numpy()
-    out["onpromotion"] = onpromotion.astype(np.float32)
+    known = np.ones(len(onpromotion), dtype=np.float32) if promo_known is None else promo_known
+    out["onpromotion"] = np.where(known > 0, onpromotion, np.nan).astype(np.float32)
+    out["promo_known"] = known.astype(np.float32)
+    window = np.full((len(ahead), MAX_HORIZON), np.nan) if window_promo is None else window_promo
+    out.update(_window_promo_features(np.where(known[:, None] > 0, window, np.nan), ahead))
     out["day_of_week"] = target_dow.astype(np.float32)
     out["day_of_month"] = dom[date_codes].astype(np.float32)
     out["days_to_month_end"] = (days_in_month - dom)[date_codes].astype(np.float32)
@@ -589,11 +732,72 @@ def _assemble(
     return pd.DataFrame({name: np.asarray(out[name], dtype=np.float32) for name in names}, copy=False)
 
 
+def _window_promo_features(window: np.ndarray, ahead: np.ndarray) -> dict[str, np.ndarray]:
+    """Promotions of the forecast window around each row's target day (``window[:, j]`` = day ``j + 1``)."""
+    n, days = window.shape
+    j = np.arange(days)[None, :]
+    t = (ahead - 1)[:, None]
+    on = window == 1
+    with np.errstate(invalid="ignore"):
+        known = ~np.isnan(window)
+        out = {
+            "window_promo_days": np.where(known.any(axis=1), on.sum(axis=1), np.nan),
+            "window_promo_before": np.where(known.any(axis=1), (on & (j < t)).sum(axis=1), np.nan),
+            "window_promo_after": np.where(known.any(axis=1), (on & (j > t)).sum(axis=1), np.nan),
+        }
+    rows = np.arange(n)
+    prev = ahead - 2
+    out["window_promo_prev_day"] = np.where(prev >= 0, window[rows, np.clip(prev, 0, days - 1)], np.nan)
+    nxt = ahead
+    out["window_promo_next_day"] = np.where(nxt < days, window[rows, np.clip(nxt, 0, days - 1)], np.nan)
+    before = np.where(on & (j < t), j, -1).max(axis=1)
+    out["window_days_since_promo"] = np.where(before >= 0, (ahead - 1) - before, np.nan)
+    after = np.where(on & (j > t), j, days + 1).min(axis=1)
+    out["window_days_to_promo"] = np.where(after <= days, after - (ahead - 1), np.nan)
+    return out
+
+
+def _window_from_targets(targets_pairs: np.ndarray, ahead: np.ndarray, promo: np.ndarray) -> np.ndarray:
+    """Each target row's series' promotions on days 1..16 after the origin, from the target rows themselves."""
+    n_pairs = int(targets_pairs.max()) + 1 if len(targets_pairs) else 0
+    table = np.full((n_pairs, MAX_HORIZON), np.nan)
+    inside = (ahead >= 1) & (ahead <= MAX_HORIZON)
+    table[targets_pairs[inside], ahead[inside] - 1] = promo[inside]
+    return table[targets_pairs]
+
+
+def _group_features(
+    block: _SeriesBlock,
+    stores: np.ndarray,
+    items: np.ndarray,
+    reference: Reference,
+    spec: FeatureSpec,
+    out: dict[str, np.ndarray],
+) -> None:
+    """``store_{attr}_sales_mean_w{w}`` and ``{attr}_sales_mean_w{w}`` of each target row, into ``out``."""
+    positions = _group_positions(block.sums.group_keys, _item_groups(reference, stores, items))
+    for w in spec.class_windows:
+        table = np.append(block.group_columns[f"sales_mean_w{w}"], np.nan)
+        for kind, pos in positions.items():
+            out[f"{kind}_sales_mean_w{w}"] = table[np.where(pos >= 0, pos, len(table) - 1)]
+
+
 def _promo_flags(values: pd.Series | np.ndarray) -> np.ndarray:
     series = pd.Series(values)
     if series.dtype == object or pd.api.types.is_string_dtype(series):
         series = series.astype(str).str.strip().str.lower().map({"true": 1, "1": 1, "false": 0, "0": 0})
     return pd.to_numeric(series, errors="coerce").fillna(0).to_numpy(dtype=np.float32)
+
+
+def promo_known_flags(targets: pd.DataFrame) -> np.ndarray:
+    """1 where a target row's promotion is known, 0 where not: the optional ``promo_known`` column.
+
+    Defaults to known for every row when the column is absent (requests in the test.csv format
+    carry their promotions).
+    """
+    if "promo_known" not in targets.columns:
+        return np.ones(len(targets), dtype=np.float32)
+    return _promo_flags(targets["promo_known"])
 
 
 def build_features(
@@ -612,7 +816,8 @@ def build_features(
             later days (e.g. the actuals of the target days in a backtest) are ignored.
         origin: The forecast origin: the last day of history the forecast may use.
         targets: Rows to forecast, with :data:`TARGET_COLUMNS`. ``onpromotion`` is the promotion
-            known in advance for the target day. Series absent from ``panel`` still get a row
+            known in advance for the target day; an optional ``promo_known`` column (bool) says
+            where it is not known (see :func:`promo_known_flags`). Series absent from ``panel`` still get a row
             (as a series with no sales; item and store aggregates still apply).
         reference: Item and store attributes and holidays.
         spec: The feature configuration.
@@ -644,11 +849,22 @@ def build_features(
     uniq_rows = panel.index_of(pairs.get_level_values(0).to_numpy(), pairs.get_level_values(1).to_numpy())
     rows = uniq_rows[pair_codes] if len(pair_codes) else np.zeros(0, dtype=np.int64)
     maps = category_maps if category_maps is not None else fit_category_maps(reference, panel)
-    block = _series_block(panel, origin, spec)
+    block = _series_block(panel, origin, spec, reference)
     if pooled is not None:
         block = replace(block, sums=pooled, **_pooled_means(pooled, spec))
     frame = _assemble(
-        block, rows, stores, items, ahead, _promo_flags(targets["onpromotion"]), reference, spec, maps
+        block,
+        rows,
+        stores,
+        items,
+        ahead,
+        _promo_flags(targets["onpromotion"]),
+        reference,
+        spec,
+        maps,
+        promo_known_flags(targets),
+        None,
+        _window_from_targets(pair_codes, ahead, _promo_flags(targets["onpromotion"])),
     )
     frame.index = targets.index
     return frame

@@ -55,6 +55,7 @@ from grocery_forecast.forecasting.panel import SalesPanel
 __all__ = [
     "DEFAULT_PARAMS",
     "METADATA_FILE",
+    "MIN_TRAIN_DAYS",
     "MODEL_FILE",
     "ForecastModel",
     "ModelMismatchError",
@@ -66,7 +67,16 @@ MODEL_FILE = "model.txt"
 METADATA_FILE = "metadata.json"
 #: Bumped when the artifact layout, or the meaning of a feature under an unchanged name, changes
 #: incompatibly. 2: pooled item/store features average over the series recorded on the origin day.
-ARTIFACT_FORMAT = 2
+#: 3: ``promo_known`` (future promotions unknown for sales uploads), short-history origins, class and
+#: family levels, promotions over the forecast window.
+ARTIFACT_FORMAT = 3
+
+#: The least history (days up to the training end) the model trains on: one week behind the
+#: first origin, so every weekday has been seen once, and one week of targets after it. Below
+#: this, forecasts fall back to a baseline (see :mod:`grocery_forecast.forecasting.backtest` and
+#: the predict step): on 14 days of generated history the model still beats ``moving_median``
+#: (README), on fewer it has at most a handful of origins and nothing to validate on.
+MIN_TRAIN_DAYS = 14
 
 #: LightGBM parameters: L2 on log1p sales is the metric's own loss. The learning rate and the
 #: round cap keep the model to a few hundred trees: prediction cost grows with the tree count,
@@ -101,9 +111,11 @@ class TrainConfig:
     Attributes:
         horizon: Longest horizon trained (days ahead). Defaults to :data:`MAX_HORIZON`.
         max_origins: Weekly origins sampled back from the end of history. Defaults to 26.
-        origin_stride: Days between origins; 7 keeps every origin on the forecast origin's
-            weekday. Defaults to 7.
-        min_history_days: Skip origins with less history than this. Defaults to 28.
+        origin_stride: Days between origins when the history is long enough to fill
+            ``max_origins`` of them; 7 keeps every origin on the forecast origin's weekday. On a
+            shorter history the stride shrinks (to 1 on a few weeks) so that origins fall on
+            every weekday and use all the history there is. Defaults to 7.
+        min_history_days: Skip origins with less history than this. Defaults to 7.
         valid_days: The last days of history held out for early stopping (rows whose target
             falls there). Defaults to 16.
         max_rows: Training rows kept (a uniform sample of series x origin x horizon) so that
@@ -113,20 +125,32 @@ class TrainConfig:
         refit: After early stopping, retrain on all rows (validation window included) for the
             best number of rounds, so the newest weeks inform the model. Defaults to True.
         seed: Row sampling seed. Defaults to 0.
+        cold_start_share: Share of training rows whose series' own history is hidden, as for a
+            store-item with none (a new item or store; half of them also hide the item's pooled
+            features, as for a new item), so the model learns to forecast those from the item's
+            class and family, the store and the promotion. Defaults to 0.02.
+        unknown_promo_share: Share of training rows whose target-day promotion is hidden
+            (``promo_known`` 0), as it is for every row of a sales upload's forecast, so the
+            model learns to forecast without it. Defaults to 0.2.
     """
 
     horizon: int = MAX_HORIZON
     max_origins: int = 26
     origin_stride: int = 7
-    min_history_days: int = 28
+    min_history_days: int = 7
     valid_days: int = 16
     max_rows: int = 2_000_000
     num_boost_round: int = 600
     early_stopping_rounds: int = 50
     refit: bool = True
     seed: int = 0
+    unknown_promo_share: float = 0.2
+    cold_start_share: float = 0.02
 
     def __post_init__(self) -> None:
+        for name in ("unknown_promo_share", "cold_start_share"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be within [0, 1), got {getattr(self, name)}")
         if not 1 <= self.horizon <= MAX_HORIZON:
             raise ValueError(f"horizon must be within 1..{MAX_HORIZON}, got {self.horizon}")
         for name in ("max_origins", "origin_stride", "min_history_days", "max_rows", "num_boost_round"):
@@ -154,9 +178,18 @@ class _TrainingSet:
 
 
 def _training_origins(panel: SalesPanel, end: pd.Timestamp, config: TrainConfig) -> list[pd.Timestamp]:
+    """Origins back from ``end``: every ``origin_stride`` days, or closer on a short history.
+
+    The stride is the span of usable origins divided by ``max_origins``, at most
+    ``origin_stride``: a history that cannot fill ``max_origins`` weekly origins gets origins on
+    every weekday (stride 1 on a few weeks), so a model trained on it has seen the weekday of
+    any origin it will be served on.
+    """
+    usable = (end - panel.start).days + 1 - config.min_history_days  # origins end-1 .. start+min-1
+    stride = int(min(config.origin_stride, max(1, usable // config.max_origins)))
     origins = []
     for k in range(1, config.max_origins + 1):
-        origin = end - pd.Timedelta(days=config.origin_stride * k)
+        origin = end - pd.Timedelta(days=stride * k)
         if (origin - panel.start).days + 1 < config.min_history_days:
             break
         origins.append(origin)
@@ -173,11 +206,12 @@ def _training_set(
     progress: Callable[[str], None] | None,
 ) -> _TrainingSet:
     """Sample (series, origin, horizon) rows and build their features with the serving code."""
-    origins = _training_origins(panel, end, config)
+    days = (end - panel.start).days + 1
+    origins = _training_origins(panel, end, config) if days >= MIN_TRAIN_DAYS else []
     if not origins:
         raise ValueError(
-            f"not enough history to train: {panel.n_days} days from {panel.start.date()} to {end.date()}, "
-            f"need at least {config.min_history_days + config.origin_stride}"
+            f"not enough history to train: {days} days from {panel.start.date()} to {end.date()}, "
+            f"need at least {max(MIN_TRAIN_DAYS, config.min_history_days + 1)}"
         )
     rng = np.random.default_rng(config.seed)
     spans = [min(config.horizon, (end - o).days) for o in origins]
@@ -198,10 +232,11 @@ def _training_set(
     at = 0
     for origin, (series, ahead) in zip(origins, picks, strict=True):
         col = panel.day_index(origin) + ahead
-        block = _series_block(panel, origin, spec)
+        block = _series_block(panel, origin, spec, reference)
+        cold = rng.random(len(series)) < config.cold_start_share
         frame = _assemble(
             block,
-            series,
+            np.where(cold, -1, series),
             panel.stores[series].astype(np.int64),
             panel.items[series],
             ahead,
@@ -209,6 +244,9 @@ def _training_set(
             reference,
             spec,
             category_maps,
+            (rng.random(len(series)) >= config.unknown_promo_share).astype(np.float32),
+            cold & (rng.random(len(series)) < 0.5),  # half of them as a new item, not just a new store-item
+            _window_promo(panel, origin, series),
         )
         n = len(series)
         x[at : at + n] = frame.to_numpy(dtype=np.float32)
@@ -226,6 +264,29 @@ def _training_set(
         else np.zeros(total, bool)
     )
     return _TrainingSet(x, y, weight, horizon, valid, origins)
+
+
+@dataclass
+class _Fitted:
+    """What boosting produced, for the artifact's metadata."""
+
+    booster: lgb.Booster
+    categorical: list[str]
+    params: dict[str, Any]
+    best_iteration: int
+    final_rounds: int
+    validation: dict[str, Any]
+    valid_rows: int
+
+
+def _window_promo(panel: SalesPanel, origin: pd.Timestamp, series: np.ndarray) -> np.ndarray:
+    """Promotions of ``series`` on the days 1..16 after ``origin`` (NaN past the panel's end)."""
+    first = panel.day_index(origin) + 1
+    out = np.full((len(series), MAX_HORIZON), np.nan)
+    last = min(first + MAX_HORIZON, panel.n_days)
+    if last > first:
+        out[:, : last - first] = panel.promo[series, first:last]
+    return out
 
 
 class _TqdmCallback:
@@ -329,11 +390,11 @@ class ForecastModel:
             ValueError: If the history is too short for even one training origin.
         """
         started = time.perf_counter()
-        end = pd.Timestamp(end).normalize() if end is not None else panel.end
-        if end < panel.start:
-            raise ValueError(f"training end {end.date()} is before the panel starts ({panel.start.date()})")
-        history = panel.window(panel.start, end) if end != panel.end else panel
-        # Series that first appear after ``end`` carry no information up to it.
+        last = pd.Timestamp(end).normalize() if end is not None else panel.end
+        if last < panel.start:
+            raise ValueError(f"training end {last.date()} is before the panel starts ({panel.start.date()})")
+        history = panel.window(panel.start, last) if last != panel.end else panel
+        # Series that first appear after ``last`` carry no information up to it.
         seen = ~np.all(np.isnan(history.sales), axis=1)
         history = history.take(np.flatnonzero(seen)) if not seen.all() else history
         self.category_maps = fit_category_maps(reference, history)
@@ -344,7 +405,14 @@ class ForecastModel:
 
                 tqdm.write(f"features: {message}")
 
-        data = _training_set(history, end, reference, self.spec, self.category_maps, self.config, say)
+        data = _training_set(history, last, reference, self.spec, self.category_maps, self.config, say)
+        fitted = self._boost(data, last, progress)
+        self.booster = fitted.booster
+        self.metadata = self._metadata(history, last, data, fitted, time.perf_counter() - started)
+        return self
+
+    def _boost(self, data: _TrainingSet, last: pd.Timestamp, progress: bool) -> _Fitted:
+        """Early stopping on the validation window, then (``refit``) all rows for the best round count."""
         names = self.feature_names
         cats = [c for c in CATEGORICAL_FEATURES if c in names]
         params = {**self.params}
@@ -361,7 +429,7 @@ class ForecastModel:
         best_iteration = self.config.num_boost_round
         validation: dict[str, Any] = {}
         if len(valid_idx) and len(train_idx):
-            train_ds, valid_ds = full.subset(train_idx), full.subset(valid_idx)
+            train_ds, valid_ds = full.subset(train_idx.tolist()), full.subset(valid_idx.tolist())
             booster = _boost(
                 params,
                 train_ds,
@@ -377,8 +445,8 @@ class ForecastModel:
             truth = np.expm1(data.y[valid_idx])
             validation = {
                 "window": [
-                    str((end - pd.Timedelta(days=self.config.valid_days - 1)).date()),
-                    str(end.date()),
+                    str((last - pd.Timedelta(days=self.config.valid_days - 1)).date()),
+                    str(last.date()),
                 ],
                 "rows": len(valid_idx),
                 "nwrmsle": nwrmsle(truth, np.expm1(pred), data.weight[valid_idx]),
@@ -399,38 +467,43 @@ class ForecastModel:
             rounds = min(self.config.num_boost_round, 500)
             booster = _boost(params, full, rounds, "boosting", progress)
             final_rounds = rounds
-        self.booster = booster
+        return _Fitted(booster, cats, params, best_iteration, final_rounds, validation, len(valid_idx))
+
+    def _metadata(
+        self, history: SalesPanel, last: pd.Timestamp, data: _TrainingSet, fitted: _Fitted, seconds: float
+    ) -> dict[str, Any]:
+        """What the artifact records about this training run (see the module docstring)."""
         created = datetime.now(UTC)
         sha = panel_sha256(history)
-        self.metadata = {
+        return {
             "format": ARTIFACT_FORMAT,
             "library_version": __version__,
             "created_at": created.isoformat(timespec="seconds"),
             "version": f"{created:%Y%m%dT%H%M%SZ}-{sha[:8]}",
-            "feature_names": names,
-            "categorical_features": cats,
+            "feature_names": self.feature_names,
+            "categorical_features": fitted.categorical,
             "feature_spec": self.spec.to_dict(),
             "category_maps": self.category_maps,
             "horizon": self.config.horizon,
             "lookback_days": self.spec.lookback_days,
+            "min_train_days": MIN_TRAIN_DAYS,
             "training_window": {
                 "start": str(history.start.date()),
-                "end": str(end.date()),
+                "end": str(last.date()),
                 "origins": [str(o.date()) for o in data.origins],
                 "series": history.n_series,
                 "rows": len(data.y),
-                "valid_rows": len(valid_idx),
+                "valid_rows": fitted.valid_rows,
             },
-            "params": params,
+            "params": fitted.params,
             "train_config": asdict(self.config),
-            "best_iteration": best_iteration,
-            "num_boost_round": final_rounds,
-            "validation": validation,
+            "best_iteration": fitted.best_iteration,
+            "num_boost_round": fitted.final_rounds,
+            "validation": fitted.validation,
             "backtest": None,
             "training_data_sha256": sha,
-            "train_seconds": round(time.perf_counter() - started, 2),
+            "train_seconds": round(seconds, 2),
         }
-        return self
 
     # -- prediction --------------------------------------------------------------------------------
 

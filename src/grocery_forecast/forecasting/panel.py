@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["SalesPanel"]
+__all__ = ["SalesPanel", "read_sales"]
 
 
 @dataclass(frozen=True)
@@ -184,3 +185,67 @@ class SalesPanel:
             }
         )
         return frame.sort_values(["date", "store_nbr", "item_nbr"], ignore_index=True)
+
+
+def _estimate_rows(path: Path) -> int | None:
+    """Rows in a CSV from its size and the mean length of its first lines (None for gzip)."""
+    if path.suffix == ".gz":
+        return None
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    lines = head.count(b"\n")
+    if lines < 2:
+        return None
+    return int(path.stat().st_size / (len(head) / lines))
+
+
+def read_sales(
+    path: str | Path, since: str | None = None, until: str | None = None, *, progress: bool = False
+) -> pd.DataFrame:
+    """Read and clean a train.csv-format file (``.csv`` or ``.csv.gz``), keeping ``since..until`` only.
+
+    Args:
+        path: The sales file.
+        since: First day to keep (YYYY-MM-DD). Defaults to the first in the file.
+        until: Last day to keep. Defaults to the last in the file.
+        progress: Show a progress bar on stderr. Defaults to False.
+
+    Raises:
+        FileNotFoundError: If the file is missing.
+        CsvContractError: If it breaks the data contract.
+        ValueError: If it has no rows in range.
+    """
+    from tqdm.auto import tqdm
+
+    from grocery_forecast.contract.cleaning import DEFAULT_CHUNK_ROWS, read_actuals
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"sales file not found: {path}")
+    total = _estimate_rows(path)
+    if total and (since or until):
+        from grocery_forecast.contract.date_span import find_date_span
+
+        span = find_date_span(path, since, until)  # what read_actuals will read, when bisectable
+        if span is not None:
+            total = int(total * (span.end - span.start) / max(path.stat().st_size, 1))
+    kept = 0
+    window = f" {since or '…'}..{until or '…'}" if since or until else ""
+    with tqdm(
+        total=total, desc=f"reading {path.name}{window}", unit="row", unit_scale=True, disable=not progress
+    ) as bar:
+
+        def step(rows: int) -> None:
+            nonlocal kept
+            kept += rows
+            read = DEFAULT_CHUNK_ROWS if since or until else rows  # rows read, not kept
+            bar.update(min(read, total - bar.n) if total else read)
+            bar.set_postfix(kept=f"{kept:,}", refresh=False)
+
+        frame = read_actuals(str(path), since=since, until=until, progress=step)
+        if total is not None:
+            bar.n = max(bar.n, total) if since or until else bar.n
+            bar.refresh()
+    if frame.empty:
+        raise ValueError(f"{path}: no sales rows{' between ' + window.strip() if window else ''}")
+    return frame

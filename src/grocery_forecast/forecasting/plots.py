@@ -1,15 +1,20 @@
-"""Pictures of a run's forecast: recent history and the forecast of its biggest series."""
+"""Pictures: a run's forecast (recent history and its biggest series) and a backtest's scores."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from grocery_forecast.forecasting.baselines import BASELINES
 from grocery_forecast.forecasting.panel import SalesPanel
 
-__all__ = ["plot_forecast", "top_series"]
+if TYPE_CHECKING:
+    from grocery_forecast.forecasting.backtest import BacktestResult
+
+__all__ = ["plot_backtest", "plot_forecast", "top_series"]
 
 
 def top_series(forecast: pd.DataFrame, n: int) -> pd.DataFrame:
@@ -70,3 +75,101 @@ def plot_forecast(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _pick_series(result: BacktestResult, count: int) -> list[int]:
+    """A spread of series by volume (busiest, and a few quantiles of those that sold)."""
+    n_days = result.report["horizon_evaluated"]
+    volume = result.actual.reshape(-1, n_days).sum(axis=1) + result.history.sales_filled()[:, -28:].clip(
+        0
+    ).sum(axis=1)
+    order = np.argsort(-volume, kind="stable")
+    sold = order[volume[order] > 0]
+    if len(sold) == 0:
+        return list(order[:count])
+    picks = [sold[int(q * (len(sold) - 1))] for q in np.linspace(0.0, 0.7, count)]
+    return list(dict.fromkeys(int(p) for p in picks))
+
+
+def plot_backtest(result: BacktestResult, path: str | Path, series: int = 4) -> Path:
+    """Save a figure: forecast vs actual for a few series, and NWRMSLE by horizon.
+
+    Args:
+        result: What :func:`run_backtest` returned.
+        path: Where to write the image (PNG by extension).
+        series: How many series to draw. Defaults to 4.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    picks = _pick_series(result, series)
+    best = result.report["best_baseline"]
+    n_days = result.report["horizon_evaluated"]
+    cutoff = pd.Timestamp(result.report["cutoff"])
+    fig, axes = plt.subplots(len(picks) + 1, 1, figsize=(11, 2.6 * (len(picks) + 1)), constrained_layout=True)
+    history = result.history
+    days_back = min(42, history.n_days)
+    past_dates = pd.date_range(cutoff - pd.Timedelta(days=days_back - 1), cutoff, freq="D")
+    future_dates = pd.date_range(cutoff + pd.Timedelta(days=1), periods=n_days, freq="D")
+    recent = np.nan_to_num(history.sales[:, -days_back:], nan=0.0)
+    for ax, row in zip(axes[:-1], picks, strict=False):
+        past = recent[row]
+        sl = slice(row * n_days, (row + 1) * n_days)
+        ax.plot(past_dates, past, color="0.4", lw=1, label="history")
+        ax.plot(future_dates, result.actual[sl], color="k", lw=1.5, marker="o", ms=3, label="actual")
+        ax.plot(future_dates, result.forecasts["model"][sl], color="C1", lw=2, label="model")
+        ax.plot(future_dates, result.forecasts[best][sl], color="C0", lw=1, ls="--", label=best)
+        promo = result.targets["onpromotion"].to_numpy()[sl]
+        if promo.any():
+            ax.scatter(
+                future_dates[promo], np.zeros(int(promo.sum())), marker="^", color="C3", label="on promotion"
+            )
+        ax.axvline(cutoff, color="0.7", lw=1)
+        ax.set_title(f"store {history.stores[row]}, item {history.items[row]}", fontsize=9)
+        ax.set_ylabel("unit sales")
+    axes[0].legend(loc="upper left", fontsize=8, ncol=5)
+    ax = axes[-1]
+    hs = np.arange(1, n_days + 1)
+    ax.plot(
+        hs, [result.report["per_horizon"][str(h)] for h in hs], color="C1", lw=2, marker="o", label="model"
+    )
+    for i, name in enumerate(BASELINES):
+        if name == "zeros":  # far above the rest; it would flatten the curves that matter
+            continue
+        curve = result.report["per_horizon_baselines"][name]
+        strong = name == best
+        ax.plot(
+            hs,
+            [curve[str(h)] for h in hs],
+            lw=2 if strong else 1,
+            ls="-" if strong else "--",
+            marker=".",
+            color=f"C{i + 2}",
+            label=f"{name} (best baseline)" if strong else name,
+        )
+    # Which baseline is best at each horizon, under the horizon's tick.
+    per_h = result.report["best_baseline_per_horizon"]
+    short = {name: "".join(part[0] for part in name.split("_")) for name in BASELINES}
+    ax.set_xticks(hs, [f"{h}\n{short[per_h[str(h)]['name']]}" for h in hs], fontsize=7)
+    ax.set_xlabel(
+        "days after the cutoff (horizon); below it the best baseline there: "
+        + ", ".join(f"{v} = {k}" for k, v in short.items() if k != "zeros"),
+        fontsize=8,
+    )
+    ax.set_ylabel("NWRMSLE")
+    overall = result.report["model"]["nwrmsle"]
+    title = (
+        f"NWRMSLE by horizon: model {overall:.4f} vs best baseline {best} "
+        f"{result.report['baselines'][best]:.4f} ({100 * result.report['improvement_vs_best_baseline']:.1f}% lower)"
+    )
+    if result.report.get("fallback"):
+        title += f"\nFALLBACK: {result.report['fallback']}"
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, ncol=4)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -26,6 +26,7 @@ from grocery_forecast.aws.s3io import put_csv
 from grocery_forecast.contract import runs
 from grocery_forecast.contract.runs import HandOff, RunManifest, RunStatus
 from grocery_forecast.contract.schema import MAX_HORIZON, FileKind
+from grocery_forecast.forecasting.panel import SalesPanel
 from grocery_forecast.pipeline import manifest as mf
 from grocery_forecast.pipeline.attempts import begin_attempt, max_retry_attempts
 
@@ -111,9 +112,9 @@ def forecast_targets(
     """The rows to forecast and the origin they are forecast from.
 
     Actuals: every store-item in the file for the ``horizon`` days after the file's last date
-    (future promotions unknown, so not on promotion). Request: exactly the requested rows, from
-    the origin the ETL anchored to the end of history (:func:`~grocery_forecast.contract.runs.request_origin`
-    without history when none was handed over).
+    (future promotions unknown: ``promo_known`` False, which the model was trained to expect).
+    Request: exactly the requested rows, from the origin the ETL anchored to the end of history
+    (:func:`~grocery_forecast.contract.runs.request_origin` without history when none was handed over).
     """
     if kind is FileKind.ACTUALS:
         origin = pd.Timestamp(cleaned["date"].max()).normalize()
@@ -125,6 +126,7 @@ def forecast_targets(
                 "store_nbr": np.repeat(series["store_nbr"].to_numpy(), horizon),
                 "item_nbr": np.repeat(series["item_nbr"].to_numpy(), horizon),
                 "onpromotion": False,
+                "promo_known": False,
             }
         )
         return origin, targets
@@ -137,35 +139,69 @@ def forecast_targets(
 
 def read_history(
     store: DynamoHistoryStore, targets: pd.DataFrame, origin: pd.Timestamp, lookback: int
-) -> Any:
-    """The ``lookback`` days up to ``origin`` of the series in ``targets``, from the history table."""
-    return store.read_panel(
-        targets["store_nbr"].to_numpy(),
-        targets["item_nbr"].to_numpy(),
-        origin - pd.Timedelta(days=lookback - 1),
-        origin,
+) -> SalesPanel:
+    """History of the targets' series for the ``lookback`` days up to ``origin``, as training saw it.
+
+    The panel starts at the first day the history table holds when that is later than the
+    lookback's start: days before it are unknown (as before a training panel's first day), not
+    days without sales. Every shard of a sharded forecast reads from the same first day.
+    """
+    first = origin - pd.Timedelta(days=lookback - 1)
+    span = store.date_range()
+    if span is not None:
+        first = min(max(first, span[0]), origin)
+    return store.read_panel(targets["store_nbr"].to_numpy(), targets["item_nbr"].to_numpy(), first, origin)
+
+
+def fallback_reason(panel: SalesPanel, origin: pd.Timestamp) -> str | None:
+    """Why ``panel`` is too short a history for the model (forecast with the fallback baseline), or None.
+
+    It depends only on the panel's first day and the origin, so every shard of a sharded forecast
+    (each reads from the history table's first day) comes to the same answer as one invocation.
+    """
+    from grocery_forecast.forecasting.baselines import FALLBACK_BASELINE
+    from grocery_forecast.forecasting.model import MIN_TRAIN_DAYS
+
+    known_days = (origin - panel.start).days + 1
+    if known_days >= MIN_TRAIN_DAYS:
+        return None
+    return (
+        f"history of {known_days} days (from {panel.start.date()}) is below the model's minimum of "
+        f"{MIN_TRAIN_DAYS}: forecast with the {FALLBACK_BASELINE} baseline"
     )
 
 
 def forecast_frame(
     model: Any,
-    panel: Any,
+    panel: SalesPanel,
     origin: pd.Timestamp,
     targets: pd.DataFrame,
     reference: Any,
     kind: FileKind | str,
     pooled: Any = None,
-) -> pd.DataFrame:
-    """The forecast CSV's rows for ``targets``: ``id,unit_sales,date,...`` for a request (the Kaggle
-    submission plus the keys), ``date,store_nbr,item_nbr,onpromotion,unit_sales`` for actuals."""
-    predictions = model.predict(panel, origin, targets, reference, pooled)
+) -> tuple[pd.DataFrame, str | None]:
+    """The forecast CSV's rows for ``targets`` and the fallback reason (None: the model's forecast).
+
+    Rows are ``id,unit_sales,date,...`` for a request (the Kaggle submission plus the keys),
+    ``date,store_nbr,item_nbr,onpromotion,unit_sales`` for actuals. Below the model's minimum
+    history (:func:`fallback_reason`) the forecast is the fallback baseline's, per series (no
+    pooled features, so a shard's rows equal the unsharded ones).
+    """
+    fallback = fallback_reason(panel, origin)
+    if fallback is None:
+        predictions = model.predict(panel, origin, targets, reference, pooled)
+    else:
+        from grocery_forecast.forecasting.baselines import FALLBACK_BASELINE, baseline_forecast
+
+        log.warning("forecast fallback", extra={"fallback": fallback})
+        predictions = baseline_forecast(FALLBACK_BASELINE, panel, origin, targets)
     forecast = targets.assign(unit_sales=np.round(np.asarray(predictions, dtype=np.float64), 4))
     columns = (
         ["id", "unit_sales", "date", "store_nbr", "item_nbr", "onpromotion"]
         if FileKind(kind) is FileKind.REQUEST
         else ["date", "store_nbr", "item_nbr", "onpromotion", "unit_sales"]
     )
-    return forecast[columns]
+    return forecast[columns], fallback
 
 
 def write_forecast(
@@ -260,7 +296,7 @@ def _forecast(
     steps["read_history_seconds"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
-    forecast = forecast_frame(model, panel, origin, targets, reference, kind)
+    forecast, fallback = forecast_frame(model, panel, origin, targets, reference, kind)
     steps["predict_seconds"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
@@ -271,6 +307,7 @@ def _forecast(
     manifest.status = RunStatus.SUCCEEDED
     manifest.finished_at = runs.utc_now()
     manifest.model_version = models.version
+    manifest.fallback = fallback
     manifest.origin = str(origin.date())
     manifest.horizon_days = int((targets["date"].max() - origin).days)
     manifest.series_forecast = int(targets[["store_nbr", "item_nbr"]].drop_duplicates().shape[0])

@@ -9,11 +9,13 @@ bucket under ``shards/<run_id>/``, and starts the state machine, which runs the 
 each task (:func:`run_task`)::
 
     ShardStats (Distributed Map over shards.json)  each shard reads its series' history, keeps it,
-        │                                          and writes the item/store sums it contributes
+        │                                          and writes the item/store/class/family sums it
+        │                                          contributes
     PoolStats                                      adds the sums up (PooledSums.merge)
     ForecastShards (Distributed Map)               each shard forecasts its rows with the total
-        │                                          sums, so item and store features are the same as
-        │                                          in one invocation over every series
+        │                                          sums, so pooled features are the same as in one
+        │                                          invocation over every series (a history too short
+        │                                          for the model falls back to a baseline in every shard)
     Combine                                        one forecast CSV, rows in the order of the upload
                                                    (the row positions the shards carry); the manifest
     (any state failing) -> RecordFailure -> Fail   the run ends ``failed`` with each shard's errors
@@ -281,6 +283,7 @@ def _shard_work(phase: str, index: int, plan: dict[str, Any], deps: _Deps) -> di
         s3.get_object(Bucket=bucket, Key=_key(run_id, f"input/{index:05d}.csv"))["Body"], parse_dates=["date"]
     )
     model = deps.models.get(s3, config.models_bucket, config.model_dir, plan["model_version"])
+    reference = deps.references.reference(s3, config.processed_bucket)
     panel_key = _key(run_id, f"panel/{index:05d}.npz")
     if phase == "stats":
         panel = read_history(deps.store, targets, origin, int(model.spec.lookback_days))
@@ -298,7 +301,7 @@ def _shard_work(phase: str, index: int, plan: dict[str, Any], deps: _Deps) -> di
             s3,
             bucket,
             _key(run_id, f"sums/{index:05d}.npz"),
-            **_sums_arrays(pooled_sums(panel, origin, model.spec)),
+            **_sums_arrays(pooled_sums(panel, origin, model.spec, reference)),
         )
         found = int(np.count_nonzero(~np.all(np.isnan(panel.sales), axis=1))) if panel.n_series else 0
         return {"rows": len(targets), "series": panel.n_series, "history_series_found": found}
@@ -311,12 +314,12 @@ def _shard_work(phase: str, index: int, plan: dict[str, Any], deps: _Deps) -> di
         arrays["promo"],
     )
     pooled = _sums_from_arrays(_get_npz(s3, bucket, _key(run_id, "pooled.npz")))
-    reference = deps.references.reference(s3, config.processed_bucket)
-    forecast = forecast_frame(model, panel, origin, targets, reference, plan["kind"], pooled)
+    # Every shard reads from the history table's first day, so a short history falls back in all of them.
+    forecast, fallback = forecast_frame(model, panel, origin, targets, reference, plan["kind"], pooled)
     put_csv(
         s3, bucket, _key(run_id, f"output/{index:05d}.csv"), forecast.assign(row=targets["row"].to_numpy())
     )
-    return {"rows": len(forecast)}
+    return {"rows": len(forecast), **({"fallback": fallback} if fallback else {})}
 
 
 def _pool(plan: dict[str, Any], s3: Any, bucket: str) -> dict[str, Any]:
@@ -377,6 +380,7 @@ def _finish(plan: dict[str, Any], s3: Any, config: Any, error: dict[str, Any] | 
     manifest.status = RunStatus.SUCCEEDED
     manifest.finished_at = runs.utc_now()
     manifest.model_version = plan["model_version"]
+    manifest.fallback = next((s["fallback"] for s in shards if s.get("fallback")), None)
     manifest.origin = plan["origin"]
     manifest.horizon_days = int((dates.max() - pd.Timestamp(plan["origin"])).days)
     manifest.series_forecast = sum(int(s["series"]) for s in shards)
@@ -416,6 +420,7 @@ def _shard_statuses(plan: dict[str, Any], s3: Any, bucket: str) -> list[dict[str
                 "peak_memory_mb": max((float(p.get("peak_memory_mb", 0)) for p in done), default=0.0),
                 "seconds": max((float(p.get("seconds", 0)) for p in done), default=0.0),
                 "history_series_found": (phases["stats"] or {}).get("history_series_found", 0),
+                **({"fallback": f} if (f := (phases["forecast"] or {}).get("fallback")) else {}),
             }
         )
     return out
@@ -456,9 +461,14 @@ def _get_npz(s3: Any, bucket: str, key: str) -> dict[str, np.ndarray]:
 
 
 def _sums_arrays(sums: Any) -> dict[str, np.ndarray]:
-    arrays = {"item_keys": sums.item_keys, "store_keys": sums.store_keys, "recorded": np.array(sums.recorded)}
-    arrays.update({f"item.{k}": v for k, v in sums.item.items()})
-    arrays.update({f"store.{k}": v for k, v in sums.store.items()})
+    arrays = {
+        "item_keys": sums.item_keys,
+        "store_keys": sums.store_keys,
+        "group_keys": np.asarray(sums.group_keys, dtype=str),  # strings, so np.load needs no pickle
+        "recorded": np.array(sums.recorded),
+    }
+    for side in ("item", "store", "group"):
+        arrays.update({f"{side}.{k}": v for k, v in getattr(sums, side).items()})
     return arrays
 
 
@@ -469,5 +479,11 @@ def _sums_from_arrays(arrays: Mapping[str, np.ndarray]) -> Any:
         return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
 
     return PooledSums(
-        arrays["item_keys"], arrays["store_keys"], int(arrays["recorded"]), side("item."), side("store.")
+        arrays["item_keys"],
+        arrays["store_keys"],
+        int(arrays["recorded"]),
+        side("item."),
+        side("store."),
+        arrays["group_keys"],
+        side("group."),
     )
