@@ -127,39 +127,45 @@ def _forecast(s3: FakeS3, run_id: str) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(s3.text("output", runs.forecast_key(run_id))))
 
 
+def _whole_and_sharded(
+    s3: FakeS3, store, generated: GeneratedData, tmp: Path, shard_rows: int, sharded_name: str
+) -> tuple[dict, dict, ForecastConfig, FakeSfn]:
+    """The same request uploaded twice and forecast in one invocation and, planned, in shards of
+    ``shard_rows``: the first run's manifest, the second's as planned, its config and the Step Functions fake."""
+    base = dict(processed_bucket="processed", models_bucket="models", output_bucket="output")
+    sfn = FakeSfn()
+    manifests = []
+    for name, cfg in (
+        ("whole", ForecastConfig(**base, model_dir=tmp / "m1")),
+        (
+            sharded_name,
+            ForecastConfig(**base, model_dir=tmp / "m2", shard_rows=shard_rows, state_machine_arn=ARN),
+        ),
+    ):
+        _upload(s3, generated, f"requests/{name}.csv")
+        run = run_forecast(
+            s3,
+            store,
+            "processed",
+            f"requests/{name}.csv",
+            cfg,
+            models=ModelCache(),
+            references=ReferenceObjects(),
+            sfn=sfn,
+        )
+        manifests.append(run.to_dict())
+    return manifests[0], manifests[1], cfg, sfn
+
+
 def test_a_sharded_request_gives_the_unsharded_forecast_in_request_order(
     deployed, generated: GeneratedData, monkeypatch
 ) -> None:
     s3, store, tmp = deployed
     monkeypatch.setenv(shards.FAULT_ENV, "shard-fault")
-    base = dict(processed_bucket="processed", models_bucket="models", output_bucket="output")
-    whole_cfg = ForecastConfig(**base, model_dir=tmp / "m1")
-    sharded_cfg = ForecastConfig(**base, model_dir=tmp / "m2", shard_rows=100, state_machine_arn=ARN)
-    _upload(s3, generated, "requests/whole.csv")
-    _upload(s3, generated, "requests/sharded-shard-fault-1.csv")
-    sfn = FakeSfn()
-
-    whole = run_forecast(
-        s3,
-        store,
-        "processed",
-        "requests/whole.csv",
-        whole_cfg,
-        models=ModelCache(),
-        references=ReferenceObjects(),
-        sfn=sfn,
-    ).to_dict()
-    assert whole["status"] == "succeeded" and not sfn.started
-    started = run_forecast(
-        s3,
-        store,
-        "processed",
-        "requests/sharded-shard-fault-1.csv",
-        sharded_cfg,
-        models=ModelCache(),
-        references=ReferenceObjects(),
-        sfn=sfn,
-    ).to_dict()
+    whole, started, sharded_cfg, sfn = _whole_and_sharded(
+        s3, store, generated, tmp, 100, "sharded-shard-fault-1"
+    )
+    assert whole["status"] == "succeeded" and len(sfn.started) == 1
     assert started["status"] == "forecasting"
     items = json.loads(s3.text("processed", sfn.started[0]["input"]["shard_list_key"]))
     assert started["sharded"]["shard_count"] == len(items) >= 5
@@ -223,30 +229,11 @@ def test_a_short_history_falls_back_to_the_baseline_in_every_shard_as_in_one_inv
     end = generated.panel.end
     recent = generated.train[pd.to_datetime(generated.train["date"]) > end - pd.Timedelta(days=10)]
     s3, store, tmp = _deploy(generated, trained, tmp_path, recent)
-    base = dict(processed_bucket="processed", models_bucket="models", output_bucket="output")
-    whole_cfg = ForecastConfig(**base, model_dir=tmp / "m1")
-    sharded_cfg = ForecastConfig(**base, model_dir=tmp / "m2", shard_rows=200, state_machine_arn=ARN)
-    _upload(s3, generated, "requests/whole.csv")
-    _upload(s3, generated, "requests/sharded.csv")
-    sfn = FakeSfn()
-    runs_ = {
-        name: run_forecast(
-            s3,
-            store,
-            "processed",
-            f"requests/{name}.csv",
-            cfg,
-            models=ModelCache(),
-            references=ReferenceObjects(),
-            sfn=sfn,
-        ).to_dict()
-        for name, cfg in (("whole", whole_cfg), ("sharded", sharded_cfg))
-    }
+    whole, started, sharded_cfg, sfn = _whole_and_sharded(s3, store, generated, tmp, 200, "sharded")
     _run_workflow(s3, store, sharded_cfg, sfn.started[0])
 
     # THEN both runs say why they are the baseline's forecast, and the forecasts are equal
-    whole = runs_["whole"]
-    done = json.loads(s3.text("output", runs.manifest_key(runs_["sharded"]["run_id"])))
+    done = json.loads(s3.text("output", runs.manifest_key(started["run_id"])))
     assert whole["status"] == done["status"] == "succeeded"
     assert "history of 10 days" in whole["fallback"] and "moving_median" in whole["fallback"]
     assert done["fallback"] == whole["fallback"] and done["sharded"]["shard_count"] >= 2
