@@ -28,10 +28,21 @@ ARN = "arn:aws:states:us-east-1:000000000000:stateMachine:grocery-forecast-local
 class FakeSfn:
     def __init__(self) -> None:
         self.started: list[dict] = []
+        self.status: dict[str, str] = {}  # execution ARN -> status
 
     def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict:
         self.started.append({"arn": stateMachineArn, "name": name, "input": json.loads(input)})
-        return {"executionArn": f"{stateMachineArn.replace('stateMachine', 'execution')}:{name}"}
+        arn = f"{stateMachineArn.replace('stateMachine', 'execution')}:{name}"
+        self.status[arn] = "RUNNING"
+        return {"executionArn": arn}
+
+    def describe_execution(self, executionArn: str) -> dict:
+        if executionArn not in self.status:
+            from botocore.exceptions import ClientError
+
+            error = {"Error": {"Code": "ExecutionDoesNotExist", "Message": executionArn}}
+            raise ClientError(error, "DescribeExecution")
+        return {"executionArn": executionArn, "status": self.status[executionArn]}
 
 
 def test_plan_keeps_series_whole_and_shards_at_most_shard_rows() -> None:
@@ -241,3 +252,33 @@ def test_a_short_history_falls_back_to_the_baseline_in_every_shard_as_in_one_inv
     a, b = _forecast(s3, whole["run_id"]), _forecast(s3, done["run_id"])
     pd.testing.assert_frame_equal(a, b)
     assert a["unit_sales"].sum() > 0
+
+
+def test_a_duplicate_event_starts_no_second_workflow_but_a_failed_one_is_planned_again(
+    deployed, generated: GeneratedData
+) -> None:
+    s3, store, tmp = deployed
+    cfg = ForecastConfig(
+        "processed", "models", "output", model_dir=tmp / "m", shard_rows=200, state_machine_arn=ARN
+    )
+    _upload(s3, generated, "requests/twice.csv")
+    sfn = FakeSfn()
+
+    def deliver() -> dict:
+        return run_forecast(
+            s3,
+            store,
+            "processed",
+            "requests/twice.csv",
+            cfg,
+            models=ModelCache(),
+            references=ReferenceObjects(),
+            sfn=sfn,
+        ).to_dict()
+
+    first = deliver()
+    deliver()  # S3's at-least-once delivery, or a retry after a lost response
+    assert len(sfn.started) == 1, "a running workflow must not be planned and started again"
+    sfn.status[first["sharded"]["execution_arn"]] = "FAILED"
+    again = deliver()
+    assert len(sfn.started) == 2 and again["sharded"]["execution_arn"] != first["sharded"]["execution_arn"]

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from grocery_forecast.aws import model_store
+from grocery_forecast.aws.clients import error_code
 from grocery_forecast.aws.s3io import get_json, put_csv, put_json
 from grocery_forecast.contract import runs
 from grocery_forecast.contract.runs import HandOff, RunInput, RunManifest, RunStatus
@@ -115,12 +116,22 @@ def start(
     """Write the shards of the processed file ``key``'s ``targets`` and start the workflow; the
     manifest says ``forecasting`` (the Combine or RecordFailure task completes it)."""
     run_id = hand_off.run_id
+    previous = (manifest.sharded or {}).get("execution_arn")
+    if previous and _execution_live(sfn, previous):
+        # S3 delivers an event at least once, and Lambda retries an invocation whose response was
+        # lost: a second start would re-plan under the running workflow's feet. Only a workflow that
+        # ended without a forecast (failed, timed out, aborted) is planned again.
+        log.info(
+            "sharded forecast already running or done", extra={"run_id": run_id, "execution_arn": previous}
+        )
+        return
     if not config.state_machine_arn:
         raise RuntimeError(
             f"{len(targets)} target rows exceed FORECAST_SHARD_ROWS={config.shard_rows}, "
             "but the predict function has no FORECAST_STATE_MACHINE_ARN to shard them with"
         )
-    reset_peak_memory()
+    # No peak reset here: this invocation already parsed the whole processed file, and that peak
+    # is what the function's memory size must cover.
     t0 = time.perf_counter()
     bucket = config.processed_bucket
     version = model_store.current_version(s3, config.models_bucket)
@@ -160,8 +171,8 @@ def start(
         name=name,
         input=json.dumps({"run_id": run_id, "bucket": bucket, "shard_list_key": _key(run_id, "shards.json")}),
     )
-    seconds = round(time.perf_counter() - t0, 3)
-    manifest.steps["plan_seconds"] = seconds
+    manifest.steps["plan_seconds"] = round(time.perf_counter() - t0, 3)
+    seconds = round(time.perf_counter() - started, 3)  # the whole invocation, as its timeout counts it
     manifest.status = RunStatus.FORECASTING
     manifest.model_version = version
     manifest.origin = plan["origin"]
@@ -176,6 +187,17 @@ def start(
         "sharded forecast started",
         extra={"run_id": run_id, "shards": len(items), "execution_arn": execution["executionArn"]},
     )
+
+
+def _execution_live(sfn: Any, execution_arn: str) -> bool:
+    """Whether a workflow execution is still running or has already forecast the run."""
+    try:
+        status = sfn.describe_execution(executionArn=execution_arn)["status"]
+    except Exception as exc:
+        if error_code(exc) == "ExecutionDoesNotExist":
+            return False
+        raise
+    return status in ("RUNNING", "SUCCEEDED")
 
 
 # -- peak memory of one invocation -------------------------------------------------------------

@@ -30,7 +30,7 @@ locals {
         Sid      = "InvokeTheFunction"
         Effect   = "Allow"
         Action   = ["lambda:InvokeFunction"]
-        Resource = [var.function_arn, "${var.function_arn}:*"]
+        Resource = [var.function_arn] # the definition invokes the unqualified function only
       },
       {
         Sid      = "ReadShardLists"

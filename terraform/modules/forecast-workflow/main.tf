@@ -12,6 +12,8 @@ locals {
   state_machine_arn = "arn:${local.partition}:states:${local.region}:${local.account}:stateMachine:${var.name}"
   # The Distributed Map runs each shard as a child execution of this state machine.
   child_execution_arns = "arn:${local.partition}:states:${local.region}:${local.account}:execution:${var.name}/*"
+  # Its own (top-level) executions: the function that starts one may look it up again.
+  execution_arns = "arn:${local.partition}:states:${local.region}:${local.account}:execution:${var.name}:*"
 
   # Throttles and Lambda service faults: always worth retrying, with backoff.
   lambda_service_errors = [
@@ -42,7 +44,7 @@ locals {
   # function which attempt it is, so each shard's status can count them.
   invoke = {
     Type     = "Task"
-    Resource = "arn:aws:states:::lambda:invoke"
+    Resource = "arn:${local.partition}:states:::lambda:invoke"
   }
 
   failure_catch = [{

@@ -3,6 +3,11 @@ output "state_machine_arn" {
   value       = local.state_machine_arn
 }
 
+output "execution_arns" {
+  description = "ARN pattern of the state machine's own executions (not the Distributed Map's child runs): what the starting function may describe."
+  value       = local.execution_arns
+}
+
 output "state_machine_name" {
   description = "Name of the state machine."
   value       = aws_sfn_state_machine.this.name

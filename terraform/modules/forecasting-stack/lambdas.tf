@@ -207,6 +207,12 @@ module "predict" {
       actions   = ["states:StartExecution"]
       resources = [module.forecast_workflow.state_machine_arn]
     },
+    {
+      # A duplicate S3 event finds the run's workflow still running and does not start another.
+      sid       = "LookUpShardedForecasts"
+      actions   = ["states:DescribeExecution"]
+      resources = [module.forecast_workflow.execution_arns]
+    },
     local.send_to_dlq_statement,
   ])
 

@@ -126,7 +126,6 @@ run "the_role_may_do_exactly_what_the_workflow_needs" {
       ] if s.Sid != "DeliverExecutionLogs"
       ])) == toset([
       "lambda:InvokeFunction arn:aws:lambda:eu-west-1:123456789012:function:test-predict",
-      "lambda:InvokeFunction arn:aws:lambda:eu-west-1:123456789012:function:test-predict:*",
       "s3:GetObject arn:aws:s3:::test-processed/shards/*",
       "states:StartExecution arn:aws:states:eu-west-1:123456789012:stateMachine:test-shards",
       "states:DescribeExecution arn:aws:states:eu-west-1:123456789012:execution:test-shards/*",

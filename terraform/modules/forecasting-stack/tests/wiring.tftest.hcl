@@ -604,6 +604,7 @@ run "predict_policy_is_exactly_what_predict_needs" {
       "s3:GetObject arn:aws:s3:::test-stack-processed/shards/*",
       "s3:PutObject arn:aws:s3:::test-stack-processed/shards/*",
       "states:StartExecution arn:aws:states:eu-west-1:123456789012:stateMachine:test-stack-forecast-shards",
+      "states:DescribeExecution arn:aws:states:eu-west-1:123456789012:execution:test-stack-forecast-shards:*",
       "sqs:SendMessage arn:aws:sqs:eu-west-1:123456789012:test-stack-dlq",
     ])
     error_message = "The predict policy grants something other than (action, resource) pairs it needs: ${module.predict.lambda_role_policy_json}"
