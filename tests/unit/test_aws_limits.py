@@ -34,3 +34,22 @@ def test_an_etl_over_its_timeout_is_reported():
 
 def test_a_run_killed_before_recording_has_nothing_to_compare():
     assert violations({"run_id": "x", "steps": {}}, LIMITS) == []
+
+
+def test_a_shard_over_80_percent_of_its_memory_is_reported_though_under_the_size():
+    run = {
+        "run_id": "big-request",
+        "peak_memory_mb_predict": 2500.0,
+        "steps": {"forecast_seconds": 100.0},
+        "sharded": {
+            "shards": [
+                {"index": 0, "peak_memory_mb": 1800.0, "seconds": 60.0},
+                {"index": 1, "peak_memory_mb": 2500.0, "seconds": 60.0},
+            ],
+            "combine": {"peak_memory_mb": 900.0, "seconds": 250.0},
+        },
+    }
+    problems = violations(run, LIMITS)
+    assert len(problems) == 2
+    assert "shard 1 peaked at 2500 MB" in problems[0] and "80%" in problems[0]
+    assert "combine ran 250 s" in problems[1] and "forecast_shard_rows" in problems[1]

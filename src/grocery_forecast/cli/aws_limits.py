@@ -24,6 +24,11 @@ STEPS = (
 )
 
 
+#: Share of its function's memory size and timeout a shard of a sharded forecast may use: a shard
+#: is sized to leave headroom for data a little larger than planned (issue 10's budget).
+SHARD_BUDGET = 0.8
+
+
 @dataclass(frozen=True)
 class FunctionLimits:
     name: str
@@ -59,6 +64,31 @@ def violations(manifest: dict[str, Any], limits: dict[str, FunctionLimits]) -> l
             found.append(
                 f"run {manifest.get('run_id')}: {limit.name} ran {float(seconds):.0f} s, "
                 f"over its timeout of {limit.timeout_s} s"
+            )
+    found += _shard_violations(manifest, limits["predict_function_name"])
+    return found
+
+
+def _shard_violations(manifest: dict[str, Any], limit: FunctionLimits) -> list[str]:
+    """Each invocation of a sharded forecast (every shard, the plan, the pool and the combine step)
+    within :data:`SHARD_BUDGET` of the predict function's memory size and timeout."""
+    sharded = manifest.get("sharded") or {}
+    parts = [(f"shard {s.get('index')}", s) for s in sharded.get("shards") or []]
+    parts += [
+        (name, sharded[name]) for name in ("plan", "pool", "combine") if isinstance(sharded.get(name), dict)
+    ]
+    found = []
+    for name, part in parts:
+        peak, seconds = float(part.get("peak_memory_mb") or 0), float(part.get("seconds") or 0)
+        if peak > SHARD_BUDGET * limit.memory_mb:
+            found.append(
+                f"run {manifest.get('run_id')}: {name} peaked at {peak:.0f} MB, over {SHARD_BUDGET:.0%} "
+                f"of {limit.name}'s {limit.memory_mb} MB: shard smaller (forecast_shard_rows)"
+            )
+        if seconds > SHARD_BUDGET * limit.timeout_s:
+            found.append(
+                f"run {manifest.get('run_id')}: {name} ran {seconds:.0f} s, over {SHARD_BUDGET:.0%} "
+                f"of {limit.name}'s {limit.timeout_s} s timeout: shard smaller (forecast_shard_rows)"
             )
     return found
 
