@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +29,7 @@ PID_FILE = STATE / "ministack.pid"
 LOG_FILE = STATE / "ministack.log"
 VENV = Path(os.environ.get("EMULATOR_VENV", ROOT / ".venv-emulator"))
 PORT = int(os.environ.get("EMULATOR_PORT", "4566"))
+WORK_TMP = STATE / "tmp"  # the emulator's TMPDIR: Lambda workers' unpacked code
 HOST = "127.0.0.1"
 HEALTH_PATH = "/_localstack/health"
 
@@ -96,8 +98,14 @@ def start(timeout: float) -> None:
     if not binary.exists():
         _fail(f"{binary} not found: create the emulator venv first with `make emulator-venv`")
     STATE.mkdir(parents=True, exist_ok=True)
+    # MiniStack unpacks every Lambda worker's code into a temp folder (a quarter GB for predict)
+    # and never removes it: keep them under the state folder, emptied at each start and stop,
+    # instead of filling the machine's /tmp one emulator run after another.
+    shutil.rmtree(WORK_TMP, ignore_errors=True)
+    WORK_TMP.mkdir(parents=True)
     env = {
         **os.environ,
+        "TMPDIR": str(WORK_TMP),
         "GATEWAY_PORT": str(PORT),
         "BIND_HOST": HOST,
         "PERSIST_STATE": "1",
@@ -168,6 +176,7 @@ def stop(quiet: bool = False, timeout: float = 30.0) -> None:
         except (ProcessLookupError, PermissionError):
             break
     PID_FILE.unlink(missing_ok=True)
+    shutil.rmtree(WORK_TMP, ignore_errors=True)  # unpacked Lambda code: rebuilt at the next start
     if not quiet:
         print(f"emulator: stopped (pid {pid}); state kept in {STATE} (`make clean` wipes it)")
 
