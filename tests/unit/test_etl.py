@@ -24,7 +24,7 @@ SALES = HEADER + "2017-08-14,1,10,3,False\n2017-08-15,1,10,4,True\n2017-08-15,2,
 
 @pytest.fixture
 def s3() -> FakeS3:
-    fake = FakeS3()
+    fake = FakeS3(versioned=(RAW,))  # the raw bucket is versioned
     fake.put_object(
         Bucket=PROCESSED,
         Key="reference/stores.csv",
@@ -268,6 +268,36 @@ def test_the_manifest_is_written_when_the_run_starts(s3, store) -> None:
             assert [(d["status"], d["attempt"]) for d in docs] == [("started", 1)]
             return super().upsert(frame, **kwargs)
 
-    s3.put_object(Bucket=RAW, Key="s.csv", Body=SALES)
-    run = run_etl(s3, Slow(store._db, "history"), RAW, "s.csv", CONFIG, version_id="v7")
-    assert run.status is RunStatus.FORECASTING and run.input.version_id == "v7"
+    version = s3.put_object(Bucket=RAW, Key="s.csv", Body=SALES)["VersionId"]
+    run = run_etl(s3, Slow(store._db, "history"), RAW, "s.csv", CONFIG, version_id=version)
+    assert run.status is RunStatus.FORECASTING and run.input.version_id == version
+
+
+def test_two_files_put_to_one_key_are_each_processed_as_uploaded(s3, store) -> None:
+    # GIVEN two different files put to one key of the versioned raw bucket, one right after the other
+    first = HEADER + "2017-08-14,1,10,3,False\n2017-08-15,1,10,4,False\n"
+    second = HEADER + "2017-08-15,1,10,40,False\n2017-08-16,1,10,50,False\n"
+    v1 = s3.put_object(Bucket=RAW, Key="uploads/same.csv", Body=first)
+    v2 = s3.put_object(Bucket=RAW, Key="uploads/same.csv", Body=second)
+    # WHEN each event is processed, the first one only after the second file replaced it at the key
+    run1 = run_etl(s3, store, RAW, "uploads/same.csv", CONFIG, version_id=v1["VersionId"])
+    run2 = run_etl(s3, store, RAW, "uploads/same.csv", CONFIG, version_id=v2["VersionId"])
+    # THEN each run read its own version: two runs, two manifests, each with its upload's ETag
+    assert run1.run_id == runs.run_id_for("uploads/same.csv", v1["ETag"])
+    assert run2.run_id == runs.run_id_for("uploads/same.csv", v2["ETag"])
+    for run, put in ((run1, v1), (run2, v2)):
+        manifest = json.loads(s3.text(OUTPUT, runs.manifest_key(run.run_id)))
+        assert manifest["input"]["version_id"] == put["VersionId"]
+        assert manifest["input"]["etag"] == put["ETag"].strip('"')
+        assert manifest["status"] == "forecasting" and manifest["date_range"][0] < manifest["date_range"][1]
+    assert (run1.date_range, run2.date_range) == (["2017-08-14", "2017-08-15"], ["2017-08-15", "2017-08-16"])
+    # AND history holds the first file's day it alone has, and the second file's values where they overlap
+    panel = store.read_panel([1], [10], "2017-08-14", "2017-08-16")
+    assert panel.sales[panel.index_of([1], [10])[0]].tolist() == [3.0, 40.0, 50.0]
+
+
+def test_an_event_whose_version_is_gone_is_not_read_from_the_newest_object(s3, store) -> None:
+    s3.put_object(Bucket=RAW, Key="uploads/same.csv", Body=SALES)
+    with pytest.raises(Exception, match="NoSuchVersion"):
+        run_etl(s3, store, RAW, "uploads/same.csv", CONFIG, version_id="deleted-version")
+    assert store.date_range() is None
