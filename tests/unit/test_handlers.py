@@ -75,7 +75,10 @@ def test_etl_handler_runs_every_record_with_decoded_keys_and_logs_json(monkeypat
     result = handler.lambda_handler(event, FakeContext())
 
     assert [r["status"] for r in result["runs"]] == ["forecasting", "rejected"]
-    assert ("processed", "actuals/uploads/store sales (2017-08-15).csv") in s3.objects
+    key = runs.processed_key(
+        FileKind.ACTUALS, "uploads/store sales (2017-08-15).csv", result["runs"][0]["run_id"]
+    )
+    assert ("processed", key) in s3.objects
     logs = _logs(capsys.readouterr().out)
     processed = next(rec for rec in logs if rec["message"] == "upload processed")
     assert processed["input_key"] == "uploads/store sales (2017-08-15).csv"
@@ -130,7 +133,8 @@ def test_etl_handler_processes_an_upper_case_key_recording_its_version_and_attem
     (run,) = handler.lambda_handler(event, FakeContext())["runs"]
 
     assert run["status"] == "forecasting"
-    assert ("processed", "actuals/uploads/WEEK 1 SALES.csv") in s3.objects
+    key = runs.processed_key(FileKind.ACTUALS, "uploads/WEEK 1 SALES.CSV", run["run_id"])
+    assert ("processed", key) in s3.objects and key.endswith(".csv")
     manifest = json.loads(s3.text("output", f"runs/{run['run_id']}.json"))
     assert manifest["input"]["version_id"] == put["VersionId"]
     assert (manifest["attempt"], manifest["attempts_allowed"]) == (1, 3)

@@ -240,7 +240,7 @@ def _etl(
             cleaned = frame[["id", "date", "store_nbr", "item_nbr", "onpromotion"]]
         hand_off = HandOff(manifest.run_id, kind, key, manifest.input.etag, origin)
         t0 = time.perf_counter()
-        out_key = runs.processed_key(kind, key)
+        out_key = runs.processed_key(kind, key, manifest.run_id)
         body = csv_bytes(cleaned)
         manifest.steps["write_processed_seconds"] = round(time.perf_counter() - t0, 3)
         manifest.processed = f"s3://{config.processed_bucket}/{out_key}"
