@@ -74,7 +74,7 @@ def bench_forecast(
                 request = chosen.merge(pd.DataFrame({"date": dates}), how="cross")
                 request.insert(0, "id", np.arange(len(request)))
                 request["onpromotion"] = False
-                key = processed_key(FileKind.REQUEST, f"bench-{rows}.csv")
+                key = processed_key(FileKind.REQUEST, f"bench-{rows}.csv", f"bench-{rows}")
                 hand_off = HandOff(f"bench-{rows}", FileKind.REQUEST, key, "", str(ORIGIN.date()))
                 s3.put_object(
                     Bucket=buckets["processed"],

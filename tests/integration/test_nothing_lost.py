@@ -10,12 +10,13 @@ import time
 import pandas as pd
 import pytest
 
+from grocery_forecast.cli.client import wait_for_run
 from grocery_forecast.contract import runs
 from grocery_forecast.contract.runs import RunManifest, RunStatus
 from grocery_forecast.pipeline import manifest as mf
 from grocery_forecast.pipeline.replay import replay_dead_letters
 
-from .helpers import upload_and_wait, write_csv
+from .helpers import RUN_TIMEOUT, upload_and_wait, write_csv
 
 pytestmark = pytest.mark.integration
 
@@ -118,3 +119,61 @@ def test_a_failing_run_is_retrying_until_the_last_attempt_then_replay_redrives_i
                 sqs.delete_message(QueueUrl=stack.dlq_queue_url, ReceiptHandle=msg["ReceiptHandle"])
                 cleaned = True
     assert cleaned, "the replayed event failed again and must be back in the dead-letter queue"
+
+
+def test_two_files_put_to_one_key_back_to_back_are_each_processed_as_uploaded(
+    stack, s3, history, unique_prefix
+):
+    # GIVEN two different files for one series, overlapping on five days (an export job that
+    # overwrites its file, or `upload week1.csv week2.csv` without --wait)
+    store, item = 3, 990_201
+    dates = pd.date_range("2017-05-01", periods=15, freq="D")
+    first = pd.DataFrame({"date": dates[:10], "store_nbr": store, "item_nbr": item, "onpromotion": False})
+    first["unit_sales"] = [100.0 + i for i in range(10)]
+    second = pd.DataFrame({"date": dates[5:], "store_nbr": store, "item_nbr": item, "onpromotion": False})
+    second["unit_sales"] = [200.0 + i for i in range(10)]
+    key = unique_prefix + "same.csv"
+
+    # WHEN both are put to the same key of the versioned raw bucket, the second without waiting
+    puts = [
+        s3.put_object(
+            Bucket=stack.raw_bucket_name,
+            Key=key,
+            Body=frame[["date", "store_nbr", "item_nbr", "unit_sales", "onpromotion"]]
+            .to_csv(index=False, date_format="%Y-%m-%d")
+            .encode(),
+        )
+        for frame in (first, second)
+    ]
+    assert puts[0]["VersionId"] != puts[1]["VersionId"] and puts[0]["ETag"] != puts[1]["ETag"]
+
+    # THEN each version has its own run, and both succeed (stored, forecast from their own processed file)
+    done = [
+        wait_for_run(
+            s3,
+            stack.output_bucket_name,
+            runs.run_id_for(key, put["ETag"]),
+            version_id=put["VersionId"],
+            timeout=RUN_TIMEOUT,
+        )
+        for put in puts
+    ]
+    for run, frame in zip(done, (first, second), strict=True):
+        assert run.status is RunStatus.SUCCEEDED, run
+        assert run.rows_in == len(frame), "each run read its own version, not the newest at the key"
+    assert done[0].run_id != done[1].run_id and done[0].processed != done[1].processed
+
+    # AND history holds the first file's days that only it has (before the fix the first file never
+    # reached history) and the second file's days that only it has
+    panel = history.read_panel([store], [item], dates[0], dates[-1])
+    stored = panel.sales[panel.index_of([store], [item])[0]].tolist()
+    assert stored[:5] == first["unit_sales"].tolist()[:5]
+    assert stored[10:] == second["unit_sales"].tolist()[5:]
+    # AND each overlapping day holds one of the two files' values for it, from one file throughout
+    from_first, from_second = first["unit_sales"].tolist()[5:], second["unit_sales"].tolist()[:5]
+    assert stored[5:10] in (from_first, from_second), stored
+    if stored[5:10] != from_second:
+        # The two ETL invocations run concurrently and merge in the order they take the history
+        # lease, which is not always the upload order: "newest upload wins" across concurrent
+        # runs is issue 13 item 2 (order), not fixed here. Reported as xfail, not hidden.
+        pytest.xfail("issue 13 item 2: the first upload merged after the second (processing order wins)")

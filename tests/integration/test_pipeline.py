@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grocery_forecast.contract.schema import series_key
+from grocery_forecast.contract import runs
+from grocery_forecast.contract.schema import FileKind, series_key
 
 from .conftest import ROOT
 from .helpers import read_output_csv, upload_and_wait, write_csv
@@ -76,9 +77,10 @@ def test_actuals_upload_stores_history_and_writes_a_forecast(
     assert item is not None and "data" in item and int(item["days"]["N"]) >= 1
     np.testing.assert_allclose(_panel_values(history, recent), recent["unit_sales"].to_numpy(), rtol=1e-6)
 
-    # AND the cleaned file sits in the processed bucket under a key derived from the input key
-    processed = s3.get_object(Bucket=stack.processed_bucket_name, Key=f"actuals/{key}")
-    assert len(pd.read_csv(processed["Body"])) == len(recent)
+    # AND the cleaned file sits in the processed bucket under a key derived from the input key and the run
+    processed_key = runs.processed_key(FileKind.ACTUALS, key, run.run_id)
+    assert run.processed == f"s3://{stack.processed_bucket_name}/{processed_key}"
+    assert len(read_output_csv(s3, run.processed)) == len(recent)
 
     # AND the forecast covers the next 16 days of every series, with finite non-negative sales
     forecast = read_output_csv(s3, run.output)
@@ -193,7 +195,9 @@ def test_a_bad_file_is_rejected_with_a_report_and_history_is_untouched(
     assert "YYYY-MM-DD" in report["problems"][0]["expected"]
     # AND nothing was stored: history unchanged, no cleaned file, no forecast, raw object kept
     np.testing.assert_array_equal(_panel_values(history, recent), before)
-    listed = s3.list_objects_v2(Bucket=stack.processed_bucket_name, Prefix=f"actuals/{key}")
+    listed = s3.list_objects_v2(
+        Bucket=stack.processed_bucket_name, Prefix=f"actuals/{key.removesuffix('.csv')}."
+    )
     assert listed.get("KeyCount", 0) == 0
     assert run.output is None
     s3.head_object(Bucket=stack.raw_bucket_name, Key=key)

@@ -28,8 +28,15 @@ class _Body(io.BytesIO):
 
 
 class FakeS3:
-    def __init__(self) -> None:
+    """Args:
+    versioned: buckets with versioning on (like the raw bucket): every put keeps a new version,
+        returns its ``VersionId``, and ``get_object(VersionId=...)`` reads that version.
+    """
+
+    def __init__(self, versioned: tuple[str, ...] = ()) -> None:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.versioned = frozenset(versioned)
+        self.versions: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.puts: list[tuple[str, str]] = []
         self.gets: list[tuple[str, str]] = []
 
@@ -47,28 +54,34 @@ class FakeS3:
             # S3 sends user metadata as HTTP headers: AWS refuses anything but ASCII
             raise _client_error("InvalidArgument", "PutObject")
         etag = '"' + hashlib.md5(data).hexdigest() + '"'
-        self.objects[(Bucket, Key)] = {
-            "data": data,
-            "etag": etag,
-            "metadata": dict(Metadata or {}),
-            "modified": datetime.now(UTC),
-        }
+        obj = {"data": data, "etag": etag, "metadata": dict(Metadata or {}), "modified": datetime.now(UTC)}
+        self.objects[(Bucket, Key)] = obj
         self.puts.append((Bucket, Key))
+        response = {"ETag": etag}
+        if Bucket in self.versioned:
+            version_id = f"v{len(self.versions) + 1}"
+            self.versions[(Bucket, Key, version_id)] = obj
+            response["VersionId"] = version_id
         self.stored(Bucket, Key, etag)
-        return {"ETag": etag}
+        return response
 
     def stored(self, bucket: str, key: str, etag: str) -> None:
         """Called after every put: a subclass reacts to uploads here, as S3 notifications would."""
 
-    def _get(self, bucket: str, key: str, op: str) -> dict:
+    def _get(self, bucket: str, key: str, op: str, version_id: str | None = None) -> dict:
+        if version_id is not None:
+            try:
+                return self.versions[(bucket, key, version_id)]
+            except KeyError:
+                raise _client_error("NoSuchVersion" if op == "GetObject" else "404", op, 404) from None
         try:
             return self.objects[(bucket, key)]
         except KeyError:
             raise _client_error("NoSuchKey" if op == "GetObject" else "404", op, 404) from None
 
-    def get_object(self, Bucket: str, Key: str) -> dict:
+    def get_object(self, Bucket: str, Key: str, VersionId: str | None = None) -> dict:
         self.gets.append((Bucket, Key))
-        obj = self._get(Bucket, Key, "GetObject")
+        obj = self._get(Bucket, Key, "GetObject", VersionId)
         return {
             "Body": _Body(obj["data"]),
             "ETag": obj["etag"],

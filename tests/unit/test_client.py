@@ -37,7 +37,7 @@ class PipelineS3(FakeS3):
             run_id = runs.run_id_for(key, etag)
             self.pending[run_id] = (key, [None] * self.lag + [RunStatus.STARTED, *self.statuses])
 
-    def get_object(self, Bucket: str, Key: str) -> dict:
+    def get_object(self, Bucket: str, Key: str, VersionId: str | None = None) -> dict:
         run_id = Key.removeprefix(runs.RUNS_PREFIX).removesuffix(".json")
         if Bucket == OUTPUT and run_id in self.pending and self.pending[run_id][1]:
             key, statuses = self.pending[run_id]
@@ -46,7 +46,7 @@ class PipelineS3(FakeS3):
                 manifest = RunManifest.new(run_id, RAW, key, "e", 1)
                 manifest.status, manifest.rows_in = status, 7
                 mf.save(self, OUTPUT, manifest)
-        return super().get_object(Bucket=Bucket, Key=Key)
+        return super().get_object(Bucket=Bucket, Key=Key, VersionId=VersionId)
 
 
 def _file(tmp_path: Path, text: str = "date,store_nbr,item_nbr,unit_sales,onpromotion\n") -> Path:

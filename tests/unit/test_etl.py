@@ -24,7 +24,7 @@ SALES = HEADER + "2017-08-14,1,10,3,False\n2017-08-15,1,10,4,True\n2017-08-15,2,
 
 @pytest.fixture
 def s3() -> FakeS3:
-    fake = FakeS3()
+    fake = FakeS3(versioned=(RAW,))  # the raw bucket is versioned
     fake.put_object(
         Bucket=PROCESSED,
         Key="reference/stores.csv",
@@ -41,6 +41,12 @@ def store() -> DynamoHistoryStore:
     return DynamoHistoryStore(FakeDynamo(), "history", max_workers=1, sleep=lambda s: None)
 
 
+def _processed(run: dict) -> tuple[str, str]:
+    """The (bucket, key) of a run's cleaned file, as its manifest names it."""
+    bucket, key = run["processed"].removeprefix("s3://").split("/", 1)
+    return bucket, key
+
+
 def _upload(s3: FakeS3, store: DynamoHistoryStore, key: str, body: str | bytes) -> dict:
     """The run manifest as the JSON document it is stored as."""
     s3.put_object(Bucket=RAW, Key=key, Body=body)
@@ -53,7 +59,11 @@ def test_actuals_are_stored_cleaned_and_handed_to_the_forecast(s3, store) -> Non
     assert (run["rows_in"], run["series"], run["rows_rejected"]) == (3, 2, 0)
     panel = store.read_panel([1, 2], [10, 10], "2017-08-14", "2017-08-15")
     assert panel.sales[panel.index_of([1], [10])[0]].tolist() == [3.0, 4.0]
-    processed = s3.objects[(PROCESSED, "actuals/uploads/day 1.csv")]
+    assert _processed(run) == (
+        PROCESSED,
+        runs.processed_key(FileKind.ACTUALS, "uploads/day 1.csv", run["run_id"]),
+    )
+    processed = s3.objects[_processed(run)]
     assert processed["metadata"]["run-id"] == run["run_id"]
     assert pd.read_csv(pd.io.common.BytesIO(processed["data"]))["onpromotion"].tolist() == [
         False,
@@ -69,7 +79,7 @@ def test_actuals_are_stored_cleaned_and_handed_to_the_forecast(s3, store) -> Non
 def test_a_gzipped_upload_is_processed_as_csv(s3, store) -> None:
     run = _upload(s3, store, "uploads/day.csv.gz", gzip.compress(SALES.encode()))
     assert run["status"] == "forecasting"
-    assert (PROCESSED, "actuals/uploads/day.csv") in s3.objects
+    assert _processed(run) in s3.objects and _processed(run)[1].startswith("actuals/uploads/day.")
 
 
 def test_a_bad_file_gets_a_report_and_writes_nothing_else(s3, store) -> None:
@@ -96,7 +106,8 @@ def test_a_request_needs_history_and_is_anchored_to_its_end(s3, store) -> None:
     _upload(s3, store, "sales.csv", SALES)
     run = _upload(s3, store, "request.csv", request)
     assert run["status"] == "forecasting" and run["request"]["origin"] == "2017-08-15"
-    assert s3.objects[(PROCESSED, "requests/request.csv")]["metadata"]["origin"] == "2017-08-15"
+    assert _processed(run)[1].startswith("requests/request.")
+    assert s3.objects[_processed(run)]["metadata"]["origin"] == "2017-08-15"
 
 
 def test_a_request_beyond_the_horizon_is_rejected_naming_the_row(s3, store) -> None:
@@ -125,7 +136,7 @@ def test_reference_tables_are_validated_and_stored_under_their_name(s3, store) -
 def test_the_manifest_exists_before_the_processed_file_triggers_the_forecast(s3, store) -> None:
     run = _upload(s3, store, "uploads/order.csv", SALES)
     manifest_at = s3.puts.index((OUTPUT, f"runs/{run['run_id']}.json"))
-    processed_at = s3.puts.index((PROCESSED, "actuals/uploads/order.csv"))
+    processed_at = s3.puts.index(_processed(run))
     assert manifest_at < processed_at, "the forecast must find the ETL's manifest, not race it"
 
 
@@ -202,24 +213,26 @@ def test_actuals_dated_tomorrow_are_accepted_for_time_zones(s3, store) -> None:
 @pytest.mark.parametrize(
     ("key", "processed"),
     [
-        ("uploads/SALES.CSV", "actuals/uploads/SALES.csv"),
-        ("uploads/Week 1.CSV.GZ", "actuals/uploads/Week 1.csv"),
-        ("uploads/ventas_año 2017.csv", "actuals/uploads/ventas_año 2017.csv"),
+        ("uploads/SALES.CSV", "actuals/uploads/SALES.{hash}.csv"),
+        ("uploads/Week 1.CSV.GZ", "actuals/uploads/Week 1.{hash}.csv"),
+        ("uploads/ventas_año 2017.csv", "actuals/uploads/ventas_año 2017.{hash}.csv"),
     ],
 )
 def test_upper_case_spaced_and_non_ascii_keys_are_processed(s3, store, key, processed) -> None:
     body = gzip.compress(SALES.encode()) if key.lower().endswith(".gz") else SALES
     run = _upload(s3, store, key, body)
     assert run["status"] == "forecasting", run
-    assert (PROCESSED, processed) in s3.objects, "the processed key must end in lower-case .csv"
+    expected = processed.format(hash=run["run_id"].rsplit("-", 1)[-1])
+    assert (PROCESSED, expected) in s3.objects, "the processed key must end in lower-case .csv"
 
 
 def test_a_key_at_the_s3_limit_is_processed_under_keys_that_fit() -> None:
     key = "uploads/" + "é" * 500 + ".csv"  # 1012 bytes of UTF-8
-    processed, rejected = runs.processed_key(FileKind.ACTUALS, key), runs.rejected_key(key)
-    assert len(processed.encode()) <= 1024 and processed.endswith(".csv")
+    run_id = runs.run_id_for(key, "e1")
+    processed, rejected = runs.processed_key(FileKind.ACTUALS, key, run_id), runs.rejected_key(key)
+    assert len(processed.encode()) <= 1024 and processed.endswith(f".{run_id.rsplit('-', 1)[-1]}.csv")
     assert len(rejected.encode()) <= 1024 and rejected.endswith(".json")
-    assert processed != runs.processed_key(FileKind.ACTUALS, key.replace("é", "è", 1)), (
+    assert processed != runs.processed_key(FileKind.ACTUALS, key.replace("é", "è", 1), run_id), (
         "two long keys must not collide"
     )
 
@@ -268,6 +281,45 @@ def test_the_manifest_is_written_when_the_run_starts(s3, store) -> None:
             assert [(d["status"], d["attempt"]) for d in docs] == [("started", 1)]
             return super().upsert(frame, **kwargs)
 
-    s3.put_object(Bucket=RAW, Key="s.csv", Body=SALES)
-    run = run_etl(s3, Slow(store._db, "history"), RAW, "s.csv", CONFIG, version_id="v7")
-    assert run.status is RunStatus.FORECASTING and run.input.version_id == "v7"
+    version = s3.put_object(Bucket=RAW, Key="s.csv", Body=SALES)["VersionId"]
+    run = run_etl(s3, Slow(store._db, "history"), RAW, "s.csv", CONFIG, version_id=version)
+    assert run.status is RunStatus.FORECASTING and run.input.version_id == version
+
+
+def test_two_files_put_to_one_key_are_each_processed_as_uploaded(s3, store) -> None:
+    # GIVEN two different files put to one key of the versioned raw bucket, one right after the other
+    first = HEADER + "2017-08-14,1,10,3,False\n2017-08-15,1,10,4,False\n"
+    second = HEADER + "2017-08-15,1,10,40,False\n2017-08-16,1,10,50,False\n"
+    v1 = s3.put_object(Bucket=RAW, Key="uploads/same.csv", Body=first)
+    v2 = s3.put_object(Bucket=RAW, Key="uploads/same.csv", Body=second)
+    # WHEN each event is processed, the first one only after the second file replaced it at the key
+    run1 = run_etl(s3, store, RAW, "uploads/same.csv", CONFIG, version_id=v1["VersionId"])
+    run2 = run_etl(s3, store, RAW, "uploads/same.csv", CONFIG, version_id=v2["VersionId"])
+    # THEN each run read its own version: two runs, two manifests, each with its upload's ETag
+    assert run1.run_id == runs.run_id_for("uploads/same.csv", v1["ETag"])
+    assert run2.run_id == runs.run_id_for("uploads/same.csv", v2["ETag"])
+    for run, put in ((run1, v1), (run2, v2)):
+        manifest = json.loads(s3.text(OUTPUT, runs.manifest_key(run.run_id)))
+        assert manifest["input"]["version_id"] == put["VersionId"]
+        assert manifest["input"]["etag"] == put["ETag"].strip('"')
+        assert manifest["status"] == "forecasting" and manifest["date_range"][0] < manifest["date_range"][1]
+    assert (run1.date_range, run2.date_range) == (["2017-08-14", "2017-08-15"], ["2017-08-15", "2017-08-16"])
+    assert run1.processed != run2.processed, "each run hands its own cleaned file to predict"
+    # AND history holds the first file's day it alone has, and the second file's values where they overlap
+    panel = store.read_panel([1], [10], "2017-08-14", "2017-08-16")
+    assert panel.sales[panel.index_of([1], [10])[0]].tolist() == [3.0, 40.0, 50.0]
+
+
+def test_an_event_whose_version_is_gone_is_not_read_from_the_newest_object(s3, store) -> None:
+    s3.put_object(Bucket=RAW, Key="uploads/same.csv", Body=SALES)
+    with pytest.raises(Exception, match="NoSuchVersion"):
+        run_etl(s3, store, RAW, "uploads/same.csv", CONFIG, version_id="deleted-version")
+    assert store.date_range() is None
+
+
+def test_csv_and_csv_gz_of_one_name_are_each_forecast_from_their_own_processed_file(s3, store) -> None:
+    plain = _upload(s3, store, "uploads/x.csv", SALES)
+    gz = _upload(s3, store, "uploads/x.csv.gz", gzip.compress((SALES + "2017-08-16,1,10,5,False\n").encode()))
+    assert _processed(plain) != _processed(gz)
+    for run in (plain, gz):  # each cleaned file hands over its own run
+        assert s3.objects[_processed(run)]["metadata"]["run-id"] == run["run_id"]

@@ -35,7 +35,7 @@ def _last_day(deployed: Deployed) -> pd.DataFrame:
 
 
 def _put_processed(deployed: Deployed, kind: FileKind, frame: pd.DataFrame, origin: str | None = None) -> str:
-    key = runs.processed_key(kind, f"uploads/{kind.value}.csv")
+    key = runs.processed_key(kind, f"uploads/{kind.value}.csv", f"run-{kind.value}")
     hand_off = HandOff(f"run-{kind.value}", kind, f"uploads/{kind.value}.csv", "etag", origin)
     deployed.s3.put_object(
         Bucket=deployed.processed, Key=key, Body=csv_bytes(frame), Metadata=hand_off.to_metadata()
@@ -94,7 +94,7 @@ def test_a_request_is_forecast_row_for_row_from_the_origin_the_etl_handed_over(
 def test_a_request_without_hand_off_uses_the_same_origin_rule_as_the_etl(deployed: Deployed, config) -> None:
     # GIVEN a request written to the processed bucket by hand, without the ETL's metadata
     request = deployed.data.test.head(10)
-    key = runs.processed_key(FileKind.REQUEST, "by-hand.csv")
+    key = "requests/by-hand.csv"
     deployed.s3.put_object(Bucket=deployed.processed, Key=key, Body=csv_bytes(request))
     # WHEN it is forecast
     run = _forecast(deployed, key, config)
@@ -120,7 +120,7 @@ def test_the_forecast_completes_the_manifest_the_etl_started(deployed: Deployed,
     )
     assert etl.status is RunStatus.FORECASTING, etl.errors
     # WHEN predict runs on the processed file
-    run = _forecast(deployed, runs.processed_key(FileKind.ACTUALS, raw_key), config)
+    run = _forecast(deployed, runs.processed_key(FileKind.ACTUALS, raw_key, etl.run_id), config)
     # THEN one manifest holds both steps
     assert run.run_id == etl.run_id and run.input.key == raw_key
     assert run.status is RunStatus.SUCCEEDED and run.request_ids == ["req-1", "req-2"]

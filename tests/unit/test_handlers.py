@@ -75,7 +75,10 @@ def test_etl_handler_runs_every_record_with_decoded_keys_and_logs_json(monkeypat
     result = handler.lambda_handler(event, FakeContext())
 
     assert [r["status"] for r in result["runs"]] == ["forecasting", "rejected"]
-    assert ("processed", "actuals/uploads/store sales (2017-08-15).csv") in s3.objects
+    key = runs.processed_key(
+        FileKind.ACTUALS, "uploads/store sales (2017-08-15).csv", result["runs"][0]["run_id"]
+    )
+    assert ("processed", key) in s3.objects
     logs = _logs(capsys.readouterr().out)
     processed = next(rec for rec in logs if rec["message"] == "upload processed")
     assert processed["input_key"] == "uploads/store sales (2017-08-15).csv"
@@ -116,8 +119,8 @@ def test_predict_handler_forecasts_the_processed_file_and_logs_json(
 def test_etl_handler_processes_an_upper_case_key_recording_its_version_and_attempt(monkeypatch) -> None:
     handler = _load_handler("etl", monkeypatch)
     monkeypatch.setenv("MAX_RETRY_ATTEMPTS", "2")
-    s3 = FakeS3()
-    s3.put_object(
+    s3 = FakeS3(versioned=("raw",))
+    put = s3.put_object(
         Bucket="raw",
         Key="uploads/WEEK 1 SALES.CSV",
         Body="date,store_nbr,item_nbr,unit_sales,onpromotion\n2017-08-15,1,10,3,False\n",
@@ -125,13 +128,15 @@ def test_etl_handler_processes_an_upper_case_key_recording_its_version_and_attem
     monkeypatch.setattr(handler, "_s3", s3)
     monkeypatch.setattr(handler, "_store", DynamoHistoryStore(FakeDynamo(), "history", max_workers=1))
     event = json.loads((EVENTS / "s3_put_raw_upper_case.json").read_text())
+    event["Records"][0]["s3"]["object"]["versionId"] = put["VersionId"]
 
     (run,) = handler.lambda_handler(event, FakeContext())["runs"]
 
     assert run["status"] == "forecasting"
-    assert ("processed", "actuals/uploads/WEEK 1 SALES.csv") in s3.objects
+    key = runs.processed_key(FileKind.ACTUALS, "uploads/WEEK 1 SALES.CSV", run["run_id"])
+    assert ("processed", key) in s3.objects and key.endswith(".csv")
     manifest = json.loads(s3.text("output", f"runs/{run['run_id']}.json"))
-    assert manifest["input"]["version_id"] == "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"
+    assert manifest["input"]["version_id"] == put["VersionId"]
     assert (manifest["attempt"], manifest["attempts_allowed"]) == (1, 3)
 
 
@@ -146,3 +151,43 @@ def test_predict_handler_routes_workflow_tasks_to_the_shard_library(monkeypatch,
     assert result == {"index": 2} and seen == [event]
     done = next(rec for rec in _logs(capsys.readouterr().out) if rec["message"] == "shard task done")
     assert done["task"] == "shard_forecast" and done["shard"] == 2 and done["run_id"] == "test-abc"
+
+
+def test_a_replayed_dead_letter_reprocesses_exactly_its_version(monkeypatch) -> None:
+    # GIVEN the event of a first upload dead-lettered, and a second file put to the same key since
+    from grocery_forecast.pipeline.replay import replay_dead_letters
+
+    from .test_replay import FakeSqs
+
+    handler = _load_handler("etl", monkeypatch)
+    s3 = FakeS3(versioned=("raw",))
+    header = "date,store_nbr,item_nbr,unit_sales,onpromotion\n"
+    first = s3.put_object(Bucket="raw", Key="uploads/same.csv", Body=header + "2017-08-14,1,10,3,False\n")
+    s3.put_object(Bucket="raw", Key="uploads/same.csv", Body=header + "2017-08-15,1,10,9,False\n")
+    monkeypatch.setattr(handler, "_s3", s3)
+    monkeypatch.setattr(handler, "_store", DynamoHistoryStore(FakeDynamo(), "history", max_workers=1))
+    event = json.loads((EVENTS / "s3_put_raw_upper_case.json").read_text())
+    event["Records"][0]["s3"]["object"].update(key="uploads/same.csv", versionId=first["VersionId"])
+    letter = {
+        "requestContext": {"functionArn": "arn:aws:lambda:us-east-1:1:function:etl"},
+        "requestPayload": event,
+        "responsePayload": {"errorMessage": "history lease busy"},
+    }
+    results = []
+
+    class HandlerLambda:  # invokes the ETL handler with the replayed event, as Lambda would
+        def invoke(self, FunctionName: str, InvocationType: str, Payload: str) -> dict:
+            results.append(handler.lambda_handler(json.loads(Payload), FakeContext()))
+            return {"StatusCode": 202}
+
+    # WHEN it is replayed
+    replay_dead_letters(FakeSqs([json.dumps(letter)]), HandlerLambda(), "dlq", {"etl"})
+
+    # THEN the ETL processed the dead-lettered version, not the newest at the key
+    (((run,),),) = [[r["runs"]] for r in results]
+    assert run["run_id"] == runs.run_id_for("uploads/same.csv", first["ETag"])
+    manifest = json.loads(s3.text("output", runs.manifest_key(run["run_id"])))
+    assert manifest["input"]["version_id"] == first["VersionId"] and manifest["date_range"] == [
+        "2017-08-14",
+        "2017-08-14",
+    ]

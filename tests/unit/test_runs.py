@@ -24,8 +24,16 @@ def test_run_ids_are_readable_and_safe_as_keys() -> None:
 
 
 def test_keys_follow_the_layout() -> None:
-    assert runs.processed_key(FileKind.ACTUALS, "uploads/day.csv.gz") == "actuals/uploads/day.csv"
-    assert runs.processed_key(FileKind.REQUEST, "test.csv") == "requests/test.csv"
+    run_id = runs.run_id_for("uploads/day.csv.gz", "e1")
+    digest = run_id.rsplit("-", 1)[-1]
+    assert (
+        runs.processed_key(FileKind.ACTUALS, "uploads/day.csv.gz", run_id)
+        == f"actuals/uploads/day.{digest}.csv"
+    )
+    assert (
+        runs.processed_key(FileKind.REQUEST, "test.csv", "test-0123456789ab")
+        == "requests/test.0123456789ab.csv"
+    )
     assert runs.rejected_key("uploads/x.csv") == "rejected/uploads/x.csv.json"
     assert runs.manifest_key("r-1") == "runs/r-1.json"
     assert runs.forecast_key("r-1") == "forecasts/r-1/forecast.csv"
@@ -100,10 +108,12 @@ def test_status_values_compare_as_their_json_strings(status: str) -> None:
 
 
 def test_processed_keys_end_in_lower_case_csv_and_derived_keys_fit_s3() -> None:
-    assert runs.processed_key(FileKind.ACTUALS, "uploads/SALES.CSV.GZ") == "actuals/uploads/SALES.csv"
+    assert runs.processed_key(FileKind.ACTUALS, "uploads/SALES.CSV.GZ", "SALES-0123456789ab") == (
+        "actuals/uploads/SALES.0123456789ab.csv"
+    )
     long_key = "uploads/" + "ñ" * 508 + ".CSV"  # 1028 bytes: S3 would refuse the prefixed keys
     for derived, suffix in (
-        (runs.processed_key(FileKind.REQUEST, long_key), ".csv"),
+        (runs.processed_key(FileKind.REQUEST, long_key, "n-0123456789ab"), ".0123456789ab.csv"),
         (runs.rejected_key(long_key), ".json"),
     ):
         assert len(derived.encode()) <= 1024 and derived.endswith(suffix)
@@ -128,3 +138,24 @@ def test_attempts_and_the_object_version_round_trip() -> None:
     assert doc["attempts"] == {"etl": {"event": "raw|a.csv|v7|01", "number": 2}}
     assert RunManifest.from_dict(doc) == manifest
     assert "attempts" not in RunManifest.new("r-2", "raw", "b.csv", "e", 1).to_dict()
+
+
+def test_csv_and_csv_gz_of_one_name_get_different_processed_keys() -> None:
+    # x.csv and x.csv.gz (or two files put to one key) are two runs: each needs its own cleaned
+    # file, or the second overwrites the first before predict reads it and the first never finishes
+    plain, gz = runs.run_id_for("uploads/x.csv", "e1"), runs.run_id_for("uploads/x.csv.gz", "e1")
+    keys = {
+        runs.processed_key(FileKind.ACTUALS, "uploads/x.csv", plain),
+        runs.processed_key(FileKind.ACTUALS, "uploads/x.csv.gz", gz),
+        runs.processed_key(FileKind.ACTUALS, "uploads/x.csv", runs.run_id_for("uploads/x.csv", "e2")),
+    }
+    assert len(keys) == 3
+    assert all(k.startswith(runs.ACTUALS_PREFIX) and k.endswith(runs.PROCESSED_SUFFIX) for k in keys)
+    # the same bytes at the same key stay one run with one processed key (a re-upload changes nothing)
+    assert runs.processed_key(FileKind.ACTUALS, "uploads/x.csv", plain) == runs.processed_key(
+        FileKind.ACTUALS, "uploads/x.csv", runs.run_id_for("uploads/x.csv", '"e1"')
+    )
+    # long keys, cut to fit S3's 1024 bytes, keep the run's hash and stay apart
+    long_key = "uploads/" + "ñ" * 508 + ".csv"
+    cut = {runs.processed_key(FileKind.ACTUALS, long_key, runs.run_id_for(long_key, e)) for e in ("e1", "e2")}
+    assert len(cut) == 2 and all(len(k.encode()) <= 1024 for k in cut)

@@ -172,6 +172,24 @@ def test_each_function_may_list_exactly_where_it_reads_objects_that_may_be_missi
     assert list_prefixes(lambdas_tf) == EXPECTED_LISTING
 
 
+def raw_read_actions(text: str) -> set[str]:
+    """The actions of the ETL's statement on the raw bucket's objects."""
+    body = _blocks(text, "module")["etl"]
+    match = re.search(
+        r'actions\s*=\s*\[([^\]]*)\]\s*resources\s*=\s*\["\$\{local\.raw_bucket_arn\}/\*"\]', body
+    )
+    assert match, "the ETL has no statement on the raw bucket's objects"
+    return set(re.findall(r'"([^"]*)"', match[1]))
+
+
+def test_the_etl_may_read_the_object_version_its_event_names(lambdas_tf: str) -> None:
+    # run_etl reads GetObject(VersionId=<the event's version>): on AWS that needs s3:GetObjectVersion,
+    # or every upload to the versioned raw bucket fails with AccessDenied (the emulator does not check).
+    assert raw_read_actions(lambdas_tf) == {"s3:GetObject", "s3:GetObjectVersion"}
+    drifted = lambdas_tf.replace('["s3:GetObject", "s3:GetObjectVersion"]', '["s3:GetObject"]')
+    assert drifted != lambdas_tf and raw_read_actions(drifted) == {"s3:GetObject"}
+
+
 def test_a_prefix_changed_on_one_side_only_fails(notifications_tf: str, lambdas_tf: str) -> None:
     drifted = lambdas_tf.replace("/runs/*", "/run-manifests/*")
     assert object_prefixes(drifted) != EXPECTED_ACCESS

@@ -6,7 +6,7 @@ Terraform (see ``tests/unit/test_terraform_contract.py``) cannot drift apart. Pu
 reading and writing the manifest in S3 is ``grocery_forecast.pipeline.manifest``.
 
 A run is identified by the uploaded object's key and ETag, so uploading the same bytes to the
-same key twice is the same run (same manifest, same forecast key), which is what makes
+same key twice is the same run (same manifest, same processed and forecast keys), which is what makes
 re-uploads change nothing. The ETL writes the manifest; the prediction step completes it.
 """
 
@@ -131,11 +131,18 @@ def reference_key(table: str) -> str:
     return f"{REFERENCE_PREFIX}{table}.csv"
 
 
-def processed_key(kind: FileKind, key: str) -> str:
-    """Where the ETL writes a cleaned file: ``actuals/…`` or ``requests/…``, always ending in
-    lower-case ``.csv`` (``SALES.CSV.GZ`` -> ``SALES.csv``), at most S3's 1024 bytes."""
-    name = _strip_upload_suffix(key) + PROCESSED_SUFFIX
-    return fit_key(f"{_PROCESSED_PREFIX[FileKind(kind)]}{name}", keep_suffix=PROCESSED_SUFFIX)
+def processed_key(kind: FileKind, key: str, run_id: str) -> str:
+    """Where the ETL writes the cleaned file of run ``run_id``: ``actuals/…`` or ``requests/…``,
+    the upload's path and stem, the run id's hash part, and lower-case ``.csv``
+    (``uploads/SALES.CSV.GZ`` -> ``actuals/uploads/SALES.<12 hex>.csv``), at most S3's 1024 bytes.
+
+    One key per run: ``x.csv`` and ``x.csv.gz``, or two files uploaded to one key, are two runs,
+    and a shared processed key would let the second overwrite the first before predict reads it
+    (predict completes the run named in the object's metadata; the other would never finish).
+    """
+    tail = f".{run_id.rsplit('-', 1)[-1]}{PROCESSED_SUFFIX}"
+    name = _strip_upload_suffix(key) + tail
+    return fit_key(f"{_PROCESSED_PREFIX[FileKind(kind)]}{name}", keep_suffix=tail)
 
 
 def processed_kind(key: str) -> FileKind:

@@ -156,11 +156,16 @@ def run_etl(
 
     Raises only for faults worth retrying (AWS errors, a busy history lease): a file that breaks
     the data contract is answered with an error report, not an exception, because retrying it
-    cannot help. ``version_id`` (the event's object version) is recorded so a client can wait for
-    the run of exactly its upload; ``event_id`` numbers the attempts across Lambda's retries.
+    cannot help. ``version_id`` (the event's object version, on the versioned raw bucket) is the
+    version read, so each upload is processed as uploaded even when a newer one has replaced it at
+    the key since, and is recorded so a client can wait for the run of exactly its upload;
+    ``event_id`` numbers the attempts across Lambda's retries.
     """
     started = time.perf_counter()
-    obj = s3.get_object(Bucket=bucket, Key=key)
+    # Without VersionId, S3 serves whatever is newest at the key: two uploads to one key in a row
+    # would process the second twice and the first never.
+    version = {"VersionId": version_id} if version_id else {}
+    obj = s3.get_object(Bucket=bucket, Key=key, **version)
     etag = obj["ETag"].strip('"')
     run_id = runs.run_id_for(key, etag)
     manifest = RunManifest.new(
@@ -235,7 +240,7 @@ def _etl(
             cleaned = frame[["id", "date", "store_nbr", "item_nbr", "onpromotion"]]
         hand_off = HandOff(manifest.run_id, kind, key, manifest.input.etag, origin)
         t0 = time.perf_counter()
-        out_key = runs.processed_key(kind, key)
+        out_key = runs.processed_key(kind, key, manifest.run_id)
         body = csv_bytes(cleaned)
         manifest.steps["write_processed_seconds"] = round(time.perf_counter() - t0, 3)
         manifest.processed = f"s3://{config.processed_bucket}/{out_key}"

@@ -82,8 +82,10 @@ module "etl" {
 
   policy_statements = concat(local.list_statements.etl, [
     {
+      # GetObjectVersion: the ETL reads the object version its event names (the raw bucket is
+      # versioned), not whatever a later upload to the same key has put there since.
       sid       = "ReadRawUploads"
-      actions   = ["s3:GetObject"]
+      actions   = ["s3:GetObject", "s3:GetObjectVersion"]
       resources = ["${local.raw_bucket_arn}/*"]
     },
     {

@@ -545,6 +545,7 @@ run "etl_policy_is_exactly_what_etl_needs" {
       "logs:CreateLogStream arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-etl:*",
       "logs:PutLogEvents arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-etl:*",
       "s3:GetObject arn:aws:s3:::test-stack-raw/*",
+      "s3:GetObjectVersion arn:aws:s3:::test-stack-raw/*",
       "s3:PutObject arn:aws:s3:::test-stack-processed/actuals/*",
       "s3:PutObject arn:aws:s3:::test-stack-processed/requests/*",
       "s3:PutObject arn:aws:s3:::test-stack-processed/reference/*",
