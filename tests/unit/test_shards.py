@@ -282,3 +282,25 @@ def test_a_duplicate_event_starts_no_second_workflow_but_a_failed_one_is_planned
     sfn.status[first["sharded"]["execution_arn"]] = "FAILED"
     again = deliver()
     assert len(sfn.started) == 2 and again["sharded"]["execution_arn"] != first["sharded"]["execution_arn"]
+
+
+def test_every_shard_reads_history_from_the_first_day_the_plan_recorded(
+    deployed, generated: GeneratedData
+) -> None:
+    from grocery_forecast.pipeline.forecast import read_history
+
+    s3, store, tmp = deployed
+    _, started, _, _ = _whole_and_sharded(s3, store, generated, tmp, 200, "planned")
+    plan = json.loads(s3.text("processed", runs.shard_key(started["run_id"], "plan.json")))
+    first_stored = store.date_range()[0]
+    assert plan["history_start"] == str(pd.Timestamp(first_stored).date())
+    # Older history uploaded while the workflow runs must not move a shard's first day: the
+    # plan's day wins over the table's.
+    origin = pd.Timestamp(plan["origin"])
+    later = origin - pd.Timedelta(days=20)
+    targets = pd.read_csv(
+        io.StringIO(s3.text("processed", runs.shard_key(started["run_id"], "input/00000.csv"))),
+        parse_dates=["date"],
+    )
+    assert read_history(store, targets, origin, 400, later).start == later
+    assert read_history(store, targets, origin, 400).start == pd.Timestamp(first_stored)

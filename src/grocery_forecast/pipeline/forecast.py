@@ -137,19 +137,31 @@ def forecast_targets(
     )
 
 
+def history_start(store: DynamoHistoryStore) -> pd.Timestamp | None:
+    """The first day the history table holds (None when it is empty)."""
+    span = store.date_range()
+    return None if span is None else pd.Timestamp(span[0])
+
+
 def read_history(
-    store: DynamoHistoryStore, targets: pd.DataFrame, origin: pd.Timestamp, lookback: int
+    store: DynamoHistoryStore,
+    targets: pd.DataFrame,
+    origin: pd.Timestamp,
+    lookback: int,
+    stored_from: pd.Timestamp | None = None,
 ) -> SalesPanel:
     """History of the targets' series for the ``lookback`` days up to ``origin``, as training saw it.
 
     The panel starts at the first day the history table holds when that is later than the
     lookback's start: days before it are unknown (as before a training panel's first day), not
-    days without sales. Every shard of a sharded forecast reads from the same first day.
+    days without sales. A sharded forecast passes the first day its plan recorded
+    (``stored_from``), so every shard reads from the same day even if older history arrives
+    while the workflow runs; without it, the first day is read from the table.
     """
     first = origin - pd.Timedelta(days=lookback - 1)
-    span = store.date_range()
-    if span is not None:
-        first = min(max(first, span[0]), origin)
+    start = stored_from if stored_from is not None else history_start(store)
+    if start is not None:
+        first = min(max(first, start), origin)
     return store.read_panel(targets["store_nbr"].to_numpy(), targets["item_nbr"].to_numpy(), first, origin)
 
 
@@ -283,7 +295,7 @@ def _forecast(
     if sfn is not None and 0 < config.shard_rows < len(targets):
         from grocery_forecast.pipeline import shards
 
-        shards.start(s3, sfn, key, hand_off, origin, targets, manifest, config, started)
+        shards.start(s3, sfn, key, hand_off, origin, targets, manifest, config, started, history_start(store))
         return
 
     t0 = time.perf_counter()

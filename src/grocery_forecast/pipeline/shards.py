@@ -112,6 +112,7 @@ def start(
     manifest: RunManifest,
     config: Any,
     started: float,
+    stored_from: pd.Timestamp | None = None,
 ) -> None:
     """Write the shards of the processed file ``key``'s ``targets`` and start the workflow; the
     manifest says ``forecasting`` (the Combine or RecordFailure task completes it)."""
@@ -152,6 +153,8 @@ def start(
         "input_key": key,
         "kind": hand_off.kind.value,
         "origin": str(origin.date()),
+        # The history table's first day as planned: every shard reads from it (see read_history).
+        "history_start": None if stored_from is None else str(stored_from.date()),
         "model_version": version,
         "rows": len(targets),
         "shard_rows": config.shard_rows,
@@ -308,7 +311,8 @@ def _shard_work(phase: str, index: int, plan: dict[str, Any], deps: _Deps) -> di
     reference = deps.references.reference(s3, config.processed_bucket)
     panel_key = _key(run_id, f"panel/{index:05d}.npz")
     if phase == "stats":
-        panel = read_history(deps.store, targets, origin, int(model.spec.lookback_days))
+        stored_from = pd.Timestamp(plan["history_start"]) if plan.get("history_start") else None
+        panel = read_history(deps.store, targets, origin, int(model.spec.lookback_days), stored_from)
         _put_npz(
             s3,
             bucket,
