@@ -64,9 +64,6 @@ class ShardFault(RuntimeError):
     """A fault injected on purpose (``FORECAST_SHARD_FAULT``), to exercise retries and failures."""
 
 
-_key = runs.shard_key
-
-
 # -- planning ----------------------------------------------------------------------------------
 
 
@@ -140,7 +137,7 @@ def start(
     items = []
     for index, rows in enumerate(shards):
         part = targets.iloc[rows].assign(row=rows)
-        put_csv(s3, bucket, _key(run_id, f"input/{index:05d}.csv"), part)
+        put_csv(s3, bucket, runs.shard_key(run_id, f"input/{index:05d}.csv"), part)
         items.append(
             {
                 "index": index,
@@ -161,10 +158,10 @@ def start(
         "shards": items,
         "started_epoch": time.time() - (time.perf_counter() - started),
     }
-    put_json(s3, bucket, _key(run_id, "plan.json"), plan)
+    put_json(s3, bucket, runs.shard_key(run_id, "plan.json"), plan)
     s3.put_object(
         Bucket=bucket,
-        Key=_key(run_id, "shards.json"),
+        Key=runs.shard_key(run_id, "shards.json"),
         Body=json.dumps([{"index": i["index"]} for i in items]).encode(),
         ContentType="application/json",
     )
@@ -172,7 +169,9 @@ def start(
     execution = sfn.start_execution(
         stateMachineArn=config.state_machine_arn,
         name=name,
-        input=json.dumps({"run_id": run_id, "bucket": bucket, "shard_list_key": _key(run_id, "shards.json")}),
+        input=json.dumps(
+            {"run_id": run_id, "bucket": bucket, "shard_list_key": runs.shard_key(run_id, "shards.json")}
+        ),
     )
     manifest.steps["plan_seconds"] = round(time.perf_counter() - t0, 3)
     seconds = round(time.perf_counter() - started, 3)  # the whole invocation, as its timeout counts it
@@ -240,9 +239,9 @@ def run_task(
     """One task of the workflow: ``shard_stats``, ``pool``, ``shard_forecast``, ``combine`` or ``fail``."""
     reset_peak_memory()
     task, run_id, bucket = event["task"], event["run_id"], event["bucket"]
-    plan = get_json(s3, bucket, _key(run_id, "plan.json"))
+    plan = get_json(s3, bucket, runs.shard_key(run_id, "plan.json"))
     if plan is None:
-        raise RuntimeError(f"no shard plan at s3://{bucket}/{_key(run_id, 'plan.json')}")
+        raise RuntimeError(f"no shard plan at s3://{bucket}/{runs.shard_key(run_id, 'plan.json')}")
     if task in ("shard_stats", "shard_forecast"):
         deps = _Deps(s3, store, config, models, references)
         return _shard(task, int(event["index"]), int(event.get("attempt", 0)), plan, deps)
@@ -270,7 +269,7 @@ def _shard(task: str, index: int, attempt: int, plan: dict[str, Any], deps: _Dep
     t0 = time.perf_counter()
     s3, run_id, bucket = deps.s3, plan["run_id"], deps.config.processed_bucket
     phase = "stats" if task == "shard_stats" else "forecast"
-    status_key = _key(run_id, f"status/{phase}-{index:05d}.json")
+    status_key = runs.shard_key(run_id, f"status/{phase}-{index:05d}.json")
     previous = get_json(s3, bucket, status_key) or {}
     errors = list(previous.get("errors", [])) if previous.get("attempts", 0) < attempt + 1 else []
     status: dict[str, Any] = {"index": index, "phase": phase, "attempts": attempt + 1, "errors": errors}
@@ -305,11 +304,12 @@ def _shard_work(phase: str, index: int, plan: dict[str, Any], deps: _Deps) -> di
     s3, config, run_id = deps.s3, deps.config, plan["run_id"]
     bucket, origin = config.processed_bucket, pd.Timestamp(plan["origin"])
     targets = pd.read_csv(
-        s3.get_object(Bucket=bucket, Key=_key(run_id, f"input/{index:05d}.csv"))["Body"], parse_dates=["date"]
+        s3.get_object(Bucket=bucket, Key=runs.shard_key(run_id, f"input/{index:05d}.csv"))["Body"],
+        parse_dates=["date"],
     )
     model = deps.models.get(s3, config.models_bucket, config.model_dir, plan["model_version"])
     reference = deps.references.reference(s3, config.processed_bucket)
-    panel_key = _key(run_id, f"panel/{index:05d}.npz")
+    panel_key = runs.shard_key(run_id, f"panel/{index:05d}.npz")
     if phase == "stats":
         stored_from = pd.Timestamp(plan["history_start"]) if plan.get("history_start") else None
         panel = read_history(deps.store, targets, origin, int(model.spec.lookback_days), stored_from)
@@ -326,7 +326,7 @@ def _shard_work(phase: str, index: int, plan: dict[str, Any], deps: _Deps) -> di
         _put_npz(
             s3,
             bucket,
-            _key(run_id, f"sums/{index:05d}.npz"),
+            runs.shard_key(run_id, f"sums/{index:05d}.npz"),
             **_sums_arrays(pooled_sums(panel, origin, model.spec, reference)),
         )
         found = int(np.count_nonzero(~np.all(np.isnan(panel.sales), axis=1))) if panel.n_series else 0
@@ -339,11 +339,14 @@ def _shard_work(phase: str, index: int, plan: dict[str, Any], deps: _Deps) -> di
         arrays["sales"],
         arrays["promo"],
     )
-    pooled = _sums_from_arrays(_get_npz(s3, bucket, _key(run_id, "pooled.npz")))
+    pooled = _sums_from_arrays(_get_npz(s3, bucket, runs.shard_key(run_id, "pooled.npz")))
     # Every shard reads from the history table's first day, so a short history falls back in all of them.
     forecast, fallback = forecast_frame(model, panel, origin, targets, reference, plan["kind"], pooled)
     put_csv(
-        s3, bucket, _key(run_id, f"output/{index:05d}.csv"), forecast.assign(row=targets["row"].to_numpy())
+        s3,
+        bucket,
+        runs.shard_key(run_id, f"output/{index:05d}.csv"),
+        forecast.assign(row=targets["row"].to_numpy()),
     )
     return {"rows": len(forecast), **({"fallback": fallback} if fallback else {})}
 
@@ -353,15 +356,15 @@ def _pool(plan: dict[str, Any], s3: Any, bucket: str) -> dict[str, Any]:
 
     run_id = plan["run_id"]
     parts = [
-        _sums_from_arrays(_get_npz(s3, bucket, _key(run_id, f"sums/{s['index']:05d}.npz")))
+        _sums_from_arrays(_get_npz(s3, bucket, runs.shard_key(run_id, f"sums/{s['index']:05d}.npz")))
         for s in plan["shards"]
     ]
     t0 = time.perf_counter()
-    _put_npz(s3, bucket, _key(run_id, "pooled.npz"), **_sums_arrays(PooledSums.merge(parts)))
+    _put_npz(s3, bucket, runs.shard_key(run_id, "pooled.npz"), **_sums_arrays(PooledSums.merge(parts)))
     put_json(
         s3,
         bucket,
-        _key(run_id, "status/pool.json"),
+        runs.shard_key(run_id, "status/pool.json"),
         {"peak_memory_mb": peak_memory_mb(), "seconds": round(time.perf_counter() - t0, 3)},
     )
     return {"shards": len(parts)}
@@ -375,7 +378,7 @@ def _finish(plan: dict[str, Any], s3: Any, config: Any, error: dict[str, Any] | 
         run_id, RunInput(bucket, plan["input_key"], "")
     )
     shards = _shard_statuses(plan, s3, bucket)
-    pool = get_json(s3, bucket, _key(run_id, "status/pool.json")) or {}
+    pool = get_json(s3, bucket, runs.shard_key(run_id, "status/pool.json")) or {}
     manifest.sharded = {**(manifest.sharded or {}), "shard_count": len(shards), "shards": shards}
     if error is not None:
         failed = [
@@ -394,7 +397,9 @@ def _finish(plan: dict[str, Any], s3: Any, config: Any, error: dict[str, Any] | 
         return {"status": "failed"}
 
     parts = [
-        pd.read_csv(s3.get_object(Bucket=bucket, Key=_key(run_id, f"output/{s['index']:05d}.csv"))["Body"])
+        pd.read_csv(
+            s3.get_object(Bucket=bucket, Key=runs.shard_key(run_id, f"output/{s['index']:05d}.csv"))["Body"]
+        )
         for s in plan["shards"]
     ]
     forecast = pd.concat(parts, ignore_index=True).sort_values("row", kind="stable").drop(columns="row")
@@ -424,7 +429,7 @@ def _shard_statuses(plan: dict[str, Any], s3: Any, bucket: str) -> list[dict[str
     for item in plan["shards"]:
         i = item["index"]
         phases = {
-            p: get_json(s3, bucket, _key(plan["run_id"], f"status/{p}-{i:05d}.json"))
+            p: get_json(s3, bucket, runs.shard_key(plan["run_id"], f"status/{p}-{i:05d}.json"))
             for p in ("stats", "forecast")
         }
         done = [p for p in phases.values() if p]
