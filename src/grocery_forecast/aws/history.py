@@ -304,6 +304,22 @@ class DynamoHistoryStore:
         self._sleep = sleep
         self._clock = clock
 
+    @property
+    def client(self) -> Any:
+        """The DynamoDB client this store calls."""
+        return self._db
+
+    def with_client(self, client: Any) -> DynamoHistoryStore:
+        """The same table and settings through another client (e.g. a test's fault-injecting proxy)."""
+        return DynamoHistoryStore(
+            client,
+            self.table,
+            max_workers=self.max_workers,
+            max_attempts=self.max_attempts,
+            sleep=self._sleep,
+            clock=self._clock,
+        )
+
     # -- low-level batches -----------------------------------------------------------------------
 
     def _call(self, op: Callable[..., dict], **kwargs: Any) -> dict:
