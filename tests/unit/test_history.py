@@ -422,3 +422,29 @@ def test_chunked_merging_gives_the_same_history_whatever_the_chunk_size() -> Non
     np.testing.assert_array_equal(results[0], results[2])
     np.testing.assert_array_equal(results[1], results[2])
     assert not np.isnan(results[2]).any()
+
+
+def test_a_throttled_batch_is_not_retried_once_the_lease_is_gone() -> None:
+    # GIVEN the first BatchWriteItem is throttled, and the backoff outlasts the invocation
+    clock = _Clock()
+    client = FakeDynamo()
+    store = DynamoHistoryStore(
+        client, TABLE, max_workers=1, sleep=lambda s: setattr(clock, "now", clock.now + 100), clock=clock
+    )
+
+    def throttle_once(RequestItems: dict) -> dict:
+        client.batch_write_item = original  # type: ignore[method-assign]
+        raise _throttled()
+
+    original = client.batch_write_item
+    client.batch_write_item = throttle_once  # type: ignore[method-assign]
+    # WHEN the writer would retry the batch THEN the fence stops it: nothing is written
+    with pytest.raises(LeaseLost):
+        store.upsert(_rows(3), deadline=clock.now + 60)
+    assert not [k for k in client.tables[TABLE] if not k[0].startswith("__")]
+
+
+def _throttled() -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "BatchWriteItem")

@@ -324,9 +324,11 @@ class DynamoHistoryStore:
 
     # -- low-level batches -----------------------------------------------------------------------
 
-    def _call(self, op: Callable[..., dict], **kwargs: Any) -> dict:
-        """One API call, retried on throttling with jittered backoff."""
+    def _call(self, op: Callable[..., dict], guard: Callable[[], None] | None = None, **kwargs: Any) -> dict:
+        """One API call, retried on throttling with jittered backoff; ``guard`` runs before every try."""
         for attempt in range(self.max_attempts):
+            if guard is not None:
+                guard()
             try:
                 return op(**kwargs)
             except Exception as exc:
@@ -358,10 +360,12 @@ class DynamoHistoryStore:
             f"after {self.max_attempts} BatchGetItem attempts"
         )
 
-    def _write_batch(self, items: list[dict]) -> int:
+    def _write_batch(self, items: list[dict], guard: Callable[[], None] | None = None) -> int:
+        """Write up to 25 items; unprocessed ones again. ``guard`` (the writer lease's fence) runs
+        before every BatchWriteItem call, retries included."""
         request = {self.table: [{"PutRequest": {"Item": it}} for it in items]}
         for attempt in range(self.max_attempts):
-            resp = self._call(self._db.batch_write_item, RequestItems=request)
+            resp = self._call(self._db.batch_write_item, guard=guard, RequestItems=request)
             request = resp.get("UnprocessedItems") or {}
             if not request:
                 return len(items)
@@ -645,8 +649,8 @@ class DynamoHistoryStore:
             ]
             written = 0
             for part in range(0, len(items), _WRITE_BATCH):
-                lease.guard()  # fencing: never a batch outside a held lease
-                written += self._write_batch(items[part : part + _WRITE_BATCH])
+                # fencing: no BatchWriteItem call (retries included) outside a held lease
+                written += self._write_batch(items[part : part + _WRITE_BATCH], guard=lease.guard)
             return written, len(existing)
 
         n_chunks = -(-len(keys) // chunk_buckets)
