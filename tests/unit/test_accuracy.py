@@ -282,3 +282,43 @@ def test_actuals_no_forecast_covers_score_nothing(deployed: Deployed) -> None:
         key,
     )
     assert result.scores == [] and result.metrics() == {}
+
+
+# -- the operator's view ------------------------------------------------------------------------------
+
+
+def test_the_accuracy_command_prints_both_tables_and_draws_them(
+    deployed: Deployed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from grocery_forecast.cli import accuracy as command
+    from grocery_forecast.cli import main
+
+    end = deployed.data.train["date"].max()
+    origin = end - pd.Timedelta(days=16)
+    _served_forecast(deployed, origin, tmp_path)
+    key = _actuals_arrive(deployed, [origin + pd.Timedelta(days=k) for k in (1, 2)])
+    score_arrivals(
+        deployed.s3,
+        deployed.store,
+        AccuracyConfig(deployed.processed, deployed.output),
+        deployed.processed,
+        key,
+    )
+
+    class _Stack:
+        output_bucket_name = deployed.output
+
+        def client(self, service: str) -> object:
+            return deployed.s3
+
+    monkeypatch.setattr(command, "open_stack", lambda args: _Stack())
+    png = tmp_path / "accuracy.png"
+    assert main(["accuracy", "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "per model version x horizon" in out and "Per day" in out
+    assert f"{deployed.version}" in out and str((origin + pd.Timedelta(days=2)).date()) in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["accuracy", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [r["horizon"] for r in doc["by_model_version_and_horizon"]] == [1, 2]
+    assert len(doc["by_day"]) == 2 and doc["overall"][0]["model_version"] == deployed.version
