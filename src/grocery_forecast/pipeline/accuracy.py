@@ -30,11 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from grocery_forecast.aws.reference_store import ReferenceObjects
+from grocery_forecast.aws.reference_store import MissingReferenceTable, ReferenceObjects
 from grocery_forecast.aws.s3io import get_json, put_json
 from grocery_forecast.contract import runs
 from grocery_forecast.contract.runs import HandOff, RunManifest, RunStatus
-from grocery_forecast.contract.schema import PERISHABLE_WEIGHT
 from grocery_forecast.forecasting.accuracy import (
     METHODS,
     DayScore,
@@ -183,16 +182,14 @@ def _read_forecast(s3: Any, manifest: RunManifest, first: pd.Timestamp, last: pd
 
 
 def _weights(s3: Any, bucket: str, references: ReferenceObjects, items: np.ndarray) -> np.ndarray:
-    """Favorita's weights (perishables 1.25); all 1.0, with a warning, before items.csv is uploaded."""
-    frame = references.frame(s3, bucket, "items")
-    if frame is None:
-        log.warning("no items.csv uploaded: realized accuracy weighs every row 1.0")
+    """Favorita's weights (perishables 1.25), as the backtest takes them from the reference tables;
+    all 1.0, with a warning, before they are uploaded."""
+    try:
+        reference = references.reference(s3, bucket)
+    except MissingReferenceTable as exc:
+        log.warning("realized accuracy weighs every row 1.0", extra={"reason": str(exc)})
         return np.ones(len(items), dtype=np.float64)
-    perishable = pd.Series(
-        pd.to_numeric(frame["perishable"]).to_numpy(), index=pd.to_numeric(frame["item_nbr"]).to_numpy()
-    )
-    flags = perishable.reindex(items).fillna(0).to_numpy()
-    return np.where(flags == 1, PERISHABLE_WEIGHT, 1.0)
+    return np.asarray(reference.perishable_weights(items), dtype=np.float64)
 
 
 def score_arrivals(
