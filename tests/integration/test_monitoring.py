@@ -68,6 +68,19 @@ def _accuracy_record(s3, bucket: str, day: str, run_id: str) -> dict | None:
     return json.loads(body)
 
 
+def _monitor_log(stack, actuals_run: str) -> dict | None:
+    """The monitor's "realized accuracy" log line for the arrival of ``actuals_run``."""
+    logs = stack.client("logs")
+    group = stack.monitor_log_group_name
+    for stream in logs.describe_log_streams(logGroupName=group)["logStreams"]:
+        for event in logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])["events"]:
+            if event["message"].startswith("{"):
+                line = json.loads(event["message"])
+                if line.get("message") == "realized accuracy" and line.get("actuals_run") == actuals_run:
+                    return line
+    return None
+
+
 def _cli(stack, *args: str) -> str:
     proc = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "grocery-forecast"), *args],
@@ -163,6 +176,15 @@ def test_actuals_arriving_for_forecast_days_report_realized_accuracy(
     assert {"RealizedNWRMSLE_model", "ModelToBestBaselineRatio", "DaysWorseThanBaseline"} <= {
         m["MetricName"] for m in listed
     }
+
+    # AND the monitor stayed within the memory size and timeout AWS would hold it to (the emulator does not)
+    config = stack.client("lambda").get_function_configuration(FunctionName=stack.monitor_function_name)
+    done = _wait_for(
+        "the monitor's log of the arrival", lambda: _monitor_log(stack, actuals.run_id), SCORE_TIMEOUT
+    )
+    assert done["records"] >= len(ARRIVED) and served.run_id in done["forecast_runs"]
+    assert 0 < done["peak_memory_mb"] < 0.8 * int(config["MemorySize"]), done
+    assert done["seconds"] < 0.8 * int(config["Timeout"]), done
 
 
 def test_a_forecast_workflow_stopped_midway_fails_its_run_with_the_reason(

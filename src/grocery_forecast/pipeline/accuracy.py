@@ -91,6 +91,9 @@ class AccuracyResult:
     forecast_runs: list[str] = field(default_factory=list)
     streak: int = 0
     seconds: float = 0.0
+    #: The process's resident high-water mark: what the monitor's memory size must cover (the
+    #: emulator does not enforce it; the e2e tests compare it).
+    peak_memory_mb: float = 0.0
 
     def metrics(self) -> dict[str, float]:
         """The figures worth a CloudWatch metric (empty when nothing was scored): the NWRMSLE of the
@@ -113,6 +116,7 @@ class AccuracyResult:
             "records": len(self.scores),
             "streak": self.streak,
             "seconds": round(self.seconds, 3),
+            "peak_memory_mb": self.peak_memory_mb,
             "metrics": self.metrics(),
         }
 
@@ -251,6 +255,7 @@ def score_arrivals(
         recent = load_scores(s3, config.output_bucket, since=since, until=newest, workers=config.workers)
         result.streak = worse_than_baseline_streak(recent, newest)
     result.seconds = time.perf_counter() - started
+    result.peak_memory_mb = mf.peak_memory_mb()
     log.info("realized accuracy", extra=result.to_dict())
     return result
 
