@@ -237,7 +237,9 @@ def score_arrivals(
                 panel,
                 weights,
                 forecast_run=m.run_id,
-                model_version=str(m.model_version or "unknown"),
+                # A forecast of a history too short for the model was the fallback baseline's: kept
+                # apart, so the model version's figures are the model's own.
+                model_version=str(m.model_version or "unknown") + (" (fallback)" if m.fallback else ""),
                 fallback=bool(m.fallback),
             )
             for score in scores:
