@@ -46,6 +46,7 @@ else ifneq ($(filter $(EMULATOR),localstack ministack-docker),)
 BUNDLE_TARGET := aws
 export TF_VAR_etl_package_path := $(CURDIR)/build/lambdas-aws/etl.zip
 export TF_VAR_predict_package_path := $(CURDIR)/build/lambdas-aws/predict.zip
+export TF_VAR_monitor_package_path := $(CURDIR)/build/lambdas-aws/monitor.zip
 else
 $(error EMULATOR must be ministack (default, no Docker), localstack or ministack-docker)
 endif

@@ -194,3 +194,50 @@ def test_a_replayed_dead_letter_reprocesses_exactly_its_version(monkeypatch) -> 
         "2017-08-14",
         "2017-08-14",
     ]
+
+
+def test_monitor_handler_fails_the_run_of_an_aborted_workflow_execution(monkeypatch, capsys) -> None:
+    # GIVEN a sharded run still `forecasting` under the execution an EventBridge event says was aborted
+    handler = _load_handler("monitor", monkeypatch)
+    s3 = FakeS3()
+    event = json.loads((EVENTS / "eventbridge_sfn_aborted.json").read_text())
+    manifest = runs.RunManifest.new("big-0123456789ab", "processed", "actuals/big.csv", "e", 1)
+    manifest.status = runs.RunStatus.FORECASTING
+    manifest.sharded = {"execution_arn": event["detail"]["executionArn"]}
+    s3.put_object(
+        Bucket="output", Key=runs.manifest_key(manifest.run_id), Body=json.dumps(manifest.to_dict())
+    )
+    monkeypatch.setattr(handler, "_s3", s3)
+    # WHEN the event arrives
+    result = handler.lambda_handler(event, FakeContext(function_name="grocery-forecast-local-monitor"))
+    # THEN the run ended failed, and the handler logged it
+    assert result == {"recorded": "big-0123456789ab"}
+    stored = json.loads(s3.text("output", runs.manifest_key("big-0123456789ab")))
+    assert stored["status"] == "failed" and "ABORTED" in stored["errors"][0]
+    logged = next(r for r in _logs(capsys.readouterr().out) if r["message"] == "run failed: workflow ended")
+    assert logged["execution_status"] == "ABORTED" and logged["level"] == "WARNING"
+
+
+def test_monitor_handler_scores_the_actuals_an_eventbridge_s3_event_names(monkeypatch, capsys) -> None:
+    # GIVEN processed actuals (key as EventBridge sends it: not URL-encoded) that no forecast covers
+    handler = _load_handler("monitor", monkeypatch)
+    s3 = FakeS3()
+    key = "actuals/uploads/ventas año (2017-08-20).abcdef012345.csv"
+    body = "date,store_nbr,item_nbr,unit_sales,onpromotion\n2017-08-20,1,10,3.0,False\n"
+    hand_off = HandOff(
+        "ventas-ano-abcdef012345", FileKind.ACTUALS, "uploads/ventas año (2017-08-20).csv", "e"
+    )
+    s3.put_object(Bucket="processed", Key=key, Body=body, Metadata=hand_off.to_metadata())
+    monkeypatch.setattr(handler, "_s3", s3)
+    monkeypatch.setattr(handler, "_store", DynamoHistoryStore(FakeDynamo(), "history", max_workers=1))
+    published: list[dict] = []
+    monkeypatch.setattr(handler, "_publish", published.append)
+    event = json.loads((EVENTS / "eventbridge_s3_actuals.json").read_text())
+    # WHEN the event arrives
+    result = handler.lambda_handler(event, FakeContext(function_name="grocery-forecast-local-monitor"))
+    # THEN the arrival was read (its day, from the file: no manifest here), nothing scored, nothing published
+    (done,) = result["accuracy"]
+    assert done["actuals_run"] == "ventas-ano-abcdef012345" and done["days"] == ["2017-08-20"]
+    assert done["records"] == 0 and published == []
+    logged = next(r for r in _logs(capsys.readouterr().out) if r["message"] == "realized accuracy")
+    assert logged["input_key"] == key

@@ -84,3 +84,36 @@ def test_a_replayed_event_gets_lambdas_retries_again() -> None:
         begin_attempt(manifest, previous, "etl", "raw|a.csv|v1|01", retries=2)
         statuses.append((manifest.attempt, manifest.attempts_allowed, manifest.retries_left))
     assert statuses == [(1, 3, 2), (2, 3, 1), (3, 3, 0), (4, 6, 2), (5, 6, 1), (6, 6, 0)]
+
+
+def _eventbridge_letter(event_id: str, key: str) -> str:
+    return json.dumps(
+        {
+            "requestContext": {"functionArn": "arn:aws:lambda:us-east-1:1:function:gf-monitor"},
+            "requestPayload": {
+                "id": event_id,
+                "source": "aws.s3",
+                "detail-type": "Object Created",
+                "detail": {"bucket": {"name": "processed"}, "object": {"key": key}},
+            },
+            "responsePayload": {"errorMessage": "throttled"},
+        }
+    )
+
+
+def test_the_monitors_eventbridge_events_are_replayed_once_each() -> None:
+    # GIVEN two different EventBridge events of the monitor, one of them dead-lettered twice
+    sqs = FakeSqs(
+        [
+            _eventbridge_letter("e-1", "actuals/a.csv"),
+            _eventbridge_letter("e-2", "actuals/b.csv"),
+            _eventbridge_letter("e-1", "actuals/a.csv"),
+        ]
+    )
+    lam = FakeLambda()
+    seen: list[str] = []
+    # WHEN replayed
+    report = replay_dead_letters(sqs, lam, QUEUE, {"gf-monitor"}, on_message=lambda m: seen.extend(m.keys))
+    # THEN each event goes back once, as it was, and the queue is empty
+    assert [call[2]["id"] for call in lam.calls] == ["e-1", "e-2"] and report.duplicates == 1
+    assert seen == ["actuals/a.csv", "actuals/b.csv", "actuals/a.csv"] and not sqs.messages

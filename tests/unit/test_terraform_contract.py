@@ -211,3 +211,30 @@ def test_a_shard_prefix_changed_on_one_side_only_fails(lambdas_tf: str, workflow
     assert drifted != lambdas_tf and object_prefixes(drifted) != EXPECTED_ACCESS
     drifted = lambdas_tf.replace('"shards/*"', '"shard/*"')
     assert drifted != lambdas_tf and list_prefixes(drifted) != EXPECTED_LISTING
+
+
+@pytest.fixture(scope="module")
+def monitor_tf() -> str:
+    return (STACK / "monitor.tf").read_text()
+
+
+def test_the_monitor_touches_exactly_the_keys_of_the_python_layout(monitor_tf: str) -> None:
+    # It reads the arrived actuals and the reference tables, the manifests, forecasts and earlier
+    # scores; it writes runs.accuracy_key(...) records and the failure of a run whose workflow ended.
+    assert object_prefixes(monitor_tf)["monitor"] == {
+        "processed": {runs.ACTUALS_PREFIX, runs.REFERENCE_PREFIX},
+        "output": {runs.RUNS_PREFIX, runs.FORECASTS_PREFIX, runs.ACCURACY_PREFIX},
+    }
+    assert runs.accuracy_key("2017-08-01", "run-1").startswith(runs.ACCURACY_PREFIX)
+    drifted = monitor_tf.replace("/accuracy/*", "/scores/*")
+    assert drifted != monitor_tf and object_prefixes(drifted)["monitor"]["output"] != {
+        runs.RUNS_PREFIX,
+        runs.FORECASTS_PREFIX,
+        runs.ACCURACY_PREFIX,
+    }
+
+
+def test_the_monitor_hears_of_the_actuals_predict_hears_of(monitor_tf: str) -> None:
+    # The EventBridge rule filters the processed bucket's events by the prefix the ETL writes actuals to.
+    rule = _blocks(monitor_tf, "resource")["actuals_arrived"]
+    assert re.search(r'key\s*=\s*\[\{\s*prefix\s*=\s*"([^"]*)"', rule)[1] == runs.ACTUALS_PREFIX  # type: ignore[index]

@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "status",
     "replay",
     "results",
+    "accuracy",
     "models",
     "reference",
 )

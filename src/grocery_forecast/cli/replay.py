@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
         stack.client("sqs"),
         stack.client("lambda"),
         stack.dlq_queue_url,
-        {stack.etl_function_name, stack.predict_function_name},
+        {stack.etl_function_name, stack.predict_function_name, stack.outputs.get("monitor_function_name", "")}
+        - {""},
         dry_run=args.dry_run,
         on_message=lambda m: say(
             f"  {m.function}: {', '.join(m.keys)}  ({m.error[:120] or 'no error message'})"

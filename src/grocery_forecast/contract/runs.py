@@ -25,6 +25,7 @@ from grocery_forecast.contract.keys import fit_key
 from grocery_forecast.contract.schema import FileKind
 
 __all__ = [
+    "ACCURACY_PREFIX",
     "ACTUALS_PREFIX",
     "CURRENT_MODEL_KEY",
     "FINAL_STATUSES",
@@ -43,6 +44,8 @@ __all__ = [
     "RunManifest",
     "RunStatus",
     "StepAttempt",
+    "accuracy_day_prefix",
+    "accuracy_key",
     "decode_metadata",
     "encode_metadata",
     "forecast_key",
@@ -86,6 +89,9 @@ SHARDS_PREFIX = "shards/"
 RUNS_PREFIX = "runs/"
 FORECASTS_PREFIX = "forecasts/"
 REJECTED_PREFIX = "rejected/"
+#: Output bucket: realized accuracy, ``accuracy/days/<day>/<forecast run>.json``: one record per
+#: forecast run and target day, written by the monitor once that day's actuals arrived.
+ACCURACY_PREFIX = "accuracy/"
 #: Models bucket: ``models/<version>/{model.txt,metadata.json}`` and the pointer to the one in service.
 MODELS_PREFIX = "models/"
 CURRENT_MODEL_KEY = f"{MODELS_PREFIX}current.json"
@@ -170,6 +176,16 @@ def rejected_key(key: str, run_id: str) -> str:
     """
     tail = f".{run_id.rsplit('-', 1)[-1]}.json"
     return fit_key(f"{REJECTED_PREFIX}{key}{tail}", keep_suffix=tail)
+
+
+def accuracy_day_prefix(day: str) -> str:
+    """``accuracy/days/<YYYY-MM-DD>/``: every forecast run scored on ``day``."""
+    return f"{ACCURACY_PREFIX}days/{day}/"
+
+
+def accuracy_key(day: str, forecast_run: str) -> str:
+    """The realized accuracy of ``forecast_run`` on ``day``; scoring the day again replaces it."""
+    return f"{accuracy_day_prefix(day)}{forecast_run}.json"
 
 
 def model_key(version: str, name: str) -> str:

@@ -14,7 +14,7 @@ from grocery_forecast.forecasting.panel import SalesPanel
 if TYPE_CHECKING:
     from grocery_forecast.forecasting.backtest import BacktestResult
 
-__all__ = ["plot_backtest", "plot_forecast", "top_series"]
+__all__ = ["plot_accuracy", "plot_backtest", "plot_forecast", "top_series"]
 
 
 def top_series(forecast: pd.DataFrame, n: int) -> pd.DataFrame:
@@ -168,6 +168,71 @@ def plot_backtest(result: BacktestResult, path: str | Path, series: int = 4) -> 
         title += f"\nFALLBACK: {result.report['fallback']}"
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, ncol=4)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_accuracy(by_horizon: pd.DataFrame, by_day: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """Save a figure of realized accuracy: NWRMSLE by horizon per model version, and by day, each
+    next to the baselines (``grocery_forecast.forecasting.accuracy.summarize`` tables).
+
+    Args:
+        by_horizon: ``summarize(scores, ["model_version", "horizon"])``.
+        by_day: ``summarize(scores, ["date"])``.
+        path: Where to write the image (PNG by extension).
+        title: Figure title. Defaults to none.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from grocery_forecast.forecasting.accuracy import BASELINES_SCORED
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7.5), constrained_layout=True)
+    for i, (version, rows) in enumerate(by_horizon.groupby("model_version", sort=True)):
+        rows = rows.sort_values("horizon")
+        top.plot(
+            rows["horizon"], rows["model"], lw=2, marker="o", color=f"C{i + 1}", label=f"model {version}"
+        )
+        for j, name in enumerate(BASELINES_SCORED):
+            top.plot(
+                rows["horizon"],
+                rows[name],
+                lw=1,
+                ls="--" if j == 0 else ":",
+                marker=".",
+                color=f"C{i + 1}",
+                alpha=0.7,
+                label=f"{name} (as of the same origins)" if i == 0 else None,
+            )
+    top.set_xlabel("days after the forecast's origin (horizon)")
+    top.set_ylabel("NWRMSLE")
+    top.set_title("Realized accuracy by horizon, per model version (lower is better)", fontsize=9)
+    top.legend(fontsize=8, ncol=3)
+    days = pd.to_datetime(by_day["date"])
+    bottom.plot(days, by_day["model"], lw=2, marker="o", color="C1", label="served forecasts")
+    for j, name in enumerate(BASELINES_SCORED):
+        bottom.plot(days, by_day[name], lw=1, ls="--" if j == 0 else ":", marker=".", color="C0", label=name)
+    worse = by_day["ratio"].to_numpy() > 1.0
+    if worse.any():
+        bottom.scatter(
+            days[worse],
+            by_day["model"][worse],
+            s=80,
+            facecolors="none",
+            edgecolors="C3",
+            label="worse than the best baseline",
+        )
+    bottom.set_ylabel("NWRMSLE")
+    bottom.set_title("Realized accuracy by day (every run and horizon of the day pooled)", fontsize=9)
+    bottom.legend(fontsize=8, ncol=4)
+    fig.autofmt_xdate()
+    if title:
+        fig.suptitle(title, fontsize=10)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)

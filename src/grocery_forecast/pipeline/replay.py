@@ -33,6 +33,9 @@ class DeadLetter:
 
     @property
     def identity(self) -> str:
+        if "Records" not in self.event and self.event.get("id"):
+            # An EventBridge event (the monitor's): its id is the same on every retry of it.
+            return f"{self.function}#{self.event['id']}"
         records = self.event.get("Records") or [{}]
         return self.function + "#" + ",".join(event_id(r) for r in records)
 
@@ -65,6 +68,9 @@ def parse_dead_letter(message: dict[str, Any]) -> DeadLetter | None:
         unquote_plus(str(((r.get("s3") or {}).get("object") or {}).get("key", "?")))
         for r in event.get("Records") or []
     )
+    detail = event.get("detail")
+    if not keys and isinstance(detail, dict):  # EventBridge: the S3 key as is, or the workflow execution
+        keys = (str((detail.get("object") or {}).get("key") or detail.get("executionArn") or "?"),)
     response = body.get("responsePayload") or {}
     error = str(response.get("errorMessage") or (body.get("responseContext") or {}).get("functionError", ""))
     return DeadLetter(function, event, keys, error, message["ReceiptHandle"])

@@ -22,6 +22,7 @@ module "forecasting_stack" {
 
   etl_package_path     = coalesce(var.etl_package_path, "${local.repo_root}/build/lambdas-aws/etl.zip")
   predict_package_path = coalesce(var.predict_package_path, "${local.repo_root}/build/lambdas-aws/predict.zip")
+  monitor_package_path = coalesce(var.monitor_package_path, "${local.repo_root}/build/lambdas-aws/monitor.zip")
   lambda_runtime       = var.lambda_runtime
 
   etl_memory_mb           = var.etl_memory_mb
@@ -32,6 +33,10 @@ module "forecasting_stack" {
 
   maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
   alarm_actions                = var.alarm_actions
+
+  # Realized accuracy as EMF log lines (CloudWatch Logs extracts the metrics); its alarm's N.
+  metrics_destination = "emf"
+  accuracy_alarm_days = var.accuracy_alarm_days
 
   forecast_shard_rows      = var.forecast_shard_rows
   forecast_max_concurrency = var.forecast_max_concurrency

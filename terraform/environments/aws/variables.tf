@@ -30,6 +30,12 @@ variable "predict_package_path" {
   default     = null
 }
 
+variable "monitor_package_path" {
+  description = "Path of the monitor zip. null means <repo>/build/lambdas-aws/monitor.zip, where the bundling script writes the build for the Lambda runtime (manylinux x86_64)."
+  type        = string
+  default     = null
+}
+
 variable "lambda_runtime" {
   description = "Python runtime of the functions: python3.11, python3.12 or python3.13. Must match the Python version the AWS bundles were built for."
   type        = string
@@ -124,4 +130,10 @@ variable "tags" {
   description = "Tags applied to every resource (on top of the provider's default tags)."
   type        = map(string)
   default     = {}
+}
+
+variable "accuracy_alarm_days" {
+  description = "Days in a row (days of data) the served forecasts may score worse than the best baseline before the model-worse-than-baseline alarm goes off: 1..30."
+  type        = number
+  default     = 3
 }

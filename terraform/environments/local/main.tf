@@ -15,6 +15,7 @@ provider "aws" {
   endpoints {
     cloudwatch = var.endpoint
     dynamodb   = var.endpoint
+    events     = var.endpoint
     iam        = var.endpoint
     kms        = var.endpoint
     lambda     = var.endpoint
@@ -37,6 +38,7 @@ module "forecasting_stack" {
 
   etl_package_path     = coalesce(var.etl_package_path, "${local.repo_root}/build/lambdas/etl.zip")
   predict_package_path = coalesce(var.predict_package_path, "${local.repo_root}/build/lambdas/predict.zip")
+  monitor_package_path = coalesce(var.monitor_package_path, "${local.repo_root}/build/lambdas/monitor.zip")
   lambda_runtime       = var.lambda_runtime
 
   forecast_horizon       = var.forecast_horizon
@@ -49,6 +51,11 @@ module "forecasting_stack" {
   # See var.create_alarms: MiniStack reads alarms back incompletely. When deployed, they notify nobody.
   create_alarms = var.create_alarms
   alarm_actions = []
+
+  # MiniStack keeps Lambda logs but does not turn EMF log lines into metrics; it implements
+  # PutMetricData, so the monitor publishes the same metrics through the API here.
+  metrics_destination = "api"
+  accuracy_alarm_days = var.accuracy_alarm_days
 
   # Small shards, so a CI-sized upload already runs the sharded workflow with several shards.
   forecast_shard_rows                   = var.forecast_shard_rows

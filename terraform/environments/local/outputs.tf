@@ -99,3 +99,28 @@ output "endpoint" {
   description = "Endpoint of the emulator the stack is deployed to (what clients pass as AWS_ENDPOINT_URL)."
   value       = var.endpoint
 }
+
+output "monitor_function_name" {
+  description = "Name of the monitor function (realized accuracy, runs whose workflow ended)."
+  value       = module.forecasting_stack.monitor_function_name
+}
+
+output "monitor_log_group_name" {
+  description = "CloudWatch log group of the monitor function."
+  value       = module.forecasting_stack.monitor_log_group_name
+}
+
+output "metrics_namespace" {
+  description = "CloudWatch namespace of the realized-accuracy metrics."
+  value       = module.forecasting_stack.metrics_namespace
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard."
+  value       = module.forecasting_stack.dashboard_name
+}
+
+output "alarm_names" {
+  description = "Every CloudWatch alarm of the stack (empty when alarms are off)."
+  value       = module.forecasting_stack.alarm_names
+}

@@ -41,6 +41,12 @@ variable "predict_package_path" {
   default     = null
 }
 
+variable "monitor_package_path" {
+  description = "Path of the monitor zip. null means <repo>/build/lambdas/monitor.zip, where the bundling script writes the host-Python build."
+  type        = string
+  default     = null
+}
+
 variable "lambda_runtime" {
   description = "Declared runtime of the functions (the emulator runs them with its own interpreter whatever this says)."
   type        = string
@@ -78,7 +84,7 @@ variable "maximum_event_age_in_seconds" {
 }
 
 variable "create_alarms" {
-  description = "Deploy the CloudWatch alarms (DLQ depth, function errors) on the emulator. Off by default: MiniStack 1.5.x creates and evaluates them, but its DescribeAlarms over the query protocol Terraform uses omits period, dimensions, statistic, actions and treat_missing_data, so every plan after the apply shows a diff."
+  description = "Deploy the CloudWatch alarms (DLQ depth; function errors, throttles, duration; workflow executions; model worse than baseline) on the emulator. Off by default: MiniStack 1.5.x creates and evaluates them, but its DescribeAlarms over the query protocol Terraform uses omits period, dimensions, statistic, actions and treat_missing_data, so every plan after the apply shows a diff."
   type        = bool
   default     = false
 }
@@ -127,4 +133,10 @@ variable "tags" {
     Environment = "local"
     ManagedBy   = "terraform"
   }
+}
+
+variable "accuracy_alarm_days" {
+  description = "Days in a row (days of data) the served forecasts may score worse than the best baseline before the model-worse-than-baseline alarm goes off: 1..30."
+  type        = number
+  default     = 3
 }

@@ -133,8 +133,11 @@ module "etl" {
   maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
   destination_on_failure       = aws_sqs_queue.dlq.arn
 
-  create_errors_alarm = var.create_alarms
-  alarm_actions       = var.alarm_actions
+  create_errors_alarm               = var.create_alarms
+  create_throttles_alarm            = var.create_alarms
+  create_duration_alarm             = var.create_alarms
+  duration_alarm_percent_of_timeout = var.duration_alarm_percent_of_timeout
+  alarm_actions                     = var.alarm_actions
 
   tags = var.tags
 }
@@ -227,8 +230,11 @@ module "predict" {
   maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
   destination_on_failure       = aws_sqs_queue.dlq.arn
 
-  create_errors_alarm = var.create_alarms
-  alarm_actions       = var.alarm_actions
+  create_errors_alarm               = var.create_alarms
+  create_throttles_alarm            = var.create_alarms
+  create_duration_alarm             = var.create_alarms
+  duration_alarm_percent_of_timeout = var.duration_alarm_percent_of_timeout
+  alarm_actions                     = var.alarm_actions
 
   tags = var.tags
 }

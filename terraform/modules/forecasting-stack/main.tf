@@ -102,11 +102,11 @@ locals {
   region     = data.aws_region.current.name
   partition  = data.aws_partition.current.partition
 
-  # The log groups the key may encrypt (both functions', the sharded-forecast workflow's), as CloudWatch Logs names them in the encryption context.
+  # The log groups the key may encrypt (the functions', the sharded-forecast workflow's), as CloudWatch Logs names them in the encryption context.
   # Built from the names (not read from the log groups, which need the key first).
   log_group_arns = concat(
     [
-      for name in [local.etl_function_name, local.predict_function_name] :
+      for name in [local.etl_function_name, local.predict_function_name, local.monitor_function_name] :
       "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${name}"
     ],
     ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/vendedlogs/states/${local.workflow_name}"],

@@ -43,6 +43,10 @@ resource "aws_lambda_permission" "allow_s3_processed" {
 resource "aws_s3_bucket_notification" "processed" {
   bucket = module.bucket["processed"].s3_bucket_id
 
+  # Also to EventBridge: the monitor's rule on actuals/ (monitor.tf). S3 refuses a second notification
+  # configuration on the prefix predict already has.
+  eventbridge = true
+
   lambda_function {
     id                  = "predict-actuals"
     lambda_function_arn = module.predict.lambda_function_arn

@@ -127,3 +127,44 @@ output "forecast_shard_rows" {
   description = "Target rows above which a forecast is sharded."
   value       = var.forecast_shard_rows
 }
+
+################################################################################
+# Monitor
+################################################################################
+
+output "monitor_function_name" {
+  description = "Name of the monitor function (realized accuracy, runs whose workflow ended)."
+  value       = module.monitor.lambda_function_name
+}
+
+output "monitor_function_arn" {
+  description = "ARN of the monitor function."
+  value       = module.monitor.lambda_function_arn
+}
+
+output "monitor_log_group_name" {
+  description = "CloudWatch log group of the monitor function."
+  value       = module.monitor.lambda_cloudwatch_log_group_name
+}
+
+output "metrics_namespace" {
+  description = "CloudWatch namespace of the realized-accuracy metrics (dimensions service=monitor, stack=name_prefix)."
+  value       = var.metrics_namespace
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard (null when create_dashboard is false)."
+  value       = one(aws_cloudwatch_dashboard.this[*].dashboard_name)
+}
+
+output "alarm_names" {
+  description = "Every CloudWatch alarm of the stack (empty when create_alarms is false)."
+  value = compact(concat(
+    aws_cloudwatch_metric_alarm.dlq_depth[*].alarm_name,
+    [for m in [module.etl, module.predict, module.monitor] : m.cloudwatch_errors_alarm_name],
+    [for m in [module.etl, module.predict, module.monitor] : m.cloudwatch_throttles_alarm_name],
+    [for m in [module.etl, module.predict, module.monitor] : m.cloudwatch_duration_alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.workflow : a.alarm_name],
+    aws_cloudwatch_metric_alarm.model_worse_than_baseline[*].alarm_name,
+  ))
+}

@@ -114,7 +114,7 @@ variable "maximum_event_age_in_seconds" {
 ################################################################################
 
 variable "create_alarms" {
-  description = "Create CloudWatch alarms on the dead-letter queue's depth and on each function's errors."
+  description = "Create the CloudWatch alarms: dead-letter queue depth; each function's errors, throttles and duration near its timeout; the forecast workflow's failed, timed-out and aborted executions; the model worse than the best baseline for accuracy_alarm_days days in a row."
   type        = bool
   default     = true
 }
@@ -289,4 +289,85 @@ variable "shard_files_retention_days" {
     condition     = var.shard_files_retention_days >= 1 && floor(var.shard_files_retention_days) == var.shard_files_retention_days
     error_message = "shard_files_retention_days must be a whole number of days >= 1."
   }
+}
+
+################################################################################
+# Monitor: realized accuracy, runs whose workflow ended, alarms and dashboard
+################################################################################
+
+variable "monitor_package_path" {
+  description = "Path to the monitor function's zip (scripts/build_lambdas.py)."
+  type        = string
+}
+
+variable "monitor_memory_mb" {
+  description = "Memory of the monitor function in MB (128..10240): it holds the forecasts of the arrived days and their history."
+  type        = number
+  default     = 2048
+
+  validation {
+    condition     = var.monitor_memory_mb >= 128 && var.monitor_memory_mb <= 10240
+    error_message = "monitor_memory_mb must be between 128 and 10240."
+  }
+}
+
+variable "monitor_timeout_seconds" {
+  description = "Timeout of the monitor function in seconds (1..900)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.monitor_timeout_seconds >= 1 && var.monitor_timeout_seconds <= 900
+    error_message = "monitor_timeout_seconds must be between 1 and 900."
+  }
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the realized-accuracy metrics (letters, digits, . - _ / #; not starting with AWS/)."
+  type        = string
+  default     = "GroceryForecast"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/#-]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1-255 of A-Z a-z 0-9 . _ / # - and must not start with AWS/."
+  }
+}
+
+variable "metrics_destination" {
+  description = "How the monitor publishes its metrics: emf (embedded metric format log lines, read by CloudWatch Logs on AWS) or api (PutMetricData, for an emulator that does not read EMF)."
+  type        = string
+  default     = "emf"
+
+  validation {
+    condition     = contains(["emf", "api"], var.metrics_destination)
+    error_message = "metrics_destination must be emf or api."
+  }
+}
+
+variable "accuracy_alarm_days" {
+  description = "The model-worse-than-baseline alarm goes off after this many days in a row (days of data) on which the served forecasts scored worse than the best baseline: 1..30."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.accuracy_alarm_days >= 1 && var.accuracy_alarm_days <= 30 && floor(var.accuracy_alarm_days) == var.accuracy_alarm_days
+    error_message = "accuracy_alarm_days must be a whole number between 1 and 30."
+  }
+}
+
+variable "duration_alarm_percent_of_timeout" {
+  description = "Each function's duration alarm goes off when an invocation runs longer than this percentage of its timeout: 1..100."
+  type        = number
+  default     = 80
+
+  validation {
+    condition     = var.duration_alarm_percent_of_timeout >= 1 && var.duration_alarm_percent_of_timeout <= 100
+    error_message = "duration_alarm_percent_of_timeout must be between 1 and 100."
+  }
+}
+
+variable "create_dashboard" {
+  description = "Create a CloudWatch dashboard (named name_prefix) with realized accuracy, the functions' errors, throttles and durations, the dead-letter queue and the workflow's failed executions."
+  type        = bool
+  default     = true
 }

@@ -137,3 +137,54 @@ resource "aws_cloudwatch_metric_alarm" "errors" {
 
   tags = var.tags
 }
+
+################################################################################
+# Alarms: throttled invocations (lost concurrency) and durations close to the timeout (a killed
+# invocation is next)
+################################################################################
+
+resource "aws_cloudwatch_metric_alarm" "throttles" {
+  count = var.create_throttles_alarm ? 1 : 0
+
+  alarm_name        = "${var.function_name}-throttles"
+  alarm_description = "The ${var.function_name} Lambda function was throttled in ${var.errors_alarm_period_seconds} s: asynchronous events wait and retry (up to their maximum age), then go to the dead-letter queue. Raise its reserved concurrency or the account's limit."
+
+  namespace   = "AWS/Lambda"
+  metric_name = "Throttles"
+  dimensions  = { FunctionName = aws_lambda_function.this.function_name }
+  statistic   = "Sum"
+  period      = var.errors_alarm_period_seconds
+
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+
+  alarm_actions = var.alarm_actions
+  ok_actions    = var.alarm_actions
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "duration" {
+  count = var.create_duration_alarm ? 1 : 0
+
+  alarm_name        = "${var.function_name}-duration-near-timeout"
+  alarm_description = "An invocation of ${var.function_name} ran over ${var.duration_alarm_percent_of_timeout}% of its ${var.timeout} s timeout: the next larger input may be killed. Split the input, or raise timeout (and memory, which brings CPU)."
+
+  namespace   = "AWS/Lambda"
+  metric_name = "Duration"
+  dimensions  = { FunctionName = aws_lambda_function.this.function_name }
+  statistic   = "Maximum"
+  period      = var.errors_alarm_period_seconds
+
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = floor(var.timeout * 1000 * var.duration_alarm_percent_of_timeout / 100) # milliseconds
+  treat_missing_data  = "notBreaching"
+
+  alarm_actions = var.alarm_actions
+  ok_actions    = var.alarm_actions
+
+  tags = var.tags
+}

@@ -102,3 +102,18 @@ output "cloudwatch_errors_alarm_name" {
   description = "Name of the alarm on the function's Errors metric (null when create_errors_alarm is false)."
   value       = one(aws_cloudwatch_metric_alarm.errors[*].alarm_name)
 }
+
+output "cloudwatch_throttles_alarm_name" {
+  description = "Name of the alarm on the function's Throttles metric (null when create_throttles_alarm is false)."
+  value       = one(aws_cloudwatch_metric_alarm.throttles[*].alarm_name)
+}
+
+output "cloudwatch_duration_alarm_name" {
+  description = "Name of the alarm on the function's Maximum Duration near its timeout (null when create_duration_alarm is false)."
+  value       = one(aws_cloudwatch_metric_alarm.duration[*].alarm_name)
+}
+
+output "cloudwatch_duration_alarm_threshold_ms" {
+  description = "Threshold of the duration alarm in milliseconds (null when create_duration_alarm is false)."
+  value       = one(aws_cloudwatch_metric_alarm.duration[*].threshold)
+}

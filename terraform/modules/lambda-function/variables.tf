@@ -260,6 +260,29 @@ variable "errors_alarm_period_seconds" {
   }
 }
 
+variable "create_throttles_alarm" {
+  description = "Create a CloudWatch alarm on the function's Throttles metric (any throttled invocation in a period)."
+  type        = bool
+  default     = true
+}
+
+variable "create_duration_alarm" {
+  description = "Create a CloudWatch alarm on the function's Maximum Duration over duration_alarm_percent_of_timeout of its timeout."
+  type        = bool
+  default     = true
+}
+
+variable "duration_alarm_percent_of_timeout" {
+  description = "The duration alarm goes off when an invocation runs longer than this percentage of the timeout: 1..100, default 80."
+  type        = number
+  default     = 80
+
+  validation {
+    condition     = var.duration_alarm_percent_of_timeout >= 1 && var.duration_alarm_percent_of_timeout <= 100
+    error_message = "duration_alarm_percent_of_timeout must be between 1 and 100."
+  }
+}
+
 variable "alarm_actions" {
   description = "ARNs notified when the errors alarm goes off or clears (typically one SNS topic). Empty: the alarm only shows in the console and in DescribeAlarms."
   type        = list(string)

@@ -108,6 +108,7 @@ variables {
   # Any existing file will do as a "package": the module only hashes and uploads it.
   etl_package_path     = "README.md"
   predict_package_path = "variables.tf"
+  monitor_package_path = "outputs.tf"
 }
 
 ################################################################################
@@ -308,6 +309,7 @@ run "log_groups_keep_a_year_encrypted_with_the_stack_key" {
             "kms:EncryptionContext:aws:logs:arn" = [
               "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-etl",
               "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-predict",
+              "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-monitor",
               "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/test-stack-forecast-shards",
             ]
           }

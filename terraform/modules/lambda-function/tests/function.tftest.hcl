@@ -282,6 +282,53 @@ run "errors_alarm_is_optional" {
   }
 }
 
+run "throttles_and_duration_alarms_watch_the_function" {
+  command = plan
+
+  variables {
+    alarm_actions = ["arn:aws:sns:us-east-1:123456789012:ops"]
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.throttles[0].metric_name == "Throttles" && aws_cloudwatch_metric_alarm.throttles[0].dimensions["FunctionName"] == "test-fn" && aws_cloudwatch_metric_alarm.throttles[0].threshold == 0 && aws_cloudwatch_metric_alarm.throttles[0].comparison_operator == "GreaterThanThreshold"
+    error_message = "Any throttled invocation of the function must set the throttles alarm off."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.duration[0].metric_name == "Duration" && aws_cloudwatch_metric_alarm.duration[0].statistic == "Maximum" && aws_cloudwatch_metric_alarm.duration[0].threshold == 48000
+    error_message = "The duration alarm must fire on a Maximum Duration over 80% of the 60 s timeout (48,000 ms)."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.duration[0].alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:ops"]) && aws_cloudwatch_metric_alarm.throttles[0].ok_actions == toset(["arn:aws:sns:us-east-1:123456789012:ops"])
+    error_message = "Both alarms must notify the alarm actions."
+  }
+}
+
+run "duration_alarm_follows_its_percentage_and_both_are_optional" {
+  command = plan
+
+  variables {
+    duration_alarm_percent_of_timeout = 50
+    create_throttles_alarm            = false
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.duration[0].threshold == 30000 && length(aws_cloudwatch_metric_alarm.throttles) == 0
+    error_message = "50% of a 60 s timeout is 30,000 ms; no throttles alarm when create_throttles_alarm is false."
+  }
+}
+
+run "duration_alarm_percentage_is_a_percentage" {
+  command = plan
+
+  variables {
+    duration_alarm_percent_of_timeout = 120
+  }
+
+  expect_failures = [var.duration_alarm_percent_of_timeout]
+}
+
 ################################################################################
 # Validation
 ################################################################################
