@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -77,6 +76,21 @@ def _tail(path: Path, lines: int = 25) -> str:
         return "(no log yet)"
 
 
+def _discard_work_tmp() -> None:
+    """Move the unpacked Lambda code aside and delete it in the background.
+
+    A run of the e2e suite leaves about 2 GB of worker folders; deleting them inline took up to 90 s
+    on a busy disk, long enough for a restart inside a test to time out. A rename is instant, and
+    a detached ``rm`` finishes on its own (leftovers of an interrupted one go at the next start).
+    """
+    for old in STATE.glob("tmp.discarded-*"):
+        subprocess.Popen(["rm", "-rf", str(old)], start_new_session=True)
+    if WORK_TMP.exists():
+        aside = STATE / f"tmp.discarded-{time.time_ns()}"
+        WORK_TMP.rename(aside)
+        subprocess.Popen(["rm", "-rf", str(aside)], start_new_session=True)
+
+
 def start(timeout: float) -> None:
     pid = _our_pid()
     if pid is not None:
@@ -101,7 +115,7 @@ def start(timeout: float) -> None:
     # MiniStack unpacks every Lambda worker's code into a temp folder (a quarter GB for predict)
     # and never removes it: keep them under the state folder, emptied at each start and stop,
     # instead of filling the machine's /tmp one emulator run after another.
-    shutil.rmtree(WORK_TMP, ignore_errors=True)
+    _discard_work_tmp()
     WORK_TMP.mkdir(parents=True)
     env = {
         **os.environ,
@@ -176,7 +190,7 @@ def stop(quiet: bool = False, timeout: float = 30.0) -> None:
         except (ProcessLookupError, PermissionError):
             break
     PID_FILE.unlink(missing_ok=True)
-    shutil.rmtree(WORK_TMP, ignore_errors=True)  # unpacked Lambda code: rebuilt at the next start
+    _discard_work_tmp()  # unpacked Lambda code: rebuilt at the next start
     if not quiet:
         print(f"emulator: stopped (pid {pid}); state kept in {STATE} (`make clean` wipes it)")
 
