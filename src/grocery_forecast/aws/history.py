@@ -41,8 +41,10 @@ __all__ = [
     "DynamoHistoryStore",
     "HistoryLockTimeout",
     "UpsertStats",
+    "YearBuckets",
     "decode_bucket",
     "encode_bucket",
+    "panel_from_buckets",
 ]
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,26 @@ def _is_retryable(exc: Exception) -> bool:
 def _backoff(attempt: int, base: float = 0.05, cap: float = 5.0) -> float:
     """Full-jitter exponential backoff (the AWS architecture blog's recommendation)."""
     return random.uniform(0, min(cap, base * (2**attempt)))
+
+
+@dataclass(frozen=True)
+class YearBuckets:
+    """Decoded year buckets of many series, as a Scan segment returns them (training reads these).
+
+    Attributes:
+        series: ``"store#item"`` keys, one per bucket.
+        years: The calendar year of each bucket.
+        sales: ``float32[n, 366]`` day-of-year slots (NaN = no row that day).
+        promo: ``int8[n, 366]``.
+    """
+
+    series: np.ndarray
+    years: np.ndarray
+    sales: np.ndarray
+    promo: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.series)
 
 
 class DynamoHistoryStore:
@@ -376,6 +398,41 @@ class DynamoHistoryStore:
 
     # -- read -------------------------------------------------------------------------------------
 
+    def scan_segment(self, segment: int, total_segments: int, first_year: int | None = None) -> YearBuckets:
+        """Every year bucket in one parallel-Scan segment (from ``first_year`` on), decoded.
+
+        Training reads the whole table; a parallel Scan lets ``total_segments`` workers (a Map
+        state's iterations) each read a disjoint share, so no single function reads it all.
+        The ``__meta__`` and ``__lock__`` rows are skipped.
+        """
+        if not 0 <= segment < total_segments:
+            raise ValueError(f"segment must be within 0..{total_segments - 1}, got {segment}")
+        kept: list[dict] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "Segment": segment,
+            "TotalSegments": total_segments,
+        }
+        while True:
+            page = self._call(self._db.scan, **kwargs)
+            for item in page.get("Items", []):
+                bucket = item["bucket"]["S"]
+                if not bucket.startswith("Y") or not bucket[1:].isdigit():
+                    continue  # __meta__/dates, __lock__/writer
+                if first_year is not None and int(bucket[1:]) < first_year:
+                    continue
+                kept.append(item)
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        sales, promo = _decode_many(kept)
+        return YearBuckets(
+            np.array([it["series"]["S"] for it in kept], dtype=object),
+            np.array([int(it["bucket"]["S"][1:]) for it in kept], dtype=np.int32),
+            sales,
+            promo,
+        )
+
     def read_panel(
         self,
         stores: Sequence[int] | np.ndarray,
@@ -419,3 +476,45 @@ class DynamoHistoryStore:
         promo = pblock.reshape(len(names), -1)[:, day_cols]
         panel = SalesPanel(year_start, s_arr.astype(np.int32), i_arr.astype(np.int64), sales, promo)
         return panel.window(first, last)
+
+
+def panel_from_buckets(
+    buckets: YearBuckets, first: pd.Timestamp | str, last: pd.Timestamp | str
+) -> SalesPanel:
+    """Lay decoded year buckets out as a :class:`SalesPanel` over ``[first, last]``.
+
+    One row per series that has a bucket in the window's years, sorted by (store, item) as
+    :meth:`DynamoHistoryStore.read_panel` sorts them, so a panel read by Scan and one read by
+    BatchGetItem are the same arrays.
+    """
+    first, last = pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize()
+    year_list = list(range(first.year, last.year + 1))
+    inside = (buckets.years >= year_list[0]) & (buckets.years <= year_list[-1])
+    names = buckets.series[inside]
+    if len(names) == 0:
+        return SalesPanel.empty(first, (last - first).days + 1)
+    split = np.array([name.split("#", 1) for name in names], dtype=np.int64).reshape(-1, 2)
+    pairs = pd.MultiIndex.from_arrays([split[:, 0], split[:, 1]])
+    codes, uniques = pd.factorize(pairs, sort=True)
+    n = len(uniques)
+    block = np.full((n, len(year_list), SLOTS), np.nan, dtype=np.float32)
+    pblock = np.zeros((n, len(year_list), SLOTS), dtype=np.int8)
+    y = buckets.years[inside] - year_list[0]
+    block[codes, y] = buckets.sales[inside]
+    pblock[codes, y] = buckets.promo[inside]
+    day_cols = [
+        j * SLOTS + d
+        for j, year in enumerate(year_list)
+        for d in range(366 if pd.Timestamp(year=year, month=12, day=31).day_of_year == 366 else 365)
+    ]
+    sales = block.reshape(n, -1)[:, day_cols]
+    promo = pblock.reshape(n, -1)[:, day_cols]
+    year_start = pd.Timestamp(year=year_list[0], month=1, day=1)
+    panel = SalesPanel(
+        year_start,
+        np.asarray(uniques.get_level_values(0), dtype=np.int32),
+        np.asarray(uniques.get_level_values(1), dtype=np.int64),
+        sales,
+        promo,
+    )
+    return panel.window(first, last)

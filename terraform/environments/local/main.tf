@@ -15,6 +15,7 @@ provider "aws" {
   endpoints {
     cloudwatch = var.endpoint
     dynamodb   = var.endpoint
+    events     = var.endpoint
     iam        = var.endpoint
     kms        = var.endpoint
     lambda     = var.endpoint
@@ -37,6 +38,7 @@ module "forecasting_stack" {
 
   etl_package_path     = coalesce(var.etl_package_path, "${local.repo_root}/build/lambdas/etl.zip")
   predict_package_path = coalesce(var.predict_package_path, "${local.repo_root}/build/lambdas/predict.zip")
+  train_package_path   = coalesce(var.train_package_path, "${local.repo_root}/build/lambdas/train.zip")
   lambda_runtime       = var.lambda_runtime
 
   forecast_horizon       = var.forecast_horizon
@@ -61,6 +63,12 @@ module "forecasting_stack" {
   force_destroy             = true
   point_in_time_recovery    = var.point_in_time_recovery
   table_deletion_protection = false
+
+  # Retraining on the Lambda path (small data here; see the README for where Favorita-size runs).
+  training_schedule_expression = var.training_schedule_expression
+  promotion_min_improvement    = var.promotion_min_improvement
+  training_scan_segments       = var.training_scan_segments
+  training_task_retries        = 0
 
   tags = var.tags
 }

@@ -99,3 +99,23 @@ output "endpoint" {
   description = "Endpoint of the emulator the stack is deployed to (what clients pass as AWS_ENDPOINT_URL)."
   value       = var.endpoint
 }
+
+output "train_function_name" {
+  description = "Name of the training function."
+  value       = module.forecasting_stack.train_function_name
+}
+
+output "training_state_machine_arn" {
+  description = "ARN of the retraining workflow (grocery-forecast train --remote starts it)."
+  value       = module.forecasting_stack.training_state_machine_arn
+}
+
+output "training_schedule_rule_name" {
+  description = "EventBridge rule that starts retraining on schedule."
+  value       = module.forecasting_stack.training_schedule_rule_name
+}
+
+output "training_schedule_input" {
+  description = "The exact input the schedule sends to the retraining workflow (JSON)."
+  value       = module.forecasting_stack.training_schedule_input
+}

@@ -12,6 +12,7 @@ variables {
   name_prefix          = "test-stack"
   etl_package_path     = "README.md"
   predict_package_path = "variables.tf"
+  train_package_path   = "outputs.tf"
 }
 
 run "defaults_are_accepted" {

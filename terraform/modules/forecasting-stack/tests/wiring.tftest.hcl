@@ -98,6 +98,12 @@ override_resource {
 }
 
 override_resource {
+  target          = module.train.aws_cloudwatch_log_group.lambda
+  override_during = plan
+  values          = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-train" }
+}
+
+override_resource {
   target          = module.predict.aws_cloudwatch_log_group.lambda
   override_during = plan
   values          = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-predict" }
@@ -108,6 +114,7 @@ variables {
   # Any existing file will do as a "package": the module only hashes and uploads it.
   etl_package_path     = "README.md"
   predict_package_path = "variables.tf"
+  train_package_path   = "outputs.tf"
 }
 
 ################################################################################
@@ -308,7 +315,9 @@ run "log_groups_keep_a_year_encrypted_with_the_stack_key" {
             "kms:EncryptionContext:aws:logs:arn" = [
               "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-etl",
               "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-predict",
+              "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-train",
               "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/test-stack-forecast-shards",
+              "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/test-stack-retraining",
             ]
           }
         }

@@ -1,0 +1,107 @@
+################################################################################
+# Execution role: invoke the one training function, deliver its logs. Nothing else: the
+# function does the reading and writing, under its own role.
+################################################################################
+
+resource "aws_iam_role" "this" {
+  name        = var.name
+  description = "Execution role of the ${var.name} state machine."
+
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "StatesAssumeRole"
+        Effect    = "Allow"
+        Principal = { Service = "states.amazonaws.com" }
+        Action    = "sts:AssumeRole"
+        Condition = { StringEquals = { "aws:SourceAccount" = local.account } }
+      },
+    ]
+  })
+
+  tags = var.tags
+}
+
+locals {
+  policy_document = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "InvokeTheTrainingFunction"
+        Effect   = "Allow"
+        Action   = ["lambda:InvokeFunction"]
+        Resource = [var.function_arn]
+      },
+      {
+        # Log delivery to CloudWatch Logs: these actions have no resource-level permissions (AWS
+        # documents Resource "*" for them); they only manage deliveries, not log data.
+        Sid    = "DeliverExecutionLogs"
+        Effect = "Allow"
+        Action = [
+          "logs:CreateLogDelivery",
+          "logs:DeleteLogDelivery",
+          "logs:DescribeLogGroups",
+          "logs:DescribeResourcePolicies",
+          "logs:GetLogDelivery",
+          "logs:ListLogDeliveries",
+          "logs:PutResourcePolicy",
+          "logs:UpdateLogDelivery",
+        ]
+        Resource = ["*"]
+      },
+    ]
+  })
+
+  schedule_policy_document = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "StartRetraining"
+        Effect   = "Allow"
+        Action   = ["states:StartExecution"]
+        Resource = [local.state_machine_arn]
+      },
+    ]
+  })
+}
+
+resource "aws_iam_role_policy" "this" {
+  name   = "${var.name}-permissions"
+  role   = aws_iam_role.this.id
+  policy = local.policy_document
+}
+
+################################################################################
+# Schedule role: EventBridge may start this state machine and nothing else
+################################################################################
+
+resource "aws_iam_role" "schedule" {
+  count = var.create_schedule ? 1 : 0
+
+  name        = "${var.name}-schedule"
+  description = "Lets EventBridge start the ${var.name} state machine on its schedule."
+
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "EventsAssumeRole"
+        Effect    = "Allow"
+        Principal = { Service = "events.amazonaws.com" }
+        Action    = "sts:AssumeRole"
+        Condition = { StringEquals = { "aws:SourceAccount" = local.account } }
+      },
+    ]
+  })
+
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "schedule" {
+  count = var.create_schedule ? 1 : 0
+
+  name   = "${var.name}-schedule-permissions"
+  role   = aws_iam_role.schedule[0].id
+  policy = local.schedule_policy_document
+}
