@@ -101,6 +101,11 @@ def describe_outcome(manifest: dict[str, Any] | None) -> str:
             f"{ev.get('best_baseline', {}).get('nwrmsle', float('nan')):.4f}"
         )
         lines.append(f"  decision: {ev.get('decision')} ({ev.get('reason')})")
+        if ev.get("champion_saw_evaluation_days"):
+            lines.append(
+                f"  note: the champion was trained on {ev['champion_saw_evaluation_days']} of the "
+                f"{evw.get('days')} evaluation days, so its score there is in-sample and flatters it"
+            )
     if status == "promoted":
         lines.append(
             f"  now in service: {manifest.get('in_service')} (replaced {manifest.get('replaced') or 'none'})"
