@@ -69,7 +69,7 @@ def test_gate_promotes_when_nothing_is_in_service() -> None:
 def test_gate_promotes_only_past_the_margin() -> None:
     assert decide(0.50, 0.55, 0.01).promote  # 9.1% better
     assert not decide(0.548, 0.55, 0.01).promote  # 0.4% better: inside the margin
-    assert not decide(0.55, 0.55, 0.0).promote is False  # a tie passes a zero margin
+    assert decide(0.55, 0.55, 0.0).promote  # a tie passes a zero margin
     worse = decide(0.60, 0.55, 0.01)
     assert not worse.promote and "-9.09%" in worse.reason and "0.6000" in worse.reason
 
