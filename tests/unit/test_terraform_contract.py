@@ -211,3 +211,28 @@ def test_a_shard_prefix_changed_on_one_side_only_fails(lambdas_tf: str, workflow
     assert drifted != lambdas_tf and object_prefixes(drifted) != EXPECTED_ACCESS
     drifted = lambdas_tf.replace('"shards/*"', '"shard/*"')
     assert drifted != lambdas_tf and list_prefixes(drifted) != EXPECTED_LISTING
+
+
+def test_training_may_touch_exactly_the_keys_of_its_python_layout() -> None:
+    # The training role reads the reference tables and writes only under models/: the versions,
+    # the pointer to the one in service and its own work files, which the Python keeps there.
+    from grocery_forecast.pipeline import training
+
+    text = (STACK / "training.tf").read_text()
+    access: dict[str, set[str]] = {}
+    for bucket, prefix in re.findall(r'"\$\{local\.(\w+)_bucket_arn\}/([^"]*)\*"', text):
+        access.setdefault(bucket, set()).add(prefix)
+    assert access == {"processed": {runs.REFERENCE_PREFIX}, "models": {runs.MODELS_PREFIX}}
+    for key in (
+        training.TRAINING_PREFIX,
+        training.part_key("r", 0),
+        training.manifest_key("r"),
+        runs.CURRENT_MODEL_KEY,
+    ):
+        assert key.startswith(runs.MODELS_PREFIX), key
+
+
+def test_no_function_but_training_may_write_the_models_bucket(lambdas_tf: str) -> None:
+    # models/current.json decides which model forecasts: etl and predict may not write there.
+    writes = re.findall(r'"s3:PutObject"[^}]*?\$\{local\.(\w+)_bucket_arn\}', lambdas_tf, re.S)
+    assert writes and "models" not in writes

@@ -207,3 +207,21 @@ def test_training_files_never_look_like_a_model_version(deployed: Deployed, tmp_
     _run_workflow(deployed, config, "run-1")
     assert training.part_key("run-1", 0).startswith("models/_training/run-1/")
     assert all(not v.version.startswith("_") for v in model_store.list_versions(deployed.s3, deployed.models))
+
+
+def test_decision_task_reads_the_outcome_of_a_train_step_run_elsewhere(deployed: Deployed, tmp_path) -> None:
+    # The Batch runner: the job ran train_challenger; the workflow's decision task reads it back.
+    config = _config(deployed, tmp_path)
+    references = ReferenceObjects()
+    for segment in range(SEGMENTS):
+        event = {"task": "scan", "run_id": "run-b", "segment": segment, "total_segments": SEGMENTS}
+        training.run_task(event, deployed.s3, deployed.store, references, config)
+    trained = training.train_challenger(deployed.s3, deployed.store, references, config, "run-b", SEGMENTS)
+    decision = training.run_task(
+        {"task": "decision", "run_id": "run-b"}, deployed.s3, deployed.store, references, config
+    )
+    assert decision == {k: trained[k] for k in ("run_id", "version", "promote", "reason")}
+    with pytest.raises(RuntimeError, match="no evaluated challenger"):
+        training.run_task(
+            {"task": "decision", "run_id": "never"}, deployed.s3, deployed.store, references, config
+        )

@@ -13,6 +13,8 @@ each one invocation of the training function:
    and the decision in ``metadata.json["retraining"]``, is published as a new version *without*
    being put in service, so a rejected challenger stays listed and can be put in service by hand
    (``grocery-forecast models use``).
+   Where Favorita-size training needs more than a Lambda gives, the same step runs as an AWS
+   Batch job (``training/batch_job.py``) and a ``decision`` task reads its outcome back.
 3. ``promote`` or ``reject`` (a Choice on the decision): ``promote`` points ``models/current.json``
    at the challenger; both write the outcome into the training manifest
    ``models/_training/<run>/manifest.json``. ``fail`` records an error the workflow caught.
@@ -399,6 +401,18 @@ def run_task(
         return scan_segment(s3, store, config, run_id, int(event["segment"]), total)
     if task == "train":
         return train_challenger(s3, store, references, config, run_id, total, str(event.get("trigger", "")))
+    if task == "decision":
+        # After a train step that ran outside Lambda (AWS Batch): its outcome is in the manifest.
+        manifest = read_manifest(s3, config.models_bucket, run_id)
+        if not manifest or manifest.get("status") != "evaluated":
+            raise RuntimeError(f"training run {run_id} has no evaluated challenger (manifest: {manifest})")
+        evaluation = manifest["evaluation"]
+        return {
+            "run_id": run_id,
+            "version": manifest["challenger_version"],
+            "promote": evaluation["decision"] == "promote",
+            "reason": evaluation["reason"],
+        }
     if task == "promote":
         version = str(event["version"])
         previous = None

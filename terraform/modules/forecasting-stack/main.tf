@@ -113,6 +113,7 @@ locals {
       for name in [local.workflow_name, local.training_workflow_name] :
       "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/vendedlogs/states/${name}"
     ],
+    [for runner in [var.training_runner] : "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/batch/${local.train_function_name}" if runner == "batch"],
   )
 
   cloudwatch_logs_kms_key_arn = var.create_cloudwatch_logs_kms_key ? one(aws_kms_key.logs[*].arn) : var.cloudwatch_logs_kms_key_arn

@@ -14,35 +14,21 @@ locals {
     "dynamodb:GetItem",
     "dynamodb:Scan",
   ]
-}
 
-module "train" {
-  source = "../lambda-function"
-
-  function_name = local.train_function_name
-  description   = "Retraining tasks: scan the history, train a challenger, gate it against the model in service, promote or reject it."
-  handler       = "handler.lambda_handler"
-  runtime       = var.lambda_runtime
-  memory_size   = var.train_memory_mb
-  timeout       = var.train_timeout_seconds
-
-  package_path     = var.train_package_path
-  artifacts_bucket = module.bucket["artifacts"].s3_bucket_id
-
-  environment_variables = merge(
+  train_environment = merge(
     {
       HISTORY_TABLE             = module.history_table.dynamodb_table_name
       MODELS_BUCKET             = module.bucket["models"].s3_bucket_id
       PROCESSED_BUCKET          = module.bucket["processed"].s3_bucket_id
       LOG_LEVEL                 = var.log_level
-      POWERTOOLS_SERVICE_NAME   = "train"
       TRAINING_HISTORY_DAYS     = tostring(var.training_history_days)
       PROMOTION_MIN_IMPROVEMENT = tostring(var.promotion_min_improvement)
     },
     var.training_max_rows == null ? {} : { TRAINING_MAX_ROWS = tostring(var.training_max_rows) },
   )
 
-  policy_statements = [
+  # What the training code may do, wherever it runs (the Lambda, or the Batch job).
+  train_policy_statements = [
     {
       sid        = "ListModels"
       actions    = ["s3:ListBucket"]
@@ -79,6 +65,24 @@ module "train" {
       resources = [module.history_table.dynamodb_table_arn]
     },
   ]
+}
+
+module "train" {
+  source = "../lambda-function"
+
+  function_name = local.train_function_name
+  description   = "Retraining tasks: scan the history, train a challenger, gate it against the model in service, promote or reject it."
+  handler       = "handler.lambda_handler"
+  runtime       = var.lambda_runtime
+  memory_size   = var.train_memory_mb
+  timeout       = var.train_timeout_seconds
+
+  package_path     = var.train_package_path
+  artifacts_bucket = module.bucket["artifacts"].s3_bucket_id
+
+  environment_variables = merge(local.train_environment, { POWERTOOLS_SERVICE_NAME = "train" })
+
+  policy_statements = local.train_policy_statements
 
   log_retention_days          = var.log_retention_days
   cloudwatch_logs_kms_key_arn = local.cloudwatch_logs_kms_key_arn
@@ -92,11 +96,40 @@ module "train" {
   tags = var.tags
 }
 
+################################################################################
+# Optional: the train step on AWS Batch (Fargate), for histories a Lambda cannot train
+################################################################################
+
+module "training_batch" {
+  source = "../training-batch"
+  count  = var.training_runner == "batch" ? 1 : 0
+
+  name                 = local.train_function_name
+  image                = var.training_image
+  image_repository_arn = var.training_image_repository_arn
+  vcpu                 = var.training_batch_vcpu
+  memory_mb            = var.training_batch_memory_mb
+  subnet_ids           = var.training_subnet_ids
+  security_group_ids   = var.training_security_group_ids
+
+  environment_variables = local.train_environment
+  job_policy_statements = local.train_policy_statements
+
+  log_retention_days          = var.log_retention_days
+  cloudwatch_logs_kms_key_arn = local.cloudwatch_logs_kms_key_arn
+
+  tags = var.tags
+}
+
 module "training_workflow" {
   source = "../training-workflow"
 
   name         = local.training_workflow_name
   function_arn = module.train.lambda_function_arn
+
+  train_runner             = var.training_runner
+  batch_job_queue_arn      = one(module.training_batch[*].job_queue_arn)
+  batch_job_definition_arn = one(module.training_batch[*].job_definition_arn)
 
   scan_segments        = var.training_scan_segments
   scan_max_concurrency = var.training_scan_segments

@@ -382,3 +382,50 @@ variable "training_task_retries" {
     error_message = "training_task_retries must be a whole number between 0 and 5."
   }
 }
+
+variable "training_runner" {
+  description = "Where the retraining's train step runs: \"lambda\" (the training function; fits a year of Favorita-size history, see the README's measurements) or \"batch\" (the same code as an AWS Batch job on Fargate: set training_image, training_image_repository_arn, training_subnet_ids and training_security_group_ids)."
+  type        = string
+  default     = "lambda"
+
+  validation {
+    condition     = contains(["lambda", "batch"], var.training_runner)
+    error_message = "training_runner must be \"lambda\" or \"batch\"."
+  }
+}
+
+variable "training_image" {
+  description = "With training_runner = \"batch\": ECR URI of the training image (training/Dockerfile)."
+  type        = string
+  default     = null
+}
+
+variable "training_image_repository_arn" {
+  description = "With training_runner = \"batch\": ARN of the ECR repository of training_image."
+  type        = string
+  default     = null
+}
+
+variable "training_subnet_ids" {
+  description = "With training_runner = \"batch\": subnets of the job (with a route to S3, DynamoDB and ECR)."
+  type        = list(string)
+  default     = []
+}
+
+variable "training_security_group_ids" {
+  description = "With training_runner = \"batch\": security groups of the job (outbound HTTPS)."
+  type        = list(string)
+  default     = []
+}
+
+variable "training_batch_vcpu" {
+  description = "With training_runner = \"batch\": vCPUs of the job (1, 2, 4, 8 or 16)."
+  type        = number
+  default     = 4
+}
+
+variable "training_batch_memory_mb" {
+  description = "With training_runner = \"batch\": memory of the job in MiB (a multiple of 1024 Fargate allows for the vCPUs)."
+  type        = number
+  default     = 16384
+}

@@ -24,9 +24,32 @@ resource "aws_iam_role" "this" {
 }
 
 locals {
+  # With train_runner = "batch": submit the train job and follow it (.sync uses a managed EventBridge rule).
+  batch_statements = var.train_runner != "batch" || var.batch_job_queue_arn == null || var.batch_job_definition_arn == null ? [] : [
+    {
+      Sid      = "SubmitTheTrainJob"
+      Effect   = "Allow"
+      Action   = ["batch:SubmitJob"]
+      Resource = [var.batch_job_queue_arn, "${var.batch_job_definition_arn}*"]
+    },
+    {
+      # DescribeJobs and TerminateJob have no resource-level permissions.
+      Sid      = "FollowTheTrainJob"
+      Effect   = "Allow"
+      Action   = ["batch:DescribeJobs", "batch:TerminateJob"]
+      Resource = ["*"]
+    },
+    {
+      Sid      = "SyncRuleForBatchJobs"
+      Effect   = "Allow"
+      Action   = ["events:PutTargets", "events:PutRule", "events:DescribeRule"]
+      Resource = ["arn:${local.partition}:events:${local.region}:${local.account}:rule/StepFunctionsGetEventsForBatchJobsRule"]
+    },
+  ]
+
   policy_document = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         Sid      = "InvokeTheTrainingFunction"
         Effect   = "Allow"
@@ -50,7 +73,7 @@ locals {
         ]
         Resource = ["*"]
       },
-    ]
+    ], local.batch_statements)
   })
 
   schedule_policy_document = jsonencode({

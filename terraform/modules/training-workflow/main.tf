@@ -50,10 +50,73 @@ locals {
     Next        = "RecordFailure"
   }]
 
+  train_on_lambda = merge(local.invoke, {
+    Parameters = {
+      FunctionName = var.function_arn
+      Payload = {
+        task               = "train"
+        "run_id.$"         = "$.run_id"
+        "total_segments.$" = "$.total_segments"
+        "trigger.$"        = "$.trigger"
+      }
+    }
+    ResultSelector = {
+      "version.$" = "$.Payload.version"
+      "promote.$" = "$.Payload.promote"
+      "reason.$"  = "$.Payload.reason"
+    }
+    ResultPath = "$.challenger"
+    Retry      = concat([local.service_retry], local.task_retry)
+    Catch      = local.failure_catch
+    Next       = "Gate"
+  })
+
+  # The same step as an AWS Batch job (Favorita-size history: see the README, "Retraining"): the
+  # job writes the manifest, then ReadDecision hands its outcome to the Gate.
+  train_on_batch = {
+    Type     = "Task"
+    Resource = "arn:${local.partition}:states:::batch:submitJob.sync"
+    Parameters = {
+      "JobName.$"   = "States.Format('retrain-{}', $.run_id)"
+      JobQueue      = var.batch_job_queue_arn
+      JobDefinition = var.batch_job_definition_arn
+      ContainerOverrides = {
+        Environment = [
+          { Name = "RUN_ID", "Value.$" = "$.run_id" },
+          { Name = "TOTAL_SEGMENTS", "Value.$" = "States.Format('{}', $.total_segments)" },
+          { Name = "TRIGGER", "Value.$" = "$.trigger" },
+        ]
+      }
+    }
+    ResultPath = null
+    Retry      = local.task_retry
+    Catch      = local.failure_catch
+    Next       = "ReadDecision"
+  }
+
+  read_decision = merge(local.invoke, {
+    Parameters = {
+      FunctionName = var.function_arn
+      Payload      = { task = "decision", "run_id.$" = "$.run_id" }
+    }
+    ResultSelector = {
+      "version.$" = "$.Payload.version"
+      "promote.$" = "$.Payload.promote"
+      "reason.$"  = "$.Payload.reason"
+    }
+    ResultPath = "$.challenger"
+    Retry      = concat([local.service_retry], local.task_retry)
+    Catch      = local.failure_catch
+    Next       = "Gate"
+  })
+
+  # The two shapes differ, so the choice goes through JSON (a conditional needs one type).
+  train_state = jsondecode(var.train_runner == "batch" ? jsonencode(local.train_on_batch) : jsonencode(local.train_on_lambda))
+
   definition = {
     Comment = "Retraining: parallel Scan of the history -> train the challenger -> backtest it against the model in service -> promote or reject -> record."
     StartAt = "Plan"
-    States = {
+    States = merge({ for name, state in { ReadDecision = local.read_decision } : name => state if var.train_runner == "batch" }, {
       # The run id is the execution's name, so the manifest of an execution is found from either.
       Plan = {
         Type = "Pass"
@@ -98,26 +161,7 @@ locals {
         Catch          = local.failure_catch
         Next           = "Train"
       }
-      Train = merge(local.invoke, {
-        Parameters = {
-          FunctionName = var.function_arn
-          Payload = {
-            task               = "train"
-            "run_id.$"         = "$.run_id"
-            "total_segments.$" = "$.total_segments"
-            "trigger.$"        = "$.trigger"
-          }
-        }
-        ResultSelector = {
-          "version.$" = "$.Payload.version"
-          "promote.$" = "$.Payload.promote"
-          "reason.$"  = "$.Payload.reason"
-        }
-        ResultPath = "$.challenger"
-        Retry      = concat([local.service_retry], local.task_retry)
-        Catch      = local.failure_catch
-        Next       = "Gate"
-      })
+      Train = local.train_state
       Gate = {
         Type    = "Choice"
         Choices = [{ Variable = "$.challenger.promote", BooleanEquals = true, Next = "Promote" }]
@@ -159,7 +203,7 @@ locals {
         Error = "RetrainingFailed"
         Cause = "A step of the retraining failed after its retries; the training manifest (models/_training/<run>/manifest.json) has the error. The model in service is unchanged."
       }
-    }
+    })
   }
 }
 
@@ -194,6 +238,13 @@ resource "aws_sfn_state_machine" "this" {
   }
 
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.train_runner != "batch" || (var.batch_job_queue_arn != null && var.batch_job_definition_arn != null)
+      error_message = "train_runner = \"batch\" needs batch_job_queue_arn and batch_job_definition_arn."
+    }
+  }
 
   depends_on = [aws_iam_role_policy.this]
 }

@@ -32,6 +32,39 @@ variable "function_arn" {
   }
 }
 
+variable "train_runner" {
+  description = "Where the train step runs: \"lambda\" (the training function, up to 10,240 MB and 15 minutes) or \"batch\" (an AWS Batch job running the same code, for histories a Lambda cannot train: see the README, \"Retraining\")."
+  type        = string
+  default     = "lambda"
+
+  validation {
+    condition     = contains(["lambda", "batch"], var.train_runner)
+    error_message = "train_runner must be \"lambda\" or \"batch\"."
+  }
+}
+
+variable "batch_job_queue_arn" {
+  description = "With train_runner = \"batch\": ARN of the AWS Batch job queue the train step is submitted to."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.batch_job_queue_arn == null || can(regex("^arn:aws[a-z-]*:batch:[a-z0-9-]+:[0-9]{12}:job-queue/", var.batch_job_queue_arn))
+    error_message = "batch_job_queue_arn must be null or a Batch job queue ARN."
+  }
+}
+
+variable "batch_job_definition_arn" {
+  description = "With train_runner = \"batch\": ARN of the job definition (training/batch_job.py in the training image)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.batch_job_definition_arn == null || can(regex("^arn:aws[a-z-]*:batch:[a-z0-9-]+:[0-9]{12}:job-definition/", var.batch_job_definition_arn))
+    error_message = "batch_job_definition_arn must be null or a Batch job definition ARN."
+  }
+}
+
 variable "scan_segments" {
   description = "Parallel Scan segments the history table is read in, 1..64: each one is a task of the function writing one part. About one per 30,000 series keeps each task's read well inside a minute."
   type        = number

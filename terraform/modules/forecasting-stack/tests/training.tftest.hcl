@@ -229,3 +229,53 @@ run "training_schedule_is_validated" {
 
   expect_failures = [var.training_schedule_expression]
 }
+
+override_resource {
+  target          = module.training_batch[0].aws_batch_job_queue.this
+  override_during = plan
+  values          = { arn = "arn:aws:batch:eu-west-1:123456789012:job-queue/test-stack-train" }
+}
+
+override_resource {
+  target          = module.training_batch[0].aws_batch_job_definition.this
+  override_during = plan
+  values          = { arn = "arn:aws:batch:eu-west-1:123456789012:job-definition/test-stack-train:1" }
+}
+
+run "training_runner_batch_runs_the_same_code_with_the_same_permissions" {
+  command = plan
+
+  variables {
+    training_runner               = "batch"
+    training_image                = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/grocery-forecast-train:1.0"
+    training_image_repository_arn = "arn:aws:ecr:eu-west-1:123456789012:repository/grocery-forecast-train"
+    training_subnet_ids           = ["subnet-0123abcd"]
+    training_security_group_ids   = ["sg-0123abcd"]
+  }
+
+  assert {
+    condition = (
+      jsondecode(module.training_workflow.definition).States.Train.Resource == "arn:aws:states:::batch:submitJob.sync" &&
+      jsondecode(module.training_workflow.definition).States.Train.Parameters.JobQueue == "arn:aws:batch:eu-west-1:123456789012:job-queue/test-stack-train"
+    )
+    error_message = "training_runner = \"batch\" submits the train step to the stack's job queue."
+  }
+
+  assert {
+    condition = [
+      for s in jsondecode(module.training_batch[0].job_role_policy_json).Statement : s.Sid
+      ] == [
+      for s in jsondecode(module.train.lambda_role_policy_json).Statement : s.Sid if s.Sid != "WriteOwnLogGroup"
+    ]
+    error_message = "The Batch job's role has the training Lambda's statements (bar its own log writing)."
+  }
+}
+
+run "training_runner_lambda_creates_no_batch" {
+  command = plan
+
+  assert {
+    condition     = length(module.training_batch) == 0 && jsondecode(module.training_workflow.definition).States.Train.Resource == "arn:aws:states:::lambda:invoke"
+    error_message = "The default runs the train step on the training Lambda, with no Batch resources."
+  }
+}

@@ -196,3 +196,60 @@ run "scan_segments_is_validated" {
 
   expect_failures = [var.scan_segments]
 }
+
+run "train_step_on_aws_batch_then_read_the_decision" {
+  command = plan
+
+  variables {
+    train_runner             = "batch"
+    batch_job_queue_arn      = "arn:aws:batch:eu-west-1:123456789012:job-queue/test-train"
+    batch_job_definition_arn = "arn:aws:batch:eu-west-1:123456789012:job-definition/test-train"
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_sfn_state_machine.this.definition).States.Train.Resource == "arn:aws:states:::batch:submitJob.sync" &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.Train.Parameters.JobQueue == var.batch_job_queue_arn &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.Train.Next == "ReadDecision" &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.ReadDecision.Parameters.Payload.task == "decision" &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.ReadDecision.Next == "Gate"
+    )
+    error_message = "On Batch the train step is a .sync job; the training function then reads its decision for the Gate."
+  }
+
+  assert {
+    condition = [
+      for e in jsondecode(aws_sfn_state_machine.this.definition).States.Train.Parameters.ContainerOverrides.Environment : e.Name
+    ] == ["RUN_ID", "TOTAL_SEGMENTS", "TRIGGER"]
+    error_message = "The job gets the run through its environment."
+  }
+
+  assert {
+    condition = contains(
+      [for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Sid], "SubmitTheTrainJob"
+    )
+    error_message = "The execution role may submit the train job."
+  }
+}
+
+run "lambda_runner_has_no_batch_state_or_permission" {
+  command = plan
+
+  assert {
+    condition = (
+      !contains(keys(jsondecode(aws_sfn_state_machine.this.definition).States), "ReadDecision") &&
+      length([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s if startswith(s.Sid, "SubmitTheTrainJob")]) == 0
+    )
+    error_message = "The Lambda path has no unreachable ReadDecision state and no Batch permissions."
+  }
+}
+
+run "batch_runner_needs_its_queue_and_definition" {
+  command = plan
+
+  variables {
+    train_runner = "batch"
+  }
+
+  expect_failures = [aws_sfn_state_machine.this]
+}
