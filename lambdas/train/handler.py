@@ -1,7 +1,7 @@
 """Training Lambda: one task of the retraining workflow (Step Functions) per invocation.
 
 Tasks (grocery_forecast.pipeline.training): ``scan`` one parallel-Scan segment of the history
-table into a part under models/_training/<run>/, ``train`` the challenger from those parts and
+table into a part under models/_training/, ``train`` the challenger from those parts and
 gate it against the model in service, ``promote`` or ``reject`` it, ``fail`` to record an error.
 
 Thin by design: parse the event, call the library, log structured JSON, return.

@@ -236,3 +236,12 @@ def test_no_function_but_training_may_write_the_models_bucket(lambdas_tf: str) -
     # models/current.json decides which model forecasts: etl and predict may not write there.
     writes = re.findall(r'"s3:PutObject"[^}]*?\$\{local\.(\w+)_bucket_arn\}', lambdas_tf, re.S)
     assert writes and "models" not in writes
+
+
+def test_the_training_parts_expire_where_the_python_writes_them() -> None:
+    from grocery_forecast.pipeline import training
+
+    text = (STACK / "training.tf").read_text()
+    match = re.search(r'training_parts_prefix\s*=\s*"([^"]*)"', text)
+    assert match and match[1] == training.PARTS_PREFIX
+    assert not training.RUNS_PREFIX.startswith(training.PARTS_PREFIX), "the manifests must not expire"

@@ -205,7 +205,8 @@ def test_a_failure_is_recorded_in_the_manifest(deployed: Deployed, tmp_path) -> 
 def test_training_files_never_look_like_a_model_version(deployed: Deployed, tmp_path) -> None:
     config = _config(deployed, tmp_path)
     _run_workflow(deployed, config, "run-1")
-    assert training.part_key("run-1", 0).startswith("models/_training/run-1/")
+    assert training.part_key("run-1", 0) == "models/_training/parts/run-1/0000.npz"
+    assert training.manifest_key("run-1") == "models/_training/runs/run-1.json"
     assert all(not v.version.startswith("_") for v in model_store.list_versions(deployed.s3, deployed.models))
 
 

@@ -4,7 +4,7 @@ The training workflow (Step Functions, ``terraform/modules/training-workflow``) 
 each one invocation of the training function:
 
 1. ``scan`` (a Map over parallel-Scan segments): each segment's year buckets of the history table,
-   decoded, go to ``models/_training/<run>/parts/<segment>.npz``. No function reads the whole
+   decoded, go to ``models/_training/parts/<run>/<segment>.npz`` (expired by S3 after a week). No function reads the whole
    table; the parts are what the next step assembles.
 2. ``train``: the parts become one panel of the last ``history_days`` days. The challenger is
    trained with the library's own training code up to ``evaluation_days`` before the end of
@@ -17,7 +17,7 @@ each one invocation of the training function:
    Batch job (``training/batch_job.py``) and a ``decision`` task reads its outcome back.
 3. ``promote`` or ``reject`` (a Choice on the decision): ``promote`` points ``models/current.json``
    at the challenger; both write the outcome into the training manifest
-   ``models/_training/<run>/manifest.json``. ``fail`` records an error the workflow caught.
+   ``models/_training/runs/<run>.json`` (kept: the record of every decision). ``fail`` records an error the workflow caught.
 
 The model that is scored is the model that is served: it was trained through the cutoff, not
 refit on the evaluation days afterwards, so the gate judges exactly the artifact it promotes (and
@@ -55,6 +55,8 @@ from grocery_forecast.forecasting.panel import SalesPanel
 from grocery_forecast.pipeline.shards import peak_memory_mb, reset_peak_memory
 
 __all__ = [
+    "PARTS_PREFIX",
+    "RUNS_PREFIX",
     "TRAINING_PREFIX",
     "GateDecision",
     "RetrainConfig",
@@ -71,16 +73,20 @@ __all__ = [
 #: Where the training workflow keeps its work: under models/, a name no version can have (a
 #: version starts with a letter or digit), so `models list` never mistakes it for one.
 TRAINING_PREFIX = f"{MODELS_PREFIX}_training/"
+#: The Scan parts: working files, expired by the bucket's lifecycle rule (forecasting-stack main.tf).
+PARTS_PREFIX = f"{TRAINING_PREFIX}parts/"
+#: The training manifests: the record of every run's scores and decision, kept.
+RUNS_PREFIX = f"{TRAINING_PREFIX}runs/"
 
 
 def part_key(run_id: str, segment: int) -> str:
     """The S3 key of one Scan segment's decoded history."""
-    return f"{TRAINING_PREFIX}{run_id}/parts/{segment:04d}.npz"
+    return f"{PARTS_PREFIX}{run_id}/{segment:04d}.npz"
 
 
 def manifest_key(run_id: str) -> str:
     """The S3 key of a training run's manifest."""
-    return f"{TRAINING_PREFIX}{run_id}/manifest.json"
+    return f"{RUNS_PREFIX}{run_id}.json"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ locals {
     raw       = { versioning_enabled = true, expire_prefixes = {} }
     processed = { versioning_enabled = false, expire_prefixes = { (local.shard_key_prefix) = var.shard_files_retention_days } }
     output    = { versioning_enabled = false, expire_prefixes = {} }
-    models    = { versioning_enabled = true, expire_prefixes = {} }
+    models    = { versioning_enabled = true, expire_prefixes = { (local.training_parts_prefix) = var.training_parts_retention_days } }
     artifacts = { versioning_enabled = false, expire_prefixes = {} }
   }
 

@@ -5,7 +5,9 @@
 ################################################################################
 
 locals {
-  train_function_name    = "${var.name_prefix}-train"
+  train_function_name = "${var.name_prefix}-train"
+  # The retraining's Scan parts (pipeline/training.py PARTS_PREFIX): working files, expired.
+  training_parts_prefix  = "models/_training/parts/"
   training_workflow_name = "${var.name_prefix}-retraining"
 
   # The training function reads the whole history table (parallel Scan) and GetItem for its date
@@ -54,7 +56,7 @@ locals {
     },
     {
       # New versions (models/<version>/), the pointer to the one in service (models/current.json)
-      # and its own work files (models/_training/<run>/): under models/ and nowhere else.
+      # and its own work files (models/_training/): under models/ and nowhere else.
       sid       = "WriteModels"
       actions   = ["s3:PutObject"]
       resources = ["${local.models_bucket_arn}/models/*"]

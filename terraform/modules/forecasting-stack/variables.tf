@@ -429,3 +429,14 @@ variable "training_batch_memory_mb" {
   type        = number
   default     = 16384
 }
+
+variable "training_parts_retention_days" {
+  description = "Days the retraining's Scan parts (models bucket, under models/_training/parts/: the decoded history each run trains from) are kept before S3 deletes them. The models and the training manifests (models/_training/runs/) stay. Whole days >= 1."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.training_parts_retention_days >= 1 && floor(var.training_parts_retention_days) == var.training_parts_retention_days
+    error_message = "training_parts_retention_days must be a whole number of days >= 1."
+  }
+}

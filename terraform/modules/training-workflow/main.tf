@@ -201,7 +201,7 @@ locals {
       Failed = {
         Type  = "Fail"
         Error = "RetrainingFailed"
-        Cause = "A step of the retraining failed after its retries; the training manifest (models/_training/<run>/manifest.json) has the error. The model in service is unchanged."
+        Cause = "A step of the retraining failed after its retries; the training manifest (models/_training/runs/<run>.json) has the error. The model in service is unchanged."
       }
     })
   }
@@ -281,7 +281,7 @@ resource "aws_cloudwatch_metric_alarm" "failed" {
   count = var.create_failed_alarm ? 1 : 0
 
   alarm_name        = "${var.name}-failed"
-  alarm_description = "A retraining run of ${var.name} failed: the model in service is unchanged and ages. Read the training manifest (grocery-forecast models runs / models/_training/<run>/manifest.json), fix the cause, then grocery-forecast train --remote."
+  alarm_description = "A retraining run of ${var.name} failed: the model in service is unchanged and ages. Read the training manifest (grocery-forecast models runs / models/_training/runs/<run>.json), fix the cause, then grocery-forecast train --remote."
 
   namespace   = "AWS/States"
   metric_name = "ExecutionsFailed"
