@@ -55,6 +55,8 @@ def follow_execution(
     deadline = time.monotonic() + timeout
     seen: set[int] = set()
     while True:
+        # Describe first, then read the history: the states entered before the end are all shown.
+        described = sfn.describe_execution(executionArn=execution_arn)
         for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
             for event in page.get("events", []):
                 details = event.get("stateEnteredEventDetails")
@@ -63,7 +65,6 @@ def follow_execution(
                 seen.add(event["id"])
                 if details.get("name") not in ("Scan",):  # one line per Map iteration is noise
                     on_step(f"  step: {details['name']}")
-        described = sfn.describe_execution(executionArn=execution_arn)
         if described["status"] in _FINAL:
             return dict(described)
         if time.monotonic() > deadline:
