@@ -68,6 +68,8 @@ __all__ = [
     "part_key",
     "read_manifest",
     "run_task",
+    "scan_segment",
+    "train_challenger",
 ]
 
 #: Where the training workflow keeps its work: under models/, a name no version can have (a
