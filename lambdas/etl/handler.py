@@ -7,6 +7,7 @@ caches live at module level so warm invocations reuse them.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -50,6 +51,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             references=_references,
             version_id=record["s3"]["object"].get("versionId"),
             event_id=event_id(record),
+            event_time=record.get("eventTime"),
+            sequencer=record["s3"]["object"].get("sequencer"),
+            deadline=time.time() + context.get_remaining_time_in_millis() / 1000,
         )
         doc = manifest.to_dict()
         fields = {k: doc.get(k) for k in ("run_id", "kind", "status", "rows_in", "rows_rejected", "series")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from contextlib import contextmanager, suppress
@@ -17,7 +18,8 @@ import pandas as pd
 from grocery_forecast.aws.clients import client_config
 
 ROOT = Path(__file__).resolve().parents[2]
-ENDPOINT = "http://localhost:4566"
+#: The emulator `make bench` started: EMULATOR_PORT, as the Makefile and scripts/emulator.py read it.
+ENDPOINT = f"http://localhost:{os.environ.get('EMULATOR_PORT', '4566')}"
 #: Store numbers the benchmarks write into the local stack: far from any real or sample store.
 BENCH_STORE_BASE = 1000
 

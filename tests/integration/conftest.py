@@ -24,13 +24,16 @@ from grocery_forecast.cli.stack import Stack, load_stack
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / os.environ.get("DATA_DIR", "build/sample-data")
 SUMMARY_FILE = ROOT / "build" / "fault-suite.txt"
+#: One-line results the suites write, printed at the end of the session: bad inputs and faults, chaos.
+SUMMARY_FILES = (SUMMARY_FILE, ROOT / "build" / "chaos-suite.txt")
 _SESSION_START = time.time()
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    """Print the fault suite's one-line result, when it ran in this session."""
-    if SUMMARY_FILE.exists() and SUMMARY_FILE.stat().st_mtime >= _SESSION_START:
-        terminalreporter.write_line(SUMMARY_FILE.read_text().strip())
+    """Print the one-line result of each suite that ran in this session."""
+    for path in SUMMARY_FILES:
+        if path.exists() and path.stat().st_mtime >= _SESSION_START:
+            terminalreporter.write_line(path.read_text().strip())
 
 
 def _make(*targets: str) -> None:

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from grocery_forecast.cli.client import upload_file, wait_for_run
+from grocery_forecast.contract import runs
 
 from .conftest import ROOT, SUMMARY_FILE
 from .helpers import read_output_csv, upload_and_wait, write_csv
@@ -121,9 +122,9 @@ def test_a_bad_file_is_rejected_with_a_report_and_history_unchanged(
     run = upload_and_wait(stack, s3, path, key)
 
     assert run.status == "rejected", run
-    report = json.loads(
-        s3.get_object(Bucket=stack.output_bucket_name, Key=f"rejected/{key}.json")["Body"].read()
-    )
+    report_key = runs.rejected_key(key, run.run_id)
+    assert run.report == f"s3://{stack.output_bucket_name}/{report_key}"
+    report = json.loads(s3.get_object(Bucket=stack.output_bucket_name, Key=report_key)["Body"].read())
     assert report["key"] == key and report["problems"], report
     assert expected_text.lower() in json.dumps(report).lower(), report["message"]
     assert run.output is None
@@ -183,7 +184,7 @@ def test_twenty_files_at_once_are_all_processed_without_lost_updates(stack, s3, 
                 range(20),
             )
         )
-    runs = [
+    done = [
         wait_for_run(
             s3, stack.output_bucket_name, u.run_id, timeout=900, since=u.started, version_id=u.version_id
         )
@@ -191,7 +192,7 @@ def test_twenty_files_at_once_are_all_processed_without_lost_updates(stack, s3, 
     ]
 
     # THEN every run succeeded and history holds all 20 days of every series
-    assert [r.status for r in runs] == ["succeeded"] * 20, [r.errors for r in runs]
+    assert [r.status for r in done] == ["succeeded"] * 20, [r.errors for r in done]
     panel = history.read_panel([STORE] * len(items), items, days[0], days[-1])
     expected = np.array([[k * 10 + j for k in range(20)] for j in range(len(items))], dtype=np.float32)
     np.testing.assert_array_equal(panel.sales[panel.index_of([STORE] * len(items), items)], expected)

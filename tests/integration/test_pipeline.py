@@ -187,9 +187,9 @@ def test_a_bad_file_is_rejected_with_a_report_and_history_is_untouched(
 
     # THEN it is rejected with a report naming the file, the line and the column
     assert run.status == "rejected"
-    report = json.loads(
-        s3.get_object(Bucket=stack.output_bucket_name, Key=f"rejected/{key}.json")["Body"].read()
-    )
+    report_key = runs.rejected_key(key, run.run_id)
+    assert run.report == f"s3://{stack.output_bucket_name}/{report_key}"
+    report = json.loads(s3.get_object(Bucket=stack.output_bucket_name, Key=report_key)["Body"].read())
     assert report["key"] == key
     assert report["problems"][0]["line"] == 4 and report["problems"][0]["column"] == "date"
     assert "YYYY-MM-DD" in report["problems"][0]["expected"]

@@ -230,22 +230,27 @@ class FakeDynamo:
     def _check(self, existing: dict | None, expr: str | None, names: dict, values: dict, op: str) -> None:
         if not expr:
             return
-        for clause in expr.split(" OR "):
-            m = _COND.match(clause)
-            assert m, f"fake cannot evaluate condition {clause!r}"
-            if m.group(1):
-                if existing is None or names[m.group(1)] not in existing:
-                    return
-                continue
-            attr, cmp, val = names[m.group(2)], m.group(3), values[m.group(4)]
-            if existing is None or attr not in existing:
-                continue
-            have = existing[attr]
-            kind = next(iter(val))
-            a, b = (float(have[kind]), float(val[kind])) if kind == "N" else (have[kind], val[kind])
-            if (cmp == "<" and a < b) or (cmp == ">" and a > b) or (cmp == "=" and a == b):
-                return
+        # OR of ANDs, no parentheses: all this code's conditions need
+        if any(
+            all(self._holds(existing, c, names, values) for c in alt.split(" AND "))
+            for alt in expr.split(" OR ")
+        ):
+            return
         raise _client_error("ConditionalCheckFailedException", op)
+
+    @staticmethod
+    def _holds(existing: dict | None, clause: str, names: dict, values: dict) -> bool:
+        m = _COND.match(clause)
+        assert m, f"fake cannot evaluate condition {clause!r}"
+        if m.group(1):
+            return existing is None or names[m.group(1)] not in existing
+        attr, cmp, val = names[m.group(2)], m.group(3), values[m.group(4)]
+        if existing is None or attr not in existing:
+            return False
+        have = existing[attr]
+        kind = next(iter(val))
+        a, b = (float(have[kind]), float(val[kind])) if kind == "N" else (have[kind], val[kind])
+        return (cmp == "<" and a < b) or (cmp == ">" and a > b) or (cmp == "=" and a == b)
 
     def put_item(
         self,
@@ -286,6 +291,21 @@ class FakeDynamo:
         )
         self._table(TableName).pop(self._key(Key), None)
         return {}
+
+    def query(
+        self,
+        TableName: str,
+        KeyConditionExpression: str,
+        ExpressionAttributeNames: dict,
+        ExpressionAttributeValues: dict,
+        ConsistentRead: bool = False,
+    ) -> dict:
+        self._count("Query")
+        m = re.match(r"^(#\w+) = (:\w+)$", KeyConditionExpression)
+        assert m and ExpressionAttributeNames[m.group(1)] == "series", KeyConditionExpression
+        want = ExpressionAttributeValues[m.group(2)]["S"]
+        items = [dict(v) for (s, _), v in sorted(self._table(TableName).items()) if s == want]
+        return {"Items": items, "Count": len(items)}
 
     def get_item(self, TableName: str, Key: dict, ConsistentRead: bool = False) -> dict:
         self._count("GetItem")

@@ -85,7 +85,8 @@ def test_a_gzipped_upload_is_processed_as_csv(s3, store) -> None:
 def test_a_bad_file_gets_a_report_and_writes_nothing_else(s3, store) -> None:
     run = _upload(s3, store, "uploads/bad.csv", SALES + "2017-08-16,1,10,lots,False\n")
     assert run["status"] == "rejected"
-    report = json.loads(s3.text(OUTPUT, "rejected/uploads/bad.csv.json"))
+    assert run["report"] == f"s3://{OUTPUT}/{runs.rejected_key('uploads/bad.csv', run['run_id'])}"
+    report = json.loads(s3.text(OUTPUT, f"rejected/uploads/bad.csv.{run['run_id'].rsplit('-', 1)[-1]}.json"))
     assert report["file"] == "uploads/bad.csv" and report["problems"][0]["line"] == 5
     assert report["problems"][0]["column"] == "unit_sales" and report["history_changed"] is False
     assert store.date_range() is None, "history must be untouched"
@@ -119,7 +120,7 @@ def test_a_request_beyond_the_horizon_is_rejected_naming_the_row(s3, store) -> N
         "id,date,store_nbr,item_nbr,onpromotion\n1,2017-08-16,1,10,False\n2,2017-09-01,1,10,False\n",
     )
     assert run["status"] == "rejected"
-    report = json.loads(s3.text(OUTPUT, "rejected/far.csv.json"))
+    report = json.loads(s3.text(OUTPUT, runs.rejected_key("far.csv", run["run_id"])))
     assert report["problems"][0]["line"] == 3 and "2017-08-31" in report["problems"][0]["expected"]
 
 
@@ -229,7 +230,7 @@ def test_upper_case_spaced_and_non_ascii_keys_are_processed(s3, store, key, proc
 def test_a_key_at_the_s3_limit_is_processed_under_keys_that_fit() -> None:
     key = "uploads/" + "é" * 500 + ".csv"  # 1012 bytes of UTF-8
     run_id = runs.run_id_for(key, "e1")
-    processed, rejected = runs.processed_key(FileKind.ACTUALS, key, run_id), runs.rejected_key(key)
+    processed, rejected = runs.processed_key(FileKind.ACTUALS, key, run_id), runs.rejected_key(key, run_id)
     assert len(processed.encode()) <= 1024 and processed.endswith(f".{run_id.rsplit('-', 1)[-1]}.csv")
     assert len(rejected.encode()) <= 1024 and rejected.endswith(".json")
     assert processed != runs.processed_key(FileKind.ACTUALS, key.replace("é", "è", 1), run_id), (
@@ -286,15 +287,25 @@ def test_the_manifest_is_written_when_the_run_starts(s3, store) -> None:
     assert run.status is RunStatus.FORECASTING and run.input.version_id == version
 
 
-def test_two_files_put_to_one_key_are_each_processed_as_uploaded(s3, store) -> None:
+@pytest.mark.parametrize("processing_order", ["as_uploaded", "reversed"])
+def test_two_files_put_to_one_key_are_each_processed_as_uploaded(s3, store, processing_order) -> None:
     # GIVEN two different files put to one key of the versioned raw bucket, one right after the other
+    # (the same second: the events' millisecond eventTimes and sequencers order them)
     first = HEADER + "2017-08-14,1,10,3,False\n2017-08-15,1,10,4,False\n"
     second = HEADER + "2017-08-15,1,10,40,False\n2017-08-16,1,10,50,False\n"
     v1 = s3.put_object(Bucket=RAW, Key="uploads/same.csv", Body=first)
     v2 = s3.put_object(Bucket=RAW, Key="uploads/same.csv", Body=second)
-    # WHEN each event is processed, the first one only after the second file replaced it at the key
-    run1 = run_etl(s3, store, RAW, "uploads/same.csv", CONFIG, version_id=v1["VersionId"])
-    run2 = run_etl(s3, store, RAW, "uploads/same.csv", CONFIG, version_id=v2["VersionId"])
+    events = {
+        1: {"version_id": v1["VersionId"], "event_time": "2017-08-17T10:00:00.100Z", "sequencer": "0A"},
+        2: {"version_id": v2["VersionId"], "event_time": "2017-08-17T10:00:00.250Z", "sequencer": "0B"},
+    }
+    # WHEN each event is processed, the first one only after the second file replaced it at the key,
+    # or (a retry, a replay, a slower invocation) the second upload's event before the first's
+    order = [1, 2] if processing_order == "as_uploaded" else [2, 1]
+    done = {n: run_etl(s3, store, RAW, "uploads/same.csv", CONFIG, **events[n]) for n in order}
+    run1, run2 = done[1], done[2]
+    assert run1.input.upload_stamp is not None and run2.input.upload_stamp is not None
+    assert run1.input.upload_stamp < run2.input.upload_stamp
     # THEN each run read its own version: two runs, two manifests, each with its upload's ETag
     assert run1.run_id == runs.run_id_for("uploads/same.csv", v1["ETag"])
     assert run2.run_id == runs.run_id_for("uploads/same.csv", v2["ETag"])
@@ -305,7 +316,8 @@ def test_two_files_put_to_one_key_are_each_processed_as_uploaded(s3, store) -> N
         assert manifest["status"] == "forecasting" and manifest["date_range"][0] < manifest["date_range"][1]
     assert (run1.date_range, run2.date_range) == (["2017-08-14", "2017-08-15"], ["2017-08-15", "2017-08-16"])
     assert run1.processed != run2.processed, "each run hands its own cleaned file to predict"
-    # AND history holds the first file's day it alone has, and the second file's values where they overlap
+    # AND history holds the first file's day it alone has, and the later upload's values where they
+    # overlap, whichever was processed last
     panel = store.read_panel([1], [10], "2017-08-14", "2017-08-16")
     assert panel.sales[panel.index_of([1], [10])[0]].tolist() == [3.0, 40.0, 50.0]
 

@@ -31,6 +31,9 @@ class FakeContext:
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:grocery-forecast-local-etl"
     aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
 
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
 
 def _load_handler(name: str, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

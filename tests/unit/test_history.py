@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
+import zlib
+
 import numpy as np
 import pandas as pd
 import pytest
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from grocery_forecast.aws.history import (
+    FENCE_SECONDS,
     SLOTS,
     DynamoHistoryStore,
     HistoryLockTimeout,
+    LeaseLost,
     decode_bucket,
+    decode_stamps,
     encode_bucket,
+    lease_key,
 )
+from grocery_forecast.contract import runs
 
 from .fakes import FakeDynamo
 
@@ -132,12 +141,267 @@ def test_a_second_writer_waits_for_the_lease_and_gives_up_with_a_clear_error() -
     assert other.read_panel([1], [10], "2017-05-01", "2017-05-01").sales[0, 0] == 1.0
 
 
+class _Clock:
+    """Epoch seconds the test moves by hand."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _timed_store(client: FakeDynamo, clock: _Clock) -> DynamoHistoryStore:
+    return DynamoHistoryStore(client, TABLE, max_workers=1, sleep=lambda s: None, clock=clock)
+
+
+def _lease_items(client: FakeDynamo) -> dict:
+    return {k[1]: v for k, v in client.tables.get(TABLE, {}).items() if k[0] == "__lock__"}
+
+
+def _rows(n_series: int, day: str = "2017-05-01", value: float = 1.0) -> pd.DataFrame:
+    return _frame([(day, 1, item, value, False) for item in range(1, n_series + 1)])
+
+
 def test_an_expired_lease_is_taken_over() -> None:
+    client, clock = FakeDynamo(), _Clock()
+    crashed = _timed_store(client, clock)
+    held = crashed.writer_lock(deadline=clock.now + 30, owner="dead")
+    held.__enter__()  # and killed holding it (kept referenced: a collected generator would release it)
+    with pytest.raises(HistoryLockTimeout):
+        _timed_store(client, clock).upsert(_rows(1), lock_wait_seconds=0.0)
+    clock.now += 30.5
+    _timed_store(client, clock).upsert(_rows(1), lock_wait_seconds=0.0)
+    assert _lease_items(client) == {}, "released after the merge"
+    del held
+
+
+def test_a_dead_writer_blocks_others_no_longer_than_its_invocation_could_have_lived() -> None:
+    # GIVEN a writer with 20 s left in its invocation (a lease of 60 s asked for)
+    client, clock = FakeDynamo(), _Clock()
+    held = _timed_store(client, clock).writer_lock(lease_seconds=60, deadline=clock.now + 20, owner="w1")
+    held.__enter__()
+    # THEN its lease ends with its invocation, not 60 s later
+    assert float(_lease_items(client)["writer-0000"]["expires"]["N"]) == pytest.approx(clock.now + 20)
+    clock.now += 20.01
+    _timed_store(client, clock).upsert(_rows(1), lock_wait_seconds=0.0, deadline=clock.now + 300)
+    del held
+
+
+def test_no_lease_is_taken_too_close_to_the_end_of_the_invocation() -> None:
+    client, clock = FakeDynamo(), _Clock()
+    with pytest.raises(HistoryLockTimeout, match="too soon"):
+        _timed_store(client, clock).upsert(_rows(1), deadline=clock.now + FENCE_SECONDS / 2)
+    assert _lease_items(client) == {}
+
+
+class _LostResponses(FakeDynamo):
+    """Applies the first ``lose`` lease PutItems / DeleteItems, then raises as if the response never came."""
+
+    def __init__(self, lose_put: int = 0, fail_delete: int = 0) -> None:
+        super().__init__()
+        self.lose_put, self.fail_delete = lose_put, fail_delete
+
+    def put_item(self, **kwargs):  # type: ignore[no-untyped-def]
+        out = super().put_item(**kwargs)
+        if self.lose_put > 0:
+            self.lose_put -= 1
+            raise ReadTimeoutError(endpoint_url="http://dynamodb")
+        return out
+
+    def delete_item(self, **kwargs):  # type: ignore[no-untyped-def]
+        if self.fail_delete > 0:
+            self.fail_delete -= 1
+            raise EndpointConnectionError(endpoint_url="http://dynamodb")
+        return super().delete_item(**kwargs)
+
+
+def test_a_lost_acquire_response_is_sent_again_and_finds_its_own_lease() -> None:
+    # GIVEN the lease's conditional PutItem is applied but its response is lost
+    client = _LostResponses(lose_put=1)
+    # WHEN the writer sends it again THEN it recognises its own lease instead of waiting for itself
+    _store(client).upsert(_rows(3), lock_wait_seconds=0.0, owner="run-1/req-1")
+    assert client.calls["PutItem"] == 2
+    assert _store(client).read_panel([1], [2], "2017-05-01", "2017-05-01").sales[0, 0] == 1.0
+    assert _lease_items(client) == {}
+
+
+def test_another_owner_does_not_pass_for_the_holder() -> None:
     client = FakeDynamo()
-    crashed = _store(client)
-    lock = crashed.writer_lock(lease_seconds=-1.0)  # a writer that died holding an already-expired lease
-    lock.__enter__()
-    _store(client).upsert(_frame([("2017-05-01", 1, 10, 1.0, False)]), lock_wait_seconds=0.0)
+    held = _store(client).writer_lock(owner="run-1/req-1")
+    held.__enter__()
+    with pytest.raises(HistoryLockTimeout):
+        _store(client).upsert(_rows(1), lock_wait_seconds=0.0, owner="run-1/req-2")
+    _store(client).upsert(_rows(1), lock_wait_seconds=0.0, owner="run-1/req-1")  # the holder itself
+    held.__exit__(None, None, None)
+
+
+def test_the_release_is_retried() -> None:
+    client = _LostResponses(fail_delete=2)
+    _store(client).upsert(_rows(1), lock_wait_seconds=0.0)
+    assert _lease_items(client) == {}, "a release that failed twice was retried"
+
+
+class _Stalling(FakeDynamo):
+    """Calls ``after_write(n)`` after the n-th BatchWriteItem (n = 1, 2, ...): a writer that stalls."""
+
+    def __init__(self, after_write) -> None:  # type: ignore[no-untyped-def]
+        super().__init__()
+        self.after_write, self.writes = after_write, 0
+
+    def batch_write_item(self, RequestItems: dict) -> dict:
+        out = super().batch_write_item(RequestItems)
+        self.writes += 1
+        self.after_write(self.writes)
+        return out
+
+
+def test_a_writer_whose_invocation_is_over_writes_no_further_batch_and_a_retry_completes_the_merge() -> None:
+    # GIVEN 60 series (three batches of 25) and a writer that stalls past its deadline after the first
+    clock = _Clock()
+    client = _Stalling(lambda n: setattr(clock, "now", clock.now + 100) if n == 1 else None)
+    frame = _rows(60, value=7.0)
+    with pytest.raises(LeaseLost):
+        _timed_store(client, clock).upsert(frame, deadline=clock.now + 60, stamp=5)
+    # THEN it wrote the first batch only
+    assert client.writes == 1 and len([k for k in client.tables[TABLE] if not k[0].startswith("__")]) == 25
+    # AND the retry (a new invocation of the same upload) merges the whole file
+    client.after_write = lambda n: None
+    _timed_store(client, clock).upsert(frame, deadline=clock.now + 300, stamp=5)
+    panel = _store(client).read_panel([1] * 60, list(range(1, 61)), "2017-05-01", "2017-05-01")
+    assert (panel.sales[:, 0] == 7.0).all()
+    assert _lease_items(client) == {}
+
+
+def test_a_writer_whose_lease_was_taken_writes_no_further_batch() -> None:
+    clock = _Clock()
+
+    def taken(n: int) -> None:
+        if n == 1:  # the writer stalls past its lease; another takes it over
+            clock.now += 61
+            client.put_item(
+                TableName=TABLE,
+                Item={**lease_key(0), "owner": {"S": "other"}, "expires": {"N": str(clock.now + 60)}},
+            )
+
+    client = _Stalling(taken)
+    with pytest.raises(LeaseLost):
+        _timed_store(client, clock).upsert(_rows(60), deadline=clock.now + 900)
+    assert client.writes == 1
+    assert _lease_items(client)["writer-0000"]["owner"] == {"S": "other"}, "the other's lease is left alone"
+
+
+def test_the_lease_is_renewed_as_the_merge_goes_but_never_past_the_invocation() -> None:
+    # GIVEN batches 20 s apart, leases of 30 s and 70 s left in the invocation
+    clock = _Clock()
+    start = clock.now
+    expiries: list[float] = []
+
+    def slow(n: int) -> None:
+        clock.now += 20
+        expiries.append(float(_lease_items(client)["writer-0000"]["expires"]["N"]))
+
+    client = _Stalling(slow)
+    store = _timed_store(client, clock)
+    with store.writer_lock(lease_seconds=30, deadline=start + 70) as lease:
+        for _ in range(3):
+            lease.guard()
+            store.batch_put(
+                [
+                    {
+                        "series": {"S": "1#1"},
+                        "bucket": {"S": "Y2017"},
+                        **encode_bucket(np.zeros(SLOTS), np.zeros(SLOTS)),
+                    }
+                ]
+            )
+        assert lease.renewals >= 1
+        with pytest.raises(LeaseLost, match="invocation ends"):
+            lease.guard()  # 60 s in: under FENCE_SECONDS of invocation left
+    assert max(expiries) <= start + 70
+
+
+def test_lease_keys_are_per_partition() -> None:
+    assert lease_key(0) == {"series": {"S": "__lock__"}, "bucket": {"S": "writer-0000"}}
+    client = FakeDynamo()
+    with _store(client).writer_lock(partition=0), _store(client).writer_lock(partition=1, wait_seconds=0):
+        assert sorted(_lease_items(client)) == ["writer-0000", "writer-0001"]
+    assert _store(client).leases() == []
+    with pytest.raises(ValueError):
+        lease_key(-1)
+
+
+# -- upload order ---------------------------------------------------------------------------------
+
+
+def test_a_day_keeps_the_value_of_the_latest_upload_whatever_the_merge_order() -> None:
+    # GIVEN three uploads of overlapping days, stamped in upload order 1 < 2 < 3
+    days = pd.date_range("2017-06-01", periods=6).strftime("%Y-%m-%d")
+    uploads = {
+        1: _frame([(d, 1, 10, 100.0 + k, False) for k, d in enumerate(days[:4])]),
+        2: _frame([(d, 1, 10, 200.0 + k, True) for k, d in enumerate(days[2:])]),
+        3: _frame([(days[3], 1, 10, 300.0, False)]),
+    }
+    expected = [100.0, 101.0, 200.0, 300.0, 202.0, 203.0]
+    # WHEN they are merged in every possible order (retries, replays, concurrent invocations)
+    for order in itertools.permutations(uploads):
+        store = _store()
+        for stamp in order:
+            store.upsert(uploads[stamp], stamp=stamp)
+        # THEN each day holds the value of the latest upload that has it, and its promotion flag
+        panel = store.read_panel([1], [10], days[0], days[-1])
+        assert panel.sales[0].tolist() == expected, order
+        assert panel.promo[0].tolist() == [0, 0, 1, 0, 1, 1], order
+
+
+def test_the_same_upload_merged_again_after_a_later_one_changes_nothing() -> None:
+    store = _store()
+    old, new = _frame([("2017-06-01", 1, 10, 1.0, False)]), _frame([("2017-06-01", 1, 10, 2.0, False)])
+    store.upsert(old, stamp=10)
+    store.upsert(new, stamp=20)
+    store.upsert(old, stamp=10)  # a retry or replay of the first upload, processed last
+    assert store.read_panel([1], [10], "2017-06-01", "2017-06-01").sales[0, 0] == 2.0
+
+
+def test_format_1_items_are_read_and_merged_as_older_than_any_upload() -> None:
+    # GIVEN a year bucket written before upload stamps (format 1: sales + promotions, no header byte)
+    client = FakeDynamo()
+    sales = np.full(SLOTS, np.nan, dtype=np.float32)
+    sales[[151, 152]] = [5.0, 6.0]  # 2017-06-01, 2017-06-02
+    raw = sales.astype("<f4").tobytes() + np.zeros(SLOTS, np.int8).tobytes()
+    client.tables[TABLE] = {
+        ("1#10", "Y2017"): {
+            "series": {"S": "1#10"},
+            "bucket": {"S": "Y2017"},
+            "data": {"B": zlib.compress(raw)},
+        }
+    }
+    store = _store(client)
+    assert store.read_panel([1], [10], "2017-06-01", "2017-06-02").sales[0].tolist() == [5.0, 6.0]
+    assert (decode_stamps(client.tables[TABLE][("1#10", "Y2017")]) == 0).all()
+    # WHEN an upload with any stamp merges into it THEN its day replaces the old one, the other stays
+    store.upsert(_frame([("2017-06-02", 1, 10, 60.0, False)]), stamp=1)
+    assert store.read_panel([1], [10], "2017-06-01", "2017-06-02").sales[0].tolist() == [5.0, 60.0]
+    stamps = decode_stamps(client.tables[TABLE][("1#10", "Y2017")])
+    assert stamps[151] == 0 and stamps[152] == 1
+
+
+def test_stamps_round_trip_and_stay_small_when_days_share_an_upload() -> None:
+    sales = np.arange(SLOTS, dtype=np.float32)
+    one = np.full(SLOTS, runs.upload_stamp("2017-08-15T10:00:00.123Z", "0055AED6DCD90281E5"), np.int64)
+    item = encode_bucket(sales, np.zeros(SLOTS, np.int8), one)
+    np.testing.assert_array_equal(decode_stamps(item), one)
+    daily = np.array(
+        [
+            runs.upload_stamp(pd.Timestamp("2017-01-01 06:00:00.5", tz="UTC") + pd.Timedelta(days=d))
+            for d in range(SLOTS)
+        ]
+    )
+    item_daily = encode_bucket(sales, np.zeros(SLOTS, np.int8), daily)
+    np.testing.assert_array_equal(decode_stamps(item_daily), daily)
+    # one upload: the stamps cost almost nothing; a year of daily uploads stays under one 4 KB read unit
+    assert len(item["data"]["B"]) < len(encode_bucket(sales, np.zeros(SLOTS, np.int8))["data"]["B"]) + 64
+    assert len(item_daily["data"]["B"]) < 4096
 
 
 def test_chunked_merging_gives_the_same_history_whatever_the_chunk_size() -> None:
@@ -158,3 +422,29 @@ def test_chunked_merging_gives_the_same_history_whatever_the_chunk_size() -> Non
     np.testing.assert_array_equal(results[0], results[2])
     np.testing.assert_array_equal(results[1], results[2])
     assert not np.isnan(results[2]).any()
+
+
+def test_a_throttled_batch_is_not_retried_once_the_lease_is_gone() -> None:
+    # GIVEN the first BatchWriteItem is throttled, and the backoff outlasts the invocation
+    clock = _Clock()
+    client = FakeDynamo()
+    store = DynamoHistoryStore(
+        client, TABLE, max_workers=1, sleep=lambda s: setattr(clock, "now", clock.now + 100), clock=clock
+    )
+
+    def throttle_once(RequestItems: dict) -> dict:
+        client.batch_write_item = original  # type: ignore[method-assign]
+        raise _throttled()
+
+    original = client.batch_write_item
+    client.batch_write_item = throttle_once  # type: ignore[method-assign]
+    # WHEN the writer would retry the batch THEN the fence stops it: nothing is written
+    with pytest.raises(LeaseLost):
+        store.upsert(_rows(3), deadline=clock.now + 60)
+    assert not [k for k in client.tables[TABLE] if not k[0].startswith("__")]
+
+
+def _throttled() -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "BatchWriteItem")

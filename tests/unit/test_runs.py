@@ -34,7 +34,7 @@ def test_keys_follow_the_layout() -> None:
         runs.processed_key(FileKind.REQUEST, "test.csv", "test-0123456789ab")
         == "requests/test.0123456789ab.csv"
     )
-    assert runs.rejected_key("uploads/x.csv") == "rejected/uploads/x.csv.json"
+    assert runs.rejected_key("uploads/x.csv", "x-0123456789ab") == "rejected/uploads/x.csv.0123456789ab.json"
     assert runs.manifest_key("r-1") == "runs/r-1.json"
     assert runs.forecast_key("r-1") == "forecasts/r-1/forecast.csv"
     assert runs.model_key("v1", "model.txt") == "models/v1/model.txt"
@@ -114,7 +114,7 @@ def test_processed_keys_end_in_lower_case_csv_and_derived_keys_fit_s3() -> None:
     long_key = "uploads/" + "ñ" * 508 + ".CSV"  # 1028 bytes: S3 would refuse the prefixed keys
     for derived, suffix in (
         (runs.processed_key(FileKind.REQUEST, long_key, "n-0123456789ab"), ".0123456789ab.csv"),
-        (runs.rejected_key(long_key), ".json"),
+        (runs.rejected_key(long_key, "n-0123456789ab"), ".0123456789ab.json"),
     ):
         assert len(derived.encode()) <= 1024 and derived.endswith(suffix)
 

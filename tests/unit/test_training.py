@@ -9,13 +9,14 @@ the training manifest records the outcome.
 from __future__ import annotations
 
 import json
+import zlib
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from grocery_forecast.aws import model_store
-from grocery_forecast.aws.history import DynamoHistoryStore, YearBuckets, panel_from_buckets
+from grocery_forecast.aws.history import SLOTS, DynamoHistoryStore, YearBuckets, lease_key, panel_from_buckets
 from grocery_forecast.aws.reference_store import ReferenceObjects
 from grocery_forecast.contract.runs import CURRENT_MODEL_KEY
 from grocery_forecast.pipeline import training
@@ -116,6 +117,43 @@ def test_scan_skips_years_before_the_window() -> None:
     )
     assert sorted(store.scan_segment(0, 1).years.tolist()) == [2016, 2017]
     assert store.scan_segment(0, 1, first_year=2017).years.tolist() == [2017]
+
+
+def test_scan_decodes_both_item_formats_and_skips_the_meta_row_and_every_lease() -> None:
+    # GIVEN a history with format-2 buckets (stamped uploads), one format-1 bucket written before
+    # upload stamps, the __meta__ row, and writer leases of three partitions (one held right now)
+    client = FakeDynamo()
+    store = DynamoHistoryStore(client, "history", max_workers=1, sleep=lambda s: None)
+    rows = [("2017-03-01", s, 5, float(s), s % 2 == 0) for s in range(1, 13)]
+    frame = pd.DataFrame(rows, columns=["date", "store_nbr", "item_nbr", "unit_sales", "onpromotion"])
+    store.upsert(frame.assign(date=pd.to_datetime(frame["date"])), stamp=7)
+    old = np.full(SLOTS, np.nan, dtype=np.float32)
+    old[[0, 59]] = [4.0, 9.0]  # 2017-01-01 and 2017-03-01
+    client.tables["history"][("99#5", "Y2017")] = {
+        "series": {"S": "99#5"},
+        "bucket": {"S": "Y2017"},
+        "data": {"B": zlib.compress(old.astype("<f4").tobytes() + np.ones(SLOTS, np.int8).tobytes())},
+    }
+    for partition in (1, 2):  # left by writers that died; they expire by themselves
+        client.put_item(
+            TableName="history", Item={**lease_key(partition), "owner": {"S": "dead"}, "expires": {"N": "1"}}
+        )
+    assert ("__meta__", "dates") in client.tables["history"]
+    with store.writer_lock(partition=0):
+        # WHEN every segment is scanned (pages of FakeDynamo.scan_page items, so it paginates)
+        parts = [store.scan_segment(s, SEGMENTS) for s in range(SEGMENTS)]
+    merged = YearBuckets(
+        *(np.concatenate([getattr(p, f) for p in parts]) for f in ("series", "years", "sales", "promo"))
+    )
+    # THEN exactly the 13 year buckets come back, each once, with the values each format holds
+    assert sorted(merged.series.tolist()) == sorted([f"{s}#5" for s in range(1, 13)] + ["99#5"])
+    assert set(merged.years.tolist()) == {2017}
+    at = {name: j for j, name in enumerate(merged.series)}
+    assert merged.sales[at["99#5"], [0, 59]].tolist() == [4.0, 9.0] and merged.promo[at["99#5"], 0] == 1
+    assert merged.sales[at["6#5"], 59] == 6.0 and merged.promo[at["6#5"], 59] == 1
+    assert merged.sales[at["7#5"], 59] == 7.0 and merged.promo[at["7#5"], 59] == 0
+    panel = panel_from_buckets(merged, "2017-03-01", "2017-03-01")
+    assert panel.n_series == 13 and not np.isnan(panel.sales).any()
 
 
 # -- the workflow's tasks ------------------------------------------------------------------------

@@ -2,25 +2,42 @@
 
 Layout of the history table (partition key ``series`` = ``"store#item"``, sort key ``bucket``):
 
-* ``Y2017``: one item per series and calendar year. Attribute ``data`` holds 366 day-of-year
-  slots of sales (little-endian float32, NaN = no row that day) followed by 366 promotion flags
-  (int8), zlib-compressed: 1.8 KB raw, typically 0.3-0.7 KB stored, because the emulator's and
-  DynamoDB's cost grows with item size. A 16-day forecast with a 16-week lookback reads one item
-  per series (two early in the year) through BatchGetItem, instead of a Query or ~100 GetItems.
+* ``Y2017``: one item per series and calendar year. Attribute ``data`` is zlib-compressed
+  (because the emulator's and DynamoDB's cost grows with item size):
+
+  - format 2 (written now): one byte ``0x02``, 366 day-of-year slots of sales (little-endian
+    float32, NaN = no row that day), 366 promotion flags (int8), then 366 upload stamps (int64,
+    0 = none; see :func:`grocery_forecast.contract.runs.upload_stamp`), stored as 8 byte planes
+    (all high bytes first) so the stamps of a bucket, mostly one or a few uploads', compress to
+    little: 4.8 KB raw; a year of one upload's sales 0.51 KB stored (format 1: 0.46 KB), with the
+    last 60 days from daily uploads 1.1 KB, a whole year of daily uploads 3.2 KB (each stamp is
+    about 6 bytes of entropy: the millisecond of the upload and its tie-break), still one 4 KB read
+    unit but up to 4 write units;
+  - format 1 (read only, items written before upload stamps): the sales and promotions without
+    the leading byte, 1,830 bytes; its days count as stamp 0, older than any upload.
+
+  A 16-day forecast with a 16-week lookback reads one item per series (two early in the year)
+  through BatchGetItem, instead of a Query or ~100 GetItems.
 * ``__meta__ / dates``: earliest and latest date ever stored, so a forecast request can be
   anchored to the end of history.
-* ``__lock__ / writer``: a lease held while a file's rows are merged into year buckets. Merging
-  is read-modify-write; the lease keeps two uploads landing at once from overwriting each
-  other's days (BatchWriteItem cannot be conditional).
+* ``__lock__ / writer-NNNN``: the writer lease of one partition of the series (one partition,
+  ``writer-0000``, today; a sharded ingest would take one per partition), held while a file's rows
+  are merged into year buckets. Merging is read-modify-write; the lease keeps two uploads landing
+  at once from overwriting each other's days (BatchWriteItem cannot be conditional).
+  See :class:`WriterLease`.
 
-Upserting is idempotent: a day's values are overwritten by the newest upload that contains it,
-and uploading the same file twice writes identical bytes.
+**Upload order, not processing order.** A merge keeps a stored day unless the upload being
+merged has a row for it *and* a stamp at least as new as the day's: for every store-item-day the
+value comes from the most recently uploaded file that holds it, whichever order retries, replays
+and concurrent invocations merge in. The same upload merged twice writes identical bytes, so a
+retry completes a half-done merge.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 import uuid
 import zlib
@@ -40,10 +57,14 @@ from grocery_forecast.forecasting.panel import SalesPanel
 __all__ = [
     "DynamoHistoryStore",
     "HistoryLockTimeout",
+    "LeaseLost",
     "UpsertStats",
+    "WriterLease",
     "YearBuckets",
     "decode_bucket",
+    "decode_stamps",
     "encode_bucket",
+    "lease_key",
     "panel_from_buckets",
 ]
 
@@ -51,7 +72,14 @@ log = logging.getLogger(__name__)
 
 SLOTS = 366
 META_KEY = {"series": {"S": "__meta__"}, "bucket": {"S": "dates"}}
-LOCK_KEY = {"series": {"S": "__lock__"}, "bucket": {"S": "writer"}}
+LEASE_SERIES = "__lock__"
+#: The current item format (a leading byte of the decompressed ``data``); format 1 had none.
+FORMAT = 2
+_V1_BYTES = SLOTS * 5
+_V2_BYTES = 1 + SLOTS * 13
+#: A writer stops writing this long before its lease expires, unless it renews it first: room
+#: for one BatchWriteItem call already sent to land, and for the clocks of two Lambdas to differ.
+FENCE_SECONDS = 10.0
 _GET_BATCH = 100
 _WRITE_BATCH = 25
 _RETRYABLE = {
@@ -68,6 +96,93 @@ class HistoryLockTimeout(RuntimeError):
     """Another upload held the history writer lease for longer than we could wait."""
 
 
+class LeaseLost(RuntimeError):
+    """This writer's lease expired or was taken: it must not write another batch (fencing).
+
+    Raised instead of writing, so the attempt fails and Lambda retries it; the retry merges the
+    whole file again under a new lease, which completes whatever this attempt left half done.
+    """
+
+
+def lease_key(partition: int = 0) -> dict[str, dict[str, str]]:
+    """The lease item of one partition of the series (``__lock__ / writer-0000`` today)."""
+    if not 0 <= partition <= 9999:
+        raise ValueError(f"lease partition must be 0..9999, not {partition}")
+    return {"series": {"S": LEASE_SERIES}, "bucket": {"S": f"writer-{partition:04d}"}}
+
+
+def _transient(exc: Exception) -> bool:
+    """A throttle, a 5xx, or a request whose response never came (it may have been applied)."""
+    if _is_retryable(exc):
+        return True
+    try:
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+        from botocore.exceptions import HTTPClientError
+    except ImportError:  # pragma: no cover - botocore ships with boto3 and the Lambda runtime
+        return False
+    return isinstance(exc, BotoConnectionError | HTTPClientError)
+
+
+class WriterLease:
+    """The writer lease of one partition, held by one invocation (see :meth:`DynamoHistoryStore.writer_lock`).
+
+    The lease item holds the ``owner`` token and the epoch second it ``expires``. It never outlives
+    the invocation that holds it: ``expires`` is at most the invocation's ``deadline`` (Lambda kills
+    it then), so a writer killed at any instant blocks others until its own deadline at the latest.
+    Within that it is short (``lease_seconds``) and renewed as the merge goes. Before every batch
+    write the writer calls :meth:`guard`, which renews the lease when less than half of it is left
+    and raises :class:`LeaseLost` when it cannot: once expired (or taken), a writer writes nothing
+    more. Renewal is conditional on the owner token and an unexpired lease, so a writer cannot
+    resurrect a lease another writer may already have taken.
+    """
+
+    def __init__(
+        self,
+        store: DynamoHistoryStore,
+        owner: str,
+        partition: int,
+        lease_seconds: float,
+        deadline: float | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self._store = store
+        self.owner = owner
+        self.partition = partition
+        self.key = lease_key(partition)
+        self.lease_seconds = lease_seconds
+        self.deadline = deadline
+        self._clock = clock
+        self.expires = 0.0
+        self.renewals = 0
+        self._mutex = threading.Lock()
+
+    def _until(self, now: float) -> float:
+        until = now + self.lease_seconds
+        return until if self.deadline is None else min(until, self.deadline)
+
+    def guard(self) -> None:
+        """Renew the lease if it is running out; raise :class:`LeaseLost` if it cannot be held
+        until at least ``FENCE_SECONDS`` from now (so the next batch lands inside it)."""
+        with self._mutex:
+            now = self._clock()
+            if self.expires - now > max(FENCE_SECONDS, self.lease_seconds / 2):
+                return
+            until = self._until(now)
+            if until - now <= FENCE_SECONDS:
+                raise LeaseLost(
+                    f"history writer lease {self.key['bucket']['S']}: the invocation ends in "
+                    f"{until - now:.1f}s, too soon to write another batch; the retry will merge the file"
+                )
+            if now >= self.expires:
+                raise LeaseLost(
+                    f"history writer lease {self.key['bucket']['S']} expired {now - self.expires:.1f}s "
+                    "ago; nothing more is written, the retry will merge the file"
+                )
+            self._store._renew(self, now, until)
+            self.expires = until
+            self.renewals += 1
+
+
 @dataclass(frozen=True)
 class UpsertStats:
     rows: int
@@ -81,11 +196,27 @@ def bucket_name(year: int) -> str:
     return f"Y{year:04d}"
 
 
-def encode_bucket(sales: np.ndarray, promo: np.ndarray) -> dict[str, dict[str, Any]]:
-    """Attribute values for one year bucket (without its key)."""
+def _planes(stamps: np.ndarray) -> bytes:
+    """int64 stamps as 8 byte planes, most significant first (they compress where values repeat)."""
+    return np.ascontiguousarray(
+        np.ascontiguousarray(stamps, dtype=">i8").view(np.uint8).reshape(-1, 8).T
+    ).tobytes()
+
+
+def encode_bucket(
+    sales: np.ndarray, promo: np.ndarray, stamps: np.ndarray | None = None
+) -> dict[str, dict[str, Any]]:
+    """Attribute values for one year bucket (without its key), in the current format.
+
+    ``stamps`` are the upload stamps of the days (0 = none); all 0 when not given.
+    """
+    if stamps is None:
+        stamps = np.zeros(SLOTS, dtype=np.int64)
     raw = (
-        np.ascontiguousarray(sales, dtype="<f4").tobytes()
+        bytes((FORMAT,))
+        + np.ascontiguousarray(sales, dtype="<f4").tobytes()
         + np.ascontiguousarray(promo, dtype=np.int8).tobytes()
+        + _planes(stamps)
     )
     return {
         "data": {"B": zlib.compress(raw, 1)},
@@ -94,28 +225,52 @@ def encode_bucket(sales: np.ndarray, promo: np.ndarray) -> dict[str, dict[str, A
 
 
 def _raw(item: dict[str, dict[str, Any]]) -> bytes:
+    """The decompressed ``data`` in the current format (a format-1 item gets a 0 byte and 0 stamps)."""
     raw = zlib.decompress(item["data"]["B"])
-    if len(raw) != SLOTS * 5:
-        raise ValueError(
-            f"corrupt history bucket {item.get('series')}/{item.get('bucket')}: "
-            f"{len(raw)} bytes, expected {SLOTS * 5}"
-        )
-    return raw
+    if len(raw) == _V2_BYTES and raw[0] == FORMAT:
+        return raw
+    if len(raw) == _V1_BYTES:
+        return b"\x00" + raw + bytes(SLOTS * 8)
+    raise ValueError(
+        f"corrupt history bucket {item.get('series')}/{item.get('bucket')}: "
+        f"{len(raw)} bytes, expected {_V2_BYTES} (format {FORMAT}) or {_V1_BYTES} (format 1)"
+    )
 
 
-def _decode_many(items: list[dict[str, dict[str, Any]]]) -> tuple[np.ndarray, np.ndarray]:
-    """``(sales float32[n, 366], promo int8[n, 366])`` of stored year buckets."""
+def _decode_many(
+    items: list[dict[str, dict[str, Any]]], *, with_stamps: bool = False
+) -> tuple[np.ndarray, ...]:
+    """``(sales float32[n, 366], promo int8[n, 366])`` of stored year buckets, and their stamps
+    ``int64[n, 366]`` when ``with_stamps``."""
     if not items:
-        return np.zeros((0, SLOTS), np.float32), np.zeros((0, SLOTS), np.int8)
-    block = np.frombuffer(b"".join(_raw(it) for it in items), dtype=np.uint8).reshape(len(items), SLOTS * 5)
-    sales = block[:, : SLOTS * 4].copy().view("<f4").astype(np.float32)
-    return sales, block[:, SLOTS * 4 :].view(np.int8).copy()
+        empty = (np.zeros((0, SLOTS), np.float32), np.zeros((0, SLOTS), np.int8))
+        return (*empty, np.zeros((0, SLOTS), np.int64)) if with_stamps else empty
+    block = np.frombuffer(b"".join(_raw(it) for it in items), dtype=np.uint8).reshape(len(items), _V2_BYTES)
+    sales = block[:, 1 : 1 + SLOTS * 4].copy().view("<f4").astype(np.float32)
+    promo = block[:, 1 + SLOTS * 4 : 1 + SLOTS * 5].view(np.int8).copy()
+    if not with_stamps:
+        return sales, promo
+    planes = block[:, 1 + SLOTS * 5 :].reshape(len(items), 8, SLOTS)
+    stamps = np.ascontiguousarray(planes.transpose(0, 2, 1)).view(">i8").reshape(len(items), SLOTS)
+    return sales, promo, stamps.astype(np.int64)
 
 
 def decode_bucket(item: dict[str, dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    """``(sales float32[366], promo int8[366])`` of one stored year bucket."""
+    """``(sales float32[366], promo int8[366])`` of one stored year bucket (either format)."""
     sales, promo = _decode_many([item])
     return sales[0], promo[0]
+
+
+def decode_stamps(item: dict[str, dict[str, Any]]) -> np.ndarray:
+    """The upload stamps ``int64[366]`` of one stored year bucket's days (0 = none, or format 1)."""
+    return _decode_many([item], with_stamps=True)[2][0]
+
+
+def _is_year_bucket(item: dict[str, dict[str, Any]]) -> bool:
+    """Whether a stored item is a series' year bucket, not one of the table's own rows
+    (``__meta__``, the ``__lock__`` leases: their series start with ``__``, no store#item does)."""
+    series, bucket = item["series"]["S"], item["bucket"]["S"]
+    return not series.startswith("__") and len(bucket) == 5 and bucket[0] == "Y" and bucket[1:].isdigit()
 
 
 def _is_retryable(exc: Exception) -> bool:
@@ -158,6 +313,9 @@ class DynamoHistoryStore:
         table: Table name.
         max_workers: Concurrent BatchGetItem/BatchWriteItem calls. Defaults to 8.
         max_attempts: Tries per batch before unprocessed keys/items are an error. Defaults to 10.
+        sleep: How to wait between retries. Defaults to time.sleep.
+        clock: Epoch seconds, for the writer lease (shared by every writer: compare
+            ``FENCE_SECONDS``). Defaults to time.time.
     """
 
     def __init__(
@@ -168,18 +326,38 @@ class DynamoHistoryStore:
         max_workers: int = 8,
         max_attempts: int = 10,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = client
         self.table = table
         self.max_workers = max_workers
         self.max_attempts = max_attempts
         self._sleep = sleep
+        self._clock = clock
+
+    @property
+    def client(self) -> Any:
+        """The DynamoDB client this store calls."""
+        return self._db
+
+    def with_client(self, client: Any) -> DynamoHistoryStore:
+        """The same table and settings through another client (e.g. a test's fault-injecting proxy)."""
+        return DynamoHistoryStore(
+            client,
+            self.table,
+            max_workers=self.max_workers,
+            max_attempts=self.max_attempts,
+            sleep=self._sleep,
+            clock=self._clock,
+        )
 
     # -- low-level batches -----------------------------------------------------------------------
 
-    def _call(self, op: Callable[..., dict], **kwargs: Any) -> dict:
-        """One API call, retried on throttling with jittered backoff."""
+    def _call(self, op: Callable[..., dict], guard: Callable[[], None] | None = None, **kwargs: Any) -> dict:
+        """One API call, retried on throttling with jittered backoff; ``guard`` runs before every try."""
         for attempt in range(self.max_attempts):
+            if guard is not None:
+                guard()
             try:
                 return op(**kwargs)
             except Exception as exc:
@@ -211,10 +389,12 @@ class DynamoHistoryStore:
             f"after {self.max_attempts} BatchGetItem attempts"
         )
 
-    def _write_batch(self, items: list[dict]) -> int:
+    def _write_batch(self, items: list[dict], guard: Callable[[], None] | None = None) -> int:
+        """Write up to 25 items; unprocessed ones again. ``guard`` (the writer lease's fence) runs
+        before every BatchWriteItem call, retries included."""
         request = {self.table: [{"PutRequest": {"Item": it}} for it in items]}
         for attempt in range(self.max_attempts):
-            resp = self._call(self._db.batch_write_item, RequestItems=request)
+            resp = self._call(self._db.batch_write_item, guard=guard, RequestItems=request)
             request = resp.get("UnprocessedItems") or {}
             if not request:
                 return len(items)
@@ -246,51 +426,139 @@ class DynamoHistoryStore:
 
     # -- the writer lease -------------------------------------------------------------------------
 
-    @contextmanager
-    def writer_lock(self, wait_seconds: float = 240.0, lease_seconds: float = 960.0) -> Iterator[str]:
-        """Hold the table's writer lease while merging; waits for other writers up to ``wait_seconds``.
+    def _lease_call(self, op: Callable[..., dict], attempts: int = 6, **kwargs: Any) -> dict:
+        """One lease request, retried on throttling *and* on a lost response (the same request
+        again: every lease request is safe to repeat, see :meth:`writer_lock`)."""
+        for attempt in range(attempts):
+            try:
+                return op(**kwargs)
+            except Exception as exc:
+                if not _transient(exc) or attempt == attempts - 1:
+                    raise
+                log.warning(
+                    "history lease request %s failed (%s); retrying", getattr(op, "__name__", op), exc
+                )
+                self._sleep(_backoff(attempt, base=0.1))
+        raise AssertionError("unreachable")
 
-        The lease expires by itself after ``lease_seconds`` (longer than any Lambda timeout), so a
-        writer that died mid-merge cannot block the table forever.
+    def _renew(self, lease: WriterLease, now: float, until: float) -> None:
+        try:
+            self._lease_call(
+                self._db.update_item,
+                TableName=self.table,
+                Key=lease.key,
+                UpdateExpression="SET #e = :until",
+                ConditionExpression="#o = :me AND #e > :now",
+                ExpressionAttributeNames={"#o": "owner", "#e": "expires"},
+                ExpressionAttributeValues={
+                    ":me": {"S": lease.owner},
+                    ":now": {"N": f"{now:.3f}"},
+                    ":until": {"N": f"{until:.3f}"},
+                },
+            )
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise LeaseLost(
+                    f"history writer lease {lease.key['bucket']['S']} expired or was taken by another "
+                    "writer; nothing more is written, the retry will merge the file"
+                ) from None
+            raise
+
+    @contextmanager
+    def writer_lock(
+        self,
+        wait_seconds: float = 240.0,
+        lease_seconds: float = 60.0,
+        *,
+        owner: str | None = None,
+        deadline: float | None = None,
+        partition: int = 0,
+    ) -> Iterator[WriterLease]:
+        """Hold the writer lease of ``partition`` while merging; waits for other writers up to
+        ``wait_seconds`` (and never past half the time to ``deadline``).
+
+        Args:
+            wait_seconds: How long to wait for another writer's lease. Defaults to 240.
+            lease_seconds: Length of the lease and of each renewal. Defaults to 60.
+            owner: The token that identifies this invocation's attempt (e.g. run id and Lambda
+                request id). Acquiring succeeds when the lease is free, expired, or already this
+                owner's, so a PutItem applied whose response was lost, sent again, finds its own
+                lease and goes on instead of waiting for itself. Defaults to a fresh random token.
+            deadline: Epoch second at which the invocation ends (Lambda kills it at its timeout:
+                ``time.time() + context.get_remaining_time_in_millis() / 1000``). The lease never
+                outlives it. None (a process without a deadline): leases of ``lease_seconds``.
+            partition: Which partition's lease (0 today; a sharded ingest takes one per partition).
+
+        The release is retried on transient errors; a release that still fails leaves a lease that
+        expires by itself within ``lease_seconds``.
         """
-        owner = uuid.uuid4().hex
-        deadline = time.monotonic() + wait_seconds
+        lease = WriterLease(self, owner or uuid.uuid4().hex, partition, lease_seconds, deadline, self._clock)
+        started = self._clock()
+        give_up = started + wait_seconds
+        if deadline is not None:
+            give_up = min(give_up, started + max(0.0, (deadline - started) / 2))
         attempt = 0
         while True:
-            now = time.time()
+            now = self._clock()
+            until = lease._until(now)
+            if until - now <= FENCE_SECONDS:
+                raise HistoryLockTimeout(
+                    f"{self.table}: the invocation ends in {until - now:.0f}s, too soon to merge; "
+                    "this upload will be retried"
+                )
             try:
-                self._call(
+                self._lease_call(
                     self._db.put_item,
                     TableName=self.table,
-                    Item={**LOCK_KEY, "owner": {"S": owner}, "expires": {"N": f"{now + lease_seconds:.3f}"}},
-                    ConditionExpression="attribute_not_exists(#o) OR #e < :now",
+                    Item={**lease.key, "owner": {"S": lease.owner}, "expires": {"N": f"{until:.3f}"}},
+                    ConditionExpression="attribute_not_exists(#o) OR #e < :now OR #o = :me",
                     ExpressionAttributeNames={"#o": "owner", "#e": "expires"},
-                    ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
+                    ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}, ":me": {"S": lease.owner}},
                 )
+                lease.expires = until
                 break
             except Exception as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
-                if time.monotonic() > deadline:
+                if self._clock() >= give_up:
                     raise HistoryLockTimeout(
                         f"{self.table}: another upload held the history writer lease for over "
-                        f"{wait_seconds:.0f}s; this upload will be retried"
+                        f"{self._clock() - started:.0f}s; this upload will be retried"
                     ) from None
                 self._sleep(min(2.0, 0.1 * 2 ** min(attempt, 4)) * random.uniform(0.5, 1.5))
                 attempt += 1
         try:
-            yield owner
+            yield lease
         finally:
-            try:
-                self._db.delete_item(
-                    TableName=self.table,
-                    Key=LOCK_KEY,
-                    ConditionExpression="#o = :me",
-                    ExpressionAttributeNames={"#o": "owner"},
-                    ExpressionAttributeValues={":me": {"S": owner}},
-                )
-            except Exception as exc:  # the lease expired and someone else holds it now
-                log.warning("history writer lease was lost before release: %s", exc)
+            self._release(lease)
+
+    def _release(self, lease: WriterLease) -> None:
+        try:
+            self._lease_call(
+                self._db.delete_item,
+                TableName=self.table,
+                Key=lease.key,
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":me": {"S": lease.owner}},
+            )
+        except Exception as exc:  # expired and taken by someone else, or DynamoDB unreachable
+            log.warning("history writer lease %s not released: %s", lease.key["bucket"]["S"], exc)
+
+    def leases(self) -> list[dict[str, Any]]:
+        """The lease items present (held, or left by a writer that died: they expire by themselves)."""
+        resp = self._call(
+            self._db.query,
+            TableName=self.table,
+            KeyConditionExpression="#s = :lock",
+            ExpressionAttributeNames={"#s": "series"},
+            ExpressionAttributeValues={":lock": {"S": LEASE_SERIES}},
+            ConsistentRead=True,
+        )
+        return [
+            {"partition": it["bucket"]["S"], "owner": it["owner"]["S"], "expires": float(it["expires"]["N"])}
+            for it in resp.get("Items", [])
+        ]
 
     # -- dates ------------------------------------------------------------------------------------
 
@@ -321,14 +589,37 @@ class DynamoHistoryStore:
     # -- upsert -----------------------------------------------------------------------------------
 
     def upsert(
-        self, frame: pd.DataFrame, *, lock_wait_seconds: float = 240.0, chunk_buckets: int = 250
+        self,
+        frame: pd.DataFrame,
+        *,
+        stamp: int = 0,
+        owner: str | None = None,
+        deadline: float | None = None,
+        partition: int = 0,
+        lock_wait_seconds: float = 240.0,
+        chunk_buckets: int = 250,
     ) -> UpsertStats:
-        """Merge cleaned actuals into the year buckets; each (date, store, item) overwrites its slot.
+        """Merge cleaned actuals into the year buckets, in upload order.
+
+        Each (date, store, item) of ``frame`` replaces the stored day unless the stored day comes
+        from a later upload (a larger stamp); days the frame has no row for are kept. So the
+        result does not depend on the order uploads are merged in, and merging the same upload
+        again (a retry completing a killed attempt's half-done merge) writes identical bytes.
 
         Buckets are merged in chunks, each read, merged, encoded and written by one task of the
         thread pool, so reads, writes and the client's own CPU work overlap and memory stays
         bounded by the chunk, not the file. ``frame`` must be validated (no duplicate keys, finite
         sales): see ``cleaning.read_table``.
+
+        Args:
+            frame: Cleaned actuals.
+            stamp: The upload's :func:`~grocery_forecast.contract.runs.upload_stamp`. Defaults to 0:
+                stamp-less merges replace each other in the order they run.
+            owner: The writer lease's owner token (see :meth:`writer_lock`).
+            deadline: Epoch second the invocation ends; the lease never outlives it.
+            partition: The lease partition (0 today).
+            lock_wait_seconds: How long to wait for another writer's lease. Defaults to 240.
+            chunk_buckets: Buckets per merge task. Defaults to 250.
         """
         started = time.perf_counter()
         if frame.empty:
@@ -353,14 +644,16 @@ class DynamoHistoryStore:
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(0, len(keys) + chunk_buckets, chunk_buckets))
 
-        def merge_chunk(c: int) -> tuple[int, int]:
+        def merge_chunk(c: int, lease: WriterLease) -> tuple[int, int]:
             g0 = c * chunk_buckets
             chunk_keys = keys[g0 : g0 + chunk_buckets]
             rows = order[bounds[c] : bounds[c + 1]]
             new_sales = np.full((len(chunk_keys), SLOTS), np.nan, dtype=np.float32)
             new_promo = np.zeros((len(chunk_keys), SLOTS), dtype=np.int8)
+            new_stamps = np.zeros((len(chunk_keys), SLOTS), dtype=np.int64)
             new_sales[codes[rows] - g0, slots[rows]] = sales[rows]
             new_promo[codes[rows] - g0, slots[rows]] = promo[rows]
+            new_stamps[codes[rows] - g0, slots[rows]] = stamp
             existing = [
                 it
                 for part in range(0, len(chunk_keys), _GET_BATCH)
@@ -373,20 +666,27 @@ class DynamoHistoryStore:
                     dtype=np.int64,
                     count=len(existing),
                 )
-                old_sales, old_promo = _decode_many(existing)
-                keep_old = np.isnan(new_sales[at])
+                old_sales, old_promo, old_stamps = _decode_many(existing, with_stamps=True)
+                # A stored day stays unless this upload has a row for it and is not older.
+                keep_old = np.isnan(new_sales[at]) | (old_stamps > stamp)
                 new_sales[at] = np.where(keep_old, old_sales, new_sales[at])
                 new_promo[at] = np.where(keep_old, old_promo, new_promo[at])
-            items = [{**key, **encode_bucket(new_sales[j], new_promo[j])} for j, key in enumerate(chunk_keys)]
-            written = sum(
-                self._write_batch(items[part : part + _WRITE_BATCH])
-                for part in range(0, len(items), _WRITE_BATCH)
-            )
+                new_stamps[at] = np.where(keep_old, old_stamps, new_stamps[at])
+            items = [
+                {**key, **encode_bucket(new_sales[j], new_promo[j], new_stamps[j])}
+                for j, key in enumerate(chunk_keys)
+            ]
+            written = 0
+            for part in range(0, len(items), _WRITE_BATCH):
+                # fencing: no BatchWriteItem call (retries included) outside a held lease
+                written += self._write_batch(items[part : part + _WRITE_BATCH], guard=lease.guard)
             return written, len(existing)
 
         n_chunks = -(-len(keys) // chunk_buckets)
-        with self.writer_lock(wait_seconds=lock_wait_seconds):
-            done = list(self._parallel(merge_chunk, list(range(n_chunks))))
+        with self.writer_lock(
+            wait_seconds=lock_wait_seconds, owner=owner, deadline=deadline, partition=partition
+        ) as lease:
+            done = list(self._parallel(lambda c: merge_chunk(c, lease), list(range(n_chunks))))
             self._extend_dates(dates.min().normalize(), dates.max().normalize())
         return UpsertStats(
             rows=len(frame),
@@ -403,11 +703,18 @@ class DynamoHistoryStore:
 
         Training reads the whole table; a parallel Scan lets ``total_segments`` workers (a Map
         state's iterations) each read a disjoint share, so no single function reads it all.
-        The ``__meta__`` and ``__lock__`` rows are skipped.
+        Only year buckets (``Y####`` of a ``store#item`` series) are kept: the ``__meta__ / dates``
+        row and every writer lease (``__lock__ / writer-NNNN``, one per partition, present while a
+        merge runs or until a dead writer's lease expires) are skipped. Buckets of either format
+        are decoded as every other read decodes them (:func:`_decode_many`: format 1 = no stamps);
+        the upload stamps are not returned, training needs only the values.
         """
         if not 0 <= segment < total_segments:
             raise ValueError(f"segment must be within 0..{total_segments - 1}, got {segment}")
-        kept: list[dict] = []
+        series: list[str] = []
+        years: list[int] = []
+        sales: list[np.ndarray] = []
+        promo: list[np.ndarray] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "Segment": segment,
@@ -415,22 +722,27 @@ class DynamoHistoryStore:
         }
         while True:
             page = self._call(self._db.scan, **kwargs)
-            for item in page.get("Items", []):
-                bucket = item["bucket"]["S"]
-                if not bucket.startswith("Y") or not bucket[1:].isdigit():
-                    continue  # __meta__/dates, __lock__/writer
-                if first_year is not None and int(bucket[1:]) < first_year:
-                    continue
-                kept.append(item)
+            kept = [
+                item
+                for item in page.get("Items", [])
+                if _is_year_bucket(item)  # not __meta__ / dates, nor a __lock__ / writer-NNNN lease
+                and (first_year is None or int(item["bucket"]["S"][1:]) >= first_year)
+            ]
+            # Decoded page by page: a format-2 item decompresses to 4.8 KB of which training keeps
+            # 1.8 KB, so the segment is never held decompressed whole.
+            page_sales, page_promo = _decode_many(kept)
+            sales.append(page_sales)
+            promo.append(page_promo)
+            series.extend(it["series"]["S"] for it in kept)
+            years.extend(int(it["bucket"]["S"][1:]) for it in kept)
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        sales, promo = _decode_many(kept)
         return YearBuckets(
-            np.array([it["series"]["S"] for it in kept], dtype=object),
-            np.array([int(it["bucket"]["S"][1:]) for it in kept], dtype=np.int32),
-            sales,
-            promo,
+            np.array(series, dtype=object),
+            np.array(years, dtype=np.int32),
+            np.concatenate(sales),
+            np.concatenate(promo),
         )
 
     def read_panel(

@@ -17,7 +17,7 @@ import hashlib
 import re
 import time
 from dataclasses import asdict, dataclass, field, fields
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
@@ -58,6 +58,7 @@ __all__ = [
     "run_id_for",
     "shard_key",
     "shard_prefix",
+    "upload_stamp",
     "utc_now",
 ]
 
@@ -158,9 +159,17 @@ def forecast_key(run_id: str) -> str:
     return f"{FORECASTS_PREFIX}{run_id}/forecast.csv"
 
 
-def rejected_key(key: str) -> str:
-    """The error report of a rejected upload, at most S3's 1024 bytes (a long key is shortened with a hash)."""
-    return fit_key(f"{REJECTED_PREFIX}{key}.json", keep_suffix=".json")
+def rejected_key(key: str, run_id: str) -> str:
+    """The error report of run ``run_id``: ``rejected/<key>.<run hash>.json``
+    (``uploads/bad.csv`` -> ``rejected/uploads/bad.csv.<12 hex>.json``), at most S3's 1024 bytes
+    (a long key is shortened with a hash).
+
+    One report per run, as with :func:`processed_key`: two files put to one key are two runs, and
+    a shared report key would let the second's report replace the first's, which its manifest
+    still names. The same bytes uploaded again are the same run, and get the same report.
+    """
+    tail = f".{run_id.rsplit('-', 1)[-1]}.json"
+    return fit_key(f"{REJECTED_PREFIX}{key}{tail}", keep_suffix=tail)
 
 
 def model_key(version: str, name: str) -> str:
@@ -175,6 +184,50 @@ def shard_prefix(run_id: str) -> str:
 def shard_key(run_id: str, name: str) -> str:
     """``shards/<run_id>/<name>``: ``plan.json``, ``shards.json``, ``input/00000.csv``, ..."""
     return f"{shard_prefix(run_id)}{name}"
+
+
+# -- upload order ---------------------------------------------------------------------------------
+
+#: Upload stamps count milliseconds from 2000-01-01T00:00:00Z; with 42 bits they reach past 2139.
+_STAMP_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+#: Low bits of a stamp: the tie-break between uploads S3 finished in the same millisecond.
+STAMP_TIE_BITS = 21
+
+
+def upload_stamp(uploaded_at: datetime | str, sequencer: str | None = None, version: str = "") -> int:
+    """The place of one upload in *upload order*, as one non-negative int64 (larger = later).
+
+    Upload order is the order in which S3 finished storing the objects: the S3 event's
+    ``eventTime`` (the time S3 completed the PutObject, in milliseconds) in the high bits. Two
+    uploads S3 finished in the same millisecond are ordered by the event's ``sequencer``, which
+    S3 makes increase for successive events of one key (its low 21 bits, so that order holds
+    unless the sequencer moved by over two million within that millisecond); without a sequencer,
+    by a hash of the object version: arbitrary, but the same on every retry and replay, so every
+    day still ends up with one upload's value whatever the processing order. Across different
+    keys in the same millisecond there is no "first": the tie-break only makes the choice stable.
+
+    Args:
+        uploaded_at: The event's ``eventTime`` (ISO 8601, e.g. ``2017-08-15T10:00:00.123Z``), or the
+            object's LastModified when there is no event (its one-second resolution then orders
+            uploads of different seconds only).
+        sequencer: The event's ``s3.object.sequencer`` (hex), when there is one.
+        version: The object version (or ETag), the tie-break without a sequencer.
+    """
+    if isinstance(uploaded_at, str):
+        uploaded_at = datetime.fromisoformat(uploaded_at.replace("Z", "+00:00"))
+    if uploaded_at.tzinfo is None:
+        uploaded_at = uploaded_at.replace(tzinfo=UTC)
+    ms = max(0, (uploaded_at - _STAMP_EPOCH) // timedelta(milliseconds=1))
+    mask = (1 << STAMP_TIE_BITS) - 1
+    tie: int | None = None
+    if sequencer:
+        try:
+            tie = int(sequencer, 16) & mask
+        except ValueError:
+            tie = None
+    if tie is None:
+        tie = int.from_bytes(hashlib.sha256(version.encode()).digest()[:4], "big") & mask
+    return (ms << STAMP_TIE_BITS) | tie
 
 
 # -- the forecast origin --------------------------------------------------------------------------
@@ -274,6 +327,10 @@ class RunInput:
     size_bytes: int = 0
     #: The S3 object version the event named (versioned raw bucket): a client waits for exactly its upload.
     version_id: str | None = None
+    #: When S3 finished storing the upload (the event's eventTime, else the object's LastModified)
+    #: and its :func:`upload_stamp`, which orders its days against other uploads' in history.
+    uploaded_at: str | None = None
+    upload_stamp: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -286,6 +343,8 @@ class RunInput:
             str(doc.get("etag", "")),
             int(doc.get("size_bytes", 0) or 0),
             str(doc["version_id"]) if doc.get("version_id") else None,
+            str(doc["uploaded_at"]) if doc.get("uploaded_at") else None,
+            int(doc["upload_stamp"]) if doc.get("upload_stamp") is not None else None,
         )
 
 

@@ -11,6 +11,7 @@ import io
 import logging
 import os
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +20,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.aws.history import DynamoHistoryStore, UpsertStats
 from grocery_forecast.aws.reference_store import ReferenceObjects
 from grocery_forecast.aws.s3io import StreamingReader, csv_bytes, put_csv, put_json
 from grocery_forecast.contract import runs
@@ -33,6 +34,7 @@ from grocery_forecast.contract.bounds import (
 from grocery_forecast.contract.cleaning import CsvContractError, Problem, read_reference, read_table
 from grocery_forecast.contract.runs import HandOff, RunManifest, RunStatus
 from grocery_forecast.contract.schema import MAX_HORIZON, REFERENCE_TABLES, FileKind
+from grocery_forecast.pipeline import faults
 from grocery_forecast.pipeline import manifest as mf
 from grocery_forecast.pipeline.attempts import begin_attempt, max_retry_attempts
 
@@ -53,6 +55,8 @@ class EtlConfig:
     #: Lambda's retries after a failed attempt: a failure is "retrying" until the last one.
     max_retries: int = 0
     limits: InputLimits = field(default_factory=InputLimits)
+    #: Tests only (``grocery_forecast.pipeline.faults``): empty, the default, turns faults off.
+    fault_marker: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> EtlConfig:
@@ -62,6 +66,7 @@ class EtlConfig:
                 environ["OUTPUT_BUCKET"],
                 int(environ.get("FORECAST_HORIZON", MAX_HORIZON)),
                 max_retry_attempts(environ),
+                fault_marker=environ.get(faults.FAULT_ENV, ""),
             )
         except KeyError as exc:
             raise RuntimeError(
@@ -133,7 +138,7 @@ def _reject(s3: Any, config: EtlConfig, manifest: RunManifest, error: CsvContrac
         "message": str(error),
         "history_changed": False,
     }
-    report_key = runs.rejected_key(manifest.input.key)
+    report_key = runs.rejected_key(manifest.input.key, manifest.run_id)
     put_json(s3, config.output_bucket, report_key, report)
     manifest.status = RunStatus.REJECTED
     manifest.errors = [str(error)]
@@ -151,15 +156,21 @@ def run_etl(
     references: ReferenceObjects | None = None,
     version_id: str | None = None,
     event_id: str | None = None,
+    event_time: str | None = None,
+    sequencer: str | None = None,
+    deadline: float | None = None,
 ) -> RunManifest:
     """Validate, clean and store one uploaded object. Returns the run manifest it wrote.
 
-    Raises only for faults worth retrying (AWS errors, a busy history lease): a file that breaks
-    the data contract is answered with an error report, not an exception, because retrying it
-    cannot help. ``version_id`` (the event's object version, on the versioned raw bucket) is the
+    Raises only for faults worth retrying (AWS errors, a busy or lost history lease): a file that
+    breaks the data contract is answered with an error report, not an exception, because retrying
+    it cannot help. ``version_id`` (the event's object version, on the versioned raw bucket) is the
     version read, so each upload is processed as uploaded even when a newer one has replaced it at
     the key since, and is recorded so a client can wait for the run of exactly its upload;
-    ``event_id`` numbers the attempts across Lambda's retries.
+    ``event_id`` numbers the attempts across Lambda's retries. ``event_time`` and ``sequencer``
+    (the S3 event's) place the upload in upload order (:func:`runs.upload_stamp`; without them,
+    the object's LastModified), which decides whose value a day of history keeps. ``deadline``
+    (epoch seconds at which Lambda ends the invocation) bounds the history writer lease.
     """
     started = time.perf_counter()
     # Without VersionId, S3 serves whatever is newest at the key: two uploads to one key in a row
@@ -171,14 +182,26 @@ def run_etl(
     manifest = RunManifest.new(
         run_id, bucket, key, etag, int(obj.get("ContentLength", 0)), request_id, version_id
     )
+    last_modified = obj.get("LastModified")
+    uploaded_at = event_time or (last_modified.isoformat() if last_modified is not None else None)
+    if uploaded_at is not None:
+        manifest.input.uploaded_at = uploaded_at
+        manifest.input.upload_stamp = runs.upload_stamp(uploaded_at, sequencer, version_id or etag)
+    writer = HistoryWriter(
+        store, manifest.input.upload_stamp or 0, f"{run_id}/{request_id or uuid.uuid4().hex}", deadline
+    )
     raw = io.BufferedReader(
         BoundedReader(StreamingReader(obj["Body"]), key, config.limits), buffer_size=1 << 20
     )
     with mf.recording_failure(s3, config.output_bucket, manifest, "etl"):
         _start_attempt(s3, config, manifest, event_id)
+        fault = faults.EtlFault.for_key(key, config.fault_marker)
+        if fault is not None and fault.applies(manifest.attempt or 1):
+            log.warning("injecting the test fault %s into attempt %s", fault, manifest.attempt)
+            writer = writer.faulty(fault)
         return _etl(
             s3,
-            store,
+            writer,
             raw,
             key,
             config,
@@ -196,9 +219,28 @@ def _start_attempt(s3: Any, config: EtlConfig, manifest: RunManifest, event_id: 
     mf.save(s3, config.output_bucket, manifest)
 
 
+@dataclass(frozen=True)
+class HistoryWriter:
+    """How this attempt writes history: the store, the upload's stamp, the lease owner token
+    (run id and Lambda request id: a lease request sent again finds its own lease) and the
+    invocation's deadline (which the lease never outlives)."""
+
+    store: DynamoHistoryStore
+    stamp: int
+    owner: str
+    deadline: float | None
+
+    def upsert(self, frame: pd.DataFrame) -> UpsertStats:
+        return self.store.upsert(frame, stamp=self.stamp, owner=self.owner, deadline=self.deadline)
+
+    def faulty(self, fault: faults.EtlFault) -> HistoryWriter:
+        deadline = fault.deadline(self.deadline)
+        return HistoryWriter(fault.arm(self.store, deadline), self.stamp, self.owner, deadline)
+
+
 def _etl(
     s3: Any,
-    store: DynamoHistoryStore,
+    writer: HistoryWriter,
     raw: IO[bytes],
     key: str,
     config: EtlConfig,
@@ -227,7 +269,7 @@ def _etl(
             check_not_after_upload(frame, key, uploaded_at)
         if kind is FileKind.ACTUALS:
             t0 = time.perf_counter()
-            stats = store.upsert(frame)
+            stats = writer.upsert(frame)
             manifest.steps["history_upsert_seconds"] = round(time.perf_counter() - t0, 3)
             manifest.history = {
                 "buckets_written": stats.buckets_written,
@@ -235,7 +277,7 @@ def _etl(
             }
             cleaned = frame[["date", "store_nbr", "item_nbr", "unit_sales", "onpromotion"]]
         else:
-            manifest.request = _check_request_horizon(frame, key, store, config.horizon)
+            manifest.request = _check_request_horizon(frame, key, writer.store, config.horizon)
             origin = str(manifest.request["origin"])
             cleaned = frame[["id", "date", "store_nbr", "item_nbr", "onpromotion"]]
         hand_off = HandOff(manifest.run_id, kind, key, manifest.input.etag, origin)

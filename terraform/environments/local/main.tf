@@ -58,6 +58,7 @@ module "forecasting_stack" {
   forecast_shard_retries                = var.forecast_shard_retries
   forecast_shard_retry_interval_seconds = 1
   forecast_shard_fault_marker           = var.forecast_shard_fault_marker
+  etl_fault_marker                      = var.etl_fault_marker
 
   # Disposable: `terraform destroy` empties the buckets, nothing is protected.
   force_destroy             = true

@@ -113,6 +113,12 @@ variable "forecast_shard_fault_marker" {
   default     = "inject-shard-fault"
 }
 
+variable "etl_fault_marker" {
+  description = "Uploads whose key holds \"<marker>-<kind>-<n>\" (kill, timeout, lostack) get that fault in the history merge of their first n ETL attempts (the e2e chaos test). Local only: the AWS root has no such variable."
+  type        = string
+  default     = "inject_etl_fault"
+}
+
 variable "point_in_time_recovery" {
   description = "Enable point-in-time recovery on the history table (the emulator accepts it; set false for an emulator that does not)."
   type        = bool

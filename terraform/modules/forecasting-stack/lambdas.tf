@@ -76,9 +76,12 @@ module "etl" {
   package_path     = var.etl_package_path
   artifacts_bucket = module.bucket["artifacts"].s3_bucket_id
 
-  environment_variables = merge(local.common_environment, {
-    POWERTOOLS_SERVICE_NAME = "etl"
-  })
+  environment_variables = merge(
+    local.common_environment,
+    { POWERTOOLS_SERVICE_NAME = "etl" },
+    # Test-only fault injection (pipeline/faults.py): set by the local root, never by the AWS one.
+    var.etl_fault_marker == "" ? {} : { ETL_FAULT_MARKER = var.etl_fault_marker },
+  )
 
   policy_statements = concat(local.list_statements.etl, [
     {

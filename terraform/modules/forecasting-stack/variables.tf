@@ -215,6 +215,17 @@ variable "forecast_shard_retry_interval_seconds" {
   }
 }
 
+variable "etl_fault_marker" {
+  description = "Tests only: an upload whose key holds \"<marker>-<kind>-<n>\" (kind kill, timeout or lostack) has that fault injected into the history merge of its first n ETL attempts (ETL_FAULT_MARKER, grocery_forecast.pipeline.faults), to prove retries lose nothing. Empty (the default) turns it off; only the local root sets it."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_]{0,40}$", var.etl_fault_marker))
+    error_message = "etl_fault_marker must be empty or up to 40 letters, digits or \"_\" (a \"-\" would blur it with the kind)."
+  }
+}
+
 variable "forecast_shard_fault_marker" {
   description = "Tests only: an upload whose key holds \"<marker>-<n>\" fails its first shard's forecast n times (FORECAST_SHARD_FAULT), to exercise retries. Empty (the default) turns it off; only the local root sets it."
   type        = string

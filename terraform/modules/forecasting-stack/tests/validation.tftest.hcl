@@ -219,3 +219,13 @@ run "fault_marker_must_be_a_plain_word" {
 
   expect_failures = [var.forecast_shard_fault_marker]
 }
+
+run "etl_fault_marker_must_be_a_plain_word" {
+  command = plan
+
+  variables {
+    etl_fault_marker = "kill-1"
+  }
+
+  expect_failures = [var.etl_fault_marker]
+}
