@@ -47,6 +47,7 @@ BUNDLE_TARGET := aws
 export TF_VAR_etl_package_path := $(CURDIR)/build/lambdas-aws/etl.zip
 export TF_VAR_predict_package_path := $(CURDIR)/build/lambdas-aws/predict.zip
 export TF_VAR_monitor_package_path := $(CURDIR)/build/lambdas-aws/monitor.zip
+export TF_VAR_train_package_path := $(CURDIR)/build/lambdas-aws/train.zip
 else
 $(error EMULATOR must be ministack (default, no Docker), localstack or ministack-docker)
 endif
@@ -213,6 +214,13 @@ checkov: $(VENV)-checkov/.installed
 e2e: up
 	@$(PY) -m pytest tests/integration -q
 
+## Where retraining can run: time and peak memory of the train step on a year of Favorita-size history (slow; not in `make test`)
+bench-training: venv
+	@test -f build/bench/favorita-year/panel.npz || nice -n 10 $(PY) -m scripts.bench.training_size prepare --out build/bench/favorita-year
+	@test -f build/bench/favorita-year/part-0007.npz || nice -n 10 $(PY) -m scripts.bench.training_size parts --data build/bench/favorita-year
+	@nice -n 10 $(PY) -m scripts.bench.training_size measure --data build/bench/favorita-year --report build/bench/training_size.json \
+	  $(if $(wildcard $(MODEL_DIR)/metadata.json),--champion $(MODEL_DIR))
+
 ## Benchmarks on the local stack: every figure on its own line, all in build/bench/bench.json
 bench: export TF_VAR_forecast_shard_rows := $(BENCH_SHARD_ROWS)
 bench: up
@@ -238,4 +246,4 @@ format: venv
 test: lint unit tf-check checkov e2e
 
 .PHONY: help check venv emulator-venv bundle bundle-aws up emulator-start deploy sample-data publish demo logs down clean \
-        distclean unit tf-check checkov e2e bench lint format test
+        distclean unit tf-check checkov e2e bench bench-training lint format test

@@ -44,7 +44,7 @@ TRIM_SUFFIXES = (".pyc", ".pyo", ".pyx", ".pxd", ".pxi")
 #: Bytecode that stays valid whatever the files' timestamps (zip entries carry FIXED_TIME).
 COMPILE = ["-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
-NEEDS_OPENMP = {"predict"}
+NEEDS_OPENMP = {"predict", "train"}
 
 
 def _say(fn: str, message: str) -> None:

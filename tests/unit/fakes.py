@@ -170,6 +170,27 @@ class FakeDynamo:
     def _key(item: dict) -> tuple[str, str]:
         return item["series"]["S"], item["bucket"]["S"]
 
+    #: Items per Scan page, small so that pagination (LastEvaluatedKey) is exercised.
+    scan_page = 7
+
+    def scan(
+        self, TableName: str, Segment: int = 0, TotalSegments: int = 1, ExclusiveStartKey: dict | None = None
+    ) -> dict:
+        """A parallel Scan: segment = a stable hash of the partition key, pages of ``scan_page``."""
+        import zlib
+
+        self._count("scan")
+        keys = sorted(
+            k for k in self._table(TableName) if zlib.crc32(k[0].encode()) % TotalSegments == Segment
+        )
+        if ExclusiveStartKey is not None:
+            keys = [k for k in keys if k > self._key(ExclusiveStartKey)]
+        page = keys[: self.scan_page]
+        out: dict = {"Items": [self._table(TableName)[k] for k in page]}
+        if len(keys) > self.scan_page:
+            out["LastEvaluatedKey"] = {"series": {"S": page[-1][0]}, "bucket": {"S": page[-1][1]}}
+        return out
+
     def _table(self, name: str) -> dict:
         return self.tables.setdefault(name, {})
 

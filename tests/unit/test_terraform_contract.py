@@ -238,3 +238,37 @@ def test_the_monitor_hears_of_the_actuals_predict_hears_of(monitor_tf: str) -> N
     # The EventBridge rule filters the processed bucket's events by the prefix the ETL writes actuals to.
     rule = _blocks(monitor_tf, "resource")["actuals_arrived"]
     assert re.search(r'key\s*=\s*\[\{\s*prefix\s*=\s*"([^"]*)"', rule)[1] == runs.ACTUALS_PREFIX  # type: ignore[index]
+
+
+def test_training_may_touch_exactly_the_keys_of_its_python_layout() -> None:
+    # The training role reads the reference tables and writes only under models/: the versions,
+    # the pointer to the one in service and its own work files, which the Python keeps there.
+    from grocery_forecast.pipeline import training
+
+    text = (STACK / "training.tf").read_text()
+    access: dict[str, set[str]] = {}
+    for bucket, prefix in re.findall(r'"\$\{local\.(\w+)_bucket_arn\}/([^"]*)\*"', text):
+        access.setdefault(bucket, set()).add(prefix)
+    assert access == {"processed": {runs.REFERENCE_PREFIX}, "models": {runs.MODELS_PREFIX}}
+    for key in (
+        training.TRAINING_PREFIX,
+        training.part_key("r", 0),
+        training.manifest_key("r"),
+        runs.CURRENT_MODEL_KEY,
+    ):
+        assert key.startswith(runs.MODELS_PREFIX), key
+
+
+def test_no_function_but_training_may_write_the_models_bucket(lambdas_tf: str) -> None:
+    # models/current.json decides which model forecasts: etl and predict may not write there.
+    writes = re.findall(r'"s3:PutObject"[^}]*?\$\{local\.(\w+)_bucket_arn\}', lambdas_tf, re.S)
+    assert writes and "models" not in writes
+
+
+def test_the_training_parts_expire_where_the_python_writes_them() -> None:
+    from grocery_forecast.pipeline import training
+
+    text = (STACK / "training.tf").read_text()
+    match = re.search(r'training_parts_prefix\s*=\s*"([^"]*)"', text)
+    assert match and match[1] == training.PARTS_PREFIX
+    assert not training.RUNS_PREFIX.startswith(training.PARTS_PREFIX), "the manifests must not expire"

@@ -60,10 +60,12 @@ __all__ = [
     "LeaseLost",
     "UpsertStats",
     "WriterLease",
+    "YearBuckets",
     "decode_bucket",
     "decode_stamps",
     "encode_bucket",
     "lease_key",
+    "panel_from_buckets",
 ]
 
 log = logging.getLogger(__name__)
@@ -264,6 +266,13 @@ def decode_stamps(item: dict[str, dict[str, Any]]) -> np.ndarray:
     return _decode_many([item], with_stamps=True)[2][0]
 
 
+def _is_year_bucket(item: dict[str, dict[str, Any]]) -> bool:
+    """Whether a stored item is a series' year bucket, not one of the table's own rows
+    (``__meta__``, the ``__lock__`` leases: their series start with ``__``, no store#item does)."""
+    series, bucket = item["series"]["S"], item["bucket"]["S"]
+    return not series.startswith("__") and len(bucket) == 5 and bucket[0] == "Y" and bucket[1:].isdigit()
+
+
 def _is_retryable(exc: Exception) -> bool:
     return error_code(exc) in _RETRYABLE
 
@@ -271,6 +280,26 @@ def _is_retryable(exc: Exception) -> bool:
 def _backoff(attempt: int, base: float = 0.05, cap: float = 5.0) -> float:
     """Full-jitter exponential backoff (the AWS architecture blog's recommendation)."""
     return random.uniform(0, min(cap, base * (2**attempt)))
+
+
+@dataclass(frozen=True)
+class YearBuckets:
+    """Decoded year buckets of many series, as a Scan segment returns them (training reads these).
+
+    Attributes:
+        series: ``"store#item"`` keys, one per bucket.
+        years: The calendar year of each bucket.
+        sales: ``float32[n, 366]`` day-of-year slots (NaN = no row that day).
+        promo: ``int8[n, 366]``.
+    """
+
+    series: np.ndarray
+    years: np.ndarray
+    sales: np.ndarray
+    promo: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.series)
 
 
 class DynamoHistoryStore:
@@ -669,6 +698,53 @@ class DynamoHistoryStore:
 
     # -- read -------------------------------------------------------------------------------------
 
+    def scan_segment(self, segment: int, total_segments: int, first_year: int | None = None) -> YearBuckets:
+        """Every year bucket in one parallel-Scan segment (from ``first_year`` on), decoded.
+
+        Training reads the whole table; a parallel Scan lets ``total_segments`` workers (a Map
+        state's iterations) each read a disjoint share, so no single function reads it all.
+        Only year buckets (``Y####`` of a ``store#item`` series) are kept: the ``__meta__ / dates``
+        row and every writer lease (``__lock__ / writer-NNNN``, one per partition, present while a
+        merge runs or until a dead writer's lease expires) are skipped. Buckets of either format
+        are decoded as every other read decodes them (:func:`_decode_many`: format 1 = no stamps);
+        the upload stamps are not returned, training needs only the values.
+        """
+        if not 0 <= segment < total_segments:
+            raise ValueError(f"segment must be within 0..{total_segments - 1}, got {segment}")
+        series: list[str] = []
+        years: list[int] = []
+        sales: list[np.ndarray] = []
+        promo: list[np.ndarray] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "Segment": segment,
+            "TotalSegments": total_segments,
+        }
+        while True:
+            page = self._call(self._db.scan, **kwargs)
+            kept = [
+                item
+                for item in page.get("Items", [])
+                if _is_year_bucket(item)  # not __meta__ / dates, nor a __lock__ / writer-NNNN lease
+                and (first_year is None or int(item["bucket"]["S"][1:]) >= first_year)
+            ]
+            # Decoded page by page: a format-2 item decompresses to 4.8 KB of which training keeps
+            # 1.8 KB, so the segment is never held decompressed whole.
+            page_sales, page_promo = _decode_many(kept)
+            sales.append(page_sales)
+            promo.append(page_promo)
+            series.extend(it["series"]["S"] for it in kept)
+            years.extend(int(it["bucket"]["S"][1:]) for it in kept)
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return YearBuckets(
+            np.array(series, dtype=object),
+            np.array(years, dtype=np.int32),
+            np.concatenate(sales),
+            np.concatenate(promo),
+        )
+
     def read_panel(
         self,
         stores: Sequence[int] | np.ndarray,
@@ -712,3 +788,45 @@ class DynamoHistoryStore:
         promo = pblock.reshape(len(names), -1)[:, day_cols]
         panel = SalesPanel(year_start, s_arr.astype(np.int32), i_arr.astype(np.int64), sales, promo)
         return panel.window(first, last)
+
+
+def panel_from_buckets(
+    buckets: YearBuckets, first: pd.Timestamp | str, last: pd.Timestamp | str
+) -> SalesPanel:
+    """Lay decoded year buckets out as a :class:`SalesPanel` over ``[first, last]``.
+
+    One row per series that has a bucket in the window's years, sorted by (store, item) as
+    :meth:`DynamoHistoryStore.read_panel` sorts them, so a panel read by Scan and one read by
+    BatchGetItem are the same arrays.
+    """
+    first, last = pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize()
+    year_list = list(range(first.year, last.year + 1))
+    inside = (buckets.years >= year_list[0]) & (buckets.years <= year_list[-1])
+    names = buckets.series[inside]
+    if len(names) == 0:
+        return SalesPanel.empty(first, (last - first).days + 1)
+    split = np.array([name.split("#", 1) for name in names], dtype=np.int64).reshape(-1, 2)
+    pairs = pd.MultiIndex.from_arrays([split[:, 0], split[:, 1]])
+    codes, uniques = pd.factorize(pairs, sort=True)
+    n = len(uniques)
+    block = np.full((n, len(year_list), SLOTS), np.nan, dtype=np.float32)
+    pblock = np.zeros((n, len(year_list), SLOTS), dtype=np.int8)
+    y = buckets.years[inside] - year_list[0]
+    block[codes, y] = buckets.sales[inside]
+    pblock[codes, y] = buckets.promo[inside]
+    day_cols = [
+        j * SLOTS + d
+        for j, year in enumerate(year_list)
+        for d in range(366 if pd.Timestamp(year=year, month=12, day=31).day_of_year == 366 else 365)
+    ]
+    sales = block.reshape(n, -1)[:, day_cols]
+    promo = pblock.reshape(n, -1)[:, day_cols]
+    year_start = pd.Timestamp(year=year_list[0], month=1, day=1)
+    panel = SalesPanel(
+        year_start,
+        np.asarray(uniques.get_level_values(0), dtype=np.int32),
+        np.asarray(uniques.get_level_values(1), dtype=np.int64),
+        sales,
+        promo,
+    )
+    return panel.window(first, last)

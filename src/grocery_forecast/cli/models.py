@@ -19,6 +19,41 @@ def _score(metadata: dict) -> str:
     return f"{valid:.4f} (validation)" if isinstance(valid, int | float) else "-"
 
 
+def _gate(metadata: dict) -> str:
+    """The retraining gate's record: decision, challenger vs champion NWRMSLE on the last days."""
+    gate = metadata.get("retraining")
+    if not isinstance(gate, dict):
+        return "-"
+    champion = gate.get("champion_nwrmsle")
+    versus = f"{champion:.4f}" if isinstance(champion, int | float) else "none"
+    return (
+        f"{gate.get('decision', '?')}: {gate.get('challenger_nwrmsle', float('nan')):.4f} vs champion {versus} "
+        f"on {(gate.get('evaluation_window') or {}).get('start', '?')}..{(gate.get('evaluation_window') or {}).get('end', '?')}"
+    )
+
+
+def _list_runs(s3: object, bucket: str) -> int:
+    from grocery_forecast.cli.retrain import describe_outcome
+    from grocery_forecast.pipeline.training import TRAINING_PREFIX, read_manifest
+
+    runs = []
+    for page in s3.get_paginator("list_objects_v2").paginate(  # type: ignore[attr-defined]
+        Bucket=bucket, Prefix=TRAINING_PREFIX, Delimiter="/"
+    ):
+        for prefix in page.get("CommonPrefixes", []):
+            manifest = read_manifest(s3, bucket, prefix["Prefix"][len(TRAINING_PREFIX) :].rstrip("/"))
+            if manifest:
+                runs.append(manifest)
+    if not runs:
+        say(
+            f"no retraining runs in s3://{bucket}/{TRAINING_PREFIX}; start one with `grocery-forecast train --remote`"
+        )
+        return 1
+    for manifest in sorted(runs, key=lambda m: str(m.get("updated_at", "")), reverse=True):
+        print(describe_outcome(manifest))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "models",
@@ -37,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     use.add_argument("version")
     actions.add_parser("rollback", help="put the previous version back in service")
+    actions.add_parser("runs", help="retraining runs, newest first: scores, decision and reason")
     pub = actions.add_parser("publish", help="upload a saved model directory as a new version and use it")
     pub.add_argument("model_dir", type=Path)
     pub.add_argument("--no-switch", action="store_true", help="upload without putting it in service")
@@ -65,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
             version = model_store.rollback(s3, bucket)
             say(f"model {version} is back in service")
             print(version)
+        elif args.action == "runs":
+            return _list_runs(s3, bucket)
         elif args.action == "show":
             version = args.version or model_store.current_version(s3, bucket)
             meta = s3.get_object(Bucket=bucket, Key=model_key(version, "metadata.json"))["Body"].read()
@@ -76,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
                     f"no models in s3://{bucket}/models/; publish one with `grocery-forecast train --publish`"
                 )
                 return 1
-            print(f"{'':2}{'VERSION':34} {'CREATED':25} {'TRAINED ON':23} NWRMSLE")
+            print(f"{'':2}{'VERSION':34} {'CREATED':25} {'TRAINED ON':23} {'NWRMSLE':20} RETRAINING GATE")
             for v in versions:
                 window = v.metadata.get("training_window") or {}
                 span = (
@@ -85,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
                     else str(window)
                 )
                 print(
-                    f"{'*' if v.current else ' '} {v.version:34} {v.created_at:25} {span:23} {_score(v.metadata)}"
+                    f"{'*' if v.current else ' '} {v.version:34} {v.created_at:25} {span:23} "
+                    f"{_score(v.metadata):20} {_gate(v.metadata)}"
                 )
     except model_store.ModelStoreError as exc:
         raise CliError(str(exc)) from None

@@ -43,14 +43,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train on sales history (Kaggle train.csv format, .csv or .csv.gz, with or without id). "
         "A real train.csv has 125 million rows: use --since to read only recent history.",
     )
-    parser.add_argument("--sales", required=True, type=Path, help="sales history (train.csv format)")
+    parser.add_argument(
+        "--sales", type=Path, help="sales history (train.csv format); required unless --remote"
+    )
     parser.add_argument(
         "--reference",
-        required=True,
         type=Path,
-        help="directory with items.csv, stores.csv, holidays_events.csv",
+        help="directory with items.csv, stores.csv, holidays_events.csv; required unless --remote",
     )
-    parser.add_argument("--out", required=True, type=Path, help="model directory to write")
+    parser.add_argument("--out", type=Path, help="model directory to write; required unless --remote")
+    parser.add_argument(
+        "--remote",
+        action="store_true",
+        help="run the deployed stack's retraining workflow now (as its schedule does: history from "
+        "DynamoDB, challenger gated against the model in service) and print its progress and outcome",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=1800.0,
+        help="with --remote: seconds to follow the run before giving up waiting (default: 1800)",
+    )
     parser.add_argument("--since", default=None, help="first day of history to read (YYYY-MM-DD)")
     parser.add_argument("--until", default=None, help="last day of history to train on (YYYY-MM-DD)")
     parser.add_argument(
@@ -66,12 +79,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--env",
         choices=["local", "aws"],
         default="local",
-        help="with --publish: which deployed stack (default: local)",
+        help="with --publish or --remote: which deployed stack (default: local)",
     )
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.remote:
+        from grocery_forecast.cli.retrain import remote_train
+
+        return remote_train(open_stack(args), args.timeout)
+    missing = [flag for flag in ("sales", "reference", "out") if getattr(args, flag) is None]
+    if missing:
+        raise CliError(
+            f"train needs {', '.join('--' + m for m in missing)} (or --remote to train in the stack)"
+        )
     if args.publish:
         stack = open_stack(args)  # before training: a missing stack should not cost a training run
         out = train_command(args)

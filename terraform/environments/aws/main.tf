@@ -23,6 +23,7 @@ module "forecasting_stack" {
   etl_package_path     = coalesce(var.etl_package_path, "${local.repo_root}/build/lambdas-aws/etl.zip")
   predict_package_path = coalesce(var.predict_package_path, "${local.repo_root}/build/lambdas-aws/predict.zip")
   monitor_package_path = coalesce(var.monitor_package_path, "${local.repo_root}/build/lambdas-aws/monitor.zip")
+  train_package_path   = coalesce(var.train_package_path, "${local.repo_root}/build/lambdas-aws/train.zip")
   lambda_runtime       = var.lambda_runtime
 
   etl_memory_mb           = var.etl_memory_mb
@@ -50,6 +51,16 @@ module "forecasting_stack" {
   force_destroy             = false
   point_in_time_recovery    = true
   table_deletion_protection = var.table_deletion_protection
+
+  # Retraining: weekly, gated; the train step on the training Lambda or on AWS Batch (training_runner).
+  training_schedule_expression  = var.training_schedule_expression
+  promotion_min_improvement     = var.promotion_min_improvement
+  train_memory_mb               = var.train_memory_mb
+  training_runner               = var.training_runner
+  training_image                = var.training_image
+  training_image_repository_arn = var.training_image_repository_arn
+  training_subnet_ids           = var.training_subnet_ids
+  training_security_group_ids   = var.training_security_group_ids
 
   tags = var.tags
 }

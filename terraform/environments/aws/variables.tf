@@ -36,6 +36,12 @@ variable "monitor_package_path" {
   default     = null
 }
 
+variable "train_package_path" {
+  description = "Path of the training zip. null means <repo>/build/lambdas-aws/train.zip, where the bundling script writes the build for the Lambda runtime (manylinux x86_64)."
+  type        = string
+  default     = null
+}
+
 variable "lambda_runtime" {
   description = "Python runtime of the functions: python3.11, python3.12 or python3.13. Must match the Python version the AWS bundles were built for."
   type        = string
@@ -136,4 +142,56 @@ variable "accuracy_alarm_days" {
   description = "Days in a row (days of data) the served forecasts may score worse than the best baseline before the model-worse-than-baseline alarm goes off: 1..30."
   type        = number
   default     = 3
+}
+
+################################################################################
+# Retraining (see the README, "Retraining": where it runs, measured, and how to switch)
+################################################################################
+
+variable "training_schedule_expression" {
+  description = "When retraining runs (EventBridge rate() or cron()). Weekly by default."
+  type        = string
+  default     = "rate(7 days)"
+}
+
+variable "promotion_min_improvement" {
+  description = "Relative NWRMSLE gain on the last 16 days a challenger needs over the model in service to replace it (0.01 = 1%)."
+  type        = number
+  default     = 0.01
+}
+
+variable "train_memory_mb" {
+  description = "Memory of the training function in MB, 128..10240 (with training_runner = \"lambda\")."
+  type        = number
+  default     = 10240
+}
+
+variable "training_runner" {
+  description = "Where the train step runs: \"lambda\" or \"batch\" (AWS Batch on Fargate, same code; then set training_image, training_image_repository_arn, training_subnet_ids, training_security_group_ids)."
+  type        = string
+  default     = "lambda"
+}
+
+variable "training_image" {
+  description = "With training_runner = \"batch\": ECR URI of the image built from training/Dockerfile."
+  type        = string
+  default     = null
+}
+
+variable "training_image_repository_arn" {
+  description = "With training_runner = \"batch\": ARN of the ECR repository of training_image."
+  type        = string
+  default     = null
+}
+
+variable "training_subnet_ids" {
+  description = "With training_runner = \"batch\": subnets of the job (route to S3, DynamoDB and ECR)."
+  type        = list(string)
+  default     = []
+}
+
+variable "training_security_group_ids" {
+  description = "With training_runner = \"batch\": security groups of the job (outbound HTTPS)."
+  type        = list(string)
+  default     = []
 }

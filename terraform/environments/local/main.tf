@@ -39,6 +39,7 @@ module "forecasting_stack" {
   etl_package_path     = coalesce(var.etl_package_path, "${local.repo_root}/build/lambdas/etl.zip")
   predict_package_path = coalesce(var.predict_package_path, "${local.repo_root}/build/lambdas/predict.zip")
   monitor_package_path = coalesce(var.monitor_package_path, "${local.repo_root}/build/lambdas/monitor.zip")
+  train_package_path   = coalesce(var.train_package_path, "${local.repo_root}/build/lambdas/train.zip")
   lambda_runtime       = var.lambda_runtime
 
   forecast_horizon       = var.forecast_horizon
@@ -69,6 +70,12 @@ module "forecasting_stack" {
   force_destroy             = true
   point_in_time_recovery    = var.point_in_time_recovery
   table_deletion_protection = false
+
+  # Retraining on the Lambda path (small data here; see the README for where Favorita-size runs).
+  training_schedule_expression = var.training_schedule_expression
+  promotion_min_improvement    = var.promotion_min_improvement
+  training_scan_segments       = var.training_scan_segments
+  training_task_retries        = 0
 
   tags = var.tags
 }

@@ -124,3 +124,23 @@ output "alarm_names" {
   description = "Every CloudWatch alarm of the stack (empty when alarms are off)."
   value       = module.forecasting_stack.alarm_names
 }
+
+output "train_function_name" {
+  description = "Name of the training function."
+  value       = module.forecasting_stack.train_function_name
+}
+
+output "training_state_machine_arn" {
+  description = "ARN of the retraining workflow (grocery-forecast train --remote starts it)."
+  value       = module.forecasting_stack.training_state_machine_arn
+}
+
+output "training_schedule_rule_name" {
+  description = "EventBridge rule that starts retraining on schedule."
+  value       = module.forecasting_stack.training_schedule_rule_name
+}
+
+output "training_schedule_input" {
+  description = "The exact input the schedule sends to the retraining workflow (JSON)."
+  value       = module.forecasting_stack.training_schedule_input
+}

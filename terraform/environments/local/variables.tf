@@ -47,6 +47,12 @@ variable "monitor_package_path" {
   default     = null
 }
 
+variable "train_package_path" {
+  description = "Path of the training zip. null means <repo>/build/lambdas/train.zip, where the bundling script writes the host-Python build."
+  type        = string
+  default     = null
+}
+
 variable "lambda_runtime" {
   description = "Declared runtime of the functions (the emulator runs them with its own interpreter whatever this says)."
   type        = string
@@ -139,4 +145,26 @@ variable "accuracy_alarm_days" {
   description = "Days in a row (days of data) the served forecasts may score worse than the best baseline before the model-worse-than-baseline alarm goes off: 1..30."
   type        = number
   default     = 3
+}
+
+################################################################################
+# Retraining
+################################################################################
+
+variable "training_schedule_expression" {
+  description = "When the retraining workflow runs (EventBridge rate() or cron()). Weekly, as on AWS; the e2e test starts the workflow with the schedule's own input instead of waiting a week."
+  type        = string
+  default     = "rate(7 days)"
+}
+
+variable "promotion_min_improvement" {
+  description = "Relative NWRMSLE gain a challenger needs over the model in service to be promoted."
+  type        = number
+  default     = 0.01
+}
+
+variable "training_scan_segments" {
+  description = "Parallel Scan segments of the history (small here: the emulator runs them as local processes)."
+  type        = number
+  default     = 2
 }

@@ -12,7 +12,7 @@ locals {
     raw       = { versioning_enabled = true, expire_prefixes = {} }
     processed = { versioning_enabled = false, expire_prefixes = { (local.shard_key_prefix) = var.shard_files_retention_days } }
     output    = { versioning_enabled = false, expire_prefixes = {} }
-    models    = { versioning_enabled = true, expire_prefixes = {} }
+    models    = { versioning_enabled = true, expire_prefixes = { (local.training_parts_prefix) = var.training_parts_retention_days } }
     artifacts = { versioning_enabled = false, expire_prefixes = {} }
   }
 
@@ -102,14 +102,18 @@ locals {
   region     = data.aws_region.current.name
   partition  = data.aws_partition.current.partition
 
-  # The log groups the key may encrypt (the functions', the sharded-forecast workflow's), as CloudWatch Logs names them in the encryption context.
+  # The log groups the key may encrypt (the functions', the sharded-forecast and retraining workflows'), as CloudWatch Logs names them in the encryption context.
   # Built from the names (not read from the log groups, which need the key first).
   log_group_arns = concat(
     [
-      for name in [local.etl_function_name, local.predict_function_name, local.monitor_function_name] :
+      for name in [local.etl_function_name, local.predict_function_name, local.monitor_function_name, local.train_function_name] :
       "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${name}"
     ],
-    ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/vendedlogs/states/${local.workflow_name}"],
+    [
+      for name in [local.workflow_name, local.training_workflow_name] :
+      "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/vendedlogs/states/${name}"
+    ],
+    [for runner in [var.training_runner] : "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/batch/${local.train_function_name}" if runner == "batch"],
   )
 
   cloudwatch_logs_kms_key_arn = var.create_cloudwatch_logs_kms_key ? one(aws_kms_key.logs[*].arn) : var.cloudwatch_logs_kms_key_arn

@@ -168,3 +168,47 @@ output "alarm_names" {
     aws_cloudwatch_metric_alarm.model_worse_than_baseline[*].alarm_name,
   ))
 }
+
+################################################################################
+# Retraining
+################################################################################
+
+output "train_function_name" {
+  description = "Name of the training function (the retraining workflow's tasks)."
+  value       = module.train.lambda_function_name
+}
+
+output "train_function_arn" {
+  description = "ARN of the training function."
+  value       = module.train.lambda_function_arn
+}
+
+output "train_role_arn" {
+  description = "ARN of the training function's role (reads the history, writes under models/)."
+  value       = module.train.lambda_role_arn
+}
+
+output "training_state_machine_arn" {
+  description = "ARN of the retraining workflow (grocery-forecast train --remote starts it)."
+  value       = module.training_workflow.state_machine_arn
+}
+
+output "training_state_machine_name" {
+  description = "Name of the retraining workflow."
+  value       = module.training_workflow.state_machine_name
+}
+
+output "training_schedule_rule_name" {
+  description = "EventBridge rule that starts retraining on schedule."
+  value       = module.training_workflow.schedule_rule_name
+}
+
+output "training_schedule_input" {
+  description = "The exact input the schedule sends to the retraining workflow (JSON)."
+  value       = module.training_workflow.schedule_input
+}
+
+output "training_failed_alarm_name" {
+  description = "Name of the failed-retraining alarm (null when alarms are off)."
+  value       = module.training_workflow.failed_alarm_name
+}

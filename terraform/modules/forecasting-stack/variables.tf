@@ -371,3 +371,164 @@ variable "create_dashboard" {
   type        = bool
   default     = true
 }
+
+################################################################################
+# Retraining (Step Functions + the training function)
+################################################################################
+
+variable "train_package_path" {
+  description = "Path of the training function's zip (handler.py at its root, plus the library, LightGBM and their dependencies)."
+  type        = string
+}
+
+variable "train_memory_mb" {
+  description = "Memory of the training function in MB, 128..10240. Training a year of Favorita-size history (216,000 series) peaks near 7 GB: see the README's Retraining section."
+  type        = number
+  default     = 10240
+
+  validation {
+    condition     = var.train_memory_mb >= 128 && var.train_memory_mb <= 10240 && floor(var.train_memory_mb) == var.train_memory_mb
+    error_message = "train_memory_mb must be a whole number between 128 and 10240."
+  }
+}
+
+variable "train_timeout_seconds" {
+  description = "Timeout of the training function in seconds, 1..900."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.train_timeout_seconds >= 1 && var.train_timeout_seconds <= 900 && floor(var.train_timeout_seconds) == var.train_timeout_seconds
+    error_message = "train_timeout_seconds must be a whole number between 1 and 900."
+  }
+}
+
+variable "training_schedule_expression" {
+  description = "When retraining runs: an EventBridge rate() or cron() expression. Weekly by default."
+  type        = string
+  default     = "rate(7 days)"
+
+  validation {
+    condition     = can(regex("^(rate\\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\\)|cron\\(\\S+( \\S+){5}\\))$", var.training_schedule_expression))
+    error_message = "training_schedule_expression must be rate(<n> minute(s)|hour(s)|day(s)) or a six-field cron(...) expression."
+  }
+}
+
+variable "training_schedule_enabled" {
+  description = "Whether the retraining schedule is enabled (false: runs only on demand, `grocery-forecast train --remote`)."
+  type        = bool
+  default     = true
+}
+
+variable "promotion_min_improvement" {
+  description = "How much lower (relative) a challenger's NWRMSLE on the last 16 days must be than the model in service's to replace it, 0..0.5: 0.01 means at least 1% better. A challenger is always promoted when no model is in service."
+  type        = number
+  default     = 0.01
+
+  validation {
+    condition     = var.promotion_min_improvement >= 0 && var.promotion_min_improvement <= 0.5
+    error_message = "promotion_min_improvement must be between 0 and 0.5."
+  }
+}
+
+variable "training_history_days" {
+  description = "Days of history (back from its last day) a challenger is trained and evaluated on, 32..1096."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.training_history_days >= 32 && var.training_history_days <= 1096 && floor(var.training_history_days) == var.training_history_days
+    error_message = "training_history_days must be a whole number between 32 and 1096."
+  }
+}
+
+variable "training_max_rows" {
+  description = "Training rows sampled (series x origin x horizon), 10,000..20,000,000; null keeps the library's default (2,000,000)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.training_max_rows == null ? true : (var.training_max_rows >= 10000 && var.training_max_rows <= 20000000 && floor(var.training_max_rows) == var.training_max_rows)
+    error_message = "training_max_rows must be null or a whole number between 10000 and 20000000."
+  }
+}
+
+variable "training_scan_segments" {
+  description = "Parallel Scan segments the history is read in (each a concurrent task of the training function), 1..64."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.training_scan_segments >= 1 && var.training_scan_segments <= 64 && floor(var.training_scan_segments) == var.training_scan_segments
+    error_message = "training_scan_segments must be a whole number between 1 and 64."
+  }
+}
+
+variable "training_task_retries" {
+  description = "Retries of a failed retraining task before the run fails (and the failed-retraining alarm counts it), 0..5."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.training_task_retries >= 0 && var.training_task_retries <= 5 && floor(var.training_task_retries) == var.training_task_retries
+    error_message = "training_task_retries must be a whole number between 0 and 5."
+  }
+}
+
+variable "training_runner" {
+  description = "Where the retraining's train step runs: \"lambda\" (the training function; fits a year of Favorita-size history, see the README's measurements) or \"batch\" (the same code as an AWS Batch job on Fargate: set training_image, training_image_repository_arn, training_subnet_ids and training_security_group_ids)."
+  type        = string
+  default     = "lambda"
+
+  validation {
+    condition     = contains(["lambda", "batch"], var.training_runner)
+    error_message = "training_runner must be \"lambda\" or \"batch\"."
+  }
+}
+
+variable "training_image" {
+  description = "With training_runner = \"batch\": ECR URI of the training image (training/Dockerfile)."
+  type        = string
+  default     = null
+}
+
+variable "training_image_repository_arn" {
+  description = "With training_runner = \"batch\": ARN of the ECR repository of training_image."
+  type        = string
+  default     = null
+}
+
+variable "training_subnet_ids" {
+  description = "With training_runner = \"batch\": subnets of the job (with a route to S3, DynamoDB and ECR)."
+  type        = list(string)
+  default     = []
+}
+
+variable "training_security_group_ids" {
+  description = "With training_runner = \"batch\": security groups of the job (outbound HTTPS)."
+  type        = list(string)
+  default     = []
+}
+
+variable "training_batch_vcpu" {
+  description = "With training_runner = \"batch\": vCPUs of the job (1, 2, 4, 8 or 16)."
+  type        = number
+  default     = 4
+}
+
+variable "training_batch_memory_mb" {
+  description = "With training_runner = \"batch\": memory of the job in MiB (a multiple of 1024 Fargate allows for the vCPUs)."
+  type        = number
+  default     = 16384
+}
+
+variable "training_parts_retention_days" {
+  description = "Days the retraining's Scan parts (models bucket, under models/_training/parts/: the decoded history each run trains from) are kept before S3 deletes them. The models and the training manifests (models/_training/runs/) stay. Whole days >= 1."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.training_parts_retention_days >= 1 && floor(var.training_parts_retention_days) == var.training_parts_retention_days
+    error_message = "training_parts_retention_days must be a whole number of days >= 1."
+  }
+}

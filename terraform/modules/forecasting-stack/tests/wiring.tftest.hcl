@@ -98,6 +98,12 @@ override_resource {
 }
 
 override_resource {
+  target          = module.train.aws_cloudwatch_log_group.lambda
+  override_during = plan
+  values          = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-train" }
+}
+
+override_resource {
   target          = module.predict.aws_cloudwatch_log_group.lambda
   override_during = plan
   values          = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-predict" }
@@ -109,6 +115,7 @@ variables {
   etl_package_path     = "README.md"
   predict_package_path = "variables.tf"
   monitor_package_path = "outputs.tf"
+  train_package_path   = "outputs.tf"
 }
 
 ################################################################################
@@ -310,7 +317,9 @@ run "log_groups_keep_a_year_encrypted_with_the_stack_key" {
               "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-etl",
               "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-predict",
               "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-monitor",
+              "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-train",
               "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/test-stack-forecast-shards",
+              "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/test-stack-retraining",
             ]
           }
         }

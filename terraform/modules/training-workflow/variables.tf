@@ -1,0 +1,206 @@
+################################################################################
+# Naming
+################################################################################
+
+variable "name" {
+  description = "Name of the state machine (1..55 characters: letters, digits, hyphen, underscore). Also names its IAM roles (<name>, <name>-schedule), its EventBridge rule, its alarm and its log group /aws/vendedlogs/states/<name>."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,55}$", var.name))
+    error_message = "name must be 1..55 characters of letters, digits, \"-\" or \"_\" (the schedule role <name>-schedule must fit IAM's 64)."
+  }
+}
+
+variable "tags" {
+  description = "Tags applied to every resource that supports them."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# What the workflow runs
+################################################################################
+
+variable "function_arn" {
+  description = "ARN of the training function, which runs every task of the workflow (scan, train, promote, reject, fail)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]+$", var.function_arn))
+    error_message = "function_arn must be an unqualified Lambda function ARN (arn:<partition>:lambda:<region>:<account>:function:<name>)."
+  }
+}
+
+variable "train_runner" {
+  description = "Where the train step runs: \"lambda\" (the training function, up to 10,240 MB and 15 minutes) or \"batch\" (an AWS Batch job running the same code, for histories a Lambda cannot train: see the README, \"Retraining\")."
+  type        = string
+  default     = "lambda"
+
+  validation {
+    condition     = contains(["lambda", "batch"], var.train_runner)
+    error_message = "train_runner must be \"lambda\" or \"batch\"."
+  }
+}
+
+variable "batch_job_queue_arn" {
+  description = "With train_runner = \"batch\": ARN of the AWS Batch job queue the train step is submitted to."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.batch_job_queue_arn == null || can(regex("^arn:aws[a-z-]*:batch:[a-z0-9-]+:[0-9]{12}:job-queue/", var.batch_job_queue_arn))
+    error_message = "batch_job_queue_arn must be null or a Batch job queue ARN."
+  }
+}
+
+variable "batch_job_definition_arn" {
+  description = "With train_runner = \"batch\": ARN of the job definition (training/batch_job.py in the training image)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.batch_job_definition_arn == null || can(regex("^arn:aws[a-z-]*:batch:[a-z0-9-]+:[0-9]{12}:job-definition/", var.batch_job_definition_arn))
+    error_message = "batch_job_definition_arn must be null or a Batch job definition ARN."
+  }
+}
+
+variable "scan_segments" {
+  description = "Parallel Scan segments the history table is read in, 1..64: each one is a task of the function writing one part. About one per 30,000 series keeps each task's read well inside a minute."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.scan_segments >= 1 && var.scan_segments <= 64 && floor(var.scan_segments) == var.scan_segments
+    error_message = "scan_segments must be a whole number between 1 and 64."
+  }
+}
+
+variable "scan_max_concurrency" {
+  description = "Scan segments read at the same time, 1..64 (concurrent invocations of the function and the table's read capacity)."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.scan_max_concurrency >= 1 && var.scan_max_concurrency <= 64 && floor(var.scan_max_concurrency) == var.scan_max_concurrency
+    error_message = "scan_max_concurrency must be a whole number between 1 and 64."
+  }
+}
+
+variable "task_retries" {
+  description = "Retries of a failed task (a function error or timeout) before the run fails, 0..5. Lambda service errors and throttles are always retried up to 6 times."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.task_retries >= 0 && var.task_retries <= 5 && floor(var.task_retries) == var.task_retries
+    error_message = "task_retries must be a whole number between 0 and 5."
+  }
+}
+
+variable "retry_interval_seconds" {
+  description = "Seconds before the first retry of a failed task (doubled at each further retry), 1..300."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.retry_interval_seconds >= 1 && var.retry_interval_seconds <= 300 && floor(var.retry_interval_seconds) == var.retry_interval_seconds
+    error_message = "retry_interval_seconds must be a whole number between 1 and 300."
+  }
+}
+
+################################################################################
+# Schedule
+################################################################################
+
+variable "create_schedule" {
+  description = "Create the EventBridge rule (and its role) that starts a retraining run on schedule_expression."
+  type        = bool
+  default     = true
+}
+
+variable "schedule_expression" {
+  description = "When retraining runs: an EventBridge rate() or cron() expression. Weekly by default; new weeks of sales are what a retrained model can learn from."
+  type        = string
+  default     = "rate(7 days)"
+
+  validation {
+    condition     = can(regex("^(rate\\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\\)|cron\\(\\S+( \\S+){5}\\))$", var.schedule_expression))
+    error_message = "schedule_expression must be rate(<n> minute(s)|hour(s)|day(s)) or a six-field cron(...) expression."
+  }
+}
+
+variable "schedule_enabled" {
+  description = "Whether the rule is enabled (false keeps it, disabled: runs only on demand)."
+  type        = bool
+  default     = true
+}
+
+################################################################################
+# Alarm
+################################################################################
+
+variable "create_failed_alarm" {
+  description = "Create a CloudWatch alarm on the state machine's ExecutionsFailed metric (any failed retraining run)."
+  type        = bool
+  default     = true
+}
+
+variable "failed_alarm_period_seconds" {
+  description = "Period over which failed runs are summed, in seconds: 60 or a multiple of 60, at most 86400."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.failed_alarm_period_seconds >= 60 && var.failed_alarm_period_seconds <= 86400 && var.failed_alarm_period_seconds % 60 == 0
+    error_message = "failed_alarm_period_seconds must be 60..86400 and a multiple of 60."
+  }
+}
+
+variable "alarm_actions" {
+  description = "ARNs notified when the alarm goes off or clears (typically one SNS topic). Empty: it only shows in the console and in DescribeAlarms."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.alarm_actions : can(regex("^arn:[^:]+:[a-z0-9-]+:", a))])
+    error_message = "alarm_actions must be ARNs (arn:<partition>:<service>:...)."
+  }
+}
+
+################################################################################
+# Logging
+################################################################################
+
+variable "log_level" {
+  description = "Execution events sent to the log group: ALL, ERROR, FATAL or OFF (Step Functions keeps each execution's history for 90 days either way)."
+  type        = string
+  default     = "ERROR"
+
+  validation {
+    condition     = contains(["ALL", "ERROR", "FATAL", "OFF"], var.log_level)
+    error_message = "log_level must be one of ALL, ERROR, FATAL, OFF."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the log group in days (a value CloudWatch Logs accepts; 0 means never expire)."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a retention CloudWatch Logs accepts (0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653)."
+  }
+}
+
+variable "cloudwatch_logs_kms_key_arn" {
+  description = "ARN of a customer managed KMS key for the log group (its key policy must let CloudWatch Logs use it for this log group); null leaves it on CloudWatch Logs' own encryption."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cloudwatch_logs_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.cloudwatch_logs_kms_key_arn))
+    error_message = "cloudwatch_logs_kms_key_arn must be null or a KMS key ARN (arn:<partition>:kms:...)."
+  }
+}
