@@ -134,6 +134,7 @@ variables {
   etl_package_path     = "README.md"
   predict_package_path = "variables.tf"
   monitor_package_path = "outputs.tf"
+  train_package_path   = "outputs.tf"
 }
 
 

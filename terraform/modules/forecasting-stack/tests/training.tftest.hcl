@@ -121,6 +121,7 @@ variables {
   etl_package_path     = "README.md"
   predict_package_path = "variables.tf"
   train_package_path   = "outputs.tf"
+  monitor_package_path = "outputs.tf"
 }
 
 run "training_function_reads_the_history_and_writes_only_under_models" {
