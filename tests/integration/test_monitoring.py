@@ -251,13 +251,13 @@ def test_alarms_and_dashboard_deploy_on_the_emulator(stack) -> None:
             check=True,
         )
         names = json.loads(out.stdout)
-        assert len(names) == 14, names
+        assert len(names) == 18, names
         cloudwatch = stack.client("cloudwatch")
         deployed = {a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]}
         assert deployed == set(names)
         assert any(n.endswith("-model-worse-than-baseline") for n in names)
         assert any(n.endswith("-executions-aborted") for n in names)
-        assert sum(n.endswith("-duration-near-timeout") for n in names) == 3
+        assert sum(n.endswith("-duration-near-timeout") for n in names) == 4
         body = json.loads(cloudwatch.get_dashboard(DashboardName=stack.dashboard_name)["DashboardBody"])
         assert len(body["widgets"]) == 5
     finally:

@@ -161,11 +161,12 @@ output "alarm_names" {
   description = "Every CloudWatch alarm of the stack (empty when create_alarms is false)."
   value = compact(concat(
     aws_cloudwatch_metric_alarm.dlq_depth[*].alarm_name,
-    [for m in [module.etl, module.predict, module.monitor] : m.cloudwatch_errors_alarm_name],
-    [for m in [module.etl, module.predict, module.monitor] : m.cloudwatch_throttles_alarm_name],
-    [for m in [module.etl, module.predict, module.monitor] : m.cloudwatch_duration_alarm_name],
+    [for m in [module.etl, module.predict, module.monitor, module.train] : m.cloudwatch_errors_alarm_name],
+    [for m in [module.etl, module.predict, module.monitor, module.train] : m.cloudwatch_throttles_alarm_name],
+    [for m in [module.etl, module.predict, module.monitor, module.train] : m.cloudwatch_duration_alarm_name],
     [for a in aws_cloudwatch_metric_alarm.workflow : a.alarm_name],
     aws_cloudwatch_metric_alarm.model_worse_than_baseline[*].alarm_name,
+    [module.training_workflow.failed_alarm_name],
   ))
 }
 

@@ -92,8 +92,11 @@ module "train" {
   maximum_retry_attempts       = 0
   maximum_event_age_in_seconds = 60
 
-  create_errors_alarm = var.create_alarms
-  alarm_actions       = var.alarm_actions
+  create_errors_alarm               = var.create_alarms
+  create_throttles_alarm            = var.create_alarms
+  create_duration_alarm             = var.create_alarms
+  duration_alarm_percent_of_timeout = var.duration_alarm_percent_of_timeout
+  alarm_actions                     = var.alarm_actions
 
   tags = var.tags
 }

@@ -259,8 +259,8 @@ run "every_function_has_errors_throttles_and_duration_alarms" {
   }
 
   assert {
-    condition     = length(output.alarm_names) == 14
-    error_message = "DLQ + 3 functions x 3 + 3 workflow + model-worse-than-baseline = 14 alarms."
+    condition     = length(output.alarm_names) == 18
+    error_message = "DLQ + 4 functions x 3 + 3 forecast workflow + model-worse-than-baseline + failed retraining = 18 alarms."
   }
 }
 
