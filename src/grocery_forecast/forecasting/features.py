@@ -13,8 +13,9 @@ Features are declared in a :class:`FeatureSpec`; their names follow from it dete
   exponentially weighted means, the target weekday's mean over recent weeks, days since the last
   sale and since the first record, promotion counts and sales on and off promotion;
 * per item, per store, per item class and family (in the store and in all stores), averages of
-  those across the series with a record on the origin day (a brand-new store-item still gets its
-  item's, class's and family's level; its own history features are unknown, not zero);
+  those across every series with a record in the lookback, absent days as zeros, whether or not
+  it has a row on the origin day (a brand-new store-item still gets its item's, class's and
+  family's level; its own history features are unknown, not zero);
 * known in advance for the target day: the horizon, onpromotion (missing, with ``promo_known``
   0, where the caller does not know it: a sales upload says nothing about future promotions), calendar (weekday, paydays on
   the 15th and the month's last day), holiday flags from holidays_events, item and store
@@ -366,13 +367,15 @@ def _series_block(
             for k, (m, d) in dow.items()
         }
 
-    # Pooled features average over the series with a record on the origin day only. That is the
-    # population the prediction Lambda sees for a daily upload (it reads the series in the file,
-    # and Favorita files hold only store-items that sold), and it is a population training can
-    # reproduce at every origin; pooling over every series in the panel would not match serving.
+    # Pooled features average over every series with a record anywhere in the lookback, its
+    # absent days counted as zeros (as Favorita means them). Pooling only the series with a row on
+    # the origin day made a slow item lose its item level on the days no store sold it, and made
+    # the level of an item depend on which stores a file happened to hold. This population depends
+    # on each series' own history only, so training (the whole panel) and serving (the sums over
+    # the whole history, ``build_features(..., pooled=...)``) agree whatever rows the upload has.
     # They are kept as sums and counts (PooledSums), so shards of one forecast can add theirs up.
     sums = _pooled_sums(
-        x[:n], cum_x[:n], cum_sold[:n], promo[:n], recorded[:n, 0], panel, reference, spec, mean
+        x[:n], cum_x[:n], cum_sold[:n], promo[:n], recorded[:n].any(axis=1), panel, reference, spec, mean
     )
     return _SeriesBlock(origin, n_hist, cols, dow, sums=sums, **_pooled_means(sums, spec))
 
@@ -398,8 +401,8 @@ class PooledSums:
 
     Attributes:
         item_keys: Item numbers, sorted. store_keys: store numbers, sorted.
-        recorded: Series recorded on the origin day (the pooled population; when there are none
-            anywhere, every series is pooled instead).
+        recorded: Series with a record in the lookback (the pooled population; when there are
+            none anywhere, every series is pooled instead).
         item, store: ``name -> (4, n_keys)`` float64: total and count over the recorded series,
             then total and count over every series.
         group_keys: The item groups of the class and family levels, sorted strings (see
