@@ -117,6 +117,7 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("build/compare.json"))
+    parser.add_argument("--save-model", type=Path, default=None, help="also save the backtested model here")
     args = parser.parse_args()
 
     cutoff = pd.Timestamp(args.cutoff)
@@ -126,6 +127,8 @@ def main() -> None:
     started = time.perf_counter()
     result = run_backtest(panel, reference, cutoff, args.horizon, params={"seed": args.seed})
     ours_seconds = time.perf_counter() - started
+    if args.save_model and result.model is not None:
+        result.model.save(args.save_model)
     h = result.report["horizon_evaluated"]
     ahead = result.targets["horizon"].to_numpy()
     weights = reference.perishable_weights(result.targets["item_nbr"].to_numpy())

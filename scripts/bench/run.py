@@ -9,6 +9,8 @@
 rows. (c) e2e: PutObject -> forecast object, the demo file and a 100,000-series day. (d) training
 time and peak memory on ~1M rows. (e) bundle sizes and cold start (imports + model load). (f) kaggle: a
 Kaggle-size request (3.4 M rows, 216,000 series) through the sharded workflow; minutes of both cores.
+(g) training_full: backtest on two years of Favorita-size history (210,600 series), time and peak
+memory; no emulator needed (`python -m scripts.bench.run --only training_full`), tens of minutes.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from .forecast import bench_forecast
 from .ingest import bench_backfill, bench_ingest
 from .kaggle import bench_kaggle_request
 from .pipeline import bench_bundles, bench_end_to_end, bench_training
+from .training_full import bench_training_full
 
-ALL = ("bundles", "ingest", "backfill", "forecast", "e2e", "kaggle", "training")
+ALL = ("bundles", "ingest", "backfill", "forecast", "e2e", "kaggle", "training", "training_full")
 
 
 def main() -> None:
@@ -59,6 +62,8 @@ def main() -> None:
             bench_forecast(results, work, args.model, args.data)
         if "training" in args.only:
             bench_training(results, work)
+        if "training_full" in args.only:
+            bench_training_full(results)
     results.save(args.out)
     print(f"wrote {args.out}")
 

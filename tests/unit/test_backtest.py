@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -125,3 +126,29 @@ def test_history_below_the_minimum_falls_back_to_moving_median_and_says_so(
     from grocery_forecast.forecasting.plots import plot_backtest
 
     assert plot_backtest(result, tmp_path / "fallback.png").stat().st_size > 10_000
+
+
+def test_a_year_of_history_trains_on_origins_of_every_weekday() -> None:
+    """Daily uploads are served on every weekday: long histories train on all of them too."""
+    from grocery_forecast.forecasting.model import TrainConfig, _training_origins
+    from grocery_forecast.forecasting.panel import SalesPanel
+
+    days = 365
+    panel = SalesPanel(
+        pd.Timestamp("2016-08-01"),
+        np.array([1], dtype=np.int32),
+        np.array([10], dtype=np.int64),
+        np.ones((1, days), dtype=np.float32),
+        np.zeros((1, days), dtype=np.int8),
+    )
+    origins = pd.DatetimeIndex(_training_origins(panel, panel.end, TrainConfig()))
+    assert len(origins) == 26 and set(origins.day_of_week) == set(range(7))
+    assert (origins[:-1] - origins[1:]).days.tolist() == [8] * 25
+    # A weekly stride asked for explicitly still steps through the weekdays (6 days, not 7) ...
+    weekly = pd.DatetimeIndex(_training_origins(panel, panel.end, TrainConfig(origin_stride=7)))
+    assert set(weekly.day_of_week) == set(range(7))
+    # ... and so does a history whose span divided by the origins comes out at 7 days.
+    seven = panel.window(panel.end - pd.Timedelta(days=26 * 7 + 6), panel.end)
+    assert set(pd.DatetimeIndex(_training_origins(seven, seven.end, TrainConfig())).day_of_week) == set(
+        range(7)
+    )

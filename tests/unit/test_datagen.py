@@ -103,3 +103,16 @@ def test_hard_mode_is_deterministic_and_poses_promotion_dips() -> None:
         return float(x[after].mean() / x[other & (promo.any(axis=1))[:, None]].mean())
 
     assert post_promo_ratio(a) < post_promo_ratio(plain) - 0.05
+
+
+def test_hard_mode_records_promotions_on_days_without_sales_as_test_csv_gives_them() -> None:
+    """A request's ``onpromotion`` is known whatever the day sells; so must a backtest's be, or a
+    promotion in the history would imply a sale (no promotion without a row)."""
+    from grocery_forecast.forecasting.datagen import GeneratorConfig, generate
+
+    hard = generate(GeneratorConfig(seed=3, stores=4, items=40, days=120, hard=True))
+    promo_rows = hard.train[hard.train["onpromotion"].astype(bool)]
+    assert (promo_rows["unit_sales"] == 0).any()
+    assert (hard.train.loc[hard.train["unit_sales"] == 0, "onpromotion"]).all()  # zero rows only for that
+    plain = generate(GeneratorConfig(seed=3, stores=4, items=40, days=120))
+    assert not (plain.train["unit_sales"] == 0).any()  # the sample data keeps Favorita's sold-only rows

@@ -75,9 +75,8 @@ def test_values_match_a_hand_computation() -> None:
     assert row["days_since_sale"] == o - last_sale
     assert row["history_days"] == o + 1
     assert row["onpromotion"] == 1.0
-    # Item 10 is sold by stores 1 and 2: the item mean pools the series recorded on the origin day.
-    pool = [s for s in (0, 2) if not np.isnan(panel.sales[s, o])]
-    expected = np.mean([_log(panel.sales[s, o - 27 : o + 1]).mean() for s in pool])
+    # Item 10 is sold by stores 1 and 2: the item mean pools both, rows on the origin day or not.
+    expected = np.mean([_log(panel.sales[s, o - 27 : o + 1]).mean() for s in (0, 2)])
     assert row["item_sales_mean_w28"] == pytest.approx(expected, rel=1e-5)
     # Series 0 had promotions 10..8 days before the panel's end = 5..3 days before the origin.
     assert frame.iloc[0]["promo_sum_w14"] == 3
@@ -87,19 +86,21 @@ def test_values_match_a_hand_computation() -> None:
     assert calendar["day_of_week"] == day.day_of_week and calendar["day_of_month"] == day.day
 
 
-def test_pooled_features_see_only_the_series_recorded_on_the_origin_day() -> None:
-    """A daily upload holds only the store-items that sold that day, and the prediction Lambda
-    reads exactly those: pooled features must not depend on the series absent from it."""
+def test_pooled_features_do_not_depend_on_which_series_have_a_row_on_the_origin_day() -> None:
+    """A slow item keeps its item level on a day none of its stores sold it, and an upload holding
+    one store is served the same pooled features as training built from every store (given the
+    sums over the whole history, as a sharded forecast's pool step hands them over)."""
+    from grocery_forecast.forecasting.features import pooled_sums
+
     panel = tiny_panel(days=60)
     origin = panel.end
     o = panel.day_index(origin)
-    panel.sales[2, o] = np.nan  # (2, 10) has no row on the origin day: not in "today's upload"
+    panel.sales[2, o] = 0.0  # (2, 10) sold nothing on the origin day: a row of zero ...
     targets = _targets(panel, origin)
-    full = build_features(panel, origin, targets, tiny_reference(), SPEC)
-    uploaded = panel.take(np.array([0, 1]))  # what the Lambda reads for today's file
-    served = build_features(
-        uploaded, origin, targets.iloc[: 2 * 16].reset_index(drop=True), tiny_reference(), SPEC
-    )
+    reference = tiny_reference()
+    with_row = build_features(panel, origin, targets, reference, SPEC)
+    panel.sales[2, o] = np.nan  # ... or no row at all, as in Favorita's files: the same thing
+    full = build_features(panel, origin, targets, reference, SPEC)
     pooled = [
         c
         for c in full.columns
@@ -107,11 +108,25 @@ def test_pooled_features_see_only_the_series_recorded_on_the_origin_day() -> Non
     ]
     pooled = [c for c in pooled if c not in CATEGORICAL_FEATURES and c != "store_cluster"]
     assert pooled
-    pd.testing.assert_frame_equal(full.iloc[: 2 * 16][pooled].reset_index(drop=True), served[pooled])
-    # With its row on the origin day, (2, 10) joins item 10's pool and moves its level.
-    panel.sales[2, o] = 50.0
-    moved = build_features(panel, origin, targets, tiny_reference(), SPEC)
-    assert moved.loc[0, "item_sales_mean_w7"] != full.loc[0, "item_sales_mean_w7"]
+    pd.testing.assert_frame_equal(with_row[pooled], full[pooled])
+    # Item 10's level pools both of its stores, (2, 10) included although it has no row today.
+    x = [_log(panel.sales[s, o - 27 : o + 1]).mean() for s in (0, 2)]
+    assert full.loc[0, "item_sales_mean_w28"] == pytest.approx(np.mean(x), rel=1e-5)
+    # An upload of store 1 only: its own panel would pool store 1 alone ...
+    uploaded = panel.take(np.array([0, 1]))
+    own = targets.iloc[: 2 * 16].reset_index(drop=True)
+    alone = build_features(uploaded, origin, own, reference, SPEC)
+    assert not np.allclose(alone["item_sales_mean_w28"], full.iloc[: 2 * 16]["item_sales_mean_w28"])
+    # ... the sums over the whole history give it exactly what training computed.
+    served = build_features(
+        uploaded, origin, own, reference, SPEC, pooled=pooled_sums(panel, origin, SPEC, reference)
+    )
+    pd.testing.assert_frame_equal(served, full.iloc[: 2 * 16].reset_index(drop=True))
+    # A series with no record in the whole lookback is not part of any pool.
+    quiet = panel.take(np.arange(3))
+    quiet.sales[2, :] = np.nan
+    without = build_features(quiet, origin, targets, reference, SPEC)
+    assert without.loc[0, "item_sales_mean_w28"] == pytest.approx(x[0], rel=1e-5)
 
 
 def test_no_leakage_from_the_target_days_or_anything_after_the_origin() -> None:

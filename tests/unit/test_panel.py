@@ -50,3 +50,25 @@ def test_window_pads_days_outside_the_panel_with_no_rows() -> None:
 def test_index_of_finds_series_and_marks_missing_ones() -> None:
     panel = SalesPanel.from_frame(_frame())
     np.testing.assert_array_equal(panel.index_of([2, 1, 5], [10, 10, 10]), [1, 0, -1])
+
+
+def test_from_frame_orders_series_by_store_then_item_and_refuses_duplicates() -> None:
+    frame = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2017-01-02", "2017-01-01", "2017-01-01", "2017-01-03"]),
+            "store_nbr": [2, 10, 2, 1],
+            "item_nbr": [5, 3, 700000, 700000],
+            "unit_sales": [1.0, 2.0, 3.0, 4.0],
+            "onpromotion": [True, False, None, False],
+        }
+    )
+    panel = SalesPanel.from_frame(frame)
+    assert list(zip(panel.stores.tolist(), panel.items.tolist(), strict=True)) == [
+        (1, 700000),
+        (2, 5),
+        (2, 700000),
+        (10, 3),
+    ]
+    assert panel.sales[1, 1] == 1.0 and panel.promo[1, 1] == 1 and panel.sales[2, 0] == 3.0
+    with pytest.raises(ValueError, match="duplicate rows for store 2, item 5 on 2017-01-02"):
+        SalesPanel.from_frame(pd.concat([frame, frame.iloc[:1]]))

@@ -69,11 +69,12 @@ def test_sharded_predictions_equal_the_unsharded_ones(
     np.testing.assert_allclose(got, whole, rtol=1e-5, atol=1e-6)
 
 
-def test_no_series_recorded_on_the_origin_day_pools_every_series(generated: GeneratedData) -> None:
+def test_no_series_recorded_in_the_lookback_pools_every_series(generated: GeneratedData) -> None:
     test, reference = generated.test, generated.reference
     panel = generated.panel.take(np.arange(generated.panel.n_series))  # a copy: the fixture is shared
     origin = panel.end
-    panel.sales[:, panel.day_index(origin)] = np.nan
+    o = panel.day_index(origin)
+    panel.sales[:, o - SPEC.lookback_days + 1 : o + 1] = np.nan
     whole = build_features(panel, origin, test, reference, SPEC)
     shards = _shards(generated, 2)
     subs = [
@@ -109,8 +110,9 @@ def test_class_and_family_levels_from_merged_sums_equal_the_means_over_all_serie
     assert total.group_keys.dtype.kind == "U" and "class=" in total.group_keys[0]
     got = build_features(panel, origin, test, reference, SPEC, pooled=total)
     pd.testing.assert_frame_equal(got, build_features(panel, origin, test, reference, SPEC), rtol=1e-6)
-    # By hand: the mean 28-day log1p sales of the series recorded on the origin day, per store and class.
-    recorded = ~np.isnan(panel.sales[:, panel.day_index(origin)])
+    # By hand: the mean 28-day log1p sales of the series recorded in the lookback, per store and class.
+    o = panel.day_index(origin)
+    recorded = ~np.all(np.isnan(panel.sales[:, max(o - SPEC.lookback_days + 1, 0) : o + 1]), axis=1)
     window = np.nan_to_num(panel.sales[:, panel.day_index(origin) - 27 : panel.day_index(origin) + 1])
     level = pd.DataFrame(
         {

@@ -11,6 +11,7 @@ import pandas as pd
 
 from grocery_forecast.cli import CliError
 from grocery_forecast.cli.train import _parse_day, _training_config, add_training_arguments, read_sales
+from grocery_forecast.pipeline.manifest import peak_memory_mb
 
 __all__ = ["backtest_command", "register"]
 
@@ -146,4 +147,7 @@ def _print_summary(report: dict) -> None:
     for h, value in report["per_horizon"].items():
         floor = report["best_baseline_per_horizon"][h]
         print(f"    {int(h):>2}: {value:.4f} / {floor['nwrmsle']:.4f} {floor['name']}")
-    print(f"  train {report['train_seconds']:.1f}s, predict {report['predict_seconds']:.2f}s")
+    print(
+        f"  train {report['train_seconds']:.1f}s, predict {report['predict_seconds']:.2f}s, "
+        f"peak memory {peak_memory_mb():,.0f} MB"
+    )

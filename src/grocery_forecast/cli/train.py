@@ -16,6 +16,7 @@ import pandas as pd
 from grocery_forecast.aws import model_store
 from grocery_forecast.cli import CliError
 from grocery_forecast.cli._common import open_stack, say
+from grocery_forecast.pipeline.manifest import peak_memory_mb
 
 if TYPE_CHECKING:
     from grocery_forecast.forecasting.model import TrainConfig
@@ -31,7 +32,12 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="training rows sampled (series x origin x horizon); default 2,000,000",
     )
-    parser.add_argument("--max-origins", type=int, default=None, help="weekly training origins (default: 26)")
+    parser.add_argument(
+        "--max-origins",
+        type=int,
+        default=None,
+        help="training origins, 8 days apart on a long history (default: 26)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="row sampling and LightGBM seed (default: 0)")
 
 
@@ -172,4 +178,5 @@ def train_command(args: argparse.Namespace) -> Path:
         + (f", validation NWRMSLE {valid:.4f}" if valid is not None else "")
     )
     print(f"saved {out / 'model.txt'} and {out / 'metadata.json'}")
+    print(f"peak memory {peak_memory_mb():,.0f} MB")
     return out

@@ -106,8 +106,10 @@ class GeneratorConfig:
             cannibalisation within a family (an item sells less while others of its family are
             on promotion in the store), weekday profiles that drift over the year by store,
             store-specific strength of holiday effects, long zero runs for slow movers (weeks
-            without supply) and stores that close for good. Drawn from a random stream of their
-            own, so ``hard=False`` data is unchanged. Defaults to False (the sample data and the
+            without supply) and stores that close for good; and promotions recorded on days
+            without sales (a row of 0 units), as test.csv gives every requested day's promotion:
+            otherwise a backtest's ``onpromotion`` True would imply a sale, a leak no request
+            has. Drawn from a random stream of their own, so ``hard=False`` data is unchanged. Defaults to False (the sample data and the
             CI model stay as they were; measure tuning claims on both).
     """
 
@@ -496,6 +498,8 @@ def generate(
         # Rows exist only for days with non-zero sales, as in Kaggle's train.csv (which has
         # practically no zero rows): promotions on days that sold nothing go unrecorded too.
         has_row = values != 0
+        if hard is not None:  # a promotion is known whether or not the item sold (as in test.csv)
+            has_row = has_row | (on_promo & alive & ~closed[s][None, :])
         rows = slice(s * n_items, (s + 1) * n_items)
         sales[rows] = np.where(has_row, values, np.nan)
         promo[rows] = on_promo & alive & ~closed[s][None, :]

@@ -68,8 +68,9 @@ METADATA_FILE = "metadata.json"
 #: Bumped when the artifact layout, or the meaning of a feature under an unchanged name, changes
 #: incompatibly. 2: pooled item/store features average over the series recorded on the origin day.
 #: 3: ``promo_known`` (future promotions unknown for sales uploads), short-history origins, class and
-#: family levels, promotions over the forecast window.
-ARTIFACT_FORMAT = 3
+#: family levels, promotions over the forecast window. 4: pooled features average over every series
+#: with a record in the lookback (absent days as zeros), not over those with a row on the origin day.
+ARTIFACT_FORMAT = 4
 
 #: The least history (days up to the training end) the model trains on: one week behind the
 #: first origin, so every weekday has been seen once, and one week of targets after it. Below
@@ -110,11 +111,13 @@ class TrainConfig:
 
     Attributes:
         horizon: Longest horizon trained (days ahead). Defaults to :data:`MAX_HORIZON`.
-        max_origins: Weekly origins sampled back from the end of history. Defaults to 26.
+        max_origins: Origins sampled back from the end of history. Defaults to 26.
         origin_stride: Days between origins when the history is long enough to fill
-            ``max_origins`` of them; 7 keeps every origin on the forecast origin's weekday. On a
-            shorter history the stride shrinks (to 1 on a few weeks) so that origins fall on
-            every weekday and use all the history there is. Defaults to 7.
+            ``max_origins`` of them. A multiple of 7 would put every origin on one weekday while
+            daily uploads are served on every weekday, so it is taken one day shorter; the
+            default 8 steps back one weekday per origin (all seven within any seven origins).
+            On a shorter history the stride shrinks (to 1 on a few weeks) so that origins use
+            all the history there is. Defaults to 8.
         min_history_days: Skip origins with less history than this. Defaults to 7.
         valid_days: The last days of history held out for early stopping (rows whose target
             falls there). Defaults to 16.
@@ -136,7 +139,7 @@ class TrainConfig:
 
     horizon: int = MAX_HORIZON
     max_origins: int = 26
-    origin_stride: int = 7
+    origin_stride: int = 8
     min_history_days: int = 7
     valid_days: int = 16
     max_rows: int = 2_000_000
@@ -181,12 +184,14 @@ def _training_origins(panel: SalesPanel, end: pd.Timestamp, config: TrainConfig)
     """Origins back from ``end``: every ``origin_stride`` days, or closer on a short history.
 
     The stride is the span of usable origins divided by ``max_origins``, at most
-    ``origin_stride``: a history that cannot fill ``max_origins`` weekly origins gets origins on
-    every weekday (stride 1 on a few weeks), so a model trained on it has seen the weekday of
-    any origin it will be served on.
+    ``origin_stride``, and never a multiple of 7: the origins step through every weekday, on a
+    few weeks of history (stride 1) as on years (stride 8), so a model trained on them has seen
+    the weekday of any origin it will be served on (daily uploads come on every weekday).
     """
     usable = (end - panel.start).days + 1 - config.min_history_days  # origins end-1 .. start+min-1
     stride = int(min(config.origin_stride, max(1, usable // config.max_origins)))
+    if stride % 7 == 0:
+        stride -= 1
     origins = []
     for k in range(1, config.max_origins + 1):
         origin = end - pd.Timedelta(days=stride * k)
