@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from grocery_forecast.cli import CliError
-from grocery_forecast.cli.train import _parse_day, _training_config, add_training_arguments, read_sales
+from grocery_forecast.cli.train import _parse_day, _training_config, add_training_arguments, read_history
 from grocery_forecast.pipeline.manifest import peak_memory_mb
 
 __all__ = ["backtest_command", "register"]
@@ -70,7 +70,6 @@ def backtest_command(args: argparse.Namespace) -> dict:
     """Run the backtest, write the report (and plot); returns the report."""
     from grocery_forecast.contract.reference import Reference, ReferenceTableError
     from grocery_forecast.forecasting.backtest import run_backtest
-    from grocery_forecast.forecasting.panel import SalesPanel
     from grocery_forecast.forecasting.plots import plot_backtest
 
     cutoff = _parse_day(args.cutoff, "--cutoff")
@@ -83,10 +82,8 @@ def backtest_command(args: argparse.Namespace) -> dict:
     except ReferenceTableError as exc:
         raise CliError(str(exc)) from None
     until = str((pd.Timestamp(cutoff) + pd.Timedelta(days=args.horizon)).date())
-    frame = read_sales(args.sales, since, until)
     # The panel starts at the first day with data: days before it are unknown, not zero sales.
-    panel = SalesPanel.from_frame(frame)
-    del frame
+    panel = read_history(args.sales, since, until)
     if panel.end <= pd.Timestamp(cutoff):
         raise CliError(
             f"{args.sales}: no sales after the cutoff {cutoff} (data ends {panel.end.date()}); nothing to score"

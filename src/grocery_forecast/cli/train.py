@@ -20,8 +20,9 @@ from grocery_forecast.pipeline.manifest import peak_memory_mb
 
 if TYPE_CHECKING:
     from grocery_forecast.forecasting.model import TrainConfig
+    from grocery_forecast.forecasting.panel import SalesPanel
 
-__all__ = ["add_training_arguments", "read_sales", "register", "train_command"]
+__all__ = ["add_training_arguments", "read_history", "read_sales", "register", "train_command"]
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -132,6 +133,24 @@ def read_sales(path: Path, since: str | None = None, until: str | None = None) -
         raise CliError(str(exc)) from None
 
 
+def read_history(path: Path, since: str | None = None, until: str | None = None) -> SalesPanel:
+    """:func:`grocery_forecast.forecasting.panel.read_panel` (streamed, bounded memory) with its errors
+    as :class:`CliError`, printing its time and the process's peak memory so far."""
+    from grocery_forecast.contract.cleaning import CsvContractError
+    from grocery_forecast.forecasting.panel import read_panel
+
+    started = time.perf_counter()
+    try:
+        panel = read_panel(path, since, until, progress=True)
+    except (CsvContractError, FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    print(
+        f"read {path} in {time.perf_counter() - started:.1f}s, peak memory {peak_memory_mb():,.0f} MB",
+        flush=True,
+    )
+    return panel
+
+
 def _training_config(args: argparse.Namespace, horizon: int) -> TrainConfig:
     from grocery_forecast.forecasting.model import TrainConfig
 
@@ -150,7 +169,6 @@ def train_command(args: argparse.Namespace) -> Path:
     """Read, fit and save; returns the model directory (a publish step can follow)."""
     from grocery_forecast.contract.reference import Reference, ReferenceTableError
     from grocery_forecast.forecasting.model import ForecastModel
-    from grocery_forecast.forecasting.panel import SalesPanel
 
     since, until = _parse_day(args.since, "--since"), _parse_day(args.until, "--until")
     config = _training_config(args, args.horizon)
@@ -158,9 +176,7 @@ def train_command(args: argparse.Namespace) -> Path:
         reference = Reference.from_dir(args.reference)
     except ReferenceTableError as exc:
         raise CliError(str(exc)) from None
-    frame = read_sales(args.sales, since, until)
-    panel = SalesPanel.from_frame(frame)
-    del frame
+    panel = read_history(args.sales, since, until)
     print(
         f"history: {panel.n_series:,} series, {panel.start.date()}..{panel.end.date()} ({panel.n_days} days)"
     )
