@@ -10,7 +10,13 @@ from pathlib import Path
 import pandas as pd
 
 from grocery_forecast.cli import CliError
-from grocery_forecast.cli.train import _parse_day, _training_config, add_training_arguments, read_history
+from grocery_forecast.cli.train import (
+    PhaseClock,
+    _parse_day,
+    _training_config,
+    add_training_arguments,
+    read_history,
+)
 from grocery_forecast.pipeline.manifest import peak_memory_mb
 
 __all__ = ["backtest_command", "register"]
@@ -83,7 +89,9 @@ def backtest_command(args: argparse.Namespace) -> dict:
         raise CliError(str(exc)) from None
     until = str((pd.Timestamp(cutoff) + pd.Timedelta(days=args.horizon)).date())
     # The panel starts at the first day with data: days before it are unknown, not zero sales.
+    clock = PhaseClock()
     panel = read_history(args.sales, since, until)
+    clock("read")
     if panel.end <= pd.Timestamp(cutoff):
         raise CliError(
             f"{args.sales}: no sales after the cutoff {cutoff} (data ends {panel.end.date()}); nothing to score"
@@ -103,10 +111,13 @@ def backtest_command(args: argparse.Namespace) -> dict:
             params={"seed": args.seed},
             progress=True,
             promo_known=not args.promo_unknown,
+            on_phase=clock,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
     report = result.report
+    report["phases"] = clock.phases
+    report["peak_memory_mb"] = clock.peak_mb
     if report["horizon_evaluated"] < args.horizon:
         print(
             f"warning: the sales data ends {panel.end.date()}: scored horizons 1..{report['horizon_evaluated']} "
@@ -146,5 +157,5 @@ def _print_summary(report: dict) -> None:
         print(f"    {int(h):>2}: {value:.4f} / {floor['nwrmsle']:.4f} {floor['name']}")
     print(
         f"  train {report['train_seconds']:.1f}s, predict {report['predict_seconds']:.2f}s, "
-        f"peak memory {peak_memory_mb():,.0f} MB"
+        f"peak memory {report.get('peak_memory_mb') or peak_memory_mb():,.0f} MB"
     )

@@ -91,10 +91,10 @@ def generate_command(args: argparse.Namespace) -> Path:
     n_stores = min(config.stores, len(reference.stores)) if reference else config.stores
     with tqdm(total=n_stores, desc="generating", unit="store") as bar:
         data = generate(config, reference=reference, progress=bar.update)
-    with tqdm(total=len(data.train), desc="writing train.csv", unit="row", unit_scale=True) as bar:
+    with tqdm(total=data.train_rows, desc="writing train.csv", unit="row", unit_scale=True) as bar:
         paths = write_dataset(args.out, data, progress=bar.update)
     print(
-        f"wrote {len(data.train):,} sales rows ({data.panel.n_series:,} series, "
+        f"wrote {data.train_rows:,} sales rows ({data.panel.n_series:,} series, "
         f"{data.panel.start.date()}..{data.panel.end.date()}) and {len(data.test):,} test rows "
         f"to {args.out} in {time.perf_counter() - started:.1f}s"
     )

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from grocery_forecast.forecasting.model import TrainConfig
     from grocery_forecast.forecasting.panel import SalesPanel
 
-__all__ = ["add_training_arguments", "read_history", "read_sales", "register", "train_command"]
+__all__ = ["PhaseClock", "add_training_arguments", "read_history", "read_sales", "register", "train_command"]
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -133,6 +133,40 @@ def read_sales(path: Path, since: str | None = None, until: str | None = None) -
         raise CliError(str(exc)) from None
 
 
+class PhaseClock:
+    """Prints each phase's wall time and peak resident memory as it ends, for runs at Favorita's size.
+
+    The peak of a phase is the resident high-water mark since the previous phase ended (Linux
+    resets it through ``/proc/self/clear_refs``; elsewhere it is the process's peak so far), and
+    the process's peak over all phases is printed beside it: the figure the machine must hold.
+    """
+
+    def __init__(self) -> None:
+        from grocery_forecast.pipeline.shards import reset_peak_memory
+
+        reset_peak_memory()
+        self.started = self.last = time.perf_counter()
+        self.phases: dict[str, dict[str, float]] = {}
+        #: The process's peak over every phase (``ru_maxrss`` is reset with the high-water mark).
+        self.peak_mb = peak_memory_mb()
+
+    def __call__(self, name: str) -> None:
+        from grocery_forecast.pipeline.shards import peak_memory_mb as phase_peak_mb
+        from grocery_forecast.pipeline.shards import reset_peak_memory
+
+        now = time.perf_counter()
+        peak = phase_peak_mb()
+        self.peak_mb = max(self.peak_mb, peak)
+        self.phases[name] = {"seconds": round(now - self.last, 1), "peak_memory_mb": peak}
+        print(
+            f"phase {name}: {now - self.last:.1f}s, peak {peak:,.0f} MB "
+            f"(process peak {self.peak_mb:,.0f} MB, {now - self.started:.0f}s in all)",
+            flush=True,
+        )
+        self.last = now
+        reset_peak_memory()
+
+
 def read_history(path: Path, since: str | None = None, until: str | None = None) -> SalesPanel:
     """:func:`grocery_forecast.forecasting.panel.read_panel` (streamed, bounded memory) with its errors
     as :class:`CliError`, printing its time and the process's peak memory so far."""
@@ -144,10 +178,7 @@ def read_history(path: Path, since: str | None = None, until: str | None = None)
         panel = read_panel(path, since, until, progress=True)
     except (CsvContractError, FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    print(
-        f"read {path} in {time.perf_counter() - started:.1f}s, peak memory {peak_memory_mb():,.0f} MB",
-        flush=True,
-    )
+    print(f"read {path} in {time.perf_counter() - started:.1f}s", flush=True)
     return panel
 
 
@@ -176,7 +207,9 @@ def train_command(args: argparse.Namespace) -> Path:
         reference = Reference.from_dir(args.reference)
     except ReferenceTableError as exc:
         raise CliError(str(exc)) from None
+    clock = PhaseClock()
     panel = read_history(args.sales, since, until)
+    clock("read")
     print(
         f"history: {panel.n_series:,} series, {panel.start.date()}..{panel.end.date()} ({panel.n_days} days)"
     )
@@ -185,6 +218,7 @@ def train_command(args: argparse.Namespace) -> Path:
         model = ForecastModel(config=config, params={"seed": args.seed}).fit(panel, reference, progress=True)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    clock("train")
     out = model.save(args.out)
     meta = model.metadata
     valid = meta["validation"].get("nwrmsle")
@@ -194,5 +228,5 @@ def train_command(args: argparse.Namespace) -> Path:
         + (f", validation NWRMSLE {valid:.4f}" if valid is not None else "")
     )
     print(f"saved {out / 'model.txt'} and {out / 'metadata.json'}")
-    print(f"peak memory {peak_memory_mb():,.0f} MB")
+    print(f"peak memory {max(clock.peak_mb, peak_memory_mb()):,.0f} MB")
     return out
