@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +150,6 @@ class GeneratedData:
     """
 
     config: GeneratorConfig
-    train: pd.DataFrame
     test: pd.DataFrame
     items: pd.DataFrame
     stores: pd.DataFrame
@@ -157,6 +157,23 @@ class GeneratedData:
     panel: SalesPanel
     future_sales: np.ndarray
     future_mean: np.ndarray
+
+    @cached_property
+    def train(self) -> pd.DataFrame:
+        """train.csv as a frame, built on first use.
+
+        Built from :attr:`panel` when asked for, not by :func:`generate`: at Favorita's size it is
+        86 M rows (a few GB, and a sort), which :func:`write_dataset` never needs.
+        """
+        train = self.panel.to_frame()
+        train["unit_sales"] = np.round(train["unit_sales"].to_numpy(), 3)
+        train.insert(0, "id", np.arange(len(train), dtype=np.int64))
+        return train
+
+    @property
+    def train_rows(self) -> int:
+        """Rows of train.csv (recorded store-item-days), without building the frame."""
+        return int(np.count_nonzero(~np.isnan(self.panel.sales)))
 
     @property
     def reference(self) -> Reference:
@@ -512,9 +529,8 @@ def generate(
     item_ids = np.tile(items["item_nbr"].to_numpy(dtype=np.int64), n_stores)
     full = SalesPanel(first, store_ids, item_ids, sales, promo)
     panel = full.window(first, cfg.end)
-    train = panel.to_frame()
-    train["unit_sales"] = np.round(train["unit_sales"].to_numpy(), 3)
-    train.insert(0, "id", np.arange(len(train), dtype=np.int64))
+    del full
+    train_rows = int(np.count_nonzero(~np.isnan(panel.sales)))
     test_days = pd.date_range(cfg.end + pd.Timedelta(days=1), periods=cfg.horizon, freq="D")
     test = pd.DataFrame(
         {
@@ -524,10 +540,9 @@ def generate(
             "onpromotion": promo[:, cfg.days :].T.reshape(-1).astype(bool),
         }
     )
-    test.insert(0, "id", np.arange(len(train), len(train) + len(test), dtype=np.int64))
+    test.insert(0, "id", np.arange(train_rows, train_rows + len(test), dtype=np.int64))
     return GeneratedData(
         config=cfg,
-        train=train,
         test=test,
         items=items.reset_index(drop=True),
         stores=stores.reset_index(drop=True),
@@ -559,6 +574,49 @@ def _write_csv(
                 progress(len(part))
 
 
+_TRAIN_HEADER = "id,date,store_nbr,item_nbr,unit_sales,onpromotion\n"
+
+
+def _write_train(
+    panel: SalesPanel,
+    path: Path,
+    block_days: int = 8,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """train.csv straight from the panel, byte for byte what ``to_csv`` of :attr:`GeneratedData.train` writes.
+
+    Rows sorted by date, store, item (as Kaggle's), ids counting from 0, sales rounded to 3
+    decimals and written as Python's ``repr`` (``7.0``, ``1.234``), as pandas writes them. Built a
+    few days at a time from the panel: no 86 M-row frame, no sort of it, and each field is
+    formatted once per distinct value (a day, a store, an item, a quantity) rather than once per
+    row; writing two years at Favorita's size went from pandas' ~100,000 rows/s to about a million.
+    """
+    order = np.lexsort((panel.items, panel.stores))
+    stores = np.array([str(v) for v in panel.stores[order]], dtype=object)
+    items = np.array([str(v) for v in panel.items[order]], dtype=object)
+    day_names = np.array(panel.dates.strftime("%Y-%m-%d"), dtype=object)
+    flags = np.array(["False", "True"], dtype=object)
+    next_id = 0
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(_TRAIN_HEADER)
+        for lo in range(0, panel.n_days, block_days):
+            hi = min(lo + block_days, panel.n_days)
+            sales = panel.sales[order, lo:hi].T  # (days, series): rows come out by date, then series
+            days, rows = np.nonzero(~np.isnan(sales))
+            values = np.round(sales[days, rows].astype(np.float64), 3)
+            distinct, which = np.unique(values, return_inverse=True)
+            text = np.array([repr(float(v)) for v in distinct], dtype=object)[which.reshape(-1)]
+            promo = flags[(panel.promo[order, lo:hi].T[days, rows] != 0).astype(np.int64)]
+            ids = map(str, range(next_id, next_id + len(rows)))
+            lines = zip(ids, day_names[lo + days], stores[rows], items[rows], text, promo, strict=True)
+            if len(rows):
+                fh.write("\n".join(map(",".join, lines)))
+                fh.write("\n")
+            next_id += len(rows)
+            if progress is not None:
+                progress(len(rows))
+
+
 def write_dataset(
     out: str | Path, data: GeneratedData, progress: Callable[[int], None] | None = None
 ) -> dict[str, Path]:
@@ -577,7 +635,7 @@ def write_dataset(
     paths = {
         name: directory / f"{name}.csv" for name in ("train", "test", "items", "stores", "holidays_events")
     }
-    _write_csv(data.train, paths["train"], progress=progress)
+    _write_train(data.panel, paths["train"], progress=progress)
     _write_csv(data.test, paths["test"])
     data.items.to_csv(paths["items"], index=False, lineterminator="\n")
     data.stores.to_csv(paths["stores"], index=False, lineterminator="\n")
