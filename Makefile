@@ -221,6 +221,10 @@ bench-training: venv
 	@nice -n 10 $(PY) -m scripts.bench.training_size measure --data build/bench/favorita-year --report build/bench/training_size.json \
 	  $(if $(wildcard $(MODEL_DIR)/metadata.json),--champion $(MODEL_DIR))
 
+## Backtest on two years of Favorita-size history (210,600 series, 86.6 M rows): time and peak memory of each phase; no emulator (slow; also in `make bench`)
+bench-training-full: venv
+	@nice -n 10 $(PY) -m scripts.bench.run --only training_full --out build/bench/training_full.json
+
 ## Benchmarks on the local stack: every figure on its own line, all in build/bench/bench.json
 bench: export TF_VAR_forecast_shard_rows := $(BENCH_SHARD_ROWS)
 bench: up
@@ -246,4 +250,4 @@ format: venv
 test: lint unit tf-check checkov e2e
 
 .PHONY: help check venv emulator-venv bundle bundle-aws up emulator-start deploy sample-data publish demo logs down clean \
-        distclean unit tf-check checkov e2e bench bench-training lint format test
+        distclean unit tf-check checkov e2e bench bench-training bench-training-full lint format test

@@ -133,7 +133,7 @@ def run_backtest(
         }
     )
     ahead = np.tile(np.arange(1, evaluated + 1), n)
-    actual = panel.sales_filled()[:, cols].reshape(-1).astype(np.float64)
+    actual = np.nan_to_num(panel.sales[:, cols], nan=0.0).reshape(-1).astype(np.float64)
     weights = reference.perishable_weights(targets["item_nbr"].to_numpy())
 
     forecasts: dict[str, np.ndarray] = {}

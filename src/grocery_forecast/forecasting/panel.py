@@ -98,11 +98,21 @@ class SalesPanel:
         return SalesPanel(self.start, self.stores[rows], self.items[rows], self.sales[rows], self.promo[rows])
 
     def window(self, first: pd.Timestamp | str, last: pd.Timestamp | str) -> SalesPanel:
-        """The panel restricted (or padded with no-row days) to ``[first, last]``."""
+        """The panel restricted (or padded with no-row days) to ``[first, last]``.
+
+        A window inside the panel shares its arrays (read-only views): cutting two years at
+        Favorita's size at a backtest's cutoff would otherwise copy 0.8 GB. One that reaches
+        outside is a new, padded copy.
+        """
         first, last = pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize()
         if last < first:
             raise ValueError(f"empty window: {first.date()} .. {last.date()}")
         n_days = (last - first).days + 1
+        lo = self.day_index(first)
+        if lo >= 0 and lo + n_days <= self.n_days:
+            sales, promo = self.sales[:, lo : lo + n_days], self.promo[:, lo : lo + n_days]
+            sales.flags.writeable = promo.flags.writeable = False
+            return SalesPanel(first, self.stores, self.items, sales, promo)
         sales = np.full((self.n_series, n_days), np.nan, dtype=np.float32)
         promo = np.zeros((self.n_series, n_days), dtype=np.int8)
         src_lo, src_hi = self.day_index(first), self.day_index(last) + 1
