@@ -14,6 +14,8 @@ from grocery_forecast.contract.cleaning import CsvContractError, read_actuals
 from grocery_forecast.forecasting.datagen import GeneratorConfig, generate, write_dataset
 from grocery_forecast.forecasting.panel import SalesPanel, read_panel, read_sales
 
+from .conftest import FAVORITA_DIR
+
 
 def _assert_same(a: SalesPanel, b: SalesPanel) -> None:
     assert a.start == b.start
@@ -40,6 +42,18 @@ def _shuffled(src: Path, dst: Path, seed: int = 0) -> Path:
 def test_streamed_panel_equals_the_long_frame_route(train_csv: Path) -> None:
     expected = SalesPanel.from_frame(read_sales(train_csv))
     _assert_same(read_panel(train_csv, chunk_rows=777), expected)
+
+
+@pytest.mark.skipif(
+    not (FAVORITA_DIR / "train_sample.csv").exists(), reason="real Favorita sample not available"
+)
+def test_the_real_favorita_sample_reads_the_same() -> None:
+    """Real quirks: ids, empty promotions (before 2014), returns, kilos, sparse series; a window
+    (the whole 4.6 years make a 68,000 x 1,688 panel: 0.6 GB twice, too much for a unit test)."""
+    path = FAVORITA_DIR / "train_sample.csv"
+    for since, until in (("2013-06-01", "2014-03-01"), ("2017-03-01", None)):
+        expected = SalesPanel.from_frame(read_sales(path, since, until))
+        _assert_same(read_panel(path, since, until, chunk_rows=30_000), expected)
 
 
 def test_unsorted_rows_and_gzip_give_the_same_panel(train_csv: Path, tmp_path: Path) -> None:
