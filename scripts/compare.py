@@ -28,7 +28,7 @@ import pandas as pd
 from grocery_forecast.contract.reference import Reference
 from grocery_forecast.forecasting.backtest import run_backtest
 from grocery_forecast.forecasting.metrics import nwrmsle, nwrmsle_by_group
-from grocery_forecast.forecasting.panel import SalesPanel, read_sales
+from grocery_forecast.forecasting.panel import SalesPanel, read_panel
 
 
 def _long_history(history: SalesPanel) -> pd.DataFrame:
@@ -123,7 +123,7 @@ def main() -> None:
     cutoff = pd.Timestamp(args.cutoff)
     reference = Reference.from_dir(args.data)
     until = str((cutoff + pd.Timedelta(days=args.horizon)).date())
-    panel = SalesPanel.from_frame(read_sales(args.data / "train.csv", args.since, until))
+    panel = read_panel(args.data / "train.csv", args.since, until)
     started = time.perf_counter()
     result = run_backtest(panel, reference, cutoff, args.horizon, params={"seed": args.seed})
     ours_seconds = time.perf_counter() - started

@@ -29,7 +29,7 @@ from grocery_forecast.contract.reference import Reference
 from grocery_forecast.forecasting.features import pooled_sums
 from grocery_forecast.forecasting.metrics import nwrmsle
 from grocery_forecast.forecasting.model import ForecastModel
-from grocery_forecast.forecasting.panel import SalesPanel, read_sales
+from grocery_forecast.forecasting.panel import SalesPanel, read_panel
 
 HORIZON = 16
 
@@ -57,7 +57,7 @@ def main() -> None:
     cutoff = pd.Timestamp(args.cutoff)
     reference = Reference.from_dir(args.data)
     until = str((cutoff + pd.Timedelta(days=HORIZON)).date())
-    panel = SalesPanel.from_frame(read_sales(args.data / "train.csv", None, until))
+    panel = read_panel(args.data / "train.csv", None, until)
     model = ForecastModel.load(args.model)
     history = panel.window(panel.start, cutoff)
     today = np.flatnonzero(~np.isnan(panel.sales[:, panel.day_index(cutoff)]))

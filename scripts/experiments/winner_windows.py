@@ -20,7 +20,7 @@ import pandas as pd
 from grocery_forecast.contract.reference import Reference
 from grocery_forecast.forecasting.backtest import run_backtest
 from grocery_forecast.forecasting.features import FeatureSpec
-from grocery_forecast.forecasting.panel import SalesPanel, read_sales
+from grocery_forecast.forecasting.panel import read_panel
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     cutoff = pd.Timestamp(args.cutoff)
     reference = Reference.from_dir(args.data)
     until = str((cutoff + pd.Timedelta(days=16)).date())
-    panel = SalesPanel.from_frame(read_sales(args.data / "train.csv", None, until))
+    panel = read_panel(args.data / "train.csv", None, until)
     base = FeatureSpec()
     spec = replace(base, windows=(*base.windows, 140), dow_weeks=(*base.dow_weeks, 20))
     report = run_backtest(panel, reference, cutoff, 16, spec=spec, params={"seed": args.seed}).report

@@ -74,14 +74,17 @@ def test_from_frame_orders_series_by_store_then_item_and_refuses_duplicates() ->
         SalesPanel.from_frame(pd.concat([frame, frame.iloc[:1]]))
 
 
-def test_a_window_inside_the_panel_shares_its_arrays_read_only() -> None:
+def test_a_shared_window_inside_the_panel_is_a_read_only_view() -> None:
     panel = SalesPanel.from_frame(_frame())
-    inside = panel.window("2017-01-02", "2017-01-03")
+    assert not np.shares_memory(
+        panel.window("2017-01-02", "2017-01-03").sales, panel.sales
+    )  # default: a copy
+    inside = panel.window("2017-01-02", "2017-01-03", share=True)
     assert np.shares_memory(inside.sales, panel.sales) and np.shares_memory(inside.promo, panel.promo)
     np.testing.assert_array_equal(inside.sales[0], [np.nan, -2.0])
     with pytest.raises(ValueError, match="read-only"):
         inside.sales[0, 0] = 1.0
-    padded = panel.window("2017-01-02", "2017-01-05")
+    padded = panel.window("2017-01-02", "2017-01-05", share=True)
     assert not np.shares_memory(padded.sales, panel.sales)
     padded.sales[0, 0] = 1.0  # a padded window is the caller's own copy
     assert np.isnan(panel.sales[0, 1])

@@ -102,7 +102,7 @@ def run_backtest(
         )
     base = config or TrainConfig()
     cfg = TrainConfig(**{**base.__dict__, "horizon": int(horizon)})
-    history = panel.window(panel.start, cutoff)
+    history = panel.window(panel.start, cutoff, share=True)  # read-only views: no second panel
 
     started = time.perf_counter()
     model: ForecastModel | None = None
