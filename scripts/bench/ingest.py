@@ -4,7 +4,8 @@ All three run in one process against the same emulator, one after the other on f
 so their ratio is a fair comparison on a noisy machine.
 
 * ours: ``read_table`` (parse + validate the CSV) + ``DynamoHistoryStore.upsert`` (merge into
-  year buckets: BatchGetItem + BatchWriteItem on a thread pool, under the writer lease);
+  year buckets: BatchGetItem + BatchWriteItem on a thread pool, under the writer lease, with an
+  upload stamp as the ETL passes one, so the stamps are in the figure);
 * naive: pandas ``iterrows`` and one ``put_item`` per row through boto3's ``batch_writer``;
 * ceiling: pre-built items (one per row), raw ``batch_write_item`` on 8 threads.
 """
@@ -20,15 +21,19 @@ import pandas as pd
 
 from grocery_forecast.aws.history import DynamoHistoryStore
 from grocery_forecast.contract.cleaning import read_table
+from grocery_forecast.contract.runs import upload_stamp
 
 from .common import ENDPOINT, Results, actuals, client, scratch_table, timed, write_actuals_csv
+
+#: A real upload's stamp (an S3 event's eventTime and sequencer), as the ETL passes it.
+STAMP = upload_stamp("2026-11-28T01:00:00.123Z", "0062A1B2C3D4E5F601")
 
 
 def _ours(db, table: str, path: Path) -> float:
     def run() -> None:
         with path.open("rb") as fh:
             _, frame = read_table(fh, path.name)
-        DynamoHistoryStore(db, table, max_workers=8).upsert(frame)
+        DynamoHistoryStore(db, table, max_workers=8).upsert(frame, stamp=STAMP)
 
     return timed(run)[0]
 

@@ -404,6 +404,82 @@ def test_stamps_round_trip_and_stay_small_when_days_share_an_upload() -> None:
     assert len(item_daily["data"]["B"]) < 4096
 
 
+def _format_2_item(sales: np.ndarray, promo: np.ndarray, stamps: np.ndarray) -> dict:
+    """A bucket as the code before format 3 wrote every bucket (a leading 0x02, 8 stamp planes)."""
+    planes = np.ascontiguousarray(stamps.astype(">i8").view(np.uint8).reshape(SLOTS, 8).T).tobytes()
+    raw = b"\x02" + sales.astype("<f4").tobytes() + promo.astype(np.int8).tobytes() + planes
+    return {"series": {"S": "1#10"}, "bucket": {"S": "Y2017"}, "data": {"B": zlib.compress(raw, 1)}}
+
+
+def _format(item: dict) -> tuple[int, int]:
+    raw = zlib.decompress(item["data"]["B"])
+    return raw[0], len(raw)
+
+
+def test_a_bucket_of_one_upload_is_written_in_format_3_with_its_stamp_once() -> None:
+    # GIVEN a bucket whose days all come from one upload (a new series, a backfill)
+    sales = np.full(SLOTS, np.nan, np.float32)
+    sales[[3, 200, 365]] = [1.0, 0.0, -2.5]
+    promo = np.zeros(SLOTS, np.int8)
+    promo[200] = 1
+    stamp = runs.upload_stamp("2017-08-15T10:00:00.123Z", "0055AED6DCD90281E5")
+    stamps = np.where(np.isnan(sales), 0, stamp).astype(np.int64)
+    # WHEN it is encoded THEN it is format 3: the format byte, sales, promotions and one int64
+    item = encode_bucket(sales, promo, stamps)
+    assert _format(item) == (3, 1 + SLOTS * 5 + 8)
+    # AND it reads back exactly: days without a row have stamp 0
+    back_sales, back_promo = decode_bucket(item)
+    np.testing.assert_array_equal(back_sales, sales)
+    np.testing.assert_array_equal(back_promo, promo)
+    np.testing.assert_array_equal(decode_stamps(item), stamps)
+    assert item["days"] == {"N": "3"}
+
+
+def test_a_bucket_of_several_uploads_is_written_in_format_2_with_a_stamp_per_day() -> None:
+    sales = np.full(SLOTS, np.nan, np.float32)
+    sales[[10, 11]] = [5.0, 6.0]
+    for stamps in (
+        np.where(np.isnan(sales), 0, [7] * SLOTS).astype(np.int64) + (np.arange(SLOTS) == 11),  # two uploads
+        np.where(np.arange(SLOTS) == 10, 0, np.where(np.isnan(sales), 0, 9)),  # a format-1 day and an upload
+        np.where(
+            np.arange(SLOTS) == 50, 9, np.where(np.isnan(sales), 0, 9)
+        ),  # a stamp on a day without a row
+    ):
+        item = encode_bucket(sales, np.zeros(SLOTS, np.int8), stamps)
+        assert _format(item) == (2, 1 + SLOTS * 13)
+        np.testing.assert_array_equal(decode_stamps(item), stamps)
+        np.testing.assert_array_equal(decode_bucket(item)[0], sales)
+
+
+def test_format_2_items_written_before_format_3_are_read_and_merged() -> None:
+    # GIVEN a bucket written by the code before format 3: day 151 from upload 5, day 152 from upload 8
+    sales = np.full(SLOTS, np.nan, np.float32)
+    sales[[151, 152]] = [5.0, 6.0]  # 2017-06-01, 2017-06-02
+    stamps = np.zeros(SLOTS, np.int64)
+    stamps[[151, 152]] = [5, 8]
+    client = FakeDynamo()
+    client.tables[TABLE] = {("1#10", "Y2017"): _format_2_item(sales, np.zeros(SLOTS, np.int8), stamps)}
+    store = _store(client)
+    np.testing.assert_array_equal(decode_stamps(client.tables[TABLE][("1#10", "Y2017")]), stamps)
+    # WHEN upload 6 has rows for both days THEN it replaces the day of upload 5, not that of upload 8
+    store.upsert(_frame([("2017-06-01", 1, 10, 50.0, False), ("2017-06-02", 1, 10, 60.0, False)]), stamp=6)
+    assert store.read_panel([1], [10], "2017-06-01", "2017-06-02").sales[0].tolist() == [50.0, 6.0]
+    after = decode_stamps(client.tables[TABLE][("1#10", "Y2017")])
+    assert after[151] == 6 and after[152] == 8
+    # AND when upload 9 replaces both, the bucket holds one upload's days again: format 3
+    store.upsert(_frame([("2017-06-01", 1, 10, 1.0, False), ("2017-06-02", 1, 10, 2.0, False)]), stamp=9)
+    assert _format(client.tables[TABLE][("1#10", "Y2017")]) == (3, 1 + SLOTS * 5 + 8)
+    assert store.read_panel([1], [10], "2017-06-01", "2017-06-02").sales[0].tolist() == [1.0, 2.0]
+
+
+def test_a_bucket_of_another_length_or_format_byte_is_reported_corrupt() -> None:
+    sales = np.zeros(SLOTS, np.float32)
+    good = zlib.decompress(encode_bucket(sales, np.zeros(SLOTS, np.int8), np.full(SLOTS, 4))["data"]["B"])
+    for raw in (good[:-1], b"\x02" + good[1:], b"\x07" + good[1:]):
+        with pytest.raises(ValueError, match="corrupt history bucket"):
+            decode_bucket({"data": {"B": zlib.compress(raw)}})
+
+
 def test_chunked_merging_gives_the_same_history_whatever_the_chunk_size() -> None:
     rows = [
         (f"2016-12-{30 + d}" if d < 2 else f"2017-01-0{d - 1}", 1 + s % 3, 10 + s, float(s * 10 + d), d == 1)

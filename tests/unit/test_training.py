@@ -119,14 +119,21 @@ def test_scan_skips_years_before_the_window() -> None:
     assert store.scan_segment(0, 1, first_year=2017).years.tolist() == [2017]
 
 
-def test_scan_decodes_both_item_formats_and_skips_the_meta_row_and_every_lease() -> None:
-    # GIVEN a history with format-2 buckets (stamped uploads), one format-1 bucket written before
-    # upload stamps, the __meta__ row, and writer leases of three partitions (one held right now)
+def test_scan_decodes_every_item_format_and_skips_the_meta_row_and_every_lease() -> None:
+    # GIVEN a history with format-3 buckets (one upload's days), format-2 buckets (days of two
+    # uploads), one format-1 bucket written before upload stamps, the __meta__ row, and writer
+    # leases of three partitions (one held right now)
     client = FakeDynamo()
     store = DynamoHistoryStore(client, "history", max_workers=1, sleep=lambda s: None)
     rows = [("2017-03-01", s, 5, float(s), s % 2 == 0) for s in range(1, 13)]
     frame = pd.DataFrame(rows, columns=["date", "store_nbr", "item_nbr", "unit_sales", "onpromotion"])
     store.upsert(frame.assign(date=pd.to_datetime(frame["date"])), stamp=7)
+    later = frame[frame["store_nbr"] <= 3].assign(date=pd.Timestamp("2017-03-02"), unit_sales=50.0)
+    store.upsert(later, stamp=8)
+    formats = {
+        k: zlib.decompress(v["data"]["B"])[0] for k, v in client.tables["history"].items() if "data" in v
+    }
+    assert sorted(formats.values()) == [2, 2, 2] + [3] * 9
     old = np.full(SLOTS, np.nan, dtype=np.float32)
     old[[0, 59]] = [4.0, 9.0]  # 2017-01-01 and 2017-03-01
     client.tables["history"][("99#5", "Y2017")] = {
@@ -152,6 +159,7 @@ def test_scan_decodes_both_item_formats_and_skips_the_meta_row_and_every_lease()
     assert merged.sales[at["99#5"], [0, 59]].tolist() == [4.0, 9.0] and merged.promo[at["99#5"], 0] == 1
     assert merged.sales[at["6#5"], 59] == 6.0 and merged.promo[at["6#5"], 59] == 1
     assert merged.sales[at["7#5"], 59] == 7.0 and merged.promo[at["7#5"], 59] == 0
+    assert merged.sales[at["2#5"], [59, 60]].tolist() == [2.0, 50.0] and np.isnan(merged.sales[at["7#5"], 60])
     panel = panel_from_buckets(merged, "2017-03-01", "2017-03-01")
     assert panel.n_series == 13 and not np.isnan(panel.sales).any()
 
