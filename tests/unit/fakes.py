@@ -79,13 +79,19 @@ class FakeS3:
         except KeyError:
             raise _client_error("NoSuchKey" if op == "GetObject" else "404", op, 404) from None
 
-    def get_object(self, Bucket: str, Key: str, VersionId: str | None = None) -> dict:
+    def get_object(
+        self, Bucket: str, Key: str, VersionId: str | None = None, Range: str | None = None
+    ) -> dict:
         self.gets.append((Bucket, Key))
         obj = self._get(Bucket, Key, "GetObject", VersionId)
+        data = obj["data"]
+        if Range is not None:  # "bytes=first-last", both inclusive, as S3 serves it
+            first, last = (int(v) for v in Range.removeprefix("bytes=").split("-"))
+            data = data[first : last + 1]
         return {
-            "Body": _Body(obj["data"]),
+            "Body": _Body(data),
             "ETag": obj["etag"],
-            "ContentLength": len(obj["data"]),
+            "ContentLength": len(data),
             "Metadata": obj["metadata"],
             "LastModified": obj["modified"],
         }
