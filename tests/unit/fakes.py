@@ -33,7 +33,9 @@ class FakeS3:
         returns its ``VersionId``, and ``get_object(VersionId=...)`` reads that version.
     """
 
-    def __init__(self, versioned: tuple[str, ...] = ()) -> None:
+    def __init__(self, versioned: tuple[str, ...] = (), ranges_by_version: bool = True) -> None:
+        #: False: like MiniStack 1.5.33, a GET by VersionId ignores Range and returns the whole object.
+        self.ranges_by_version = ranges_by_version
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.versioned = frozenset(versioned)
         self.versions: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -85,10 +87,14 @@ class FakeS3:
         self.gets.append((Bucket, Key))
         obj = self._get(Bucket, Key, "GetObject", VersionId)
         data = obj["data"]
-        if Range is not None:  # "bytes=first-last", both inclusive, as S3 serves it
+        ranged: dict[str, str] = {}
+        if Range is not None and (VersionId is None or self.ranges_by_version):
+            # "bytes=first-last", both inclusive, answered with a Content-Range as S3 does
             first, last = (int(v) for v in Range.removeprefix("bytes=").split("-"))
+            ranged["ContentRange"] = f"bytes {first}-{min(last, len(data) - 1)}/{len(data)}"
             data = data[first : last + 1]
         return {
+            **ranged,
             "Body": _Body(data),
             "ETag": obj["etag"],
             "ContentLength": len(data),

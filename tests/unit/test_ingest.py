@@ -155,6 +155,20 @@ def test_a_sharded_upload_stores_exactly_what_the_single_path_stores(shard_bytes
     assert len(hand_off) == run["series"] and set(hand_off["date"]) == {run["date_range"][1]}
 
 
+def test_a_store_that_ignores_range_on_versioned_gets_gives_the_same_history() -> None:
+    # MiniStack 1.5.33 answers a ranged GET by VersionId with the whole object (no Content-Range)
+    text = _sales()
+    frame = pd.read_csv(pd.io.common.StringIO(text))
+    results = []
+    for ranges in (True, False):
+        s3, store, sfn = FakeS3(versioned=(RAW,), ranges_by_version=ranges), _store(), FakeSfn()
+        planned = _upload(s3, store, "uploads/big.csv", text.encode(), _config(500), sfn)
+        assert planned["ingest"]["shard_count"] > 3
+        assert _drive(s3, store, sfn)["state"] == "Finished"
+        results.append(_history(store, frame))
+    pd.testing.assert_frame_equal(results[0], results[1])
+
+
 def test_a_bad_row_in_a_later_shard_rejects_the_file_with_its_file_wide_line() -> None:
     lines = _sales().splitlines(keepends=True)
     bad_line = 100  # file line 100 (the header is line 1)
