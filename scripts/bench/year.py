@@ -95,27 +95,27 @@ def bench_year_upload(results: Results) -> None:
     slow = max(invocations, key=lambda i: float(i[1].get("seconds", 0) or 0))
     results.add(
         "year_ingest_peak_memory_mb",
-        peak[1].get("peak_memory_mb"),
+        float(peak[1].get("peak_memory_mb", 0) or 0),
         "MB",
         f"{peak[0]}; {100 * float(peak[1].get('peak_memory_mb', 0)) / etl.memory_mb:.0f}% of the ETL's "
         f"{etl.memory_mb} MB",
     )
     results.add(
         "year_ingest_longest_invocation_seconds",
-        slow[1].get("seconds"),
+        float(slow[1].get("seconds", 0) or 0),
         "s",
         f"{slow[0]}; {100 * float(slow[1].get('seconds', 0)) / etl.timeout_s:.0f}% of the ETL's {etl.timeout_s} s",
     )
     for name, info in invocations:
         results.add(
             f"year_ingest_{name.replace(' ', '_')}",
-            info.get("peak_memory_mb"),
+            float(info.get("peak_memory_mb", 0) or 0),
             "MB",
             f"{info.get('seconds')} s, attempts {info.get('attempts', 1)}",
         )
     results.add(
         "year_predict_peak_memory_mb",
-        run.get("peak_memory_mb_predict"),
+        float(run.get("peak_memory_mb_predict") or 0),
         "MB",
         f"of {limits['predict_function_name'].memory_mb} MB; "
         f"{(run.get('sharded') or {}).get('shard_count', 0)} forecast shards",
