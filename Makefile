@@ -23,6 +23,9 @@ FAVORITA_DIR  ?= ../shared/data/favorita
 # `make bench` deploys production's shard size (the e2e tests' 1,000-row shards would split a daily upload
 # into 1,600); BENCH=kaggle (or e2e ingest ...) runs only those benchmarks.
 BENCH_SHARD_ROWS ?= 2000000
+# Production's ingest shard size (128 MiB) and a partition count for the 2-core machine (BENCH=year)
+BENCH_INGEST_SHARD_BYTES ?= 134217728
+BENCH_INGEST_PARTITIONS ?= 8
 BENCH         ?=
 
 export AWS_ACCESS_KEY_ID     ?= test
@@ -227,6 +230,8 @@ bench-training-full: venv
 
 ## Benchmarks on the local stack: every figure on its own line, all in build/bench/bench.json
 bench: export TF_VAR_forecast_shard_rows := $(BENCH_SHARD_ROWS)
+bench: export TF_VAR_ingest_shard_bytes := $(BENCH_INGEST_SHARD_BYTES)
+bench: export TF_VAR_ingest_partitions := $(BENCH_INGEST_PARTITIONS)
 bench: up
 	@$(PY) -m scripts.bench.run $(if $(BENCH),--only $(BENCH))
 

@@ -1,5 +1,9 @@
 """ETL Lambda: S3 ObjectCreated on the raw bucket -> validated history + cleaned file.
 
+Also the worker of the sharded ingest workflow (Step Functions): an event with a ``task``
+(validate_shard, check_partition, verdict, merge_partition, finish, fail) is one step of an
+upload too large for one invocation (grocery_forecast.pipeline.ingest).
+
 Thin by design: parse the event, call the library, log structured JSON, return. Clients and
 caches live at module level so warm invocations reuse them.
 """
@@ -20,6 +24,7 @@ from grocery_forecast.aws.clients import client_config
 from grocery_forecast.aws.history import DynamoHistoryStore
 from grocery_forecast.aws.reference_store import ReferenceObjects
 from grocery_forecast.contract.runs import RunStatus
+from grocery_forecast.pipeline import ingest
 from grocery_forecast.pipeline.attempts import event_id
 from grocery_forecast.pipeline.etl import EtlConfig, run_etl
 
@@ -27,6 +32,7 @@ logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"grocery_forecast"})
 
 _s3 = boto3.client("s3", config=client_config("s3"))
+_sfn = boto3.client("stepfunctions", config=client_config("stepfunctions"))
 _store = DynamoHistoryStore(
     boto3.client("dynamodb", config=client_config("dynamodb")), os.environ.get("HISTORY_TABLE", "")
 )
@@ -36,6 +42,17 @@ _references = ReferenceObjects()
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config = EtlConfig.from_env()
+    deadline = time.time() + context.get_remaining_time_in_millis() / 1000
+    if "task" in event:  # a step of the sharded ingest workflow (Step Functions)
+        logger.append_keys(run_id=event.get("run_id"), task=event["task"])
+        result = ingest.run_task(
+            event,
+            ingest.TaskContext(
+                _s3, _store, deadline, context.aws_request_id, config.fault_marker, _references
+            ),
+        )
+        logger.info("ingest task done", extra=result)
+        return result
     runs = []
     for record in event.get("Records", []):
         bucket = record["s3"]["bucket"]["name"]
@@ -53,7 +70,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             event_id=event_id(record),
             event_time=record.get("eventTime"),
             sequencer=record["s3"]["object"].get("sequencer"),
-            deadline=time.time() + context.get_remaining_time_in_millis() / 1000,
+            deadline=deadline,
+            sfn=_sfn,
         )
         doc = manifest.to_dict()
         fields = {k: doc.get(k) for k in ("run_id", "kind", "status", "rows_in", "rows_rejected", "series")}

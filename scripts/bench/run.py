@@ -11,6 +11,8 @@ time and peak memory on ~1M rows. (e) bundle sizes and cold start (imports + mod
 Kaggle-size request (3.4 M rows, 216,000 series) through the sharded workflow; minutes of both cores.
 (g) training_full: backtest on two years of Favorita-size history (210,600 series), time and peak
 memory; no emulator needed (`python -m scripts.bench.run --only training_full`), tens of minutes.
+(h) year: a full year of Favorita-size history (about 23 M rows) uploaded through the sharded ingest
+(`make bench BENCH=year`); tens of minutes, not in the default set.
 """
 
 from __future__ import annotations
@@ -27,13 +29,16 @@ from .ingest import bench_backfill, bench_ingest
 from .kaggle import bench_kaggle_request
 from .pipeline import bench_bundles, bench_end_to_end, bench_training
 from .training_full import bench_training_full
+from .year import bench_year_upload
 
 ALL = ("bundles", "ingest", "backfill", "forecast", "e2e", "kaggle", "training", "training_full")
+#: Selectable with --only, not run by default: they take tens of minutes.
+EXTRA = ("year",)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", choices=ALL, default=list(ALL))
+    parser.add_argument("--only", nargs="+", choices=ALL + EXTRA, default=list(ALL))
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench" / "bench.json")
     parser.add_argument("--model", type=Path, default=ROOT / "build" / "model")
     parser.add_argument("--data", type=Path, default=ROOT / "build" / "sample-data")
@@ -64,6 +69,8 @@ def main() -> None:
             bench_training(results, work)
         if "training_full" in args.only:
             bench_training_full(results)
+        if "year" in args.only:
+            bench_year_upload(results)
     results.save(args.out)
     print(f"wrote {args.out}")
 

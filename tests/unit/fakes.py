@@ -33,7 +33,9 @@ class FakeS3:
         returns its ``VersionId``, and ``get_object(VersionId=...)`` reads that version.
     """
 
-    def __init__(self, versioned: tuple[str, ...] = ()) -> None:
+    def __init__(self, versioned: tuple[str, ...] = (), ranges_by_version: bool = True) -> None:
+        #: False: like MiniStack 1.5.33, a GET by VersionId ignores Range and returns the whole object.
+        self.ranges_by_version = ranges_by_version
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.versioned = frozenset(versioned)
         self.versions: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -79,13 +81,23 @@ class FakeS3:
         except KeyError:
             raise _client_error("NoSuchKey" if op == "GetObject" else "404", op, 404) from None
 
-    def get_object(self, Bucket: str, Key: str, VersionId: str | None = None) -> dict:
+    def get_object(
+        self, Bucket: str, Key: str, VersionId: str | None = None, Range: str | None = None
+    ) -> dict:
         self.gets.append((Bucket, Key))
         obj = self._get(Bucket, Key, "GetObject", VersionId)
+        data = obj["data"]
+        ranged: dict[str, str] = {}
+        if Range is not None and (VersionId is None or self.ranges_by_version):
+            # "bytes=first-last", both inclusive, answered with a Content-Range as S3 does
+            first, last = (int(v) for v in Range.removeprefix("bytes=").split("-"))
+            ranged["ContentRange"] = f"bytes {first}-{min(last, len(data) - 1)}/{len(data)}"
+            data = data[first : last + 1]
         return {
-            "Body": _Body(obj["data"]),
+            **ranged,
+            "Body": _Body(data),
             "ETag": obj["etag"],
-            "ContentLength": len(obj["data"]),
+            "ContentLength": len(data),
             "Metadata": obj["metadata"],
             "LastModified": obj["modified"],
         }

@@ -53,3 +53,22 @@ def test_a_shard_over_80_percent_of_its_memory_is_reported_though_under_the_size
     assert len(problems) == 2
     assert "shard 1 peaked at 2500 MB" in problems[0] and "80%" in problems[0]
     assert "combine ran 250 s" in problems[1] and "forecast_shard_rows" in problems[1]
+
+
+def test_each_invocation_of_a_sharded_ingest_is_held_to_80_percent_of_the_etl_function():
+    run = {
+        "run_id": "big-history",
+        "peak_memory_mb_etl": 1700.0,
+        "steps": {"etl_seconds": 100.0},
+        "ingest": {
+            "plan": {"peak_memory_mb": 200.0, "seconds": 250.0},
+            "shards": [{"index": 0, "peak_memory_mb": 900.0, "seconds": 50.0}],
+            "partition_runs": [
+                {"partition": 3, "check": {"peak_memory_mb": 300.0}, "merge": {"peak_memory_mb": 1700.0}}
+            ],
+        },
+    }
+    problems = violations(run, LIMITS)
+    assert len(problems) == 2, problems
+    assert "ingest partition 3 merge peaked at 1700 MB" in problems[0] and "80%" in problems[0]
+    assert "ingest plan ran 250 s" in problems[1] and "ingest_shard_bytes" in problems[1]

@@ -23,7 +23,8 @@ STACK = Path(__file__).resolve().parents[2] / "terraform" / "modules" / "forecas
 EXPECTED_ACCESS: dict[str, dict[str, set[str]]] = {
     "etl": {
         "raw": {""},
-        "processed": {runs.ACTUALS_PREFIX, runs.REQUESTS_PREFIX, runs.REFERENCE_PREFIX},
+        # the cleaned files (or a sharded ingest's hand-off) and a sharded ingest's working files
+        "processed": {runs.ACTUALS_PREFIX, runs.REQUESTS_PREFIX, runs.REFERENCE_PREFIX, runs.INGEST_PREFIX},
         "output": {runs.REJECTED_PREFIX, runs.RUNS_PREFIX},
     },
     "predict": {
@@ -40,7 +41,8 @@ EXPECTED_ACCESS: dict[str, dict[str, set[str]]] = {
 EXPECTED_LISTING: dict[str, dict[str, set[str]]] = {
     "etl": {
         "raw": {""},
-        "processed": {runs.REFERENCE_PREFIX},
+        # an ingest task reads its previous attempt's status, which may be missing
+        "processed": {runs.REFERENCE_PREFIX, runs.INGEST_PREFIX},
         "output": {runs.RUNS_PREFIX},
     },
     "predict": {
@@ -210,6 +212,25 @@ def test_a_shard_prefix_changed_on_one_side_only_fails(lambdas_tf: str, workflow
     drifted = lambdas_tf.replace("/shards/*", "/shard/*")
     assert drifted != lambdas_tf and object_prefixes(drifted) != EXPECTED_ACCESS
     drifted = lambdas_tf.replace('"shards/*"', '"shard/*"')
+    assert drifted != lambdas_tf and list_prefixes(drifted) != EXPECTED_LISTING
+
+
+@pytest.fixture(scope="module")
+def ingest_tf() -> str:
+    return (STACK / "ingest.tf").read_text()
+
+
+def test_the_ingest_workflow_reads_its_lists_where_the_etl_writes_them(ingest_tf: str) -> None:
+    # The state machine's role may read only under ingest_key_prefix (its ItemReaders read the lists)
+    prefix = re.search(r'^\s*ingest_key_prefix\s*=\s*"([^"]*)"', ingest_tf, re.M)
+    assert prefix and prefix[1] == runs.INGEST_PREFIX
+    assert runs.ingest_prefix("run-1", 7).startswith(runs.INGEST_PREFIX)
+
+
+def test_an_ingest_prefix_changed_on_one_side_only_fails(lambdas_tf: str) -> None:
+    drifted = lambdas_tf.replace("/ingest/*", "/ingests/*")
+    assert drifted != lambdas_tf and object_prefixes(drifted) != EXPECTED_ACCESS
+    drifted = lambdas_tf.replace('"ingest/*"', '"ingests/*"')
     assert drifted != lambdas_tf and list_prefixes(drifted) != EXPECTED_LISTING
 
 

@@ -65,3 +65,16 @@ def test_a_succeeded_execution_or_one_without_a_run_changes_nothing() -> None:
     assert record_execution_end(s3, "output", _detail("SUCCEEDED")) is None
     assert record_execution_end(s3, "output", {**_detail("FAILED"), "input": None}) is None
     assert mf.load(s3, "output", "big-0123456789ab").status is RunStatus.FORECASTING  # type: ignore[union-attr]
+
+
+def test_an_aborted_sharded_ingest_fails_its_run_naming_the_ingest() -> None:
+    s3 = FakeS3()
+    ingest_arn = "arn:aws:states:us-east-1:000000000000:execution:gf-ingest-shards:big-0123-def"
+    manifest = RunManifest.new("big-0123456789ab", "raw", "uploads/big.csv", "etag", 10)
+    manifest.ingest = {"shard_count": 4, "execution_arn": ingest_arn}
+    mf.save(s3, "output", manifest)
+    assert record_execution_end(s3, "output", _detail("ABORTED", arn=ARN)) is None, "not the run's execution"
+    assert record_execution_end(s3, "output", _detail("ABORTED", arn=ingest_arn)) is not None
+    stored = mf.load(s3, "output", "big-0123456789ab")
+    assert stored is not None and stored.status is RunStatus.FAILED
+    assert stored.errors[-1].startswith("etl: sharded ingest workflow execution big-0123-def ended ABORTED")

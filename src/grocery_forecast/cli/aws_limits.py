@@ -66,7 +66,26 @@ def violations(manifest: dict[str, Any], limits: dict[str, FunctionLimits]) -> l
                 f"over its timeout of {limit.timeout_s} s"
             )
     found += _shard_violations(manifest, limits["predict_function_name"])
+    found += _ingest_violations(manifest, limits["etl_function_name"])
     return found
+
+
+def _ingest_violations(manifest: dict[str, Any], limit: FunctionLimits) -> list[str]:
+    """Each invocation of a sharded ingest (the plan, every shard, every partition's check and merge,
+    the verdict and the finish) within :data:`SHARD_BUDGET` of the ETL function's memory size and timeout."""
+    ingest = manifest.get("ingest") or {}
+    parts = [(f"ingest shard {s.get('index')}", s) for s in ingest.get("shards") or []]
+    for p in ingest.get("partition_runs") or []:
+        parts += [
+            (f"ingest partition {p.get('partition')} {phase}", p.get(phase) or {})
+            for phase in ("check", "merge")
+        ]
+    parts += [
+        (f"ingest {name}", ingest[name])
+        for name in ("plan", "verdict", "finish")
+        if isinstance(ingest.get(name), dict)
+    ]
+    return _over_budget(manifest, parts, limit, "ingest_shard_bytes")
 
 
 def _shard_violations(manifest: dict[str, Any], limit: FunctionLimits) -> list[str]:
@@ -77,18 +96,24 @@ def _shard_violations(manifest: dict[str, Any], limit: FunctionLimits) -> list[s
     parts += [
         (name, sharded[name]) for name in ("plan", "pool", "combine") if isinstance(sharded.get(name), dict)
     ]
+    return _over_budget(manifest, parts, limit, "forecast_shard_rows")
+
+
+def _over_budget(
+    manifest: dict[str, Any], parts: list[tuple[str, dict[str, Any]]], limit: FunctionLimits, knob: str
+) -> list[str]:
     found = []
     for name, part in parts:
         peak, seconds = float(part.get("peak_memory_mb") or 0), float(part.get("seconds") or 0)
         if peak > SHARD_BUDGET * limit.memory_mb:
             found.append(
                 f"run {manifest.get('run_id')}: {name} peaked at {peak:.0f} MB, over {SHARD_BUDGET:.0%} "
-                f"of {limit.name}'s {limit.memory_mb} MB: shard smaller (forecast_shard_rows)"
+                f"of {limit.name}'s {limit.memory_mb} MB: shard smaller ({knob})"
             )
         if seconds > SHARD_BUDGET * limit.timeout_s:
             found.append(
                 f"run {manifest.get('run_id')}: {name} ran {seconds:.0f} s, over {SHARD_BUDGET:.0%} "
-                f"of {limit.name}'s {limit.timeout_s} s timeout: shard smaller (forecast_shard_rows)"
+                f"of {limit.name}'s {limit.timeout_s} s timeout: shard smaller ({knob})"
             )
     return found
 

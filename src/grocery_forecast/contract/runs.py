@@ -30,6 +30,7 @@ __all__ = [
     "CURRENT_MODEL_KEY",
     "FINAL_STATUSES",
     "FORECASTS_PREFIX",
+    "INGEST_PREFIX",
     "MODELS_PREFIX",
     "MODEL_ARTIFACT_FILES",
     "PROCESSED_SUFFIX",
@@ -49,6 +50,7 @@ __all__ = [
     "decode_metadata",
     "encode_metadata",
     "forecast_key",
+    "ingest_prefix",
     "is_reference_upload",
     "manifest_key",
     "model_key",
@@ -85,6 +87,9 @@ PROCESSED_SUFFIX = ".csv"
 #: shard inputs, history panels, pooled sums, shard forecasts, task statuses). Predict reads and
 #: writes only here besides the cleaned files; the workflow's state machine reads the shard list.
 SHARDS_PREFIX = "shards/"
+#: Processed bucket: the sharded ingest of an actuals upload too large for one invocation
+#: (grocery_forecast.pipeline.ingest): its plan, parts by series partition and task statuses.
+INGEST_PREFIX = "ingest/"
 #: Output bucket: run manifests, forecasts, error reports of rejected uploads.
 RUNS_PREFIX = "runs/"
 FORECASTS_PREFIX = "forecasts/"
@@ -200,6 +205,12 @@ def shard_prefix(run_id: str) -> str:
 def shard_key(run_id: str, name: str) -> str:
     """``shards/<run_id>/<name>``: ``plan.json``, ``shards.json``, ``input/00000.csv``, ..."""
     return f"{shard_prefix(run_id)}{name}"
+
+
+def ingest_prefix(run_id: str, stamp: int) -> str:
+    """Where one sharded ingest of a run keeps its files: per upload stamp, so a re-upload of the same
+    bytes (a new upload, a newer stamp) never shares files with a workflow still running."""
+    return f"{INGEST_PREFIX}{run_id}/{stamp}/"
 
 
 # -- upload order ---------------------------------------------------------------------------------
@@ -428,6 +439,11 @@ class RunManifest:
     #: errors, peak memory and seconds. Its steps add ``plan_seconds``, ``combine_seconds`` and
     #: ``workflow_seconds`` (plan to CSV); ``forecast_seconds`` is its longest single invocation.
     sharded: dict[str, Any] | None = None
+    #: an actuals upload ingested as the sharded workflow (grocery_forecast.pipeline.ingest):
+    #: ``shard_count``, ``partitions``, ``shard_bytes``, ``execution_arn``, the ``plan``/``verdict``/
+    #: ``finish`` invocations' ``{peak_memory_mb, seconds}``, per shard its bytes, lines, rows, status,
+    #: attempts, errors, peak memory and seconds, and per partition the same for its check and merge.
+    ingest: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -32,9 +32,10 @@ from grocery_forecast.contract.bounds import (
     date_error,
 )
 from grocery_forecast.contract.cleaning import CsvContractError, Problem, read_reference, read_table
+from grocery_forecast.contract.ingest_plan import series_partition
 from grocery_forecast.contract.runs import HandOff, RunManifest, RunStatus
 from grocery_forecast.contract.schema import MAX_HORIZON, REFERENCE_TABLES, FileKind
-from grocery_forecast.pipeline import faults
+from grocery_forecast.pipeline import faults, ingest
 from grocery_forecast.pipeline import manifest as mf
 from grocery_forecast.pipeline.attempts import begin_attempt, max_retry_attempts
 
@@ -57,6 +58,9 @@ class EtlConfig:
     limits: InputLimits = field(default_factory=InputLimits)
     #: Tests only (``grocery_forecast.pipeline.faults``): empty, the default, turns faults off.
     fault_marker: str = ""
+    #: When an actuals upload goes through the sharded ingest workflow, and the series partitions
+    #: (one writer lease each) that the single path merges by too.
+    ingest: ingest.IngestSettings = field(default_factory=ingest.IngestSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> EtlConfig:
@@ -67,6 +71,7 @@ class EtlConfig:
                 int(environ.get("FORECAST_HORIZON", MAX_HORIZON)),
                 max_retry_attempts(environ),
                 fault_marker=environ.get(faults.FAULT_ENV, ""),
+                ingest=ingest.IngestSettings.from_env(environ),
             )
         except KeyError as exc:
             raise RuntimeError(
@@ -159,6 +164,7 @@ def run_etl(
     event_time: str | None = None,
     sequencer: str | None = None,
     deadline: float | None = None,
+    sfn: Any = None,
 ) -> RunManifest:
     """Validate, clean and store one uploaded object. Returns the run manifest it wrote.
 
@@ -170,7 +176,9 @@ def run_etl(
     ``event_id`` numbers the attempts across Lambda's retries. ``event_time`` and ``sequencer``
     (the S3 event's) place the upload in upload order (:func:`runs.upload_stamp`; without them,
     the object's LastModified), which decides whose value a day of history keeps. ``deadline``
-    (epoch seconds at which Lambda ends the invocation) bounds the history writer lease.
+    (epoch seconds at which Lambda ends the invocation) bounds the history writer lease. An
+    actuals object over ``config.ingest.shard_bytes`` is only planned here and handed to the
+    sharded ingest workflow (``sfn``, the Step Functions client; :mod:`grocery_forecast.pipeline.ingest`).
     """
     started = time.perf_counter()
     # Without VersionId, S3 serves whatever is newest at the key: two uploads to one key in a row
@@ -188,13 +196,22 @@ def run_etl(
         manifest.input.uploaded_at = uploaded_at
         manifest.input.upload_stamp = runs.upload_stamp(uploaded_at, sequencer, version_id or etag)
     writer = HistoryWriter(
-        store, manifest.input.upload_stamp or 0, f"{run_id}/{request_id or uuid.uuid4().hex}", deadline
-    )
-    raw = io.BufferedReader(
-        BoundedReader(StreamingReader(obj["Body"]), key, config.limits), buffer_size=1 << 20
+        store,
+        manifest.input.upload_stamp or 0,
+        f"{run_id}/{request_id or uuid.uuid4().hex}",
+        deadline,
+        config.ingest.partitions,
     )
     with mf.recording_failure(s3, config.output_bucket, manifest, "etl"):
         _start_attempt(s3, config, manifest, event_id)
+        if sfn is not None and ingest.should_shard(key, int(obj.get("ContentLength", 0)), config.ingest):
+            if _sharded(s3, sfn, obj, key, config, manifest, last_modified, started):
+                return manifest
+            # Not actuals (a request, bounded by the single path): read it again from the start.
+            obj = s3.get_object(Bucket=bucket, Key=key, **version)
+        raw = io.BufferedReader(
+            BoundedReader(StreamingReader(obj["Body"]), key, config.limits), buffer_size=1 << 20
+        )
         fault = faults.EtlFault.for_key(key, config.fault_marker)
         if fault is not None and fault.applies(manifest.attempt or 1):
             log.warning("injecting the test fault %s into attempt %s", fault, manifest.attempt)
@@ -210,6 +227,43 @@ def run_etl(
             started,
             obj.get("LastModified"),
         )
+
+
+def _sharded(
+    s3: Any,
+    sfn: Any,
+    obj: Mapping[str, Any],
+    key: str,
+    config: EtlConfig,
+    manifest: RunManifest,
+    uploaded_at: datetime | None,
+    started: float,
+) -> bool:
+    """Hand a large actuals upload to the sharded ingest workflow; False when it is not actuals."""
+    previous = mf.load(s3, config.output_bucket, manifest.run_id)
+    if previous is not None:  # the same upload delivered again finds its workflow
+        manifest.ingest = previous.ingest
+    try:
+        check_name(key)
+        return ingest.start(
+            s3,
+            sfn,
+            obj,
+            manifest,
+            config.ingest,
+            config.processed_bucket,
+            config.output_bucket,
+            uploaded_at,
+            started,
+        )
+    except CsvContractError as error:
+        manifest.kind = manifest.kind or error.kind
+        manifest.rows_in = manifest.rows_rejected = error.rows
+        manifest.problem_count = error.total
+        _reject(s3, config, manifest, error)
+        manifest.steps["etl_seconds"] = round(time.perf_counter() - started, 3)
+        mf.save(s3, config.output_bucket, manifest)
+        return True
 
 
 def _start_attempt(s3: Any, config: EtlConfig, manifest: RunManifest, event_id: str | None) -> None:
@@ -229,13 +283,37 @@ class HistoryWriter:
     stamp: int
     owner: str
     deadline: float | None
+    #: Series partitions, one writer lease each: the single path merges partition by partition, so it
+    #: and a sharded ingest (one task per partition) never read-modify-write a series at once.
+    partitions: int = 1
 
     def upsert(self, frame: pd.DataFrame) -> UpsertStats:
-        return self.store.upsert(frame, stamp=self.stamp, owner=self.owner, deadline=self.deadline)
+        if self.partitions <= 1:
+            return self.store.upsert(frame, stamp=self.stamp, owner=self.owner, deadline=self.deadline)
+        parts = series_partition(frame["store_nbr"], frame["item_nbr"], self.partitions)
+        done = [
+            self.store.upsert(
+                frame.loc[parts == p],
+                stamp=self.stamp,
+                owner=self.owner,
+                deadline=self.deadline,
+                partition=int(p),
+            )
+            for p in np.unique(parts)
+        ]
+        return UpsertStats(
+            rows=sum(d.rows for d in done),
+            series=sum(d.series for d in done),
+            buckets_written=sum(d.buckets_written for d in done),
+            buckets_existing=sum(d.buckets_existing for d in done),
+            seconds=sum(d.seconds for d in done),
+        )
 
     def faulty(self, fault: faults.EtlFault) -> HistoryWriter:
         deadline = fault.deadline(self.deadline)
-        return HistoryWriter(fault.arm(self.store, deadline), self.stamp, self.owner, deadline)
+        return HistoryWriter(
+            fault.arm(self.store, deadline), self.stamp, self.owner, deadline, self.partitions
+        )
 
 
 def _etl(

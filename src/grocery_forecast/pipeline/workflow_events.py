@@ -1,5 +1,5 @@
-"""A sharded forecast whose workflow execution ended without finishing ends ``failed``, never stays
-``forecasting``.
+"""A sharded forecast (or ingest) whose workflow execution ended without finishing ends ``failed``,
+never stays ``forecasting`` (or ``started``).
 
 The state machine catches its tasks' errors itself (RecordFailure writes the run's failure with
 every shard's errors), but a Catch cannot see an execution that times out, is stopped (aborted), or
@@ -50,11 +50,14 @@ def record_execution_end(s3: Any, output_bucket: str, detail: Mapping[str, Any])
     manifest = mf.load(s3, output_bucket, str(run_id))
     if manifest is None or manifest.final:
         return None
-    current = (manifest.sharded or {}).get("execution_arn")
+    ingest_arn = (manifest.ingest or {}).get("execution_arn")
+    # A sharded ingest's execution, or the sharded forecast's that follows it.
+    current = ingest_arn if ingest_arn == arn else (manifest.sharded or {}).get("execution_arn") or ingest_arn
     if current and current != arn:
         log.info("an older execution of the run ended", extra={"run_id": run_id, "execution_arn": arn})
         return None
-    reason = f"forecast: sharded workflow execution {detail.get('name') or arn} ended {status}"
+    step = "etl: sharded ingest" if arn == ingest_arn else "forecast: sharded"
+    reason = f"{step} workflow execution {detail.get('name') or arn} ended {status}"
     error, cause = detail.get("error"), detail.get("cause")
     if error or cause:
         reason += f" ({error or 'error'}: {str(cause or '')[:500]})"

@@ -43,6 +43,11 @@ module "forecasting_stack" {
   forecast_max_concurrency = var.forecast_max_concurrency
   forecast_shard_retries   = var.forecast_shard_retries
 
+  ingest_shard_bytes     = var.ingest_shard_bytes
+  ingest_partitions      = var.ingest_partitions
+  ingest_max_concurrency = var.ingest_max_concurrency
+  ingest_task_retries    = var.ingest_task_retries
+
   forecast_horizon   = var.forecast_horizon
   log_level          = var.log_level
   log_retention_days = var.log_retention_days

@@ -90,6 +90,30 @@ variable "forecast_shard_retries" {
   default     = 2
 }
 
+variable "ingest_shard_bytes" {
+  description = "Actuals uploads larger than this (bytes; a .csv.gz counts 4 times its size) are ingested by the sharded workflow in shards of about this size, 1,024..268,435,456. 128 MiB is about 2.7 M Favorita rows per shard: Kaggle's whole train.csv (4.7 GB) is 37 shards."
+  type        = number
+  default     = 134217728
+}
+
+variable "ingest_partitions" {
+  description = "Partitions of the series, each merged by its own task under its own writer lease, 1..1024."
+  type        = number
+  default     = 32
+}
+
+variable "ingest_max_concurrency" {
+  description = "Shards or partitions of one upload processed at the same time, 1..1000 (concurrent ETL invocations)."
+  type        = number
+  default     = 20
+}
+
+variable "ingest_task_retries" {
+  description = "Retries of a failed ingest task before the run fails, 0..5."
+  type        = number
+  default     = 2
+}
+
 variable "forecast_horizon" {
   description = "Number of days forecast after the last date of history, 1..16."
   type        = number

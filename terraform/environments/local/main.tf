@@ -66,6 +66,13 @@ module "forecasting_stack" {
   forecast_shard_fault_marker           = var.forecast_shard_fault_marker
   etl_fault_marker                      = var.etl_fault_marker
 
+  # Small shards too, so a CI-sized upload (a few MB) is ingested by the sharded workflow in several shards.
+  ingest_shard_bytes            = var.ingest_shard_bytes
+  ingest_partitions             = var.ingest_partitions
+  ingest_max_concurrency        = var.ingest_max_concurrency
+  ingest_task_retries           = var.ingest_task_retries
+  ingest_retry_interval_seconds = 1
+
   # Disposable: `terraform destroy` empties the buckets, nothing is protected.
   force_destroy             = true
   point_in_time_recovery    = var.point_in_time_recovery

@@ -90,6 +90,21 @@ output "forecast_shard_rows" {
   value       = module.forecasting_stack.forecast_shard_rows
 }
 
+output "ingest_state_machine_arn" {
+  description = "ARN of the sharded-ingest workflow."
+  value       = module.forecasting_stack.ingest_state_machine_arn
+}
+
+output "ingest_shard_bytes" {
+  description = "Size of an actuals upload (bytes stored) above which it is ingested in shards."
+  value       = module.forecasting_stack.ingest_shard_bytes
+}
+
+output "ingest_partitions" {
+  description = "Partitions of the series, one writer lease each."
+  value       = module.forecasting_stack.ingest_partitions
+}
+
 output "region" {
   description = "Region the stack is deployed in."
   value       = module.forecasting_stack.region

@@ -119,6 +119,30 @@ variable "forecast_shard_fault_marker" {
   default     = "inject-shard-fault"
 }
 
+variable "ingest_shard_bytes" {
+  description = "Actuals uploads larger than this (bytes) are ingested sharded. Small here (1 MiB: a 4 MB upload has four shards) so the e2e tests exercise the ingest workflow; `make bench BENCH=year` deploys with production's 128 MiB."
+  type        = number
+  default     = 1048576
+}
+
+variable "ingest_partitions" {
+  description = "Partitions of the series, one writer lease and one merge task each. 4 here: several partitions on a CI-sized upload, few lease round trips per small upload."
+  type        = number
+  default     = 4
+}
+
+variable "ingest_max_concurrency" {
+  description = "Shards or partitions processed at the same time. 2 on a laptop or CI runner (each task is a Lambda process)."
+  type        = number
+  default     = 2
+}
+
+variable "ingest_task_retries" {
+  description = "Retries of a failed ingest task before the run fails."
+  type        = number
+  default     = 2
+}
+
 variable "etl_fault_marker" {
   description = "Uploads whose key holds \"<marker>-<kind>-<n>\" (kill, timeout, lostack) get that fault in the history merge of their first n ETL attempts (the e2e chaos test). Local only: the AWS root has no such variable."
   type        = string

@@ -14,7 +14,7 @@ locals {
   list_grants = {
     etl = {
       ListRawUploads = { bucket = local.raw_bucket_arn, prefixes = [] } # uploads may go anywhere
-      ListReference  = { bucket = local.processed_bucket_arn, prefixes = ["reference/*"] }
+      ListProcessed  = { bucket = local.processed_bucket_arn, prefixes = ["reference/*", "ingest/*"] }
       ListRuns       = { bucket = local.output_bucket_arn, prefixes = ["runs/*"] }
     }
     predict = {
@@ -78,7 +78,12 @@ module "etl" {
 
   environment_variables = merge(
     local.common_environment,
-    { POWERTOOLS_SERVICE_NAME = "etl" },
+    {
+      POWERTOOLS_SERVICE_NAME  = "etl"
+      INGEST_SHARD_BYTES       = tostring(var.ingest_shard_bytes)
+      INGEST_PARTITIONS        = tostring(var.ingest_partitions)
+      INGEST_STATE_MACHINE_ARN = module.ingest_workflow.state_machine_arn
+    },
     # Test-only fault injection (pipeline/faults.py): set by the local root, never by the AWS one.
     var.etl_fault_marker == "" ? {} : { ETL_FAULT_MARKER = var.etl_fault_marker },
   )
@@ -123,6 +128,23 @@ module "etl" {
       sid       = "ReadWriteHistory"
       actions   = local.etl_table_actions
       resources = [module.history_table.dynamodb_table_arn]
+    },
+    {
+      # The sharded ingest: plan, split parts of a .csv.gz, rows by partition, task statuses.
+      sid       = "ReadWriteIngest"
+      actions   = ["s3:GetObject", "s3:PutObject"]
+      resources = ["${local.processed_bucket_arn}/ingest/*"]
+    },
+    {
+      sid       = "StartShardedIngests"
+      actions   = ["states:StartExecution"]
+      resources = [module.ingest_workflow.state_machine_arn]
+    },
+    {
+      # A duplicate S3 event finds the upload's workflow still running and does not start another.
+      sid       = "LookUpShardedIngests"
+      actions   = ["states:DescribeExecution"]
+      resources = [module.ingest_workflow.execution_arns]
     },
     local.send_to_dlq_statement,
   ])

@@ -10,7 +10,7 @@ locals {
   # (the model in service) can be restored.
   buckets = {
     raw       = { versioning_enabled = true, expire_prefixes = {} }
-    processed = { versioning_enabled = false, expire_prefixes = { (local.shard_key_prefix) = var.shard_files_retention_days } }
+    processed = { versioning_enabled = false, expire_prefixes = { (local.shard_key_prefix) = var.shard_files_retention_days, (local.ingest_key_prefix) = var.shard_files_retention_days } }
     output    = { versioning_enabled = false, expire_prefixes = {} }
     models    = { versioning_enabled = true, expire_prefixes = { (local.training_parts_prefix) = var.training_parts_retention_days } }
     artifacts = { versioning_enabled = false, expire_prefixes = {} }
@@ -19,6 +19,7 @@ locals {
   etl_function_name     = "${var.name_prefix}-etl"
   predict_function_name = "${var.name_prefix}-predict"
   workflow_name         = "${var.name_prefix}-forecast-shards"
+  ingest_workflow_name  = "${var.name_prefix}-ingest-shards"
 
   raw_bucket_arn       = module.bucket["raw"].s3_bucket_arn
   processed_bucket_arn = module.bucket["processed"].s3_bucket_arn

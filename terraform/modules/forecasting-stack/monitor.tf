@@ -159,14 +159,14 @@ resource "aws_cloudwatch_event_rule" "actuals_arrived" {
 # RecordFailure too.
 resource "aws_cloudwatch_event_rule" "workflow_ended" {
   name        = "${var.name_prefix}-forecast-workflow-ended"
-  description = "The sharded forecast's execution failed, timed out or was aborted: its run ends failed."
+  description = "The sharded forecast's or ingest's execution failed, timed out or was aborted: its run ends failed."
 
   event_pattern = jsonencode({
     source        = ["aws.states"]
     "detail-type" = ["Step Functions Execution Status Change"]
     detail = {
       status          = ["FAILED", "TIMED_OUT", "ABORTED"]
-      stateMachineArn = [module.forecast_workflow.state_machine_arn]
+      stateMachineArn = [module.forecast_workflow.state_machine_arn, module.ingest_workflow.state_machine_arn]
     }
   })
 

@@ -129,6 +129,30 @@ output "forecast_shard_rows" {
 }
 
 ################################################################################
+# Sharded ingest
+################################################################################
+
+output "ingest_state_machine_arn" {
+  description = "ARN of the sharded-ingest workflow (Step Functions) that ingests actuals uploads over ingest_shard_bytes."
+  value       = module.ingest_workflow.state_machine_arn
+}
+
+output "ingest_state_machine_name" {
+  description = "Name of the sharded-ingest workflow."
+  value       = module.ingest_workflow.state_machine_name
+}
+
+output "ingest_shard_bytes" {
+  description = "Size of an actuals upload (bytes stored) above which it is ingested in shards."
+  value       = var.ingest_shard_bytes
+}
+
+output "ingest_partitions" {
+  description = "Partitions of the series, one writer lease each."
+  value       = var.ingest_partitions
+}
+
+################################################################################
 # Monitor
 ################################################################################
 

@@ -215,6 +215,65 @@ variable "forecast_shard_retry_interval_seconds" {
   }
 }
 
+################################################################################
+# Sharded ingest (Step Functions)
+################################################################################
+
+variable "ingest_shard_bytes" {
+  description = "An actuals upload larger than this (bytes stored; a .csv.gz counts 4 times its size) is ingested by the ingest workflow in byte-range shards of about this size instead of one ETL invocation. 1,024..268,435,456 (256 MiB). The default, 128 MiB (about 2.7 M Favorita rows), keeps a shard's peak near a third of the ETL function's 2,048 MB and every upload up to the single path's 5 M-row limit below it in one invocation only when it is under 128 MiB; small values (a few hundred KB) let tests see several shards."
+  type        = number
+  default     = 134217728
+
+  validation {
+    condition     = var.ingest_shard_bytes >= 1024 && var.ingest_shard_bytes <= 268435456 && floor(var.ingest_shard_bytes) == var.ingest_shard_bytes
+    error_message = "ingest_shard_bytes must be a whole number between 1024 and 268435456."
+  }
+}
+
+variable "ingest_partitions" {
+  description = "Partitions of the series (a fixed hash of store and item), 1..1024: each is merged into history by its own task under its own writer lease (__lock__ / writer-NNNN), and the single path merges partition by partition too. More partitions merge a large upload wider; each adds one lease round trip to a small upload."
+  type        = number
+  default     = 16
+
+  validation {
+    condition     = var.ingest_partitions >= 1 && var.ingest_partitions <= 1024 && floor(var.ingest_partitions) == var.ingest_partitions
+    error_message = "ingest_partitions must be a whole number between 1 and 1024."
+  }
+}
+
+variable "ingest_max_concurrency" {
+  description = "Shards or partitions of one upload processed at the same time by each of the ingest workflow's Distributed Maps, 1..1000 (concurrent ETL invocations: keep it within the account's Lambda concurrency)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.ingest_max_concurrency >= 1 && var.ingest_max_concurrency <= 1000 && floor(var.ingest_max_concurrency) == var.ingest_max_concurrency
+    error_message = "ingest_max_concurrency must be a whole number between 1 and 1000."
+  }
+}
+
+variable "ingest_task_retries" {
+  description = "Retries of a failed ingest task (a shard, a partition's check or merge) before the run fails, 0..5."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.ingest_task_retries >= 0 && var.ingest_task_retries <= 5 && floor(var.ingest_task_retries) == var.ingest_task_retries
+    error_message = "ingest_task_retries must be a whole number between 0 and 5."
+  }
+}
+
+variable "ingest_retry_interval_seconds" {
+  description = "Seconds before the first retry of a failed ingest task (doubled at each further retry), 1..300."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.ingest_retry_interval_seconds >= 1 && var.ingest_retry_interval_seconds <= 300 && floor(var.ingest_retry_interval_seconds) == var.ingest_retry_interval_seconds
+    error_message = "ingest_retry_interval_seconds must be a whole number between 1 and 300."
+  }
+}
+
 variable "etl_fault_marker" {
   description = "Tests only: an upload whose key holds \"<marker>-<kind>-<n>\" (kind kill, timeout or lostack) has that fault injected into the history merge of its first n ETL attempts (ETL_FAULT_MARKER, grocery_forecast.pipeline.faults), to prove retries lose nothing. Empty (the default) turns it off; only the local root sets it."
   type        = string

@@ -88,7 +88,7 @@ run "workflow_executions_ending_without_a_forecast_reach_the_monitor" {
     condition = jsondecode(aws_cloudwatch_event_rule.workflow_ended.event_pattern) == {
       source        = ["aws.states"]
       "detail-type" = ["Step Functions Execution Status Change"]
-      detail        = { status = ["FAILED", "TIMED_OUT", "ABORTED"], stateMachineArn = ["arn:aws:states:eu-west-1:123456789012:stateMachine:test-stack-forecast-shards"] }
+      detail        = { status = ["FAILED", "TIMED_OUT", "ABORTED"], stateMachineArn = ["arn:aws:states:eu-west-1:123456789012:stateMachine:test-stack-forecast-shards", "arn:aws:states:eu-west-1:123456789012:stateMachine:test-stack-ingest-shards"] }
     }
     error_message = "The rule must match the forecast workflow's failed, timed-out and aborted executions only."
   }

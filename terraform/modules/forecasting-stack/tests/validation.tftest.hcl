@@ -230,3 +230,53 @@ run "etl_fault_marker_must_be_a_plain_word" {
 
   expect_failures = [var.etl_fault_marker]
 }
+
+run "ingest_shard_bytes_below_1024_are_refused" {
+  command = plan
+
+  variables {
+    ingest_shard_bytes = 100
+  }
+
+  expect_failures = [var.ingest_shard_bytes]
+}
+
+run "ingest_shard_bytes_above_256_mib_are_refused" {
+  command = plan
+
+  variables {
+    ingest_shard_bytes = 536870912
+  }
+
+  expect_failures = [var.ingest_shard_bytes]
+}
+
+run "ingest_partitions_must_be_1_to_1024" {
+  command = plan
+
+  variables {
+    ingest_partitions = 0
+  }
+
+  expect_failures = [var.ingest_partitions]
+}
+
+run "ingest_concurrency_must_be_1_to_1000" {
+  command = plan
+
+  variables {
+    ingest_max_concurrency = 1001
+  }
+
+  expect_failures = [var.ingest_max_concurrency]
+}
+
+run "ingest_task_retries_must_be_0_to_5" {
+  command = plan
+
+  variables {
+    ingest_task_retries = 6
+  }
+
+  expect_failures = [var.ingest_task_retries]
+}

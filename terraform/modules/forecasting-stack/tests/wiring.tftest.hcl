@@ -161,8 +161,8 @@ run "shard_working_files_expire_and_nothing_else_does" {
   }
 
   assert {
-    condition     = module.bucket["processed"].s3_bucket_expiring_prefixes == { "shards/" = 3 }
-    error_message = "Only shards/ expires, after shard_files_retention_days."
+    condition     = module.bucket["processed"].s3_bucket_expiring_prefixes == { "shards/" = 3, "ingest/" = 3 }
+    error_message = "Only the sharded forecast's and the sharded ingest's working files (shards/, ingest/) expire, after shard_files_retention_days."
   }
 
   assert {
@@ -375,6 +375,10 @@ run "functions_get_their_settings_and_environment" {
       POWERTOOLS_SERVICE_NAME = "etl"
       LOG_LEVEL               = "INFO"
       MAX_RETRY_ATTEMPTS      = "2"
+      # the sharded ingest, with the defaults: 128 MiB shards, 16 partitions
+      INGEST_SHARD_BYTES       = "134217728"
+      INGEST_PARTITIONS        = "16"
+      INGEST_STATE_MACHINE_ARN = "arn:aws:states:eu-west-1:123456789012:stateMachine:test-stack-ingest-shards"
     })
     error_message = "Unexpected ETL environment: ${jsonencode(module.etl.lambda_function_environment_variables)}"
   }
@@ -490,6 +494,11 @@ run "etl_policy_is_exactly_what_etl_needs" {
       "dynamodb:PutItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "dynamodb:UpdateItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "sqs:SendMessage arn:aws:sqs:eu-west-1:123456789012:test-stack-dlq",
+      # the sharded ingest: its working files, starting its workflow and finding a running one again
+      "s3:GetObject arn:aws:s3:::test-stack-processed/ingest/*",
+      "s3:PutObject arn:aws:s3:::test-stack-processed/ingest/*",
+      "states:StartExecution arn:aws:states:eu-west-1:123456789012:stateMachine:test-stack-ingest-shards",
+      "states:DescribeExecution arn:aws:states:eu-west-1:123456789012:execution:test-stack-ingest-shards:*",
     ])
     error_message = "The ETL policy grants something other than (action, resource) pairs it needs: ${module.etl.lambda_role_policy_json}"
   }
@@ -560,7 +569,7 @@ run "list_bucket_is_scoped_to_the_prefixes_each_function_reads" {
       if contains(flatten([st.Action]), "s3:ListBucket")
       } == {
       "arn:aws:s3:::test-stack-raw"       = "(whole bucket)"
-      "arn:aws:s3:::test-stack-processed" = "reference/*"
+      "arn:aws:s3:::test-stack-processed" = "ingest/*,reference/*"
       "arn:aws:s3:::test-stack-output"    = "runs/*"
     }
     error_message = "etl may list the raw bucket (uploads go anywhere) and only the prefixes it reads elsewhere."
@@ -676,3 +685,52 @@ run "the_fault_marker_is_off_by_default" {
   }
 }
 
+
+################################################################################
+# Sharded ingest
+################################################################################
+
+run "the_ingest_workflow_runs_the_etl_function_on_the_processed_ingest_files" {
+  command = plan
+
+  variables {
+    ingest_shard_bytes     = 262144
+    ingest_partitions      = 8
+    ingest_max_concurrency = 5
+    ingest_task_retries    = 1
+  }
+
+  assert {
+    condition     = module.ingest_workflow.state_machine_arn == "arn:aws:states:eu-west-1:123456789012:stateMachine:test-stack-ingest-shards"
+    error_message = "The workflow is <name_prefix>-ingest-shards."
+  }
+
+  assert {
+    condition = (
+      module.etl.lambda_function_environment_variables["INGEST_SHARD_BYTES"] == "262144" &&
+      module.etl.lambda_function_environment_variables["INGEST_PARTITIONS"] == "8" &&
+      module.etl.lambda_function_environment_variables["INGEST_STATE_MACHINE_ARN"] == module.ingest_workflow.state_machine_arn
+    )
+    error_message = "The ETL must know the shard size, the partitions and the workflow."
+  }
+
+  assert {
+    condition = alltrue([
+      for name in ["ValidateShards", "CheckPartitions", "MergePartitions"] :
+      jsondecode(module.ingest_workflow.definition).States[name].MaxConcurrency == 5 &&
+      jsondecode(module.ingest_workflow.definition).States[name].ItemProcessor.States.Task.Parameters.FunctionName == module.etl.lambda_function_arn &&
+      jsondecode(module.ingest_workflow.definition).States[name].ItemProcessor.States.Task.Retry[1].MaxAttempts == 1
+    ])
+    error_message = "The three Distributed Maps run the ETL function ingest_max_concurrency tasks at a time, retried ingest_task_retries times."
+  }
+
+  assert {
+    condition     = module.bucket["processed"].s3_bucket_expiring_prefixes["ingest/"] == module.bucket["processed"].s3_bucket_expiring_prefixes["shards/"]
+    error_message = "The ingest working files expire like the forecast shards'."
+  }
+
+  assert {
+    condition     = output.ingest_state_machine_name == "test-stack-ingest-shards" && output.ingest_shard_bytes == 262144 && output.ingest_partitions == 8
+    error_message = "The outputs name the workflow, the shard size and the partitions."
+  }
+}

@@ -1,0 +1,122 @@
+"""(h) A full year of Favorita-size history uploaded through the deployed stack: the sharded ingest.
+
+The project's own generator at Favorita's size (54 stores x 4,000 items: 216,000 series) for 365 days
+(about 23 M rows once the generator's zero days are left out; cached under build/bench/favorita-upload-year),
+uploaded as one plain CSV. Over ``ingest_shard_bytes`` (production's 128 MiB, which `make bench` deploys), the
+ETL only plans it and the ingest workflow validates, partitions and merges it; the forecast of its 216,000
+series (3.5 M target rows) runs as the sharded forecast. Prints the wall time from PutObject to the forecast
+CSV, the shard and partition counts, and every ingest invocation's peak memory and seconds against the ETL
+function's memory size and timeout. Tens of minutes of both cores: run it alone
+(`make bench BENCH=year`), niced, not in a loop.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from grocery_forecast.cli.aws_limits import function_limits, violations
+from grocery_forecast.cli.client import upload_and_wait
+from grocery_forecast.cli.stack import load_stack
+
+from .common import ROOT, Results, timed
+
+DATA = ROOT / "build" / "bench" / "favorita-upload-year"
+#: A year ending on the sample data's last day.
+GENERATE = ["--stores", "54", "--items", "4000", "--days", "365", "--start", "2016-08-16", "--seed", "5"]
+
+
+def _data(results: Results) -> Path:
+    if not (DATA / "train.csv").exists():
+        seconds, _ = timed(
+            lambda: subprocess.run(
+                [
+                    "nice",
+                    "-n",
+                    "10",
+                    str(ROOT / ".venv" / "bin" / "grocery-forecast"),
+                    "generate",
+                    "--out",
+                    str(DATA),
+                    "--force",
+                    *GENERATE,
+                ],
+                check=True,
+                capture_output=True,
+            )
+        )
+        results.add("year_generate_seconds", round(seconds, 1), "s", "generate " + " ".join(GENERATE))
+    return DATA
+
+
+def bench_year_upload(results: Results) -> None:
+    stack = load_stack("local", ROOT)
+    s3 = stack.client("s3")
+    limits = function_limits(stack)
+    data = _data(results)
+    path = data / "train.csv"
+    results.add("year_file_bytes", path.stat().st_size, "B", str(path.relative_to(ROOT)))
+    tag = time.time_ns()
+    t0 = time.perf_counter()
+    _, manifest = upload_and_wait(
+        s3,
+        stack.raw_bucket_name,
+        stack.output_bucket_name,
+        path,
+        f"bench/{tag}/favorita_year.csv",
+        timeout=3600,
+    )
+    seconds = time.perf_counter() - t0
+    run = manifest.to_dict()
+    if run.get("status") != "succeeded":
+        raise SystemExit(f"bench: the year upload ended {run.get('status')}: {run.get('errors')}")
+    ingest = run.get("ingest") or {}
+    etl = limits["etl_function_name"]
+    steps = run["steps"]
+    results.add(
+        "year_upload_seconds",
+        round(seconds, 1),
+        "s",
+        f"PutObject -> forecast CSV; {run['rows_in']:,} rows, {run['series']:,} series; "
+        f"{ingest.get('shard_count')} shards of {ingest.get('shard_bytes'):,} bytes, "
+        f"{ingest.get('partitions')} partitions; ingest workflow {steps.get('ingest_workflow_seconds')} s, "
+        f"forecast workflow {steps.get('workflow_seconds')} s; {run.get('rows_forecast'):,} rows forecast",
+    )
+    over = violations(run, limits)
+    results.add(
+        "year_over_limits", len(over), "", "; ".join(over) or "every invocation within 80% of its function"
+    )
+    invocations = [(f"shard {s['index']}", s) for s in ingest.get("shards", [])]
+    for p in ingest.get("partition_runs", []):
+        invocations += [(f"partition {p['partition']} {phase}", p[phase]) for phase in ("check", "merge")]
+    invocations += [(name, ingest[name]) for name in ("plan", "verdict", "finish") if name in ingest]
+    peak = max(invocations, key=lambda i: float(i[1].get("peak_memory_mb", 0) or 0))
+    slow = max(invocations, key=lambda i: float(i[1].get("seconds", 0) or 0))
+    results.add(
+        "year_ingest_peak_memory_mb",
+        float(peak[1].get("peak_memory_mb", 0) or 0),
+        "MB",
+        f"{peak[0]}; {100 * float(peak[1].get('peak_memory_mb', 0)) / etl.memory_mb:.0f}% of the ETL's "
+        f"{etl.memory_mb} MB",
+    )
+    results.add(
+        "year_ingest_longest_invocation_seconds",
+        float(slow[1].get("seconds", 0) or 0),
+        "s",
+        f"{slow[0]}; {100 * float(slow[1].get('seconds', 0)) / etl.timeout_s:.0f}% of the ETL's {etl.timeout_s} s",
+    )
+    for name, info in invocations:
+        results.add(
+            f"year_ingest_{name.replace(' ', '_')}",
+            float(info.get("peak_memory_mb", 0) or 0),
+            "MB",
+            f"{info.get('seconds')} s, attempts {info.get('attempts', 1)}",
+        )
+    results.add(
+        "year_predict_peak_memory_mb",
+        float(run.get("peak_memory_mb_predict") or 0),
+        "MB",
+        f"of {limits['predict_function_name'].memory_mb} MB; "
+        f"{(run.get('sharded') or {}).get('shard_count', 0)} forecast shards",
+    )

@@ -1,0 +1,882 @@
+"""The sharded ingest: an actuals upload too large for one invocation, spread over a Step Functions workflow.
+
+An actuals object larger than ``INGEST_SHARD_BYTES`` would take the ETL function past its memory
+(it holds the typed rows of the file) and, at Kaggle's 125 M rows, past its 15-minute timeout. The
+ETL invocation that receives it only *plans* it (:func:`start`): byte ranges of the plain object
+(or, for a ``.csv.gz``, which cannot be read from the middle, plain parts it writes while
+decompressing in bounded memory, :func:`split_gzip`), a plan and the shard and partition lists
+under ``ingest/<run>/<stamp>/`` in the processed bucket, and starts the state machine, which runs
+the same function on each task (:func:`run_task`)::
+
+    ValidateShards (Distributed Map over shards.json)  each shard reads its lines (ranged GET), checks
+        │                                              and cleans them with the single path's contract
+        │                                              code and writes its rows by series partition
+    CheckPartitions (Distributed Map over partitions)  each partition gathers its rows from every shard
+        │                                              and finds duplicate store-item-days across shards
+    Verdict                                            any problem anywhere: one report, the run ends
+        │                                              rejected and history is untouched
+    MergePartitions (Distributed Map over partitions)  each partition merges into history under its
+        │                                              own writer lease, with the upload's stamp
+    Finish                                             the manifest, and the hand-off that starts the
+                                                       forecast: one row per series on the last day
+    (any state failing) -> RecordFailure -> Fail       the run ends ``failed`` naming each shard's errors
+
+Line numbers in reports are file-wide: a shard counts its lines, and problems found in shard ``i``
+are shifted by the lines of shards ``0 .. i-1``. Each task writes ``status/<phase>-<n>.json``
+(attempts, errors, peak memory, seconds), and the manifest lists them.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from grocery_forecast.aws.clients import error_code
+from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.aws.s3io import StreamingReader, csv_bytes, get_json, put_json
+from grocery_forecast.contract import runs
+from grocery_forecast.contract.bounds import (
+    FUTURE_SLACK_DAYS,
+    MAX_LINE_BYTES,
+    BoundedReader,
+    InputLimits,
+)
+from grocery_forecast.contract.cleaning import (
+    MAX_PROBLEMS,
+    CsvContractError,
+    Problem,
+    _Collector,
+    detect_kind,
+    iter_clean_chunks,
+    open_text,
+)
+from grocery_forecast.contract.ingest_plan import (
+    MAX_SHARDED_BYTES,
+    LineRange,
+    plan_ranges,
+    range_to_read,
+    series_partition,
+)
+from grocery_forecast.contract.runs import HandOff, RunManifest, RunStatus
+from grocery_forecast.contract.schema import FileKind
+from grocery_forecast.pipeline import manifest as mf
+from grocery_forecast.pipeline.shards import peak_memory_mb, reset_peak_memory
+
+__all__ = [
+    "IngestFault",
+    "IngestSettings",
+    "TaskContext",
+    "read_header",
+    "run_task",
+    "should_shard",
+    "split_gzip",
+    "start",
+]
+
+log = logging.getLogger(__name__)
+
+#: A ``.csv.gz`` is split when its compressed size is over shard_bytes / this (CSV compresses 5-8x).
+GZIP_RATIO = 4
+#: No upload stays below this on the sharded path: the rows limit of the plan (Kaggle's is 125 M).
+_UNBOUNDED_ROWS = 10**10
+_SHARD_LIMITS = InputLimits(max_bytes=MAX_SHARDED_BYTES, max_rows=_UNBOUNDED_ROWS)
+
+
+class IngestFault(RuntimeError):
+    """A fault injected on purpose (``ETL_FAULT_MARKER`` with ``-shard-<n>`` in the key), to exercise retries."""
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """How the ETL shards: read from the function's environment (set by Terraform)."""
+
+    #: Actuals objects larger than this go through the sharded workflow (0: never).
+    shard_bytes: int = 0
+    #: Partitions of the series, each merged under its own writer lease.
+    partitions: int = 1
+    #: The ingest workflow's state machine.
+    state_machine_arn: str = ""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> IngestSettings:
+        return cls(
+            int(environ.get("INGEST_SHARD_BYTES", "0") or 0),
+            max(1, int(environ.get("INGEST_PARTITIONS", "1") or 1)),
+            environ.get("INGEST_STATE_MACHINE_ARN", ""),
+        )
+
+
+def should_shard(key: str, size: int, settings: IngestSettings) -> bool:
+    """Whether an upload of ``size`` stored bytes goes through the workflow (actuals only: the
+    caller checks the header). A ``.csv.gz`` counts at :data:`GZIP_RATIO` times its size."""
+    if settings.shard_bytes <= 0 or runs.is_reference_upload(key):
+        return False
+    gz = key.lower().endswith(".gz")
+    return size * (GZIP_RATIO if gz else 1) > settings.shard_bytes
+
+
+def read_header(head: bytes, name: str) -> tuple[bytes, FileKind]:
+    """The header line (with its newline) at the start of ``head`` and the file's kind.
+
+    Raises:
+        CsvContractError: no line break within the line limit, or a header of no known kind.
+    """
+    nl = head.find(b"\n")
+    if nl < 0 or nl > MAX_LINE_BYTES:
+        raise CsvContractError(
+            name,
+            [
+                Problem(
+                    f"a line is longer than {MAX_LINE_BYTES:,} bytes (a file without line breaks, or not a CSV)",
+                    line=1,
+                    expected=f"rows of at most {MAX_LINE_BYTES:,} bytes, one per line",
+                )
+            ],
+        )
+    line = head[: nl + 1]
+    text = line.decode("utf-8-sig", errors="replace")
+    return line, detect_kind(next(csv.reader([text])), name)
+
+
+# -- planning -----------------------------------------------------------------------------------
+
+
+def split_gzip(
+    s3: Any, body: Any, bucket: str, prefix: str, name: str, part_bytes: int
+) -> tuple[bytes, FileKind, list[dict[str, Any]]]:
+    """Decompress a ``.csv.gz`` upload in bounded memory into plain parts of about ``part_bytes``,
+    each cut after a newline, written to ``<prefix>split/NNNNN.csv``.
+
+    Returns the header line, the file's kind and the parts (bucket, key, size); a file that is not
+    actuals is not split (no parts). Memory holds one part; the contract's bounds (line length, the
+    sharded path's size) apply as the stream is read, and a corrupt gzip stream is a rejection.
+    """
+    reader = io.BufferedReader(BoundedReader(StreamingReader(body), name, _SHARD_LIMITS), 1 << 20)
+    parts: list[dict[str, Any]] = []
+    try:
+        header, kind = read_header(reader.readline(MAX_LINE_BYTES + 2), name)
+        if kind is not FileKind.ACTUALS:
+            return header, kind, parts
+        buffer = bytearray()
+
+        def flush(data: bytes) -> None:
+            key = f"{prefix}split/{len(parts):05d}.csv"
+            s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="text/csv")
+            parts.append({"bucket": bucket, "key": key, "size": len(data)})
+
+        while block := reader.read(1 << 20):
+            buffer += block
+            while len(buffer) >= part_bytes:
+                # the last newline within part_bytes; past it only when one line is longer
+                cut = buffer.rfind(b"\n", 0, part_bytes) + 1 or buffer.find(b"\n", part_bytes) + 1
+                if not cut:
+                    break
+                flush(bytes(buffer[:cut]))
+                del buffer[:cut]
+        if buffer:
+            flush(bytes(buffer))
+    finally:
+        reader.close()
+    return header, kind, parts
+
+
+def start(
+    s3: Any,
+    sfn: Any,
+    obj: Mapping[str, Any],
+    manifest: RunManifest,
+    settings: IngestSettings,
+    processed_bucket: str,
+    output_bucket: str,
+    uploaded_at: datetime | None,
+    started: float,
+) -> bool:
+    """Plan the sharded ingest of the object ``obj`` (a ``get_object`` response) and start the workflow.
+
+    Returns False, having read only the header, when the file is not actuals (a request or another
+    table stays on the single path, which bounds it). Raises :class:`CsvContractError` for a file
+    the contract refuses before any shard runs (too large, a header of no known kind).
+    """
+    bucket, key = manifest.input.bucket, manifest.input.key
+    stamp = manifest.input.upload_stamp or 0
+    base = runs.ingest_prefix(manifest.run_id, stamp)
+    previous = (manifest.ingest or {}).get("execution_arn")
+    if previous and (manifest.ingest or {}).get("base") == base and _execution_live(sfn, previous):
+        # S3 delivers an event at least once: the same upload (same stamp) is already being ingested.
+        log.info("sharded ingest already running or done", extra={"run_id": manifest.run_id})
+        return True
+    if not settings.state_machine_arn:
+        raise RuntimeError(
+            f"{key} is over INGEST_SHARD_BYTES={settings.shard_bytes}, but the ETL function has no "
+            "INGEST_STATE_MACHINE_ARN to shard it with"
+        )
+    t0 = time.perf_counter()
+    size = int(obj.get("ContentLength", 0))
+    body = obj["Body"]
+    head = body.read(2) if size else b""
+    if head[:2] == b"\x1f\x8b":
+        header, kind, parts = split_gzip(
+            s3, _Prefixed(head, body), processed_bucket, base, key, settings.shard_bytes
+        )
+        if kind is not FileKind.ACTUALS:
+            return False
+        sources = [
+            {
+                "bucket": p["bucket"],
+                "key": p["key"],
+                "version": None,
+                "size": p["size"],
+                "start": 0,
+                "end": p["size"],
+            }
+            for p in parts
+        ]
+    else:
+        head += body.read(MAX_LINE_BYTES + 2 - len(head))
+        body.close()
+        header, kind = read_header(head, key)
+        if kind is not FileKind.ACTUALS:
+            return False
+        if size > MAX_SHARDED_BYTES:
+            raise CsvContractError(
+                key,
+                [
+                    Problem(
+                        f"the file is larger than {MAX_SHARDED_BYTES:,} bytes",
+                        expected=f"at most {MAX_SHARDED_BYTES:,} bytes per file: split the file into parts "
+                        "below the limit and upload each (one year or one store per file works)",
+                    )
+                ],
+                kind=kind.value,
+            )
+        sources = [
+            {
+                "bucket": bucket,
+                "key": key,
+                "version": manifest.input.version_id,
+                "size": size,
+                "start": a,
+                "end": b,
+            }
+            for a, b in plan_ranges(len(header), size, settings.shard_bytes)
+        ]
+    shards = [{"index": i, **s} for i, s in enumerate(sources)] or [
+        {
+            "index": 0,
+            "bucket": bucket,
+            "key": key,
+            "version": None,
+            "size": len(header),
+            "start": len(header),
+            "end": len(header),
+        }
+    ]
+    plan = {
+        "run_id": manifest.run_id,
+        "base": base,
+        "bucket": processed_bucket,
+        "output_bucket": output_bucket,
+        "input_key": key,
+        "header": base64.b64encode(header).decode(),
+        "stamp": stamp,
+        "uploaded_at": uploaded_at.isoformat() if uploaded_at is not None else None,
+        "partitions": settings.partitions,
+        "shard_bytes": settings.shard_bytes,
+        "shards": shards,
+        "started_epoch": time.time() - (time.perf_counter() - started),
+    }
+    put_json(s3, processed_bucket, f"{base}plan.json", plan)
+    for name, items in (
+        ("shards.json", [{"index": s["index"]} for s in shards]),
+        ("partitions.json", [{"partition": p} for p in range(settings.partitions)]),
+    ):
+        s3.put_object(
+            Bucket=processed_bucket,
+            Key=f"{base}{name}",
+            Body=json.dumps(items).encode(),
+            ContentType="application/json",
+        )
+    name = f"{manifest.run_id[-60:]}-{uuid.uuid4().hex[:12]}".lstrip("-")
+    execution = sfn.start_execution(
+        stateMachineArn=settings.state_machine_arn,
+        name=name,
+        input=json.dumps(
+            {
+                "run_id": manifest.run_id,
+                "bucket": processed_bucket,
+                "base": base,
+                "shard_list_key": f"{base}shards.json",
+                "partition_list_key": f"{base}partitions.json",
+            }
+        ),
+    )
+    manifest.kind = FileKind.ACTUALS.value
+    manifest.steps["plan_seconds"] = round(time.perf_counter() - t0, 3)
+    manifest.ingest = {
+        "base": base,
+        "shard_count": len(shards),
+        "partitions": settings.partitions,
+        "shard_bytes": settings.shard_bytes,
+        "execution_arn": execution["executionArn"],
+        "plan": {"peak_memory_mb": peak_memory_mb(), "seconds": round(time.perf_counter() - started, 3)},
+    }
+    mf.save(s3, output_bucket, manifest)
+    log.info("sharded ingest started", extra={"run_id": manifest.run_id, "shards": len(shards)})
+    return True
+
+
+def _version(manifest: RunManifest) -> dict[str, str]:
+    return {"VersionId": manifest.input.version_id} if manifest.input.version_id else {}
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` (bytes already read) followed by the rest of ``body``."""
+
+    def __init__(self, head: bytes, body: Any) -> None:
+        self._head, self._body = head, body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n], self._head = self._head[:n], self._head[n:]
+            return n
+        data = self._body.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _execution_live(sfn: Any, execution_arn: str) -> bool:
+    try:
+        status = sfn.describe_execution(executionArn=execution_arn)["status"]
+    except Exception as exc:
+        if error_code(exc) == "ExecutionDoesNotExist":
+            return False
+        raise
+    return status in ("RUNNING", "SUCCEEDED")
+
+
+# -- tasks of the state machine -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a task works with: clients, the history store, the invocation's deadline and id."""
+
+    s3: Any
+    store: DynamoHistoryStore
+    deadline: float | None = None
+    request_id: str = ""
+    fault_marker: str = ""
+    references: Any = None
+
+
+def run_task(event: Mapping[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    """One task of the workflow: ``validate_shard``, ``check_partition``, ``verdict``,
+    ``merge_partition``, ``finish`` or ``fail``."""
+    reset_peak_memory()
+    task, bucket, base = event["task"], event["bucket"], event["base"]
+    plan = get_json(ctx.s3, bucket, f"{base}plan.json")
+    if plan is None:
+        raise RuntimeError(f"no ingest plan at s3://{bucket}/{base}plan.json")
+    attempt = int(event.get("attempt", 0))
+    if task == "validate_shard":
+        index = int(event["index"])
+        return _tracked(
+            ctx, plan, "shard", index, attempt, lambda: _validate_shard(ctx, plan, index, attempt)
+        )
+    if task == "check_partition":
+        p = int(event["partition"])
+        return _tracked(ctx, plan, "check", p, attempt, lambda: _check_partition(ctx, plan, p))
+    if task == "merge_partition":
+        p = int(event["partition"])
+        return _tracked(ctx, plan, "merge", p, attempt, lambda: _merge_partition(ctx, plan, p))
+    if task == "verdict":
+        return _verdict(ctx, plan)
+    if task == "finish":
+        return _finish(ctx, plan, None)
+    if task == "fail":
+        return _finish(ctx, plan, event.get("error") or {})
+    raise ValueError(f"unknown ingest task {task!r}")
+
+
+def _status_key(plan: Mapping[str, Any], phase: str, n: int) -> str:
+    return f"{plan['base']}status/{phase}-{n:05d}.json"
+
+
+def _tracked(
+    ctx: TaskContext, plan: Mapping[str, Any], phase: str, n: int, attempt: int, work: Any
+) -> dict[str, Any]:
+    """Run ``work`` and write its status (attempts, errors so far, peak memory, seconds), even when it raises."""
+    t0 = time.perf_counter()
+    key = _status_key(plan, phase, n)
+    previous = get_json(ctx.s3, plan["bucket"], key) or {}
+    errors = list(previous.get("errors", [])) if previous.get("attempts", 0) < attempt + 1 else []
+    status: dict[str, Any] = {"n": n, "phase": phase, "attempts": attempt + 1, "errors": errors}
+    try:
+        status.update(work())
+        status["status"] = "succeeded"
+    except Exception as exc:
+        status.update(
+            status="failed", errors=[*errors, f"attempt {attempt + 1}: {type(exc).__name__}: {exc}"]
+        )
+        raise
+    finally:
+        status.update(peak_memory_mb=peak_memory_mb(), seconds=round(time.perf_counter() - t0, 3))
+        put_json(ctx.s3, plan["bucket"], key, status)
+    return {"n": n}
+
+
+def _inject_fault(ctx: TaskContext, plan: Mapping[str, Any], index: int, attempt: int) -> None:
+    """With ``ETL_FAULT_MARKER=<marker>`` (the local root only), an upload whose key holds
+    ``<marker>-shard-<n>`` has the validation of its shard 1 (0 when it has one) fail ``n`` times."""
+    marker = ctx.fault_marker
+    found = re.search(rf"{re.escape(marker)}-shard-(\d+)", plan["input_key"]) if marker else None
+    target = min(1, len(plan["shards"]) - 1)
+    if found and index == target and attempt < int(found.group(1)):
+        raise IngestFault(f"injected fault ({marker}-shard) on attempt {attempt + 1}")
+
+
+def _shard_stream(
+    ctx: TaskContext, plan: Mapping[str, Any], shard: Mapping[str, Any]
+) -> tuple[Any, LineRange]:
+    """The shard's text (the file's header, then the lines it owns) and its line counter."""
+    first, last = range_to_read(int(shard["start"]), int(shard["end"]), int(shard["size"]))
+    extra = {"VersionId": shard["version"]} if shard.get("version") else {}
+    if shard["end"] > shard["start"]:
+        resp = ctx.s3.get_object(
+            Bucket=shard["bucket"], Key=shard["key"], Range=f"bytes={first}-{last}", **extra
+        )
+        body = resp["Body"]
+        if not resp.get("ContentRange"):
+            # The whole object came back (MiniStack 1.5.33 ignores Range on a GET by VersionId; AWS
+            # answers 206 with a Content-Range): skip to the range, streaming, so the shard is the same.
+            _skip(body, first)
+    else:
+        body = io.BytesIO(b"")
+    lines = LineRange(body, first, int(shard["start"]), int(shard["end"]))
+    header = base64.b64decode(plan["header"])
+    raw = _Prefixed(header, io.BufferedReader(lines, 1 << 20))
+    bounded = io.BufferedReader(BoundedReader(raw, plan["input_key"], _SHARD_LIMITS), 1 << 20)
+    return open_text(bounded, plan["input_key"]), lines
+
+
+def _skip(body: Any, count: int) -> None:
+    """Read and drop the first ``count`` bytes of ``body``, a block at a time."""
+    while count > 0:
+        data = body.read(min(count, 1 << 20))
+        if not data:
+            return
+        count -= len(data)
+
+
+def _validate_shard(ctx: TaskContext, plan: Mapping[str, Any], index: int, attempt: int) -> dict[str, Any]:
+    _inject_fault(ctx, plan, index, attempt)
+    shard = plan["shards"][index]
+    name = plan["input_key"]
+    out = _Collector(name)
+    last_ok = (
+        pd.Timestamp(datetime.fromisoformat(plan["uploaded_at"]).date())
+        + pd.Timedelta(days=FUTURE_SLACK_DAYS)
+        if plan.get("uploaded_at")
+        else None
+    )
+    parts: dict[int, list[pd.DataFrame]] = {}
+    text, lines = _shard_stream(ctx, plan, shard)
+    first_date = last_date = None
+    try:
+        for kind, chunk in iter_clean_chunks(text, name, collector=out):
+            if kind is not FileKind.ACTUALS:  # the plan read the same header: cannot happen
+                raise RuntimeError(f"shard {index} of {name} is not actuals")
+            if chunk.empty:
+                continue
+            if last_ok is not None:
+                late = (chunk["date"] > last_ok).to_numpy()
+                out.add_mask(
+                    late,
+                    chunk["line"].to_numpy(),
+                    chunk["date"].dt.strftime("%Y-%m-%d"),
+                    "date",
+                    "sales dated after the day of upload",
+                    f"a date up to {last_ok.date()} (uploaded {str(plan['uploaded_at'])[:10]}, one day of slack)",
+                )
+            if out.total:
+                continue  # a rejected file writes nothing: keep checking, stop collecting rows
+            lo, hi = chunk["date"].min(), chunk["date"].max()
+            first_date = lo if first_date is None else min(first_date, lo)
+            last_date = hi if last_date is None else max(last_date, hi)
+            part = series_partition(chunk["store_nbr"], chunk["item_nbr"], int(plan["partitions"]))
+            for p, rows in chunk.groupby(part, sort=False):
+                parts.setdefault(int(p), []).append(rows)
+    except CsvContractError as error:  # a fatal problem (malformed row, long line): the rest is not read
+        out.problems.extend(error.problems[: max(0, MAX_PROBLEMS - len(out.problems))])
+        out.total += error.total
+    finally:
+        lines.drain()
+        text.close()
+    written = []
+    if not out.total:
+        for p, frames in sorted(parts.items()):
+            frame = pd.concat(frames, ignore_index=True)
+            _put_rows(ctx.s3, plan["bucket"], f"{plan['base']}parts/p-{p:04d}/s-{index:05d}.npz", frame)
+            written.append(p)
+    return {
+        "index": index,
+        "bytes": int(shard["end"]) - int(shard["start"]),
+        "lines": lines.lines,
+        "rows": out.rows,
+        "partitions_written": written,
+        "problem_count": out.total,
+        "problems": [pr.to_dict() for pr in out.problems],
+        "date_range": None
+        if first_date is None or last_date is None
+        else [str(first_date.date()), str(last_date.date())],
+    }
+
+
+def _put_rows(s3: Any, bucket: str, key: str, frame: pd.DataFrame, with_lines: bool = True) -> None:
+    arrays = {
+        "date": frame["date"].to_numpy(dtype="datetime64[D]").astype(np.int32),
+        "store_nbr": frame["store_nbr"].to_numpy(dtype=np.int32),
+        "item_nbr": frame["item_nbr"].to_numpy(dtype=np.int64),
+        "unit_sales": frame["unit_sales"].to_numpy(dtype=np.float64),
+        "onpromotion": frame["onpromotion"].to_numpy(dtype=bool),
+    }
+    if with_lines:
+        arrays["line"] = frame["line"].to_numpy(dtype=np.int64)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    s3.put_object(Bucket=bucket, Key=key, Body=buf.getvalue(), ContentType="application/octet-stream")
+
+
+def _get_rows(s3: Any, bucket: str, key: str) -> pd.DataFrame:
+    with np.load(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays["date"] = arrays["date"].astype("datetime64[D]").astype("datetime64[ns]")
+    return pd.DataFrame(arrays)
+
+
+def _line_offsets(ctx: TaskContext, plan: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[int]]:
+    """Every shard's status and the lines before it (shard i's local line L is file line L + offset[i])."""
+    statuses = [
+        get_json(ctx.s3, plan["bucket"], _status_key(plan, "shard", s["index"])) or {} for s in plan["shards"]
+    ]
+    offsets = np.r_[0, np.cumsum([int(s.get("lines", 0)) for s in statuses])[:-1]].astype(int).tolist()
+    return statuses, offsets
+
+
+def _check_partition(ctx: TaskContext, plan: Mapping[str, Any], p: int) -> dict[str, Any]:
+    """Gather partition ``p``'s rows from every shard, with file-wide lines; find duplicate days."""
+    statuses, offsets = _line_offsets(ctx, plan)
+    frames = []
+    for status, offset in zip(statuses, offsets, strict=True):
+        if p in status.get("partitions_written", []):
+            frame = _get_rows(
+                ctx.s3, plan["bucket"], f"{plan['base']}parts/p-{p:04d}/s-{int(status['index']):05d}.npz"
+            )
+            frame["line"] += offset
+            frames.append(frame)
+    if not frames:
+        return {
+            "partition": p,
+            "rows": 0,
+            "series": 0,
+            "stores": [],
+            "items": [],
+            "problem_count": 0,
+            "problems": [],
+        }
+    frame = pd.concat(frames, ignore_index=True)
+    problems: list[dict[str, Any]] = []
+    total = 0
+    keys = ["date", "store_nbr", "item_nbr"]
+    dupes = frame.duplicated(keys, keep=False).to_numpy()
+    if dupes.any():
+        rows = frame.loc[dupes].assign(first=lambda f: f.groupby(keys)["line"].transform("min"))
+        rows = rows[rows["line"] != rows["first"]].sort_values("line")
+        total = len(rows)
+        problems = [
+            Problem(
+                "duplicate row for the same date, store and item",
+                line=int(r.line),
+                column="date,store_nbr,item_nbr",
+                expected=f"one row per date, store and item (first seen on line {int(r.first)})",
+                found=f"{pd.Timestamp(r.date).date()},{r.store_nbr},{r.item_nbr}",
+            ).to_dict()
+            for r in rows.head(MAX_PROBLEMS).itertuples()
+        ]
+    else:
+        _put_rows(ctx.s3, plan["bucket"], f"{plan['base']}partitions/p-{p:04d}.npz", frame, with_lines=False)
+        series = frame[["store_nbr", "item_nbr"]].drop_duplicates()
+        buf = io.BytesIO()
+        np.savez(buf, store_nbr=series["store_nbr"].to_numpy(), item_nbr=series["item_nbr"].to_numpy())
+        ctx.s3.put_object(
+            Bucket=plan["bucket"], Key=f"{plan['base']}series/p-{p:04d}.npz", Body=buf.getvalue()
+        )
+    return {
+        "partition": p,
+        "rows": len(frame),
+        "series": int(frame[["store_nbr", "item_nbr"]].drop_duplicates().shape[0]),
+        "stores": sorted(int(s) for s in frame["store_nbr"].unique()),
+        "items": sorted(int(i) for i in frame["item_nbr"].unique()),
+        "date_range": [str(frame["date"].min().date()), str(frame["date"].max().date())],
+        "problem_count": total,
+        "problems": problems,
+    }
+
+
+def _merge_partition(ctx: TaskContext, plan: Mapping[str, Any], p: int) -> dict[str, Any]:
+    """Merge partition ``p`` into history under lease ``writer-p``, with the upload's stamp."""
+    check = get_json(ctx.s3, plan["bucket"], _status_key(plan, "check", p)) or {}
+    if not check.get("rows"):
+        return {"partition": p, "rows": 0, "buckets_written": 0, "buckets_existing": 0}
+    frame = _get_rows(ctx.s3, plan["bucket"], f"{plan['base']}partitions/p-{p:04d}.npz")
+    stats = ctx.store.upsert(
+        frame,
+        stamp=int(plan["stamp"]),
+        owner=f"{plan['run_id']}/p{p}/{ctx.request_id or uuid.uuid4().hex}",
+        deadline=ctx.deadline,
+        partition=p,
+    )
+    return {
+        "partition": p,
+        "rows": stats.rows,
+        "buckets_written": stats.buckets_written,
+        "buckets_existing": stats.buckets_existing,
+    }
+
+
+def _statuses(ctx: TaskContext, plan: Mapping[str, Any], phase: str) -> list[dict[str, Any]]:
+    count = len(plan["shards"]) if phase == "shard" else int(plan["partitions"])
+    return [get_json(ctx.s3, plan["bucket"], _status_key(plan, phase, n)) or {} for n in range(count)]
+
+
+def _problems(ctx: TaskContext, plan: Mapping[str, Any]) -> tuple[list[Problem], int, int]:
+    """Every shard's and partition's problems with file-wide lines, in file order; their count; the rows."""
+    shards, offsets = _line_offsets(ctx, plan)
+    found: list[Problem] = []
+    total = 0
+    for status, offset in zip(shards, offsets, strict=True):
+        total += int(status.get("problem_count", 0))
+        for pr in status.get("problems", []):
+            line = pr.get("line")
+            # Line 1 of a shard is the file's header (a problem there is the header's).
+            found.append(Problem(**{**pr, "line": line + offset if line and line > 1 else line}))
+    for status in _statuses(ctx, plan, "check"):
+        total += int(status.get("problem_count", 0))
+        found.extend(Problem(**pr) for pr in status.get("problems", []))
+    found.sort(key=lambda pr: pr.line or 0)
+    rows = sum(int(s.get("rows", 0)) for s in shards)
+    return found[:MAX_PROBLEMS], total, rows
+
+
+def _verdict(ctx: TaskContext, plan: Mapping[str, Any]) -> dict[str, Any]:
+    """Reject the file (one report, nothing written to history) if any shard or partition found a problem."""
+    t0 = time.perf_counter()
+    problems, total, rows = _problems(ctx, plan)
+    if rows == 0 and not total:
+        problems, total = (
+            [Problem("the file has a header but no data rows", line=2, expected="at least one data row")],
+            1,
+        )
+    if not total:
+        _record_invocation(ctx, plan, "verdict", t0)
+        return {"accepted": True}
+    manifest = _manifest(ctx, plan)
+    error = CsvContractError(plan["input_key"], problems, total, kind=FileKind.ACTUALS.value, rows=rows)
+    report = {
+        **error.to_dict(),
+        "bucket": manifest.input.bucket,
+        "key": manifest.input.key,
+        "etag": manifest.input.etag,
+        "run_id": manifest.run_id,
+        "rejected_at": runs.utc_now(),
+        "message": str(error),
+        "history_changed": False,
+        "shards": len(plan["shards"]),
+    }
+    report_key = runs.rejected_key(manifest.input.key, manifest.run_id)
+    put_json(ctx.s3, plan["output_bucket"], report_key, report)
+    manifest.kind = FileKind.ACTUALS.value
+    manifest.status = RunStatus.REJECTED
+    manifest.errors = [str(error)]
+    manifest.report = f"s3://{plan['output_bucket']}/{report_key}"
+    manifest.rows_in = manifest.rows_rejected = rows
+    manifest.problem_count = total
+    _record_invocation(ctx, plan, "verdict", t0)
+    _summarise(ctx, plan, manifest)
+    manifest.finished_at = runs.utc_now()
+    mf.save(ctx.s3, plan["output_bucket"], manifest)
+    return {"accepted": False}
+
+
+def _record_invocation(ctx: TaskContext, plan: Mapping[str, Any], name: str, t0: float) -> None:
+    put_json(
+        ctx.s3,
+        plan["bucket"],
+        f"{plan['base']}status/{name}.json",
+        {"peak_memory_mb": peak_memory_mb(), "seconds": round(time.perf_counter() - t0, 3)},
+    )
+
+
+def _manifest(ctx: TaskContext, plan: Mapping[str, Any]) -> RunManifest:
+    found = mf.load(ctx.s3, plan["output_bucket"], plan["run_id"])
+    if found is None:
+        raise RuntimeError(f"run {plan['run_id']} has no manifest")
+    return found
+
+
+def _summarise(ctx: TaskContext, plan: Mapping[str, Any], manifest: RunManifest) -> None:
+    """List every shard and partition in the manifest; record the largest peak and longest invocation."""
+    shards = _statuses(ctx, plan, "shard")
+    checks = _statuses(ctx, plan, "check")
+    merges = _statuses(ctx, plan, "merge")
+
+    def entry(s: Mapping[str, Any], keep: tuple[str, ...]) -> dict[str, Any]:
+        return {
+            **{k: s.get(k) for k in keep if k in s},
+            "status": s.get("status", "not run"),
+            "attempts": s.get("attempts", 0),
+            "errors": s.get("errors", []),
+            "peak_memory_mb": s.get("peak_memory_mb", 0.0),
+            "seconds": s.get("seconds", 0.0),
+        }
+
+    ingest = dict(manifest.ingest or {})
+    ingest["shards"] = [
+        {"index": n, **entry(s, ("bytes", "lines", "rows", "problem_count"))} for n, s in enumerate(shards)
+    ]
+    ingest["partition_runs"] = [
+        {
+            "partition": n,
+            "rows": c.get("rows", 0),
+            "series": c.get("series", 0),
+            "check": entry(c, ()),
+            "merge": entry(m, ("buckets_written", "buckets_existing")),
+        }
+        for n, (c, m) in enumerate(zip(checks, merges, strict=True))
+    ]
+    for name in ("verdict", "finish"):
+        doc = get_json(ctx.s3, plan["bucket"], f"{plan['base']}status/{name}.json")
+        if doc:
+            ingest[name] = doc
+    invocations = [
+        ingest.get("plan") or {},
+        ingest.get("verdict") or {},
+        ingest.get("finish") or {},
+        *shards,
+        *checks,
+        *merges,
+    ]
+    manifest.ingest = ingest
+    manifest.peak_memory_mb_etl = max(float(i.get("peak_memory_mb", 0) or 0) for i in invocations)
+    manifest.steps["etl_seconds"] = max(float(i.get("seconds", 0) or 0) for i in invocations)
+    manifest.steps["ingest_workflow_seconds"] = round(time.time() - float(plan["started_epoch"]), 3)
+
+
+def _finish(ctx: TaskContext, plan: Mapping[str, Any], error: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Complete the run: the hand-off that starts the forecast (``error`` None), or the failure."""
+    t0 = time.perf_counter()
+    manifest = _manifest(ctx, plan)
+    if error is not None:
+        _summarise(ctx, plan, manifest)
+        done = manifest.ingest or {}
+        failed = [
+            f"shard {sh['index']}: {e}"
+            for sh in done.get("shards", [])
+            if sh["status"] != "succeeded"
+            for e in sh["errors"]
+        ]
+        failed += [
+            f"partition {pr['partition']} ({phase}): {e}"
+            for pr in done.get("partition_runs", [])
+            for phase in ("check", "merge")
+            if pr[phase]["status"] == "failed"
+            for e in pr[phase]["errors"]
+        ]
+        manifest.retries_left = 0
+        manifest.fail(
+            f"etl: sharded ingest failed ({error.get('Error', 'unknown')}): "
+            + ("; ".join(failed) if failed else str(error.get("Cause", ""))[:500])
+        )
+        manifest.finished_at = runs.utc_now()
+        mf.save(ctx.s3, plan["output_bucket"], manifest)
+        return {"status": "failed"}
+    checks = _statuses(ctx, plan, "check")
+    merges = _statuses(ctx, plan, "merge")
+    series = []
+    last = None
+    first = None
+    for p, c in enumerate(checks):
+        if not c.get("rows"):
+            continue
+        lo, hi = (pd.Timestamp(d) for d in c["date_range"])
+        first = lo if first is None else min(first, lo)
+        last = hi if last is None else max(last, hi)
+        body = ctx.s3.get_object(Bucket=plan["bucket"], Key=f"{plan['base']}series/p-{p:04d}.npz")["Body"]
+        with np.load(io.BytesIO(body.read())) as data:
+            series.append(pd.DataFrame({"store_nbr": data["store_nbr"], "item_nbr": data["item_nbr"]}))
+    assert first is not None and last is not None, "the verdict rejects a file without rows"
+    handoff_rows = pd.concat(series, ignore_index=True).sort_values(["store_nbr", "item_nbr"])
+    handoff_rows.insert(0, "date", last)
+    manifest.kind = FileKind.ACTUALS.value
+    manifest.rows_in = sum(int(c.get("rows", 0)) for c in checks)
+    manifest.rows_rejected = 0
+    manifest.series = len(handoff_rows)
+    manifest.date_range = [str(first.date()), str(last.date())]
+    manifest.history = {
+        "buckets_written": sum(int(m.get("buckets_written", 0)) for m in merges),
+        "buckets_existing": sum(int(m.get("buckets_existing", 0)) for m in merges),
+    }
+    if ctx.references is not None:
+        manifest.warnings = _unknown_ids(ctx, plan, checks)
+    out_key = runs.processed_key(FileKind.ACTUALS, plan["input_key"], plan["run_id"])
+    hand_off = HandOff(plan["run_id"], FileKind.ACTUALS, plan["input_key"], manifest.input.etag, None)
+    manifest.processed = f"s3://{plan['bucket']}/{out_key}"
+    manifest.status = RunStatus.FORECASTING
+    _record_invocation(ctx, plan, "finish", t0)
+    _summarise(ctx, plan, manifest)
+    mf.save(ctx.s3, plan["output_bucket"], manifest)
+    # The hand-off holds what the forecast of an actuals upload reads: its series and its last day
+    # (forecast_targets), not 23 M rows the predict function would have to parse.
+    ctx.s3.put_object(
+        Bucket=plan["bucket"],
+        Key=out_key,
+        Body=csv_bytes(handoff_rows),
+        ContentType="text/csv",
+        Metadata={**hand_off.to_metadata(), "content": "series"},
+    )
+    return {"status": "forecasting", "rows": manifest.rows_in}
+
+
+def _unknown_ids(ctx: TaskContext, plan: Mapping[str, Any], checks: list[dict[str, Any]]) -> list[str]:
+    warnings = []
+    for table, column, field in (("stores", "store_nbr", "stores"), ("items", "item_nbr", "items")):
+        known = ctx.references.ids(ctx.s3, plan["bucket"], table, column)
+        if known is None:
+            warnings.append(f"no {runs.reference_key(table)} uploaded yet: {column} values were not checked")
+            continue
+        ids = np.unique(np.concatenate([np.asarray(c.get(field, []), dtype=np.int64) for c in checks]))
+        unknown = np.setdiff1d(ids, known)
+        if len(unknown):
+            warnings.append(
+                f"{len(unknown)} {column} value(s) not in {table}.csv: "
+                + ", ".join(map(str, unknown[:10]))
+                + (" ..." if len(unknown) > 10 else "")
+            )
+    return warnings

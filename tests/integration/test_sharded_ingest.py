@@ -1,0 +1,130 @@
+"""The sharded ingest on the deployed stack: Step Functions Distributed Maps over byte-range shards and
+series partitions, run by the ETL function.
+
+The local root deploys 1 MiB shards (ingest_shard_bytes) and 4 series partitions, so a 3.5 MB upload
+runs as four shards; every invocation's peak memory and duration is held to the ETL function's memory
+size and timeout by the suite's autouse check (conftest.within_aws_lambda_limits).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grocery_forecast.contract.runs import RunManifest
+
+from .helpers import RUN_TIMEOUT, upload_and_wait, write_csv
+
+pytestmark = pytest.mark.integration
+
+STORES = 10
+ITEMS = 20
+DAYS = 600
+LAST_DAY = pd.Timestamp("2017-08-15")
+#: Item numbers no other test uses, so this file's series are its own.
+FIRST_ITEM = 9_100_000
+SHARD_TIMEOUT = 2 * RUN_TIMEOUT
+
+
+def _sales(first_item: int, seed: int) -> pd.DataFrame:
+    """200 series x 600 days (120,000 rows, about 3.5 MB): four 1 MiB shards."""
+    rng = np.random.default_rng(seed)
+    days = pd.date_range(end=LAST_DAY, periods=DAYS, freq="D")
+    grid = pd.MultiIndex.from_product(
+        [days, np.arange(1, STORES + 1), np.arange(first_item, first_item + ITEMS)],
+        names=["date", "store_nbr", "item_nbr"],
+    ).to_frame(index=False)
+    grid["unit_sales"] = np.round(rng.gamma(2.0, 3.0, len(grid)), 3)
+    grid["onpromotion"] = rng.random(len(grid)) < 0.1
+    return grid
+
+
+def _history(history, frame: pd.DataFrame) -> np.ndarray:
+    series = frame[["store_nbr", "item_nbr"]].drop_duplicates().sort_values(["store_nbr", "item_nbr"])
+    panel = history.read_panel(
+        series["store_nbr"].to_numpy(), series["item_nbr"].to_numpy(), frame["date"].min(), LAST_DAY
+    )
+    return panel.sales
+
+
+def _expected(frame: pd.DataFrame) -> np.ndarray:
+    """What the single path stores for the file: its sales, as float32, by series x day."""
+    table = frame.pivot_table(index=["store_nbr", "item_nbr"], columns="date", values="unit_sales")
+    return table.sort_index().to_numpy(dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def uploaded(stack, s3, tmp_path_factory) -> tuple[pd.DataFrame, RunManifest]:
+    """The file uploaded once, its shard 1 failing its first attempt (the local root's fault marker)."""
+    frame = _sales(FIRST_ITEM, seed=1)
+    path = write_csv(tmp_path_factory.mktemp("ingest"), "history.csv", frame)
+    assert path.stat().st_size > 3 * 1024 * 1024
+    run = upload_and_wait(stack, s3, path, "it/ingest/inject_etl_fault-shard-1.csv", timeout=SHARD_TIMEOUT)
+    return frame, run
+
+
+def test_a_multi_shard_upload_stores_exactly_the_file(uploaded, history) -> None:
+    # GIVEN / WHEN a 3.5 MB actuals file over the 1 MiB shard size
+    frame, run = uploaded
+    # THEN it went through the ingest workflow: four shards, four partitions, all listed
+    assert run.status == "succeeded", run.errors
+    ingest = run.ingest or {}
+    assert ingest["shard_count"] == 4 and len(ingest["shards"]) == 4
+    assert [s["status"] for s in ingest["shards"]] == ["succeeded"] * 4
+    assert sum(s["rows"] for s in ingest["shards"]) == len(frame) == run.rows_in
+    assert [p["merge"]["status"] for p in ingest["partition_runs"]] == ["succeeded"] * 4
+    assert sum(p["rows"] for p in ingest["partition_runs"]) == len(frame)
+    assert run.series == STORES * ITEMS and run.date_range == [str(frame["date"].min().date()), "2017-08-15"]
+    # AND history holds exactly the file's rows, as the single path stores them
+    np.testing.assert_array_equal(_history(history, frame), _expected(frame))
+    # AND its forecast came from the series hand-off: 16 days of every series
+    assert run.series_forecast == STORES * ITEMS and run.rows_forecast == STORES * ITEMS * 16
+
+
+def test_a_failed_shard_is_retried_and_visible_in_the_manifest(uploaded) -> None:
+    _, run = uploaded
+    shard = (run.ingest or {})["shards"][1]
+    assert shard["status"] == "succeeded" and shard["attempts"] == 2
+    assert len(shard["errors"]) == 1 and "injected fault" in shard["errors"][0]
+
+
+def test_the_same_rows_uploaded_again_gzipped_change_nothing(uploaded, stack, s3, history, tmp_path) -> None:
+    # GIVEN the stored file; WHEN the same rows come again as a .csv.gz (split into parts while decompressing)
+    frame, _ = uploaded
+    before = _history(history, frame)
+    plain = write_csv(tmp_path, "again.csv", frame)
+    gz = tmp_path / "again.csv.gz"
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    run = upload_and_wait(stack, s3, gz, "it/ingest/again.csv.gz", timeout=SHARD_TIMEOUT)
+    # THEN it is ingested in shards too, and history is what it was
+    assert run.status == "succeeded", run.errors
+    assert (run.ingest or {})["shard_count"] >= 3
+    np.testing.assert_array_equal(_history(history, frame), before)
+
+
+def test_a_bad_row_in_shard_3_rejects_the_file_with_its_line_and_leaves_history_alone(
+    stack, s3, history, tmp_path
+) -> None:
+    # GIVEN a file of other series with one bad value in its third MB
+    frame = _sales(FIRST_ITEM + 1000, seed=2)
+    path = write_csv(tmp_path, "bad.csv", frame)
+    lines = path.read_bytes().split(b"\n")
+    bad_line = 1 + len(lines) * 5 // 8  # the header is line 1; about 2.2 MB in: shard 3 (index 2)
+    fields = lines[bad_line - 1].split(b",")
+    fields[3] = b"lots"
+    lines[bad_line - 1] = b",".join(fields)
+    path.write_bytes(b"\n".join(lines))
+    # WHEN it is uploaded
+    run = upload_and_wait(stack, s3, path, "it/ingest/bad.csv", timeout=SHARD_TIMEOUT)
+    # THEN one report names the file-wide line, and nothing of the file reached history
+    assert run.status == "rejected"
+    assert (run.ingest or {})["shard_count"] == 4
+    bucket, key = (run.report or "").removeprefix("s3://").split("/", 1)
+    report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert report["problem_count"] == 1 and report["history_changed"] is False
+    assert report["problems"][0]["line"] == bad_line and report["problems"][0]["column"] == "unit_sales"
+    assert np.isnan(_history(history, frame)).all()

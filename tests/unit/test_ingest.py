@@ -1,0 +1,260 @@
+"""The sharded ingest on in-memory S3 and DynamoDB, its workflow driven state by state as Step Functions would.
+
+The deployed workflow is exercised by tests/integration/test_sharded_ingest.py; here every task runs
+in-process, so the equality with the single path, the file-wide line numbers and the retries are
+checked in seconds on many shard sizes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.pipeline import ingest
+from grocery_forecast.pipeline.etl import EtlConfig, run_etl
+from grocery_forecast.pipeline.ingest import IngestFault, IngestSettings, TaskContext
+
+from .fakes import FakeDynamo, FakeS3
+
+RAW, PROCESSED, OUTPUT = "raw", "processed", "output"
+HEADER = "date,store_nbr,item_nbr,unit_sales,onpromotion\n"
+
+
+class FakeSfn:
+    """Step Functions as the ETL sees it: start an execution, describe it."""
+
+    def __init__(self) -> None:
+        self.started: list[dict[str, Any]] = []
+        self.status = "RUNNING"
+
+    def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, str]:
+        self.started.append(json.loads(input))
+        return {"executionArn": f"arn:aws:states:us-east-1:000000000000:execution:ingest:{name}"}
+
+    def describe_execution(self, executionArn: str) -> dict[str, str]:
+        return {"status": self.status}
+
+
+def _sales(days: int = 6, stores: int = 3, items: int = 7, seed: int = 0) -> str:
+    rng = np.random.default_rng(seed)
+    rows = [
+        f"2017-08-{d:02d},{s},{100 + i},{rng.integers(-1, 9)}.{rng.integers(0, 9)},{'True' if rng.random() < 0.3 else ''}"
+        for d in range(1, days + 1)
+        for s in range(1, stores + 1)
+        for i in range(items)
+    ]
+    return HEADER + "\n".join(rows) + "\n"
+
+
+def _store() -> DynamoHistoryStore:
+    return DynamoHistoryStore(FakeDynamo(), "history", max_workers=1, sleep=lambda s: None)
+
+
+def _config(shard_bytes: int, partitions: int = 4) -> EtlConfig:
+    return EtlConfig(
+        PROCESSED,
+        OUTPUT,
+        horizon=16,
+        ingest=IngestSettings(
+            shard_bytes, partitions, "arn:aws:states:us-east-1:000000000000:stateMachine:ingest"
+        ),
+        fault_marker="fault",
+    )
+
+
+def _drive(s3: FakeS3, store: DynamoHistoryStore, sfn: FakeSfn, faults: int = 0) -> dict[str, Any]:
+    """Run the workflow of the last started execution, retrying a failed task as the state machine's
+    Retry does (``faults`` bounds the retries). Returns the final state's name."""
+    doc = sfn.started[-1]
+    ctx = TaskContext(s3, store, None, "req", "fault", None)
+
+    def task(name: str, retries: int = 2, **extra: Any) -> dict[str, Any]:
+        for attempt in range(retries + 1):
+            try:
+                return ingest.run_task({"task": name, **doc, **extra, "attempt": attempt}, ctx)
+            except IngestFault:
+                if attempt == retries:
+                    raise
+        raise AssertionError("unreachable")
+
+    shards = json.loads(s3.objects[(PROCESSED, doc["shard_list_key"])]["data"])
+    partitions = json.loads(s3.objects[(PROCESSED, doc["partition_list_key"])]["data"])
+    try:
+        for item in shards:
+            task("validate_shard", index=item["index"])
+    except IngestFault as exc:
+        ingest.run_task({"task": "fail", **doc, "error": {"Error": "IngestFault", "Cause": str(exc)}}, ctx)
+        return {"state": "Failed"}
+    for item in partitions:
+        task("check_partition", partition=item["partition"])
+    if not task("verdict")["accepted"]:
+        return {"state": "Rejected"}
+    for item in partitions:
+        task("merge_partition", partition=item["partition"])
+    task("finish")
+    return {"state": "Finished"}
+
+
+def _upload(
+    s3: FakeS3, store: DynamoHistoryStore, key: str, body: bytes, config: EtlConfig, sfn: Any
+) -> dict:
+    s3.put_object(Bucket=RAW, Key=key, Body=body)
+    return run_etl(s3, store, RAW, key, config, request_id="req-1", sfn=sfn).to_dict()
+
+
+def _history(store: DynamoHistoryStore, frame: pd.DataFrame) -> pd.DataFrame:
+    series = frame[["store_nbr", "item_nbr"]].drop_duplicates()
+    panel = store.read_panel(
+        series["store_nbr"].to_numpy(), series["item_nbr"].to_numpy(), "2017-08-01", "2017-08-31"
+    )
+    return pd.DataFrame(panel.sales).fillna(-999)
+
+
+@pytest.mark.parametrize("shard_bytes", [97, 400, 1500])
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_sharded_upload_stores_exactly_what_the_single_path_stores(shard_bytes: int, gz: bool) -> None:
+    text = _sales()
+    body = gzip.compress(text.encode()) if gz else text.encode()
+    key = "uploads/big.csv.gz" if gz else "uploads/big.csv"
+
+    single_s3, single_store = FakeS3(versioned=(RAW,)), _store()
+    single = _upload(single_s3, single_store, key, body, _config(0), FakeSfn())
+    assert single["status"] == "forecasting" and "ingest" not in single
+
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    planned = _upload(s3, store, key, body, _config(shard_bytes), sfn)
+    assert planned["status"] == "started" and planned["ingest"]["shard_count"] > 1
+    assert _drive(s3, store, sfn)["state"] == "Finished"
+
+    run = json.loads(s3.objects[(OUTPUT, f"runs/{planned['run_id']}.json")]["data"])
+    assert run["status"] == "forecasting"
+    assert (run["rows_in"], run["series"], run["date_range"]) == (
+        single["rows_in"],
+        single["series"],
+        single["date_range"],
+    )
+    frame = pd.read_csv(pd.io.common.StringIO(text))
+    pd.testing.assert_frame_equal(_history(store, frame), _history(single_store, frame))
+    assert store.date_range() == single_store.date_range()
+    # every shard and partition listed, with its attempts and peak memory
+    assert len(run["ingest"]["shards"]) == run["ingest"]["shard_count"]
+    assert sum(s["rows"] for s in run["ingest"]["shards"]) == run["rows_in"]
+    assert all(s["status"] == "succeeded" and s["attempts"] == 1 for s in run["ingest"]["shards"])
+    assert sum(p["rows"] for p in run["ingest"]["partition_runs"]) == run["rows_in"]
+    assert run["peak_memory_mb_etl"] > 0
+    # the hand-off: one row per series on the file's last day, which is all the forecast reads
+    hand_off = pd.read_csv(
+        pd.io.common.BytesIO(s3.objects[(PROCESSED, run["processed"].split("/", 3)[3])]["data"])
+    )
+    assert len(hand_off) == run["series"] and set(hand_off["date"]) == {run["date_range"][1]}
+
+
+def test_a_store_that_ignores_range_on_versioned_gets_gives_the_same_history() -> None:
+    # MiniStack 1.5.33 answers a ranged GET by VersionId with the whole object (no Content-Range)
+    text = _sales()
+    frame = pd.read_csv(pd.io.common.StringIO(text))
+    results = []
+    for ranges in (True, False):
+        s3, store, sfn = FakeS3(versioned=(RAW,), ranges_by_version=ranges), _store(), FakeSfn()
+        planned = _upload(s3, store, "uploads/big.csv", text.encode(), _config(500), sfn)
+        assert planned["ingest"]["shard_count"] > 3
+        assert _drive(s3, store, sfn)["state"] == "Finished"
+        results.append(_history(store, frame))
+    pd.testing.assert_frame_equal(results[0], results[1])
+
+
+def test_a_bad_row_in_a_later_shard_rejects_the_file_with_its_file_wide_line() -> None:
+    lines = _sales().splitlines(keepends=True)
+    bad_line = 100  # file line 100 (the header is line 1)
+    lines[bad_line - 1] = "2017-08-05,1,100,lots,False\n"
+    body = "".join(lines).encode()
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    planned = _upload(s3, store, "uploads/bad.csv", body, _config(600), sfn)
+    assert planned["ingest"]["shard_count"] >= 4
+    assert _drive(s3, store, sfn)["state"] == "Rejected"
+    run = json.loads(s3.objects[(OUTPUT, f"runs/{planned['run_id']}.json")]["data"])
+    assert run["status"] == "rejected"
+    report = json.loads(s3.objects[(OUTPUT, run["report"].split("/", 3)[3])]["data"])
+    assert report["problems"][0]["line"] == bad_line and report["problems"][0]["column"] == "unit_sales"
+    assert report["history_changed"] is False
+    assert store.date_range() is None, "nothing written to history"
+
+
+def test_a_duplicate_day_across_shards_is_rejected_naming_both_lines() -> None:
+    text = _sales()
+    first = text.splitlines()[5]
+    body = (text + first + "\n").encode()
+    last_line = body.decode().count("\n")
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    _upload(s3, store, "uploads/dup.csv", body, _config(300), sfn)
+    assert _drive(s3, store, sfn)["state"] == "Rejected"
+    run = json.loads(s3.objects[(OUTPUT, f"runs/{sfn.started[-1]['run_id']}.json")]["data"])
+    report = json.loads(s3.objects[(OUTPUT, run["report"].split("/", 3)[3])]["data"])
+    assert report["problems"][0]["line"] == last_line
+    assert "first seen on line 6" in report["problems"][0]["expected"]
+    assert store.date_range() is None
+
+
+def test_a_failed_shard_is_retried_and_its_attempts_listed() -> None:
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    planned = _upload(s3, store, "uploads/fault-shard-1.csv", _sales().encode(), _config(500), sfn)
+    assert _drive(s3, store, sfn)["state"] == "Finished"
+    run = json.loads(s3.objects[(OUTPUT, f"runs/{planned['run_id']}.json")]["data"])
+    shard = run["ingest"]["shards"][1]
+    assert shard["status"] == "succeeded" and shard["attempts"] == 2
+    assert shard["errors"] and "injected fault" in shard["errors"][0]
+
+
+def test_a_shard_failing_every_attempt_fails_the_run_naming_it() -> None:
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    planned = _upload(s3, store, "uploads/fault-shard-9.csv", _sales().encode(), _config(500), sfn)
+    assert _drive(s3, store, sfn)["state"] == "Failed"
+    run = json.loads(s3.objects[(OUTPUT, f"runs/{planned['run_id']}.json")]["data"])
+    assert run["status"] == "failed" and "shard 1: attempt 3" in run["errors"][-1]
+    assert store.date_range() is None
+
+
+def test_a_re_upload_of_the_same_bytes_changes_nothing() -> None:
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    text = _sales()
+    frame = pd.read_csv(pd.io.common.StringIO(text))
+    _upload(s3, store, "uploads/again.csv", text.encode(), _config(400), sfn)
+    _drive(s3, store, sfn)
+    before = _history(store, frame)
+    sfn.status = "SUCCEEDED"
+    _upload(s3, store, "uploads/again.csv", text.encode(), _config(400), sfn)
+    assert len(sfn.started) == 2, "a new upload (a newer stamp) is ingested again"
+    assert sfn.started[0]["base"] != sfn.started[1]["base"]
+    _drive(s3, store, sfn)
+    pd.testing.assert_frame_equal(_history(store, frame), before)
+
+
+def test_a_request_over_the_shard_size_stays_on_the_single_path() -> None:
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    _upload(s3, store, "uploads/sales.csv", _sales().encode(), _config(0), sfn)
+    request = "id,date,store_nbr,item_nbr,onpromotion\n" + "".join(
+        f"{i},2017-08-07,1,{100 + i % 7},False\n" for i in range(7)
+    )
+    run = _upload(s3, store, "uploads/request.csv", request.encode(), _config(50), sfn)
+    assert run["status"] == "forecasting" and run["kind"] == "request" and not sfn.started
+
+
+def test_the_single_path_merges_partition_by_partition_with_a_lease_each(monkeypatch) -> None:
+    s3, store = FakeS3(versioned=(RAW,)), _store()
+    partitions: list[int] = []
+    upsert = store.upsert
+
+    def recording(frame: pd.DataFrame, **kwargs: Any) -> Any:
+        partitions.append(kwargs["partition"])
+        return upsert(frame, **kwargs)
+
+    monkeypatch.setattr(store, "upsert", recording)
+    run = _upload(s3, store, "uploads/small.csv", _sales().encode(), _config(10**9, partitions=4), FakeSfn())
+    assert run["status"] == "forecasting" and run["rows_in"] == 6 * 3 * 7
+    assert sorted(partitions) == [0, 1, 2, 3]
