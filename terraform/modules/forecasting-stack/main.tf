@@ -103,7 +103,7 @@ locals {
   region     = data.aws_region.current.name
   partition  = data.aws_partition.current.partition
 
-  # The log groups the key may encrypt (the functions', the sharded-forecast and retraining workflows'), as CloudWatch Logs names them in the encryption context.
+  # The log groups the key may encrypt (the functions', the sharded-forecast, sharded-ingest and retraining workflows'), as CloudWatch Logs names them in the encryption context.
   # Built from the names (not read from the log groups, which need the key first).
   log_group_arns = concat(
     [
@@ -111,7 +111,7 @@ locals {
       "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${name}"
     ],
     [
-      for name in [local.workflow_name, local.training_workflow_name] :
+      for name in [local.workflow_name, local.ingest_workflow_name, local.training_workflow_name] :
       "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/vendedlogs/states/${name}"
     ],
     [for runner in [var.training_runner] : "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/batch/${local.train_function_name}" if runner == "batch"],

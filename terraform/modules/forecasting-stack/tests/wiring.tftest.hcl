@@ -235,6 +235,7 @@ run "log_groups_keep_a_year_encrypted_with_the_stack_key" {
               "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-monitor",
               "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/test-stack-train",
               "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/test-stack-forecast-shards",
+              "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/test-stack-ingest-shards",
               "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/test-stack-retraining",
             ]
           }
