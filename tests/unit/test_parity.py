@@ -140,3 +140,29 @@ def test_window_promotions_are_the_same_from_the_panel_in_training_and_from_a_re
     assert first["window_days_since_promo"].iloc[10] == 2 and np.isnan(
         first["window_days_since_promo"].iloc[0]
     )
+
+
+def test_the_residual_base_is_the_moving_median_dow_baseline_rebuilt_from_served_features() -> None:
+    from grocery_forecast.forecasting.baselines import moving_median_dow
+    from grocery_forecast.forecasting.features import feature_names, fit_category_maps
+    from grocery_forecast.forecasting.model import TrainConfig, _training_set, base_level
+
+    panel, reference = tiny_panel(days=130), tiny_reference()
+    names = feature_names(SPEC)
+    origin = panel.end - pd.Timedelta(days=16)
+    history = panel.window(panel.start, origin)
+    targets = _targets(history, origin)
+    maps = fit_category_maps(reference, history)
+    served = build_features(history, origin, targets, reference, SPEC, maps).to_numpy(dtype=np.float32)
+    base = base_level(served, names)
+    # The model starts from the strongest baseline: the same numbers moving_median_dow forecasts.
+    np.testing.assert_allclose(base, np.log1p(moving_median_dow(history, origin, targets)), atol=1e-5)
+    assert np.ptp(base[:16]) > 0  # the store's weekday profile moves it within the window
+    # Training builds it from the training rows' features: the same function of the same numbers.
+    data = _training_set(history, origin, reference, SPEC, maps, TrainConfig(max_origins=4), None)
+    np.testing.assert_array_equal(data.base, base_level(data.x, names))
+    assert (data.base > 0).mean() > 0.9
+    plain = _training_set(
+        history, origin, reference, SPEC, maps, TrainConfig(max_origins=4, residual=False), None
+    )
+    assert not plain.base.any()
