@@ -48,6 +48,7 @@ from grocery_forecast.forecasting.features import (
     build_features,
     feature_names,
     fit_category_maps,
+    group_promo_shares,
 )
 from grocery_forecast.forecasting.metrics import nwrmsle, nwrmsle_by_group
 from grocery_forecast.forecasting.panel import SalesPanel
@@ -270,7 +271,7 @@ def _training_set(
     series_all = np.empty(total, dtype=np.int64)
     sales = panel.sales_filled()
     at = 0
-    for origin, (series, ahead) in zip(origins, picks, strict=True):
+    for origin, span, (series, ahead) in zip(origins, spans, picks, strict=True):
         col = panel.day_index(origin) + ahead
         block = _series_block(panel, origin, spec, reference)
         cold = rng.random(len(series)) < config.cold_start_share
@@ -287,6 +288,7 @@ def _training_set(
             (rng.random(len(series)) >= config.unknown_promo_share).astype(np.float32),
             cold & (rng.random(len(series)) < 0.5),  # half of them as a new item, not just a new store-item
             _window_promo(panel, origin, series),
+            _group_promo(panel, origin, span, reference, series, ahead),
         )
         n = len(series)
         x[at : at + n] = frame.to_numpy(dtype=np.float32)
@@ -328,6 +330,31 @@ def _window_promo(panel: SalesPanel, origin: pd.Timestamp, series: np.ndarray) -
     if last > first:
         out[:, : last - first] = panel.promo[series, first:last]
     return out
+
+
+def _group_promo(
+    panel: SalesPanel,
+    origin: pd.Timestamp,
+    span: int,
+    reference: Reference,
+    series: np.ndarray,
+    ahead: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """:func:`group_promo_shares` of the sampled rows, counted over every series of the panel.
+
+    Serving counts over the request's rows, which hold every store-item it forecasts; the
+    training rows are a sample, so the shares come from all series on each day ahead and are
+    then picked for the sample.
+    """
+    n = panel.n_series
+    every = np.repeat(np.arange(n), span)
+    days = np.tile(np.arange(1, span + 1), n)
+    col = panel.day_index(origin) + days
+    shares = group_promo_shares(
+        reference, panel.stores[every].astype(np.int64), panel.items[every], days, panel.promo[every, col]
+    )
+    pick = series * span + (ahead - 1)
+    return {name: values[pick] for name, values in shares.items()}
 
 
 class _TqdmCallback:
