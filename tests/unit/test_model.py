@@ -58,38 +58,6 @@ def test_save_load_round_trip_predicts_identically(
     )
 
 
-def test_the_booster_predicts_the_residual_over_the_baseline_level_and_prediction_adds_it_back(
-    trained: ForecastModel, generated: GeneratedData
-) -> None:
-    from grocery_forecast.forecasting.model import base_level
-
-    assert trained.config.residual and trained.metadata["target"] == "log1p(sales) - base_level"
-    targets = _targets(generated)
-    x = trained.features(generated.panel, generated.panel.end, targets, generated.reference)
-    x32 = x.to_numpy(dtype=np.float32)
-    assert trained.booster is not None
-    residual = trained.booster.predict(x32)
-    base = base_level(x32, trained.feature_names)
-    np.testing.assert_allclose(
-        trained.predict(generated.panel, generated.panel.end, targets, generated.reference),
-        np.clip(np.expm1(residual + base), 0.0, None),
-        rtol=1e-6,
-    )
-    # The trees correct the baseline; they do not rebuild the level (which alone is far off).
-    assert np.abs(residual).mean() < 0.5 * np.abs(residual + base).mean()
-
-
-def test_an_artifact_of_an_older_format_is_refused_with_a_reason(
-    tmp_path: Path, trained: ForecastModel
-) -> None:
-    trained.save(tmp_path)
-    meta = json.loads((tmp_path / "metadata.json").read_text())
-    meta["format"] = 4
-    (tmp_path / "metadata.json").write_text(json.dumps(meta))
-    with pytest.raises(ModelMismatchError, match=r"format 4 is not the supported 5.*retrain"):
-        ForecastModel.load(tmp_path)
-
-
 def test_a_model_whose_features_differ_from_the_library_is_refused(
     tmp_path: Path, trained: ForecastModel
 ) -> None:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from grocery_forecast.aws.history import DynamoHistoryStore
 from grocery_forecast.contract.schema import FileKind
 from grocery_forecast.forecasting.baselines import moving_median
-from grocery_forecast.forecasting.datagen import GeneratedData
 from grocery_forecast.forecasting.features import FeatureSpec, build_features
 from grocery_forecast.forecasting.panel import SalesPanel
 from grocery_forecast.pipeline.forecast import fallback_reason, forecast_frame, read_history
@@ -141,81 +139,4 @@ def test_window_promotions_are_the_same_from_the_panel_in_training_and_from_a_re
     assert first["window_promo_before"].iloc[9] == 3 and first["window_promo_after"].iloc[0] == 3
     assert first["window_days_since_promo"].iloc[10] == 2 and np.isnan(
         first["window_days_since_promo"].iloc[0]
-    )
-
-
-def test_the_residual_base_is_the_moving_median_dow_baseline_rebuilt_from_served_features() -> None:
-    from grocery_forecast.forecasting.baselines import moving_median_dow
-    from grocery_forecast.forecasting.features import feature_names, fit_category_maps
-    from grocery_forecast.forecasting.model import TrainConfig, _training_set, base_level
-
-    panel, reference = tiny_panel(days=130), tiny_reference()
-    names = feature_names(SPEC)
-    origin = panel.end - pd.Timedelta(days=16)
-    history = panel.window(panel.start, origin)
-    targets = _targets(history, origin)
-    maps = fit_category_maps(reference, history)
-    served = build_features(history, origin, targets, reference, SPEC, maps).to_numpy(dtype=np.float32)
-    base = base_level(served, names)
-    # The model starts from the strongest baseline: the same numbers moving_median_dow forecasts.
-    np.testing.assert_allclose(base, np.log1p(moving_median_dow(history, origin, targets)), atol=1e-5)
-    assert np.ptp(base[:16]) > 0  # the store's weekday profile moves it within the window
-    # Training builds it from the training rows' features: the same function of the same numbers.
-    data = _training_set(history, origin, reference, SPEC, maps, TrainConfig(max_origins=4), None)
-    np.testing.assert_array_equal(data.base, base_level(data.x, names))
-    assert (data.base > 0).mean() > 0.9
-    plain = _training_set(
-        history, origin, reference, SPEC, maps, TrainConfig(max_origins=4, residual=False), None
-    )
-    assert not plain.base.any()
-
-
-def test_family_promotion_shares_are_the_same_from_the_panel_in_training_and_from_a_request(
-    generated: GeneratedData,
-) -> None:
-    from grocery_forecast.forecasting.features import fit_category_maps
-    from grocery_forecast.forecasting.model import TrainConfig, _training_set
-
-    panel, reference = generated.panel, generated.reference
-    origin = panel.end - pd.Timedelta(days=16)
-    history = panel.window(panel.start, origin)
-    maps = fit_category_maps(reference, history)
-    # Training at one origin, every (series, day ahead) row (no sampling, no hidden promotions).
-    config = TrainConfig(max_origins=1, origin_stride=16, unknown_promo_share=0.0, cold_start_share=0.0)
-    data = _training_set(panel, panel.end, reference, SPEC, maps, config, None)
-    assert data.origins == [origin] and len(data.y) == panel.n_series * 16
-    # Serving: a request (test.csv) for the same rows, carrying the promotions of those days.
-    series = np.repeat(np.arange(panel.n_series), 16)
-    ahead = np.tile(np.arange(1, 17), panel.n_series)
-    request = pd.DataFrame(
-        {
-            "store_nbr": panel.stores[series].astype(np.int64),
-            "item_nbr": panel.items[series],
-            "date": origin + pd.to_timedelta(ahead, unit="D"),
-            "onpromotion": panel.promo[series, panel.day_index(origin) + ahead].astype(bool),
-        }
-    )
-    served = build_features(history, origin, request, reference, SPEC, maps)
-    training = pd.DataFrame(data.x, columns=served.columns)
-    pd.testing.assert_frame_equal(served.reset_index(drop=True), training)
-    # The shares move: other items of the family are on promotion on some days, not on others.
-    family = served["store_family_promo_share"].to_numpy()
-    # (NaN for an item alone in its family in the store: there is no other item to share with.)
-    assert np.isfinite(family).mean() > 0.5 and 0 < np.nanmean(family) < 0.5 and np.nanmax(family) > 0
-    # By hand, for one row: the other items of its store and family on promotion that day.
-    row = int(np.flatnonzero(family > 0)[0])
-    families = reference.item_attributes(request["item_nbr"].to_numpy())["family"].to_numpy()
-    peers = (
-        (request["store_nbr"] == request["store_nbr"].iloc[row])
-        & (families == families[row])
-        & (request["date"] == request["date"].iloc[row])
-    ).to_numpy(copy=True)
-    peers[row] = False
-    assert family[row] == pytest.approx(request["onpromotion"].to_numpy()[peers].mean(), rel=1e-6)
-    # A sales upload does not know future promotions: no shares either.
-    upload = request.assign(onpromotion=False, promo_known=False)
-    assert (
-        build_features(history, origin, upload, reference, SPEC, maps)["store_family_promo_share"]
-        .isna()
-        .all()
     )

@@ -9,13 +9,7 @@ import pandas as pd
 import pytest
 
 from grocery_forecast.forecasting.datagen import GeneratedData
-from grocery_forecast.forecasting.features import (
-    FeatureSpec,
-    PooledSums,
-    build_features,
-    pooled_sums,
-    with_group_promo_shares,
-)
+from grocery_forecast.forecasting.features import FeatureSpec, PooledSums, build_features, pooled_sums
 from grocery_forecast.forecasting.model import ForecastModel
 
 SPEC = FeatureSpec()
@@ -27,7 +21,6 @@ GROUP_COLUMNS = (
     "class_sales_mean_w28",
     "store_family_sales_mean_w28",
     "family_sales_mean_w28",
-    "store_family_promo_share",
 )
 
 
@@ -43,11 +36,9 @@ def test_merged_sums_of_shards_give_the_features_of_the_whole(generated: Generat
     panel, test, reference = generated.panel, generated.test, generated.reference
     origin = panel.end
     whole = build_features(panel, origin, test, reference, SPEC)
-    # The plan step adds the promotion shares over the whole request before cutting it.
-    planned = with_group_promo_shares(test, reference)
     parts = []
     for rows in _shards(generated, 4):
-        targets = planned.loc[rows]
+        targets = test.loc[rows]
         sub = panel.take(np.unique(panel.index_of(targets["store_nbr"], targets["item_nbr"])))
         parts.append((sub, targets, pooled_sums(sub, origin, SPEC, reference)))
     total = PooledSums.merge([p[2] for p in parts])
@@ -55,7 +46,7 @@ def test_merged_sums_of_shards_give_the_features_of_the_whole(generated: Generat
     for sub, targets, own in parts:
         got = build_features(sub, origin, targets, reference, SPEC, pooled=total)
         pd.testing.assert_frame_equal(got, whole.loc[targets.index], rtol=1e-6)
-        alone = build_features(sub, origin, test.loc[targets.index], reference, SPEC, pooled=own)
+        alone = build_features(sub, origin, targets, reference, SPEC, pooled=own)
         for name in GROUP_COLUMNS:
             differs[name] |= not np.allclose(alone[name], whole.loc[targets.index, name], equal_nan=True)
     assert all(differs.values()), differs  # a shard's own sums would not do, for any kind of pool
@@ -66,7 +57,6 @@ def test_sharded_predictions_equal_the_unsharded_ones(
 ) -> None:
     panel, test, reference = generated.panel, generated.test, generated.reference
     whole = trained.predict(panel, panel.end, test, reference)
-    test = with_group_promo_shares(test, reference)  # as the plan step writes the shards
     shards = _shards(generated, 3)
     subs = [
         panel.take(np.unique(panel.index_of(test.loc[r, "store_nbr"], test.loc[r, "item_nbr"])))

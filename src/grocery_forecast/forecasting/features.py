@@ -47,10 +47,8 @@ __all__ = [
     "encode_categories",
     "feature_names",
     "fit_category_maps",
-    "group_promo_shares",
     "pooled_sums",
     "promo_known_flags",
-    "with_group_promo_shares",
 ]
 
 #: Columns a targets frame must have: the rows to build features for.
@@ -77,15 +75,10 @@ _WINDOW_PROMO_FEATURES: tuple[str, ...] = (
     "window_days_since_promo",
     "window_days_to_promo",
 )
-#: Share of the other items of the target's family (class) in its store on promotion on the target
-#: day, known in advance for a request: shoppers buy the promoted item instead (cannibalisation
-#: within a family). Missing where promotions are unknown or the item is alone in its group.
-_GROUP_PROMO_FEATURES: tuple[str, ...] = ("store_family_promo_share", "store_class_promo_share")
 _CALENDAR_FEATURES: tuple[str, ...] = (
     "onpromotion",
     "promo_known",
     *_WINDOW_PROMO_FEATURES,
-    *_GROUP_PROMO_FEATURES,
     "day_of_week",
     "day_of_month",
     "days_to_month_end",
@@ -668,7 +661,6 @@ def _assemble(
     promo_known: np.ndarray | None = None,
     new_item: np.ndarray | None = None,
     window_promo: np.ndarray | None = None,
-    group_promo: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Feature rows for targets given as panel rows (``-1`` = unseen series) and days ahead.
 
@@ -676,8 +668,7 @@ def _assemble(
     their ``onpromotion`` feature is missing. ``new_item`` (bool per row) hides the item's
     pooled features, as for an item no store has sold yet (training uses it to teach cold start).
     ``window_promo`` (rows x 16, 1/0, NaN unknown) holds each row's series' promotions on the days
-    1..16 after the origin; None: unknown. ``group_promo``: :func:`group_promo_shares` of the rows
-    (None: unknown).
+    1..16 after the origin; None: unknown.
     """
     n_series = len(next(iter(block.columns.values()))) - 1
     r = np.where(rows < 0, n_series, rows)
@@ -714,9 +705,6 @@ def _assemble(
     out["promo_known"] = known.astype(np.float32)
     window = np.full((len(ahead), MAX_HORIZON), np.nan) if window_promo is None else window_promo
     out.update(_window_promo_features(np.where(known[:, None] > 0, window, np.nan), ahead))
-    for name in _GROUP_PROMO_FEATURES:
-        share = np.full(len(ahead), np.nan) if group_promo is None else np.asarray(group_promo[name])
-        out[name] = np.where(known > 0, share, np.nan)
     out["day_of_week"] = target_dow.astype(np.float32)
     out["day_of_month"] = dom[date_codes].astype(np.float32)
     out["days_to_month_end"] = (days_in_month - dom)[date_codes].astype(np.float32)
@@ -750,58 +738,6 @@ def _assemble(
     out["store_cluster"] = store_attr["cluster"].to_numpy(dtype=np.float32)[store_codes]
     names = feature_names(spec)
     return pd.DataFrame({name: np.asarray(out[name], dtype=np.float32) for name in names}, copy=False)
-
-
-def group_promo_shares(
-    reference: Reference, stores: np.ndarray, items: np.ndarray, days: np.ndarray, promo: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Per row, the share of the other rows of its store, item family (class) and day on promotion.
-
-    ``(promotions in the group - the row's own) / (rows in the group - 1)`` over the rows given:
-    training passes every series of the panel for each day ahead, serving the rows of the request,
-    which holds every store-item it forecasts, so both count the same population. NaN where the
-    row is alone in its group or its item is not in items.csv. ``days``: any whole number that
-    names the row's day (days ahead, or a date code). One pass of ``np.unique`` per attribute over
-    the rows, no loop over them.
-    """
-    n = len(items)
-    out = {name: np.full(n, np.nan) for name in _GROUP_PROMO_FEATURES}
-    if n == 0:
-        return out
-    uniq, item_codes = np.unique(np.asarray(items, dtype=np.int64), return_inverse=True)
-    attributes = reference.item_attributes(uniq)
-    on = np.asarray(promo, dtype=np.float64)
-    for attr, name in zip(("family", "class"), _GROUP_PROMO_FEATURES, strict=True):
-        group_codes, _ = pd.factorize(attributes[attr])  # -1 for an item not in items.csv
-        group = group_codes[item_codes.reshape(-1)].astype(np.int64)
-        key = np.column_stack([np.asarray(stores, dtype=np.int64), group, np.asarray(days, dtype=np.int64)])
-        _, inverse = np.unique(key, axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        count = np.bincount(inverse)[inverse]
-        total = np.bincount(inverse, weights=on)[inverse]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = np.where((count > 1) & (group >= 0), (total - on) / (count - 1), np.nan)
-        out[name] = share
-    return out
-
-
-def with_group_promo_shares(targets: pd.DataFrame, reference: Reference) -> pd.DataFrame:
-    """``targets`` with :func:`group_promo_shares` over all of its rows as columns.
-
-    A forecast cut into shards of series (the sharded predict step) computes them once over the
-    whole request before cutting it: a shard holds part of a store's items, and its own rows
-    would give other shares than the whole request, as :func:`build_features` computes them.
-    ``build_features`` takes the columns when the targets carry them.
-    """
-    day_codes, _ = pd.factorize(pd.to_datetime(targets["date"]).dt.normalize())
-    shares = group_promo_shares(
-        reference,
-        targets["store_nbr"].to_numpy(dtype=np.int64),
-        targets["item_nbr"].to_numpy(dtype=np.int64),
-        day_codes,
-        _promo_flags(targets["onpromotion"]),
-    )
-    return targets.assign(**shares)
 
 
 def _window_promo_features(window: np.ndarray, ahead: np.ndarray) -> dict[str, np.ndarray]:
@@ -859,18 +795,6 @@ def _promo_flags(values: pd.Series | np.ndarray) -> np.ndarray:
     if series.dtype == object or pd.api.types.is_string_dtype(series):
         series = series.astype(str).str.strip().str.lower().map({"true": 1, "1": 1, "false": 0, "0": 0})
     return pd.to_numeric(series, errors="coerce").fillna(0).to_numpy(dtype=np.float32)
-
-
-def _target_promo_shares(
-    targets: pd.DataFrame, reference: Reference, stores: np.ndarray, items: np.ndarray, ahead: np.ndarray
-) -> dict[str, np.ndarray]:
-    """The targets' own share columns (a shard of a larger request), else the shares over the targets."""
-    if all(name in targets.columns for name in _GROUP_PROMO_FEATURES):
-        return {
-            name: pd.to_numeric(targets[name], errors="coerce").to_numpy(dtype=np.float64)
-            for name in _GROUP_PROMO_FEATURES
-        }
-    return group_promo_shares(reference, stores, items, ahead, _promo_flags(targets["onpromotion"]))
 
 
 def promo_known_flags(targets: pd.DataFrame) -> np.ndarray:
@@ -949,7 +873,6 @@ def build_features(
         promo_known_flags(targets),
         None,
         _window_from_targets(pair_codes, ahead, _promo_flags(targets["onpromotion"])),
-        _target_promo_shares(targets, reference, stores, items, ahead),
     )
     frame.index = targets.index
     return frame

@@ -48,7 +48,6 @@ from grocery_forecast.forecasting.features import (
     build_features,
     feature_names,
     fit_category_maps,
-    group_promo_shares,
 )
 from grocery_forecast.forecasting.metrics import nwrmsle, nwrmsle_by_group
 from grocery_forecast.forecasting.panel import SalesPanel
@@ -61,7 +60,6 @@ __all__ = [
     "ForecastModel",
     "ModelMismatchError",
     "TrainConfig",
-    "base_level",
     "panel_sha256",
 ]
 
@@ -72,13 +70,7 @@ METADATA_FILE = "metadata.json"
 #: 3: ``promo_known`` (future promotions unknown for sales uploads), short-history origins, class and
 #: family levels, promotions over the forecast window. 4: pooled features average over every series
 #: with a record in the lookback (absent days as zeros), not over those with a row on the origin day.
-#: 5: the booster predicts the residual over :func:`base_level` (``train_config.residual``), which
-#: prediction adds back: a format-4 booster served that way would be off by the whole level.
-ARTIFACT_FORMAT = 5
-
-#: Windows whose ``sales_mean_w{w}`` features :func:`base_level` takes the median of: the
-#: ``moving_median`` baseline's (see :mod:`grocery_forecast.forecasting.baselines`).
-BASE_WINDOWS: tuple[int, ...] = (7, 14, 28, 56, 112)
+ARTIFACT_FORMAT = 4
 
 #: The least history (days up to the training end) the model trains on: one week behind the
 #: first origin, so every weekday has been seen once, and one week of targets after it. Below
@@ -143,10 +135,6 @@ class TrainConfig:
         unknown_promo_share: Share of training rows whose target-day promotion is hidden
             (``promo_known`` 0), as it is for every row of a sales upload's forecast, so the
             model learns to forecast without it. Defaults to 0.2.
-        residual: Boost the residual of ``log1p`` sales over :func:`base_level` (the
-            ``moving_median_dow`` baseline rebuilt from the row's own features) instead of
-            ``log1p`` sales itself: the trees start from a strong level and spend their splits
-            on what the baseline misses (promotions, weekday, trend). Defaults to True.
     """
 
     horizon: int = MAX_HORIZON
@@ -161,7 +149,6 @@ class TrainConfig:
     seed: int = 0
     unknown_promo_share: float = 0.2
     cold_start_share: float = 0.02
-    residual: bool = True
 
     def __post_init__(self) -> None:
         for name in ("unknown_promo_share", "cold_start_share"):
@@ -172,28 +159,6 @@ class TrainConfig:
         for name in ("max_origins", "origin_stride", "min_history_days", "max_rows", "num_boost_round"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-
-
-def base_level(x: np.ndarray, names: list[str]) -> np.ndarray:
-    """The ``moving_median_dow`` baseline in ``log1p`` space, rebuilt from feature rows ``x``.
-
-    The median of the row's ``sales_mean_w{w}`` over :data:`BASE_WINDOWS` (those in the spec),
-    shifted by the store's weekday profile (``store_dow_diff_k*``) where the level is above 0,
-    clipped at 0; 0 where the series has no history of its own (cold start). Built from the
-    features, not from the panel, so training and serving get it from the same numbers (the
-    features' parity is tested) and the pooled store profile does not depend on which series an
-    upload holds, as the baseline's own does.
-    """
-    windows = [names.index(f"sales_mean_w{w}") for w in BASE_WINDOWS if f"sales_mean_w{w}" in names]
-    if not windows:
-        return np.zeros(len(x), dtype=np.float64)
-    # A series' window means are all known or, with no history of its own, all missing.
-    level = np.nan_to_num(np.median(x[:, windows].astype(np.float64), axis=1), nan=0.0)
-    profile = [i for i, n in enumerate(names) if n.startswith("store_dow_diff_k")]
-    if profile:
-        shift = np.nan_to_num(x[:, profile[0]].astype(np.float64), nan=0.0)
-        level = np.where(level > 0, np.clip(level + shift, 0.0, None), 0.0)
-    return level
 
 
 def panel_sha256(panel: SalesPanel) -> str:
@@ -213,7 +178,6 @@ class _TrainingSet:
     horizon: np.ndarray
     valid: np.ndarray
     origins: list[pd.Timestamp]
-    base: np.ndarray  # init score per row: base_level, or zeros when the target is plain log1p
 
 
 def _training_origins(panel: SalesPanel, end: pd.Timestamp, config: TrainConfig) -> list[pd.Timestamp]:
@@ -271,7 +235,7 @@ def _training_set(
     series_all = np.empty(total, dtype=np.int64)
     sales = panel.sales_filled()
     at = 0
-    for origin, span, (series, ahead) in zip(origins, spans, picks, strict=True):
+    for origin, (series, ahead) in zip(origins, picks, strict=True):
         col = panel.day_index(origin) + ahead
         block = _series_block(panel, origin, spec, reference)
         cold = rng.random(len(series)) < config.cold_start_share
@@ -288,7 +252,6 @@ def _training_set(
             (rng.random(len(series)) >= config.unknown_promo_share).astype(np.float32),
             cold & (rng.random(len(series)) < 0.5),  # half of them as a new item, not just a new store-item
             _window_promo(panel, origin, series),
-            _group_promo(panel, origin, span, reference, series, ahead),
         )
         n = len(series)
         x[at : at + n] = frame.to_numpy(dtype=np.float32)
@@ -305,8 +268,7 @@ def _training_set(
         if config.valid_days > 0
         else np.zeros(total, bool)
     )
-    base = base_level(x, names) if config.residual else np.zeros(total, dtype=np.float64)
-    return _TrainingSet(x, y, weight, horizon, valid, origins, base)
+    return _TrainingSet(x, y, weight, horizon, valid, origins)
 
 
 @dataclass
@@ -330,31 +292,6 @@ def _window_promo(panel: SalesPanel, origin: pd.Timestamp, series: np.ndarray) -
     if last > first:
         out[:, : last - first] = panel.promo[series, first:last]
     return out
-
-
-def _group_promo(
-    panel: SalesPanel,
-    origin: pd.Timestamp,
-    span: int,
-    reference: Reference,
-    series: np.ndarray,
-    ahead: np.ndarray,
-) -> dict[str, np.ndarray]:
-    """:func:`group_promo_shares` of the sampled rows, counted over every series of the panel.
-
-    Serving counts over the request's rows, which hold every store-item it forecasts; the
-    training rows are a sample, so the shares come from all series on each day ahead and are
-    then picked for the sample.
-    """
-    n = panel.n_series
-    every = np.repeat(np.arange(n), span)
-    days = np.tile(np.arange(1, span + 1), n)
-    col = panel.day_index(origin) + days
-    shares = group_promo_shares(
-        reference, panel.stores[every].astype(np.int64), panel.items[every], days, panel.promo[every, col]
-    )
-    pick = series * span + (ahead - 1)
-    return {name: values[pick] for name, values in shares.items()}
 
 
 class _TqdmCallback:
@@ -490,7 +427,6 @@ class ForecastModel:
             weight=data.weight,
             feature_name=names,
             categorical_feature=cats,
-            init_score=data.base,
             params={"max_bin": params.get("max_bin", 255), "verbose": -1},
             free_raw_data=False,
         )
@@ -498,11 +434,7 @@ class ForecastModel:
         best_iteration = self.config.num_boost_round
         validation: dict[str, Any] = {}
         if len(valid_idx) and len(train_idx):
-            train_ds = full.subset(train_idx.tolist()).construct()
-            valid_ds = full.subset(valid_idx.tolist()).construct()
-            # Set, not inherited: the subsets' init scores are the full set's rows they hold.
-            train_ds.set_init_score(data.base[train_idx])
-            valid_ds.set_init_score(data.base[valid_idx])
+            train_ds, valid_ds = full.subset(train_idx.tolist()), full.subset(valid_idx.tolist())
             booster = _boost(
                 params,
                 train_ds,
@@ -514,7 +446,7 @@ class ForecastModel:
                 callbacks=[lgb.early_stopping(self.config.early_stopping_rounds, verbose=False)],
             )
             best_iteration = max(int(booster.best_iteration or booster.current_iteration()), 1)
-            pred = booster.predict(data.x[valid_idx], num_iteration=best_iteration) + data.base[valid_idx]
+            pred = booster.predict(data.x[valid_idx], num_iteration=best_iteration)
             truth = np.expm1(data.y[valid_idx])
             validation = {
                 "window": [
@@ -558,7 +490,6 @@ class ForecastModel:
             "feature_spec": self.spec.to_dict(),
             "category_maps": self.category_maps,
             "horizon": self.config.horizon,
-            "target": "log1p(sales) - base_level" if self.config.residual else "log1p(sales)",
             "lookback_days": self.spec.lookback_days,
             "min_train_days": MIN_TRAIN_DAYS,
             "training_window": {
@@ -633,10 +564,8 @@ class ForecastModel:
         booster = self._require_booster()
         if len(targets) == 0:
             return np.zeros(0, dtype=np.float64)
-        x = self.features(panel, origin, targets, reference, pooled).to_numpy(dtype=np.float32)
-        raw = booster.predict(x)
-        if self.config.residual:
-            raw = raw + base_level(x, self.feature_names)
+        x = self.features(panel, origin, targets, reference, pooled)
+        raw = booster.predict(x.to_numpy(dtype=np.float32))
         return np.clip(np.expm1(raw), 0.0, None)
 
     # -- artifact ----------------------------------------------------------------------------------
@@ -683,9 +612,7 @@ class ForecastModel:
         """
         if metadata.get("format") != ARTIFACT_FORMAT:
             raise ModelMismatchError(
-                f"model artifact format {metadata.get('format')!r} is not the supported {ARTIFACT_FORMAT} "
-                f"(format {ARTIFACT_FORMAT}'s booster predicts the residual over the moving_median_dow level, "
-                "older ones the level itself): retrain the model with this library"
+                f"model artifact format {metadata.get('format')!r} is not the supported {ARTIFACT_FORMAT}"
             )
         try:
             spec = FeatureSpec.from_dict(metadata["feature_spec"])

@@ -293,11 +293,8 @@ def _forecast(
     origin, targets = forecast_targets(cleaned, kind, config.horizon, origin_hint)
     steps["read_processed_seconds"] = round(time.perf_counter() - t0, 3)
     if sfn is not None and 0 < config.shard_rows < len(targets):
-        from grocery_forecast.forecasting.features import with_group_promo_shares
         from grocery_forecast.pipeline import shards
 
-        # Promotion shares of a store's family on a day count the whole request, not a shard's part.
-        targets = with_group_promo_shares(targets, references.reference(s3, config.processed_bucket))
         shards.start(s3, sfn, key, hand_off, origin, targets, manifest, config, started, history_start(store))
         return
 
