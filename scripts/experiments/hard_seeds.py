@@ -24,6 +24,7 @@ import pandas as pd
 
 from grocery_forecast.contract.reference import Reference
 from grocery_forecast.forecasting.backtest import run_backtest
+from grocery_forecast.forecasting.features import FeatureSpec
 from grocery_forecast.forecasting.model import TrainConfig
 from grocery_forecast.forecasting.panel import SalesPanel, read_sales
 
@@ -61,10 +62,12 @@ def main() -> None:
     parser.add_argument("--cutoff", default="2017-07-30")
     parser.add_argument("--params", default="{}", help="LightGBM overrides (JSON)")
     parser.add_argument("--config", default="{}", help="TrainConfig overrides (JSON)")
+    parser.add_argument("--spec", default="{}", help="FeatureSpec overrides (JSON, lists for tuples)")
     parser.add_argument("--tag", default="run", help="reports go to build/experiments/<tag>-<seed>.json")
     args = parser.parse_args()
     cutoff = pd.Timestamp(args.cutoff)
     overrides, config = json.loads(args.params), TrainConfig(**json.loads(args.config))
+    spec = FeatureSpec.from_dict({**FeatureSpec().to_dict(), **json.loads(args.spec)})
     out = Path("build/experiments")
     out.mkdir(parents=True, exist_ok=True)
     reports = {}
@@ -75,9 +78,14 @@ def main() -> None:
         panel = SalesPanel.from_frame(read_sales(data / "train.csv", None, until))
         started = time.perf_counter()
         report = run_backtest(
-            panel, reference, cutoff, 16, config=config, params={"seed": seed, **overrides}
+            panel, reference, cutoff, 16, spec=spec, config=config, params={"seed": seed, **overrides}
         ).report
-        report["experiment"] = {"params": overrides, "config": json.loads(args.config), "data": str(data)}
+        report["experiment"] = {
+            "params": overrides,
+            "config": json.loads(args.config),
+            "spec": json.loads(args.spec),
+            "data": str(data),
+        }
         (out / f"{args.tag}-{seed}.json").write_text(json.dumps(report, indent=2) + "\n")
         reports[seed] = report
         s = summary(report)
