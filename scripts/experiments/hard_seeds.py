@@ -9,7 +9,7 @@ best-baseline table per horizon (Markdown, for the README).
 
     for s in 0 1 2; do grocery-forecast generate --stores 54 --items 400 --seed $s --hard --out build/hard$s; done
     nice .venv/bin/python -m scripts.experiments.hard_seeds --data build/hard{S} --seeds 0 1 2 \\
-        --params '{"learning_rate": 0.05}' --config '{"residual": false}' --tag lr05
+        --params '{"learning_rate": 0.05}' --config '{"max_rows": 4000000}' --tag lr05-4m
 """
 
 from __future__ import annotations
