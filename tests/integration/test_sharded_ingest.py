@@ -92,18 +92,25 @@ def test_a_failed_shard_is_retried_and_visible_in_the_manifest(uploaded) -> None
     assert len(shard["errors"]) == 1 and "injected fault" in shard["errors"][0]
 
 
-def test_the_same_rows_uploaded_again_gzipped_change_nothing(uploaded, stack, s3, history, tmp_path) -> None:
-    # GIVEN the stored file; WHEN the same rows come again as a .csv.gz (split into parts while decompressing)
+def test_the_same_series_uploaded_again_gzipped_with_new_values_replace_every_day(
+    uploaded, stack, s3, history, tmp_path
+) -> None:
+    # GIVEN the stored file; WHEN the same series and days come again with other values, as a .csv.gz
+    # (split into parts while decompressing)
     frame, _ = uploaded
-    before = _history(history, frame)
-    plain = write_csv(tmp_path, "again.csv", frame)
+    again = frame.assign(unit_sales=np.round(frame["unit_sales"] + 1.5, 3))
+    plain = write_csv(tmp_path, "again.csv", again)
     gz = tmp_path / "again.csv.gz"
     gz.write_bytes(gzip.compress(plain.read_bytes()))
     run = upload_and_wait(stack, s3, gz, "it/ingest/again.csv.gz", timeout=SHARD_TIMEOUT)
-    # THEN it is ingested in shards too, and history is what it was
+    # THEN it is ingested in shards too, every row of the file read (a split that dropped or
+    # repeated a part would count other rows) ...
     assert run.status == "succeeded", run.errors
-    assert (run.ingest or {})["shard_count"] >= 3
-    np.testing.assert_array_equal(_history(history, frame), before)
+    ingest = run.ingest or {}
+    assert ingest["shard_count"] >= 3
+    assert run.rows_in == len(again) == sum(s["rows"] for s in ingest["shards"])
+    # AND history holds the new values on every day (the newer upload wins each one)
+    np.testing.assert_array_equal(_history(history, again), _expected(again))
 
 
 def test_a_bad_row_in_shard_3_rejects_the_file_with_its_line_and_leaves_history_alone(
