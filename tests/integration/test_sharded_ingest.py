@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grocery_forecast.contract.runs import RunManifest
+from grocery_forecast.contract.runs import STAMP_TIE_BITS, RunManifest
+from grocery_forecast.pipeline import manifest as mf
 
 from .helpers import RUN_TIMEOUT, upload_and_wait, write_csv
 
@@ -92,18 +93,54 @@ def test_a_failed_shard_is_retried_and_visible_in_the_manifest(uploaded) -> None
     assert len(shard["errors"]) == 1 and "injected fault" in shard["errors"][0]
 
 
-def test_the_same_rows_uploaded_again_gzipped_change_nothing(uploaded, stack, s3, history, tmp_path) -> None:
-    # GIVEN the stored file; WHEN the same rows come again as a .csv.gz (split into parts while decompressing)
+def test_the_same_upload_delivered_again_starts_no_second_execution(uploaded, stack, s3) -> None:
+    # GIVEN the finished run; WHEN S3 delivers its event again (at least once: the same object
+    # version, eventTime and sequencer low bits, so the same upload stamp), to the ETL function itself
+    _, run = uploaded
+    sfn = stack.client("stepfunctions")
+    arn = stack.ingest_state_machine_arn
+    executions = sfn.list_executions(stateMachineArn=arn, maxResults=1000)["executions"]
+    before = mf.load(s3, stack.output_bucket_name, run.run_id)
+    assert before is not None and before.status == "succeeded"
+    tie = (run.input.upload_stamp or 0) & ((1 << STAMP_TIE_BITS) - 1)
+    record = {
+        "eventTime": run.input.uploaded_at,
+        "s3": {
+            "bucket": {"name": run.input.bucket},
+            "object": {"key": run.input.key, "versionId": run.input.version_id, "sequencer": f"{tie:016X}"},
+        },
+    }
+    response = stack.client("lambda").invoke(
+        FunctionName=stack.etl_function_name, Payload=json.dumps({"Records": [record]}).encode()
+    )
+    assert "FunctionError" not in response, response["Payload"].read()[:2000]
+    # THEN no second workflow execution starts, and the run's manifest is left as it was
+    after = sfn.list_executions(stateMachineArn=arn, maxResults=1000)["executions"]
+    assert len(after) == len(executions)
+    again = mf.load(s3, stack.output_bucket_name, run.run_id)
+    assert again is not None and again.status == "succeeded"
+    assert again.updated_epoch == before.updated_epoch
+
+
+def test_the_same_series_uploaded_again_gzipped_with_new_values_replace_every_day(
+    uploaded, stack, s3, history, tmp_path
+) -> None:
+    # GIVEN the stored file; WHEN the same series and days come again with other values, as a .csv.gz
+    # (split into parts while decompressing)
     frame, _ = uploaded
-    before = _history(history, frame)
-    plain = write_csv(tmp_path, "again.csv", frame)
+    again = frame.assign(unit_sales=np.round(frame["unit_sales"] + 1.5, 3))
+    plain = write_csv(tmp_path, "again.csv", again)
     gz = tmp_path / "again.csv.gz"
     gz.write_bytes(gzip.compress(plain.read_bytes()))
     run = upload_and_wait(stack, s3, gz, "it/ingest/again.csv.gz", timeout=SHARD_TIMEOUT)
-    # THEN it is ingested in shards too, and history is what it was
+    # THEN it is ingested in shards too, every row of the file read (a split that dropped or
+    # repeated a part would count other rows) ...
     assert run.status == "succeeded", run.errors
-    assert (run.ingest or {})["shard_count"] >= 3
-    np.testing.assert_array_equal(_history(history, frame), before)
+    ingest = run.ingest or {}
+    assert ingest["shard_count"] >= 3
+    assert run.rows_in == len(again) == sum(s["rows"] for s in ingest["shards"])
+    # AND history holds the new values on every day (the newer upload wins each one)
+    np.testing.assert_array_equal(_history(history, again), _expected(again))
 
 
 def test_a_bad_row_in_shard_3_rejects_the_file_with_its_line_and_leaves_history_alone(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -16,28 +17,37 @@ import pandas as pd
 import pytest
 
 from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.contract.bounds import InputLimits
 from grocery_forecast.pipeline import ingest
 from grocery_forecast.pipeline.etl import EtlConfig, run_etl
 from grocery_forecast.pipeline.ingest import IngestFault, IngestSettings, TaskContext
 
-from .fakes import FakeDynamo, FakeS3
+from .fakes import FakeDynamo, FakeS3, _client_error
 
 RAW, PROCESSED, OUTPUT = "raw", "processed", "output"
 HEADER = "date,store_nbr,item_nbr,unit_sales,onpromotion\n"
 
 
 class FakeSfn:
-    """Step Functions as the ETL sees it: start an execution, describe it."""
+    """Step Functions as the ETL sees it: start an execution (a name is used once, as on AWS), describe it."""
 
     def __init__(self) -> None:
         self.started: list[dict[str, Any]] = []
+        self.arns: list[str] = []
         self.status = "RUNNING"
 
     def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, str]:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{1,80}", name), name
+        arn = f"{stateMachineArn.replace(':stateMachine:', ':execution:')}:{name}"
+        if arn in self.arns:
+            raise _client_error("ExecutionAlreadyExists", "StartExecution")
         self.started.append(json.loads(input))
-        return {"executionArn": f"arn:aws:states:us-east-1:000000000000:execution:ingest:{name}"}
+        self.arns.append(arn)
+        return {"executionArn": arn}
 
     def describe_execution(self, executionArn: str) -> dict[str, str]:
+        if executionArn not in self.arns:
+            raise _client_error("ExecutionDoesNotExist", "DescribeExecution")
         return {"status": self.status}
 
 
@@ -68,10 +78,13 @@ def _config(shard_bytes: int, partitions: int = 4) -> EtlConfig:
     )
 
 
-def _drive(s3: FakeS3, store: DynamoHistoryStore, sfn: FakeSfn, faults: int = 0) -> dict[str, Any]:
-    """Run the workflow of the last started execution, retrying a failed task as the state machine's
-    Retry does (``faults`` bounds the retries). Returns the final state's name."""
-    doc = sfn.started[-1]
+def _drive(
+    s3: FakeS3, store: DynamoHistoryStore, sfn: FakeSfn, faults: int = 0, execution: int = -1
+) -> dict[str, Any]:
+    """Run the workflow of the last started execution (or number ``execution``), retrying a failed
+    task as the state machine's Retry does (``faults`` bounds the retries). Returns the final state's
+    name. The tasks that write the run's outcome get ``$$.Execution.Id``, as the definition passes it."""
+    doc = {**sfn.started[execution], "execution": sfn.arns[execution]}
     ctx = TaskContext(s3, store, None, "req", "fault", None)
 
     def task(name: str, retries: int = 2, **extra: Any) -> dict[str, Any]:
@@ -258,3 +271,119 @@ def test_the_single_path_merges_partition_by_partition_with_a_lease_each(monkeyp
     run = _upload(s3, store, "uploads/small.csv", _sales().encode(), _config(10**9, partitions=4), FakeSfn())
     assert run["status"] == "forecasting" and run["rows_in"] == 6 * 3 * 7
     assert sorted(partitions) == [0, 1, 2, 3]
+
+
+def _run(s3: FakeS3, run_id: str) -> dict[str, Any]:
+    return json.loads(s3.objects[(OUTPUT, f"runs/{run_id}.json")]["data"])
+
+
+def test_a_redelivered_event_starts_no_second_execution_and_leaves_the_manifest() -> None:
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    planned = _upload(s3, store, "uploads/twice.csv", _sales().encode(), _config(400), sfn)
+    # S3 delivers the same event again (same object, same stamp): while the workflow runs ...
+    again = run_etl(s3, store, RAW, "uploads/twice.csv", _config(400), request_id="req-2", sfn=sfn)
+    assert len(sfn.started) == 1
+    assert again.ingest is not None and again.ingest["execution_arn"] == sfn.arns[0]
+    assert _run(s3, planned["run_id"])["ingest"]["execution_arn"] == sfn.arns[0]
+    # ... and after it has finished: the run stays finished
+    assert _drive(s3, store, sfn)["state"] == "Finished"
+    sfn.status = "SUCCEEDED"
+    run_etl(s3, store, RAW, "uploads/twice.csv", _config(400), request_id="req-3", sfn=sfn)
+    assert len(sfn.started) == 1
+    assert _run(s3, planned["run_id"])["status"] == "forecasting"
+
+
+def test_a_delivery_that_lost_the_race_finds_the_execution_by_its_name() -> None:
+    # Two deliveries at once: the second saved its fresh manifest (no ingest) after the first started.
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    planned = _upload(s3, store, "uploads/race.csv", _sales().encode(), _config(400), sfn)
+    doc = _run(s3, planned["run_id"])
+    doc.pop("ingest")
+    s3.put_object(Bucket=OUTPUT, Key=f"runs/{planned['run_id']}.json", Body=json.dumps(doc))
+    run_etl(s3, store, RAW, "uploads/race.csv", _config(400), request_id="req-2", sfn=sfn)
+    assert len(sfn.started) == 1
+    assert _run(s3, planned["run_id"])["ingest"]["execution_arn"] == sfn.arns[0]
+
+
+def test_the_execution_name_is_per_upload_and_within_step_functions_rules() -> None:
+    run_id = "a" * 120 + ".x y-0123456789ab"
+    names = {ingest.execution_name(run_id, stamp) for stamp in (1, 2)}
+    assert len(names) == 2 and ingest.execution_name(run_id, 1) in names
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,80}", n) for n in names)
+
+
+def test_a_stale_execution_cannot_change_the_runs_outcome() -> None:
+    # The same bytes uploaded twice to one key: one run, two executions (two stamps, two bases).
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    text = _sales()
+    for n in range(2):  # two uploads: two object versions (two stamps even within one millisecond)
+        version = s3.put_object(Bucket=RAW, Key="uploads/same.csv", Body=text.encode())["VersionId"]
+        planned = run_etl(
+            s3, store, RAW, "uploads/same.csv", _config(400), request_id=f"r{n}", version_id=version, sfn=sfn
+        ).to_dict()
+    assert len(sfn.started) == 2 and sfn.started[0]["base"] != sfn.started[1]["base"]
+    assert _drive(s3, store, sfn, execution=1)["state"] == "Finished"
+    assert _run(s3, planned["run_id"])["status"] == "forecasting"
+    puts = len(s3.puts)
+    first = {**sfn.started[0], "execution": sfn.arns[0]}
+    ctx = TaskContext(s3, store, None, "req", "", None)
+    # the older execution fails late, or reaches its verdict and finish: none of it is written
+    ingest.run_task({"task": "fail", **first, "error": {"Error": "States.Timeout", "Cause": "late"}}, ctx)
+    assert ingest.run_task({"task": "verdict", **first}, ctx)["accepted"] is False
+    assert ingest.run_task({"task": "finish", **first}, ctx)["status"] == "stale"
+    run = _run(s3, planned["run_id"])
+    assert run["status"] == "forecasting" and run["ingest"]["execution_arn"] == sfn.arns[1]
+    assert len(s3.puts) == puts, "a stale execution writes neither the manifest nor a hand-off"
+
+
+def test_a_late_failure_of_the_current_execution_does_not_reopen_a_final_run() -> None:
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    lines = _sales().splitlines(keepends=True)
+    lines[50] = "2017-08-05,1,100,lots,False\n"
+    planned = _upload(s3, store, "uploads/bad2.csv", "".join(lines).encode(), _config(600), sfn)
+    assert _drive(s3, store, sfn)["state"] == "Rejected"
+    doc = {**sfn.started[0], "execution": sfn.arns[0]}
+    ingest.run_task({"task": "fail", **doc, "error": {"Error": "X"}}, TaskContext(s3, store))
+    assert _run(s3, planned["run_id"])["status"] == "rejected"
+
+
+def _limited(shard_bytes: int, arn: bool = True) -> EtlConfig:
+    """The single path's row bound at 50 rows (a _sales() file holds 126), the shard threshold above the file."""
+    return EtlConfig(
+        PROCESSED,
+        OUTPUT,
+        horizon=16,
+        limits=InputLimits(max_rows=50),
+        ingest=IngestSettings(
+            shard_bytes, 4, "arn:aws:states:us-east-1:000000000000:stateMachine:ingest" if arn else ""
+        ),
+    )
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_actuals_past_the_single_paths_bounds_but_under_the_shard_size_are_sharded(gz: bool) -> None:
+    text = _sales()
+    body = gzip.compress(text.encode()) if gz else text.encode()
+    key = "uploads/dense.csv.gz" if gz else "uploads/dense.csv"
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    shard_bytes = len(text) + 1  # larger than the file even decompressed: should_shard says no
+    assert not ingest.should_shard(key, len(body), _limited(shard_bytes).ingest)
+    planned = _upload(s3, store, key, body, _limited(shard_bytes), sfn)
+    assert planned["status"] == "started" and len(sfn.started) == 1, planned.get("errors")
+    assert _drive(s3, store, sfn)["state"] == "Finished"
+    run = _run(s3, planned["run_id"])
+    assert run["status"] == "forecasting" and run["rows_in"] == 126
+
+
+def test_past_the_single_paths_bounds_without_a_workflow_is_still_rejected() -> None:
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    run = _upload(s3, store, "uploads/dense.csv", _sales().encode(), _limited(10**9, arn=False), sfn)
+    assert run["status"] == "rejected" and "more than 50 rows" in run["errors"][0] and not sfn.started
+
+
+def test_past_the_sharded_size_bound_is_still_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest, "MAX_SHARDED_BYTES", 1000)
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    run = _upload(s3, store, "uploads/dense.csv", _sales().encode(), _limited(10**9), sfn)
+    assert run["status"] == "rejected" and "larger than 1,000 bytes" in run["errors"][0]
+    assert not sfn.started and store.date_range() is None

@@ -27,6 +27,7 @@ __all__ = [
     "MAX_LINE_BYTES",
     "MAX_ROWS",
     "BoundedReader",
+    "InputLimitError",
     "InputLimits",
     "check_name",
     "check_not_after_upload",
@@ -74,6 +75,11 @@ def check_name(key: str) -> None:
         )
 
 
+class InputLimitError(CsvContractError):
+    """The file is past the size or row bound of the path reading it (not a malformed file): an
+    actuals upload past the single path's bounds can still go through the sharded ingest."""
+
+
 class BoundedReader(io.RawIOBase):
     """The decompressed bytes of an upload, stopping with a :class:`CsvContractError` at a bound.
 
@@ -107,7 +113,7 @@ class BoundedReader(io.RawIOBase):
             return 0
         self._bytes += n
         if self._bytes > self.limits.max_bytes:
-            raise self._error(
+            raise self._limit_error(
                 f"the file is larger than {self.limits.max_bytes:,} bytes (decompressed)",
                 f"at most {self.limits.max_bytes:,} bytes per file: {_SPLIT}",
             )
@@ -122,7 +128,7 @@ class BoundedReader(io.RawIOBase):
             self._line = n - int(newlines[-1]) - 1
             self._lines += len(newlines)
             if self._lines - 1 > self.limits.max_rows:
-                raise self._error(
+                raise self._limit_error(
                     f"the file has more than {self.limits.max_rows:,} rows",
                     f"at most {self.limits.max_rows:,} rows per file: {_SPLIT}",
                 )
@@ -150,6 +156,9 @@ class BoundedReader(io.RawIOBase):
         return CsvContractError(
             self.name, [Problem(message, expected=expected)], rows=max(0, self._lines - 1)
         )
+
+    def _limit_error(self, message: str, expected: str) -> InputLimitError:
+        return InputLimitError(self.name, [Problem(message, expected=expected)], rows=max(0, self._lines - 1))
 
     def close(self) -> None:
         try:

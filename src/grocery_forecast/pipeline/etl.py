@@ -12,7 +12,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
@@ -26,6 +26,7 @@ from grocery_forecast.aws.s3io import StreamingReader, csv_bytes, put_csv, put_j
 from grocery_forecast.contract import runs
 from grocery_forecast.contract.bounds import (
     BoundedReader,
+    InputLimitError,
     InputLimits,
     check_name,
     check_not_after_upload,
@@ -202,13 +203,30 @@ def run_etl(
         deadline,
         config.ingest.partitions,
     )
+    previous = mf.load(s3, config.output_bucket, run_id)
+    if sfn is not None and previous is not None and ingest.already_started(sfn, previous, manifest):
+        # S3 delivered this upload again: its workflow execution owns the manifest; touch nothing.
+        log.info("sharded ingest already started for this upload", extra={"run_id": run_id})
+        return previous
     with mf.recording_failure(s3, config.output_bucket, manifest, "etl"):
-        _start_attempt(s3, config, manifest, event_id)
+        _start_attempt(s3, config, manifest, previous, event_id)
         if sfn is not None and ingest.should_shard(key, int(obj.get("ContentLength", 0)), config.ingest):
             if _sharded(s3, sfn, obj, key, config, manifest, last_modified, started):
                 return manifest
             # Not actuals (a request, bounded by the single path): read it again from the start.
             obj = s3.get_object(Bucket=bucket, Key=key, **version)
+
+        def shard_instead() -> bool:
+            """Past the single path's bounds: an actuals file goes to the sharded ingest after all
+            (its bytes under-stated its rows: short rows, or a .gz compressing more than GZIP_RATIO)."""
+            settings = config.ingest
+            if sfn is None or not settings.state_machine_arn or settings.shard_bytes <= 0:
+                return False
+            if runs.is_reference_upload(key):
+                return False
+            again = s3.get_object(Bucket=bucket, Key=key, **version)
+            return _sharded(s3, sfn, again, key, config, manifest, last_modified, started)
+
         raw = io.BufferedReader(
             BoundedReader(StreamingReader(obj["Body"]), key, config.limits), buffer_size=1 << 20
         )
@@ -226,6 +244,7 @@ def run_etl(
             references or ReferenceObjects(),
             started,
             obj.get("LastModified"),
+            shard_instead,
         )
 
 
@@ -240,9 +259,6 @@ def _sharded(
     started: float,
 ) -> bool:
     """Hand a large actuals upload to the sharded ingest workflow; False when it is not actuals."""
-    previous = mf.load(s3, config.output_bucket, manifest.run_id)
-    if previous is not None:  # the same upload delivered again finds its workflow
-        manifest.ingest = previous.ingest
     try:
         check_name(key)
         return ingest.start(
@@ -266,10 +282,19 @@ def _sharded(
         return True
 
 
-def _start_attempt(s3: Any, config: EtlConfig, manifest: RunManifest, event_id: str | None) -> None:
-    """Number this attempt and write the manifest at once, so a run is visible from its start."""
-    previous = mf.load(s3, config.output_bucket, manifest.run_id)
+def _start_attempt(
+    s3: Any, config: EtlConfig, manifest: RunManifest, previous: RunManifest | None, event_id: str | None
+) -> None:
+    """Number this attempt and write the manifest at once, so a run is visible from its start.
+
+    ``previous`` is the run's manifest before this attempt. Its ``ingest`` is carried over when it
+    belongs to this same upload (same stamp): the record of the workflow execution that owns the
+    run must survive a retried attempt, or a second execution would start on the same files.
+    """
     begin_attempt(manifest, previous, "etl", event_id, config.max_retries)
+    done = (previous.ingest or {}) if previous is not None else {}
+    if done.get("base") == runs.ingest_prefix(manifest.run_id, manifest.input.upload_stamp or 0):
+        manifest.ingest = dict(done)
     mf.save(s3, config.output_bucket, manifest)
 
 
@@ -326,7 +351,10 @@ def _etl(
     references: ReferenceObjects,
     started: float,
     uploaded_at: datetime | None = None,
+    shard_instead: Callable[[], bool] | None = None,
 ) -> RunManifest:
+    """The single path. ``shard_instead``, called when the file is past this path's size or row
+    bound, hands it to the sharded ingest (True: done) rather than rejecting a valid file."""
     try:
         check_name(key)
         if runs.is_reference_upload(key):
@@ -379,6 +407,13 @@ def _etl(
         )
         return manifest
     except CsvContractError as error:
+        if (
+            isinstance(error, InputLimitError)
+            and error.kind in (None, FileKind.ACTUALS.value)
+            and shard_instead is not None
+            and shard_instead()
+        ):
+            return manifest
         if manifest.kind is None:
             manifest.kind = error.kind
         if manifest.rows_in is None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -79,6 +80,8 @@ __all__ = [
     "IngestFault",
     "IngestSettings",
     "TaskContext",
+    "already_started",
+    "execution_name",
     "read_header",
     "run_task",
     "should_shard",
@@ -126,6 +129,37 @@ def should_shard(key: str, size: int, settings: IngestSettings) -> bool:
         return False
     gz = key.lower().endswith(".gz")
     return size * (GZIP_RATIO if gz else 1) > settings.shard_bytes
+
+
+def execution_name(run_id: str, stamp: int) -> str:
+    """The workflow execution's name for one upload (run id and upload stamp).
+
+    Deterministic, so StartExecution itself refuses a second execution for an upload S3 delivered
+    twice (``ExecutionAlreadyExists``). Step Functions allows 1-80 characters of letters, digits,
+    ``-`` and ``_``: the end of the run id for a reader, then a hash of both that tells uploads apart.
+    """
+    digest = hashlib.sha256(f"{run_id}/{stamp}".encode()).hexdigest()[:20]
+    readable = re.sub(r"[^A-Za-z0-9_-]", "-", run_id)[-55:].strip("-")
+    return f"{readable}-{digest}" if readable else digest
+
+
+def _execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN Step Functions gives the execution ``name`` of a standard state machine."""
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
+
+def already_started(sfn: Any, previous: RunManifest | None, manifest: RunManifest) -> bool:
+    """Whether the upload of ``manifest`` (same run, same upload stamp) already has its workflow execution.
+
+    ``previous`` is the run's manifest before this delivery. S3 delivers an event at least once: a
+    second delivery of the same upload must neither start a second execution nor rewrite the
+    manifest the first one is completing. An execution that ended counts too: its own tasks
+    recorded the run's outcome, and the same upload cannot be ingested again under its name.
+    """
+    done = (previous.ingest or {}) if previous is not None else {}
+    base = runs.ingest_prefix(manifest.run_id, manifest.input.upload_stamp or 0)
+    arn = done.get("execution_arn")
+    return bool(arn) and done.get("base") == base and _execution_status(sfn, str(arn)) is not None
 
 
 def read_header(head: bytes, name: str) -> tuple[bytes, FileKind]:
@@ -213,16 +247,19 @@ def start(
     bucket, key = manifest.input.bucket, manifest.input.key
     stamp = manifest.input.upload_stamp or 0
     base = runs.ingest_prefix(manifest.run_id, stamp)
-    previous = (manifest.ingest or {}).get("execution_arn")
-    if previous and (manifest.ingest or {}).get("base") == base and _execution_live(sfn, previous):
-        # S3 delivers an event at least once: the same upload (same stamp) is already being ingested.
-        log.info("sharded ingest already running or done", extra={"run_id": manifest.run_id})
-        return True
     if not settings.state_machine_arn:
         raise RuntimeError(
             f"{key} is over INGEST_SHARD_BYTES={settings.shard_bytes}, but the ETL function has no "
             "INGEST_STATE_MACHINE_ARN to shard it with"
         )
+    name = execution_name(manifest.run_id, stamp)
+    arn = _execution_arn(settings.state_machine_arn, name)
+    if _execution_status(sfn, arn) is not None:
+        # The same upload (same stamp) delivered again, whose manifest has lost the execution (two
+        # deliveries at once): planning again would rewrite files the execution is reading.
+        _record_started(s3, manifest, output_bucket, base, arn, None)
+        log.info("sharded ingest already started", extra={"run_id": manifest.run_id, "execution": arn})
+        return True
     t0 = time.perf_counter()
     size = int(obj.get("ContentLength", 0))
     body = obj["Body"]
@@ -299,41 +336,50 @@ def start(
         "started_epoch": time.time() - (time.perf_counter() - started),
     }
     put_json(s3, processed_bucket, f"{base}plan.json", plan)
-    for name, items in (
+    for list_name, items in (
         ("shards.json", [{"index": s["index"]} for s in shards]),
         ("partitions.json", [{"partition": p} for p in range(settings.partitions)]),
     ):
         s3.put_object(
             Bucket=processed_bucket,
-            Key=f"{base}{name}",
+            Key=f"{base}{list_name}",
             Body=json.dumps(items).encode(),
             ContentType="application/json",
         )
-    name = f"{manifest.run_id[-60:]}-{uuid.uuid4().hex[:12]}".lstrip("-")
-    execution = sfn.start_execution(
-        stateMachineArn=settings.state_machine_arn,
-        name=name,
-        input=json.dumps(
-            {
-                "run_id": manifest.run_id,
-                "bucket": processed_bucket,
-                "base": base,
-                "shard_list_key": f"{base}shards.json",
-                "partition_list_key": f"{base}partitions.json",
-            }
-        ),
-    )
+    try:
+        arn = sfn.start_execution(
+            stateMachineArn=settings.state_machine_arn,
+            name=name,
+            input=json.dumps(
+                {
+                    "run_id": manifest.run_id,
+                    "bucket": processed_bucket,
+                    "base": base,
+                    "shard_list_key": f"{base}shards.json",
+                    "partition_list_key": f"{base}partitions.json",
+                }
+            ),
+        )["executionArn"]
+    except Exception as exc:
+        if error_code(exc) != "ExecutionAlreadyExists":
+            raise
+        # Another delivery of the same upload started it between our check and here.
+        log.info("sharded ingest already started", extra={"run_id": manifest.run_id, "execution": arn})
     manifest.kind = FileKind.ACTUALS.value
     manifest.steps["plan_seconds"] = round(time.perf_counter() - t0, 3)
-    manifest.ingest = {
-        "base": base,
-        "shard_count": len(shards),
-        "partitions": settings.partitions,
-        "shard_bytes": settings.shard_bytes,
-        "execution_arn": execution["executionArn"],
-        "plan": {"peak_memory_mb": peak_memory_mb(), "seconds": round(time.perf_counter() - started, 3)},
-    }
-    mf.save(s3, output_bucket, manifest)
+    _record_started(
+        s3,
+        manifest,
+        output_bucket,
+        base,
+        arn,
+        {
+            "shard_count": len(shards),
+            "partitions": settings.partitions,
+            "shard_bytes": settings.shard_bytes,
+            "plan": {"peak_memory_mb": peak_memory_mb(), "seconds": round(time.perf_counter() - started, 3)},
+        },
+    )
     log.info("sharded ingest started", extra={"run_id": manifest.run_id, "shards": len(shards)})
     return True
 
@@ -361,14 +407,28 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-def _execution_live(sfn: Any, execution_arn: str) -> bool:
+def _execution_status(sfn: Any, execution_arn: str) -> str | None:
+    """The execution's status, or None when there is no such execution."""
     try:
-        status = sfn.describe_execution(executionArn=execution_arn)["status"]
+        return str(sfn.describe_execution(executionArn=execution_arn)["status"])
     except Exception as exc:
         if error_code(exc) == "ExecutionDoesNotExist":
-            return False
+            return None
         raise
-    return status in ("RUNNING", "SUCCEEDED")
+
+
+def _record_started(
+    s3: Any,
+    manifest: RunManifest,
+    output_bucket: str,
+    base: str,
+    execution_arn: str,
+    details: Mapping[str, Any] | None,
+) -> None:
+    """Save the manifest naming the run's current execution: only that execution's tasks may write it."""
+    manifest.kind = FileKind.ACTUALS.value
+    manifest.ingest = {**(details or {}), "base": base, "execution_arn": execution_arn}
+    mf.save(s3, output_bucket, manifest)
 
 
 # -- tasks of the state machine -----------------------------------------------------------------
@@ -406,12 +466,13 @@ def run_task(event: Mapping[str, Any], ctx: TaskContext) -> dict[str, Any]:
     if task == "merge_partition":
         p = int(event["partition"])
         return _tracked(ctx, plan, "merge", p, attempt, lambda: _merge_partition(ctx, plan, p))
+    execution = event.get("execution")
     if task == "verdict":
-        return _verdict(ctx, plan)
+        return _verdict(ctx, plan, execution)
     if task == "finish":
-        return _finish(ctx, plan, None)
+        return _finish(ctx, plan, None, execution)
     if task == "fail":
-        return _finish(ctx, plan, event.get("error") or {})
+        return _finish(ctx, plan, event.get("error") or {}, execution)
     raise ValueError(f"unknown ingest task {task!r}")
 
 
@@ -685,9 +746,35 @@ def _problems(ctx: TaskContext, plan: Mapping[str, Any]) -> tuple[list[Problem],
     return found[:MAX_PROBLEMS], total, rows
 
 
-def _verdict(ctx: TaskContext, plan: Mapping[str, Any]) -> dict[str, Any]:
-    """Reject the file (one report, nothing written to history) if any shard or partition found a problem."""
+def _current(manifest: RunManifest, plan: Mapping[str, Any], execution: str | None) -> bool:
+    """Whether the execution ``execution`` (the state machine's ``$$.Execution.Id``; None from an
+    older definition: the plan's base decides) may still write the run's outcome.
+
+    Uploading the same bytes to the same key again is the same run with a newer stamp and a new
+    execution; the older one, still running, must not overwrite what the newer one decides, nor
+    change a run that has ended (a late failure flipping ``forecasting`` or ``succeeded``).
+    """
+    if manifest.status.final:
+        return False
+    ingest = manifest.ingest or {}
+    if execution:
+        return bool(ingest.get("execution_arn") == execution)
+    return bool(ingest.get("base") == plan["base"])
+
+
+def _verdict(ctx: TaskContext, plan: Mapping[str, Any], execution: str | None = None) -> dict[str, Any]:
+    """Reject the file (one report, nothing written to history) if any shard or partition found a problem.
+
+    An execution that is no longer the run's current one (:func:`_current`) stops here, writing
+    nothing: the state machine takes ``accepted: false`` to its end without merging.
+    """
     t0 = time.perf_counter()
+    manifest = _manifest(ctx, plan)
+    if not _current(manifest, plan, execution):
+        log.warning(
+            "stale ingest execution stopped", extra={"run_id": plan["run_id"], "execution": execution}
+        )
+        return {"accepted": False, "stale": True}
     problems, total, rows = _problems(ctx, plan)
     if rows == 0 and not total:
         problems, total = (
@@ -697,7 +784,6 @@ def _verdict(ctx: TaskContext, plan: Mapping[str, Any]) -> dict[str, Any]:
     if not total:
         _record_invocation(ctx, plan, "verdict", t0)
         return {"accepted": True}
-    manifest = _manifest(ctx, plan)
     error = CsvContractError(plan["input_key"], problems, total, kind=FileKind.ACTUALS.value, rows=rows)
     report = {
         **error.to_dict(),
@@ -789,10 +875,19 @@ def _summarise(ctx: TaskContext, plan: Mapping[str, Any], manifest: RunManifest)
     manifest.steps["ingest_workflow_seconds"] = round(time.time() - float(plan["started_epoch"]), 3)
 
 
-def _finish(ctx: TaskContext, plan: Mapping[str, Any], error: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Complete the run: the hand-off that starts the forecast (``error`` None), or the failure."""
+def _finish(
+    ctx: TaskContext, plan: Mapping[str, Any], error: Mapping[str, Any] | None, execution: str | None = None
+) -> dict[str, Any]:
+    """Complete the run: the hand-off that starts the forecast (``error`` None), or the failure.
+
+    Only the run's current execution does (:func:`_current`): a stale one writes neither the
+    manifest nor the hand-off.
+    """
     t0 = time.perf_counter()
     manifest = _manifest(ctx, plan)
+    if not _current(manifest, plan, execution):
+        log.warning("stale ingest execution ended", extra={"run_id": plan["run_id"], "execution": execution})
+        return {"status": "stale"}
     if error is not None:
         _summarise(ctx, plan, manifest)
         done = manifest.ingest or {}

@@ -220,7 +220,7 @@ variable "forecast_shard_retry_interval_seconds" {
 ################################################################################
 
 variable "ingest_shard_bytes" {
-  description = "An actuals upload larger than this (bytes stored; a .csv.gz counts 4 times its size) is ingested by the ingest workflow in byte-range shards of about this size instead of one ETL invocation. 1,024..268,435,456 (256 MiB). The default, 128 MiB (about 2.7 M Favorita rows), keeps a shard's peak near a third of the ETL function's 2,048 MB and every upload up to the single path's 5 M-row limit below it in one invocation only when it is under 128 MiB; small values (a few hundred KB) let tests see several shards."
+  description = "An actuals upload larger than this (bytes stored; a .csv.gz counts 4 times its size) is ingested by the ingest workflow in shards of about this size instead of in one ETL invocation; so is a smaller actuals file that reaches the single path's 5 M-row or 256 MiB bound. 1,024..268,435,456 (256 MiB). The default, 128 MiB (about 2.7 M Favorita rows), keeps a shard's peak near a third of the ETL function's 2,048 MB; small values (a few hundred KB) let tests see several shards."
   type        = number
   default     = 134217728
 

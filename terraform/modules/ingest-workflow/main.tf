@@ -104,11 +104,20 @@ locals {
     }
   }
 
+  # The tasks that write the run's outcome name their execution: the function lets only the run's
+  # current execution write it (a re-upload of the same bytes starts a newer one on the same run).
+  outcome_payload = {
+    "run_id.$"    = "$.run_id"
+    "bucket.$"    = "$.bucket"
+    "base.$"      = "$.base"
+    "execution.$" = "$$.Execution.Id"
+  }
+
   run_task = {
     for task in ["verdict", "finish"] : task => merge(local.invoke, {
       Parameters = {
         FunctionName = var.function_arn
-        Payload      = { task = task, "run_id.$" = "$.run_id", "bucket.$" = "$.bucket", "base.$" = "$.base" }
+        Payload      = merge(local.outcome_payload, { task = task })
       }
       Retry = concat([local.service_retry], local.task_retry)
       Catch = local.failure_catch
@@ -138,7 +147,7 @@ locals {
       RecordFailure = merge(local.invoke, {
         Parameters = {
           FunctionName = var.function_arn
-          Payload      = { task = "fail", "run_id.$" = "$.run_id", "bucket.$" = "$.bucket", "base.$" = "$.base", "error.$" = "$.error" }
+          Payload      = merge(local.outcome_payload, { task = "fail", "error.$" = "$.error" })
         }
         ResultPath = null
         Retry      = [local.service_retry]

@@ -96,6 +96,16 @@ run "validate_check_verdict_then_merge_or_reject" {
   }
 
   assert {
+    condition = [
+      for name in ["Verdict", "Finish", "RecordFailure"] : [
+        jsondecode(aws_sfn_state_machine.this.definition).States[name].Parameters.Payload.task,
+        jsondecode(aws_sfn_state_machine.this.definition).States[name].Parameters.Payload["execution.$"],
+      ]
+    ] == [["verdict", "$$.Execution.Id"], ["finish", "$$.Execution.Id"], ["fail", "$$.Execution.Id"]]
+    error_message = "The tasks that write the run's outcome name their execution, so a stale one cannot overwrite it."
+  }
+
+  assert {
     condition = alltrue([
       for name in ["ValidateShards", "CheckPartitions", "Verdict", "MergePartitions", "Finish"] :
       jsondecode(aws_sfn_state_machine.this.definition).States[name].Catch[0].Next == "RecordFailure"
