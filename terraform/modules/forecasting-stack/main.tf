@@ -110,10 +110,8 @@ locals {
       for name in [local.etl_function_name, local.predict_function_name, local.monitor_function_name, local.train_function_name] :
       "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${name}"
     ],
-    [
-      for name in [local.workflow_name, local.ingest_workflow_name, local.training_workflow_name] :
-      "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/vendedlogs/states/${name}"
-    ],
+    # Each workflow module names its own log group's ARN (before the group exists: no cycle).
+    [module.forecast_workflow.log_group_arn, module.ingest_workflow.log_group_arn, module.training_workflow.log_group_arn],
     [for runner in [var.training_runner] : "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/batch/${local.train_function_name}" if runner == "batch"],
   )
 

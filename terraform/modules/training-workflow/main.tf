@@ -9,48 +9,17 @@ locals {
   region    = data.aws_region.current.name
   account   = data.aws_caller_identity.current.account_id
 
-  state_machine_arn = "arn:${local.partition}:states:${local.region}:${local.account}:stateMachine:${var.name}"
-  execution_arns    = "arn:${local.partition}:states:${local.region}:${local.account}:execution:${var.name}:*"
-
   # What the schedule sends, and what `grocery-forecast train --remote` sends with its own trigger.
   schedule_input = jsonencode({ trigger = "schedule" })
 
-  lambda_service_errors = [
-    "Lambda.ClientExecutionTimeoutException",
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-  ]
-
-  service_retry = {
-    ErrorEquals     = local.lambda_service_errors
-    IntervalSeconds = 2
-    MaxAttempts     = 6
-    BackoffRate     = 2
-    JitterStrategy  = "FULL"
+  decision = {
+    "version.$" = "$.Payload.version"
+    "promote.$" = "$.Payload.promote"
+    "reason.$"  = "$.Payload.reason"
   }
 
-  # Anything else a task raises (or a timeout): task_retries times, then the run fails and says why.
-  task_retry = [for r in [{
-    ErrorEquals     = ["States.ALL"]
-    IntervalSeconds = var.retry_interval_seconds
-    MaxAttempts     = var.task_retries
-    BackoffRate     = 2
-  }] : r if var.task_retries > 0]
-
-  invoke = {
-    Type     = "Task"
-    Resource = "arn:${local.partition}:states:::lambda:invoke"
-  }
-
-  failure_catch = [{
-    ErrorEquals = ["States.ALL"]
-    ResultPath  = "$.error"
-    Next        = "RecordFailure"
-  }]
-
-  train_on_lambda = merge(local.invoke, {
+  train_on_lambda = {
+    Type = "Task"
     Parameters = {
       FunctionName = var.function_arn
       Payload = {
@@ -60,16 +29,10 @@ locals {
         "trigger.$"        = "$.trigger"
       }
     }
-    ResultSelector = {
-      "version.$" = "$.Payload.version"
-      "promote.$" = "$.Payload.promote"
-      "reason.$"  = "$.Payload.reason"
-    }
-    ResultPath = "$.challenger"
-    Retry      = concat([local.service_retry], local.task_retry)
-    Catch      = local.failure_catch
-    Next       = "Gate"
-  })
+    ResultSelector = local.decision
+    ResultPath     = "$.challenger"
+    Next           = "Gate"
+  }
 
   # The same step as an AWS Batch job (Favorita-size history: see the README, "Retraining"): the
   # job writes the manifest, then ReadDecision hands its outcome to the Gate.
@@ -89,164 +52,154 @@ locals {
       }
     }
     ResultPath = null
-    Retry      = local.task_retry
-    Catch      = local.failure_catch
     Next       = "ReadDecision"
   }
 
-  read_decision = merge(local.invoke, {
+  read_decision = {
+    Type = "Task"
     Parameters = {
       FunctionName = var.function_arn
       Payload      = { task = "decision", "run_id.$" = "$.run_id" }
     }
-    ResultSelector = {
-      "version.$" = "$.Payload.version"
-      "promote.$" = "$.Payload.promote"
-      "reason.$"  = "$.Payload.reason"
-    }
-    ResultPath = "$.challenger"
-    Retry      = concat([local.service_retry], local.task_retry)
-    Catch      = local.failure_catch
-    Next       = "Gate"
-  })
+    ResultSelector = local.decision
+    ResultPath     = "$.challenger"
+    Next           = "Gate"
+  }
 
   # The two shapes differ, so the choice goes through JSON (a conditional needs one type).
   train_state = jsondecode(var.train_runner == "batch" ? jsonencode(local.train_on_batch) : jsonencode(local.train_on_lambda))
 
-  definition = {
-    Comment = "Retraining: parallel Scan of the history -> train the challenger -> backtest it against the model in service -> promote or reject -> record."
-    StartAt = "Plan"
-    States = merge({ for name, state in { ReadDecision = local.read_decision } : name => state if var.train_runner == "batch" }, {
-      # The run id is the execution's name, so the manifest of an execution is found from either.
-      Plan = {
-        Type = "Pass"
-        Parameters = {
-          "run_id.$"     = "$$.Execution.Name"
-          "trigger.$"    = "$.trigger"
-          total_segments = var.scan_segments
-          segments       = range(var.scan_segments)
-        }
-        Next = "ScanHistory"
+  # Promote or reject: the outcome the run records.
+  outcome_task = {
+    for task, payload in {
+      promote = { "version.$" = "$.challenger.version" }
+      reject  = {}
+      } : task => {
+      Type = "Task"
+      Parameters = {
+        FunctionName = var.function_arn
+        Payload      = merge({ task = task, "run_id.$" = "$.run_id" }, payload)
       }
-      ScanHistory = {
-        Type      = "Map"
-        ItemsPath = "$.segments"
-        ItemSelector = {
-          "segment.$"        = "$$.Map.Item.Value"
-          "run_id.$"         = "$.run_id"
-          "total_segments.$" = "$.total_segments"
-        }
-        ItemProcessor = {
-          ProcessorConfig = { Mode = "INLINE" }
-          StartAt         = "Scan"
-          States = {
-            Scan = merge(local.invoke, {
-              Parameters = {
-                FunctionName = var.function_arn
-                Payload = {
-                  task               = "scan"
-                  "run_id.$"         = "$.run_id"
-                  "segment.$"        = "$.segment"
-                  "total_segments.$" = "$.total_segments"
-                }
-              }
-              ResultSelector = { "segment.$" = "$.Payload.segment", "buckets.$" = "$.Payload.buckets" }
-              Retry          = concat([local.service_retry], local.task_retry)
-              End            = true
-            })
-          }
-        }
-        MaxConcurrency = var.scan_max_concurrency
-        ResultPath     = null
-        Catch          = local.failure_catch
-        Next           = "Train"
-      }
-      Train = local.train_state
-      Gate = {
-        Type    = "Choice"
-        Choices = [{ Variable = "$.challenger.promote", BooleanEquals = true, Next = "Promote" }]
-        Default = "Reject"
-      }
-      Promote = merge(local.invoke, {
-        Parameters = {
-          FunctionName = var.function_arn
-          Payload      = { task = "promote", "run_id.$" = "$.run_id", "version.$" = "$.challenger.version" }
-        }
-        ResultSelector = { "status.$" = "$.Payload.status", "version.$" = "$.Payload.version" }
-        ResultPath     = "$.outcome"
-        Retry          = concat([local.service_retry], local.task_retry)
-        Catch          = local.failure_catch
-        End            = true
-      })
-      Reject = merge(local.invoke, {
-        Parameters = {
-          FunctionName = var.function_arn
-          Payload      = { task = "reject", "run_id.$" = "$.run_id" }
-        }
-        ResultSelector = { "status.$" = "$.Payload.status", "version.$" = "$.Payload.version" }
-        ResultPath     = "$.outcome"
-        Retry          = concat([local.service_retry], local.task_retry)
-        Catch          = local.failure_catch
-        End            = true
-      })
-      RecordFailure = merge(local.invoke, {
-        Parameters = {
-          FunctionName = var.function_arn
-          Payload      = { task = "fail", "run_id.$" = "$.run_id", "error.$" = "$.error" }
-        }
-        ResultPath = null
-        Retry      = [local.service_retry]
-        Next       = "Failed"
-      })
-      Failed = {
-        Type  = "Fail"
-        Error = "RetrainingFailed"
-        Cause = "A step of the retraining failed after its retries; the training manifest (models/_training/runs/<run>.json) has the error. The model in service is unchanged."
-      }
-    })
-  }
-}
-
-################################################################################
-# Logging
-################################################################################
-
-resource "aws_cloudwatch_log_group" "this" {
-  name              = "/aws/vendedlogs/states/${var.name}"
-  retention_in_days = var.log_retention_days
-  kms_key_id        = var.cloudwatch_logs_kms_key_arn
-
-  tags = var.tags
-}
-
-################################################################################
-# State machine
-################################################################################
-
-resource "aws_sfn_state_machine" "this" {
-  #checkov:skip=CKV_AWS_284:X-Ray tracing needs xray:PutTraceSegments on Resource "*" (no resource-level permissions); execution history and the log group cover what a run did
-  name     = var.name
-  role_arn = aws_iam_role.this.arn
-  type     = "STANDARD"
-
-  definition = jsonencode(local.definition)
-
-  logging_configuration {
-    log_destination        = "${aws_cloudwatch_log_group.this.arn}:*"
-    include_execution_data = true # task inputs and outputs are run ids, versions, scores and reasons: no data
-    level                  = var.log_level
-  }
-
-  tags = var.tags
-
-  lifecycle {
-    precondition {
-      condition     = var.train_runner != "batch" || (var.batch_job_queue_arn != null && var.batch_job_definition_arn != null)
-      error_message = "train_runner = \"batch\" needs batch_job_queue_arn and batch_job_definition_arn."
+      ResultSelector = { "status.$" = "$.Payload.status", "version.$" = "$.Payload.version" }
+      ResultPath     = "$.outcome"
+      End            = true
     }
   }
 
-  depends_on = [aws_iam_role_policy.this]
+  # With train_runner = "batch": submit the train job and follow it (.sync uses a managed EventBridge rule).
+  batch_statements = var.train_runner != "batch" || var.batch_job_queue_arn == null || var.batch_job_definition_arn == null ? [] : [
+    {
+      Sid      = "SubmitTheTrainJob"
+      Effect   = "Allow"
+      Action   = ["batch:SubmitJob"]
+      Resource = [var.batch_job_queue_arn, "${var.batch_job_definition_arn}*"]
+    },
+    {
+      # DescribeJobs and TerminateJob have no resource-level permissions.
+      Sid      = "FollowTheTrainJob"
+      Effect   = "Allow"
+      Action   = ["batch:DescribeJobs", "batch:TerminateJob"]
+      Resource = ["*"]
+    },
+    {
+      Sid      = "SyncRuleForBatchJobs"
+      Effect   = "Allow"
+      Action   = ["events:PutTargets", "events:PutRule", "events:DescribeRule"]
+      Resource = ["arn:${local.partition}:events:${local.region}:${local.account}:rule/StepFunctionsGetEventsForBatchJobsRule"]
+    },
+  ]
+}
+
+# Lambda tasks, retries, the catch into RecordFailure, the role and the log group: ../lambda-workflow.
+# The role invokes the training function only (the function does the reading and writing, under its own
+# role), plus, on Batch, the train job.
+module "workflow" {
+  source = "../lambda-workflow"
+
+  name              = var.name
+  function_arns     = [var.function_arn]
+  policy_statements = local.batch_statements
+
+  comment       = "Retraining: parallel Scan of the history -> train the challenger -> backtest it against the model in service -> promote or reject -> record."
+  start_at      = "Plan"
+  failure_state = "RecordFailure"
+  states = merge({ for name, state in { ReadDecision = local.read_decision } : name => state if var.train_runner == "batch" }, {
+    # The run id is the execution's name, so the manifest of an execution is found from either.
+    Plan = {
+      Type = "Pass"
+      Parameters = {
+        "run_id.$"     = "$$.Execution.Name"
+        "trigger.$"    = "$.trigger"
+        total_segments = var.scan_segments
+        segments       = range(var.scan_segments)
+      }
+      Next = "ScanHistory"
+    }
+    ScanHistory = {
+      Type      = "Map"
+      ItemsPath = "$.segments"
+      ItemSelector = {
+        "segment.$"        = "$$.Map.Item.Value"
+        "run_id.$"         = "$.run_id"
+        "total_segments.$" = "$.total_segments"
+      }
+      ItemProcessor = {
+        ProcessorConfig = { Mode = "INLINE" }
+        StartAt         = "Scan"
+        States = {
+          Scan = {
+            Type = "Task"
+            Parameters = {
+              FunctionName = var.function_arn
+              Payload = {
+                task               = "scan"
+                "run_id.$"         = "$.run_id"
+                "segment.$"        = "$.segment"
+                "total_segments.$" = "$.total_segments"
+              }
+            }
+            ResultSelector = { "segment.$" = "$.Payload.segment", "buckets.$" = "$.Payload.buckets" }
+            End            = true
+          }
+        }
+      }
+      MaxConcurrency = var.scan_max_concurrency
+      ResultPath     = null
+      Next           = "Train"
+    }
+    Train = local.train_state
+    Gate = {
+      Type    = "Choice"
+      Choices = [{ Variable = "$.challenger.promote", BooleanEquals = true, Next = "Promote" }]
+      Default = "Reject"
+    }
+    Promote = local.outcome_task["promote"]
+    Reject  = local.outcome_task["reject"]
+    RecordFailure = {
+      Type = "Task"
+      Parameters = {
+        FunctionName = var.function_arn
+        Payload      = { task = "fail", "run_id.$" = "$.run_id", "error.$" = "$.error" }
+      }
+      ResultPath = null
+      Next       = "Failed"
+    }
+    Failed = {
+      Type  = "Fail"
+      Error = "RetrainingFailed"
+      Cause = "A step of the retraining failed after its retries; the training manifest (models/_training/runs/<run>.json) has the error. The model in service is unchanged."
+    }
+  })
+
+  task_retries           = var.task_retries
+  retry_interval_seconds = var.retry_interval_seconds
+
+  log_level                   = var.log_level
+  include_execution_data      = true # task inputs and outputs are run ids, versions, scores and reasons: no data
+  log_retention_days          = var.log_retention_days
+  cloudwatch_logs_kms_key_arn = var.cloudwatch_logs_kms_key_arn
+
+  tags = var.tags
 }
 
 ################################################################################
@@ -268,7 +221,7 @@ resource "aws_cloudwatch_event_target" "schedule" {
   count = var.create_schedule ? 1 : 0
 
   rule     = aws_cloudwatch_event_rule.schedule[0].name
-  arn      = aws_sfn_state_machine.this.arn
+  arn      = module.workflow.state_machine_id
   role_arn = aws_iam_role.schedule[0].arn
   input    = local.schedule_input
 }
@@ -285,7 +238,7 @@ resource "aws_cloudwatch_metric_alarm" "failed" {
 
   namespace   = "AWS/States"
   metric_name = "ExecutionsFailed"
-  dimensions  = { StateMachineArn = aws_sfn_state_machine.this.arn }
+  dimensions  = { StateMachineArn = module.workflow.state_machine_id }
   statistic   = "Sum"
   period      = var.failed_alarm_period_seconds
 

@@ -1,3 +1,6 @@
+# The function ARN, retries and log settings are validated by ../lambda-workflow, which this module passes
+# them to; what only retraining has (its runner, Scan, schedule and alarm) is validated here.
+
 ################################################################################
 # Naming
 ################################################################################
@@ -25,11 +28,6 @@ variable "tags" {
 variable "function_arn" {
   description = "ARN of the training function, which runs every task of the workflow (scan, train, promote, reject, fail)."
   type        = string
-
-  validation {
-    condition     = can(regex("^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]+$", var.function_arn))
-    error_message = "function_arn must be an unqualified Lambda function ARN (arn:<partition>:lambda:<region>:<account>:function:<name>)."
-  }
 }
 
 variable "train_runner" {
@@ -91,22 +89,12 @@ variable "task_retries" {
   description = "Retries of a failed task (a function error or timeout) before the run fails, 0..5. Lambda service errors and throttles are always retried up to 6 times."
   type        = number
   default     = 1
-
-  validation {
-    condition     = var.task_retries >= 0 && var.task_retries <= 5 && floor(var.task_retries) == var.task_retries
-    error_message = "task_retries must be a whole number between 0 and 5."
-  }
 }
 
 variable "retry_interval_seconds" {
   description = "Seconds before the first retry of a failed task (doubled at each further retry), 1..300."
   type        = number
   default     = 10
-
-  validation {
-    condition     = var.retry_interval_seconds >= 1 && var.retry_interval_seconds <= 300 && floor(var.retry_interval_seconds) == var.retry_interval_seconds
-    error_message = "retry_interval_seconds must be a whole number between 1 and 300."
-  }
 }
 
 ################################################################################
@@ -176,31 +164,16 @@ variable "log_level" {
   description = "Execution events sent to the log group: ALL, ERROR, FATAL or OFF (Step Functions keeps each execution's history for 90 days either way)."
   type        = string
   default     = "ERROR"
-
-  validation {
-    condition     = contains(["ALL", "ERROR", "FATAL", "OFF"], var.log_level)
-    error_message = "log_level must be one of ALL, ERROR, FATAL, OFF."
-  }
 }
 
 variable "log_retention_days" {
   description = "Retention of the log group in days (a value CloudWatch Logs accepts; 0 means never expire)."
   type        = number
   default     = 365
-
-  validation {
-    condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
-    error_message = "log_retention_days must be a retention CloudWatch Logs accepts (0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653)."
-  }
 }
 
 variable "cloudwatch_logs_kms_key_arn" {
   description = "ARN of a customer managed KMS key for the log group (its key policy must let CloudWatch Logs use it for this log group); null leaves it on CloudWatch Logs' own encryption."
   type        = string
   default     = null
-
-  validation {
-    condition     = var.cloudwatch_logs_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.cloudwatch_logs_kms_key_arn))
-    error_message = "cloudwatch_logs_kms_key_arn must be null or a KMS key ARN (arn:<partition>:kms:...)."
-  }
 }

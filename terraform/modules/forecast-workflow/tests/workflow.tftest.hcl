@@ -18,7 +18,7 @@ mock_provider "aws" {
 }
 
 override_resource {
-  target          = aws_cloudwatch_log_group.this
+  target          = module.workflow.aws_cloudwatch_log_group.this
   override_during = plan
   values          = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/test-shards" }
 }
@@ -35,16 +35,16 @@ run "two_distributed_maps_over_the_shard_list_then_combine" {
   command = plan
 
   assert {
-    condition     = jsondecode(aws_sfn_state_machine.this.definition).StartAt == "ShardStats"
+    condition     = jsondecode(output.definition).StartAt == "ShardStats"
     error_message = "The workflow starts with the per-shard statistics."
   }
 
   assert {
     condition = [
       for name in ["ShardStats", "PoolStats", "ForecastShards", "Combine"] :
-      lookup(jsondecode(aws_sfn_state_machine.this.definition).States[name], "Next", "END")
+      lookup(jsondecode(output.definition).States[name], "Next", "END")
       ] == ["PoolStats", "ForecastShards", "Combine", "END"] && (
-      jsondecode(aws_sfn_state_machine.this.definition).States.Combine.End
+      jsondecode(output.definition).States.Combine.End
     )
     error_message = "ShardStats -> PoolStats -> ForecastShards -> Combine (end)."
   }
@@ -52,12 +52,12 @@ run "two_distributed_maps_over_the_shard_list_then_combine" {
   assert {
     condition = alltrue([
       for name in ["ShardStats", "ForecastShards"] : (
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].Type == "Map" &&
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].ItemProcessor.ProcessorConfig.Mode == "DISTRIBUTED" &&
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].ItemReader.Resource == "arn:aws:states:::s3:getObject" &&
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].ItemReader.Parameters["Key.$"] == "$.shard_list_key" &&
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].MaxConcurrency == 4 &&
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].ResultPath == null
+        jsondecode(output.definition).States[name].Type == "Map" &&
+        jsondecode(output.definition).States[name].ItemProcessor.ProcessorConfig.Mode == "DISTRIBUTED" &&
+        jsondecode(output.definition).States[name].ItemReader.Resource == "arn:aws:states:::s3:getObject" &&
+        jsondecode(output.definition).States[name].ItemReader.Parameters["Key.$"] == "$.shard_list_key" &&
+        jsondecode(output.definition).States[name].MaxConcurrency == 4 &&
+        jsondecode(output.definition).States[name].ResultPath == null
       )
     ])
     error_message = "Both maps are Distributed Maps reading the shard list from S3, max_concurrency at a time, discarding their (S3-reported) results."
@@ -66,7 +66,7 @@ run "two_distributed_maps_over_the_shard_list_then_combine" {
   assert {
     condition = [
       for name in ["ShardStats", "ForecastShards"] :
-      jsondecode(aws_sfn_state_machine.this.definition).States[name].ItemProcessor.States.Shard.Parameters.Payload.task
+      jsondecode(output.definition).States[name].ItemProcessor.States.Shard.Parameters.Payload.task
     ] == ["shard_stats", "shard_forecast"]
     error_message = "Each map runs its own task of the function."
   }
@@ -74,9 +74,9 @@ run "two_distributed_maps_over_the_shard_list_then_combine" {
   assert {
     condition = alltrue([
       for name in ["ShardStats", "ForecastShards"] : (
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].ItemProcessor.States.Shard.Parameters.FunctionName == var.function_arn &&
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].ItemProcessor.States.Shard.Parameters.Payload["attempt.$"] == "$$.State.RetryCount" &&
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].ItemProcessor.States.Shard.Retry[1] == {
+        jsondecode(output.definition).States[name].ItemProcessor.States.Shard.Parameters.FunctionName == var.function_arn &&
+        jsondecode(output.definition).States[name].ItemProcessor.States.Shard.Parameters.Payload["attempt.$"] == "$$.State.RetryCount" &&
+        jsondecode(output.definition).States[name].ItemProcessor.States.Shard.Retry[1] == {
           ErrorEquals = ["States.ALL"], IntervalSeconds = 5, MaxAttempts = 2, BackoffRate = 2
         }
       )
@@ -87,8 +87,8 @@ run "two_distributed_maps_over_the_shard_list_then_combine" {
   assert {
     condition = alltrue([
       for name in ["ShardStats", "PoolStats", "ForecastShards", "Combine"] :
-      jsondecode(aws_sfn_state_machine.this.definition).States[name].Catch[0].Next == "RecordFailure"
-    ]) && jsondecode(aws_sfn_state_machine.this.definition).States.RecordFailure.Next == "Failed" && jsondecode(aws_sfn_state_machine.this.definition).States.Failed.Type == "Fail"
+      jsondecode(output.definition).States[name].Catch[0].Next == "RecordFailure"
+    ]) && jsondecode(output.definition).States.RecordFailure.Next == "Failed" && jsondecode(output.definition).States.Failed.Type == "Fail"
     error_message = "Any step failing after its retries records the failure in the manifest, then fails the execution."
   }
 
@@ -106,22 +106,19 @@ run "no_retries_means_no_task_retrier" {
   }
 
   assert {
-    condition     = length(jsondecode(aws_sfn_state_machine.this.definition).States.ForecastShards.ItemProcessor.States.Shard.Retry) == 1
+    condition     = length(jsondecode(output.definition).States.ForecastShards.ItemProcessor.States.Shard.Retry) == 1
     error_message = "shard_retries = 0 keeps only the Lambda service-error retrier."
   }
 }
 
-run "the_role_may_do_exactly_what_the_workflow_needs" {
+
+# The role's shape and the variables' ranges are lambda-workflow's (its tests); here, what it is given.
+run "the_role_invokes_the_predict_function_and_reads_the_shard_lists" {
   command = plan
 
   assert {
-    condition     = jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Principal.Service == "states.amazonaws.com"
-    error_message = "Only Step Functions assumes the role."
-  }
-
-  assert {
     condition = toset(flatten([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : [
+      for s in jsondecode(output.state_machine_role_policy).Statement : [
         for a in flatten([s.Action]) : [for r in flatten([s.Resource]) : "${a} ${r}"]
       ] if s.Sid != "DeliverExecutionLogs"
       ])) == toset([
@@ -131,59 +128,11 @@ run "the_role_may_do_exactly_what_the_workflow_needs" {
       "states:DescribeExecution arn:aws:states:eu-west-1:123456789012:execution:test-shards/*",
       "states:StopExecution arn:aws:states:eu-west-1:123456789012:execution:test-shards/*",
     ])
-    error_message = "The role grants something other than invoking the one function, reading the shard prefix and running its own child executions: ${aws_iam_role_policy.this.policy}"
+    error_message = "The role grants something other than invoking the predict function, reading the shard prefix and running its own child executions: ${output.state_machine_role_policy}"
   }
 
   assert {
-    condition = alltrue([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
-      alltrue([for a in s.Action : startswith(a, "logs:") && !strcontains(a, "*")]) if contains(s.Resource, "*")
-    ])
-    error_message = "Only the log-delivery actions (which have no resource-level permissions) may use Resource \"*\"."
+    condition     = output.log_group_name == "/aws/vendedlogs/states/test-shards" && output.log_group_arn == "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/test-shards"
+    error_message = "The workflow logs to /aws/vendedlogs/states/<name>, whose ARN the stack's logs key names."
   }
-
-  assert {
-    condition     = aws_sfn_state_machine.this.logging_configuration[0].level == "ERROR" && aws_cloudwatch_log_group.this.retention_in_days == 365
-    error_message = "Errors are logged to a log group kept a year."
-  }
-}
-
-run "concurrency_must_be_1_to_1000" {
-  command = plan
-
-  variables {
-    max_concurrency = 0
-  }
-
-  expect_failures = [var.max_concurrency]
-}
-
-run "function_arn_must_be_unqualified" {
-  command = plan
-
-  variables {
-    function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:test-predict:live"
-  }
-
-  expect_failures = [var.function_arn]
-}
-
-run "shard_prefix_must_end_in_a_slash" {
-  command = plan
-
-  variables {
-    shard_key_prefix = "shards*"
-  }
-
-  expect_failures = [var.shard_key_prefix]
-}
-
-run "log_level_is_an_enum" {
-  command = plan
-
-  variables {
-    log_level = "DEBUG"
-  }
-
-  expect_failures = [var.log_level]
 }

@@ -18,7 +18,7 @@ mock_provider "aws" {
 }
 
 override_resource {
-  target          = aws_cloudwatch_log_group.this
+  target          = module.workflow.aws_cloudwatch_log_group.this
   override_during = plan
   values          = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/test-ingest" }
 }
@@ -35,27 +35,27 @@ run "validate_check_verdict_then_merge_or_reject" {
   command = plan
 
   assert {
-    condition     = jsondecode(aws_sfn_state_machine.this.definition).StartAt == "ValidateShards"
+    condition     = jsondecode(output.definition).StartAt == "ValidateShards"
     error_message = "The workflow starts by validating the shards."
   }
 
   assert {
     condition = [
       for name in ["ValidateShards", "CheckPartitions", "Verdict", "MergePartitions"] :
-      jsondecode(aws_sfn_state_machine.this.definition).States[name].Next
+      jsondecode(output.definition).States[name].Next
       ] == ["CheckPartitions", "Verdict", "Accepted", "Finish"] && (
-      jsondecode(aws_sfn_state_machine.this.definition).States.Finish.End
+      jsondecode(output.definition).States.Finish.End
     )
     error_message = "ValidateShards -> CheckPartitions -> Verdict -> Accepted? -> MergePartitions -> Finish (end)."
   }
 
   assert {
     condition = (
-      jsondecode(aws_sfn_state_machine.this.definition).States.Accepted.Choices[0] == {
+      jsondecode(output.definition).States.Accepted.Choices[0] == {
         Variable = "$.verdict.accepted", BooleanEquals = true, Next = "MergePartitions"
       } &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.Accepted.Default == "Rejected" &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.Rejected.Type == "Succeed"
+      jsondecode(output.definition).States.Accepted.Default == "Rejected" &&
+      jsondecode(output.definition).States.Rejected.Type == "Succeed"
     )
     error_message = "Only an accepted file reaches MergePartitions: a rejected one ends before any history write."
   }
@@ -63,12 +63,12 @@ run "validate_check_verdict_then_merge_or_reject" {
   assert {
     condition = alltrue([
       for name, list in { ValidateShards = "$.shard_list_key", CheckPartitions = "$.partition_list_key", MergePartitions = "$.partition_list_key" } : (
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].Type == "Map" &&
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].ItemProcessor.ProcessorConfig.Mode == "DISTRIBUTED" &&
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].ItemReader.Resource == "arn:aws:states:::s3:getObject" &&
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].ItemReader.Parameters["Key.$"] == list &&
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].MaxConcurrency == 4 &&
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].ResultPath == null
+        jsondecode(output.definition).States[name].Type == "Map" &&
+        jsondecode(output.definition).States[name].ItemProcessor.ProcessorConfig.Mode == "DISTRIBUTED" &&
+        jsondecode(output.definition).States[name].ItemReader.Resource == "arn:aws:states:::s3:getObject" &&
+        jsondecode(output.definition).States[name].ItemReader.Parameters["Key.$"] == list &&
+        jsondecode(output.definition).States[name].MaxConcurrency == 4 &&
+        jsondecode(output.definition).States[name].ResultPath == null
       )
     ])
     error_message = "The three maps are Distributed Maps reading their list from S3, max_concurrency at a time, discarding their (S3-reported) results."
@@ -77,7 +77,7 @@ run "validate_check_verdict_then_merge_or_reject" {
   assert {
     condition = [
       for name in ["ValidateShards", "CheckPartitions", "MergePartitions"] :
-      jsondecode(aws_sfn_state_machine.this.definition).States[name].ItemProcessor.States.Task.Parameters.Payload.task
+      jsondecode(output.definition).States[name].ItemProcessor.States.Task.Parameters.Payload.task
     ] == ["validate_shard", "check_partition", "merge_partition"]
     error_message = "Each map runs its own task of the function."
   }
@@ -85,9 +85,9 @@ run "validate_check_verdict_then_merge_or_reject" {
   assert {
     condition = alltrue([
       for name in ["ValidateShards", "CheckPartitions", "MergePartitions"] : (
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].ItemProcessor.States.Task.Parameters.FunctionName == var.function_arn &&
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].ItemProcessor.States.Task.Parameters.Payload["attempt.$"] == "$$.State.RetryCount" &&
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].ItemProcessor.States.Task.Retry[1] == {
+        jsondecode(output.definition).States[name].ItemProcessor.States.Task.Parameters.FunctionName == var.function_arn &&
+        jsondecode(output.definition).States[name].ItemProcessor.States.Task.Parameters.Payload["attempt.$"] == "$$.State.RetryCount" &&
+        jsondecode(output.definition).States[name].ItemProcessor.States.Task.Retry[1] == {
           ErrorEquals = ["States.ALL"], IntervalSeconds = 5, MaxAttempts = 2, BackoffRate = 2
         }
       )
@@ -98,8 +98,8 @@ run "validate_check_verdict_then_merge_or_reject" {
   assert {
     condition = [
       for name in ["Verdict", "Finish", "RecordFailure"] : [
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].Parameters.Payload.task,
-        jsondecode(aws_sfn_state_machine.this.definition).States[name].Parameters.Payload["execution.$"],
+        jsondecode(output.definition).States[name].Parameters.Payload.task,
+        jsondecode(output.definition).States[name].Parameters.Payload["execution.$"],
       ]
     ] == [["verdict", "$$.Execution.Id"], ["finish", "$$.Execution.Id"], ["fail", "$$.Execution.Id"]]
     error_message = "The tasks that write the run's outcome name their execution, so a stale one cannot overwrite it."
@@ -108,8 +108,8 @@ run "validate_check_verdict_then_merge_or_reject" {
   assert {
     condition = alltrue([
       for name in ["ValidateShards", "CheckPartitions", "Verdict", "MergePartitions", "Finish"] :
-      jsondecode(aws_sfn_state_machine.this.definition).States[name].Catch[0].Next == "RecordFailure"
-    ]) && jsondecode(aws_sfn_state_machine.this.definition).States.RecordFailure.Next == "Failed" && jsondecode(aws_sfn_state_machine.this.definition).States.Failed.Type == "Fail"
+      jsondecode(output.definition).States[name].Catch[0].Next == "RecordFailure"
+    ]) && jsondecode(output.definition).States.RecordFailure.Next == "Failed" && jsondecode(output.definition).States.Failed.Type == "Fail"
     error_message = "Any step failing after its retries records the failure in the manifest, then fails the execution."
   }
 
@@ -127,22 +127,19 @@ run "no_retries_means_no_task_retrier" {
   }
 
   assert {
-    condition     = length(jsondecode(aws_sfn_state_machine.this.definition).States.ValidateShards.ItemProcessor.States.Task.Retry) == 1
+    condition     = length(jsondecode(output.definition).States.ValidateShards.ItemProcessor.States.Task.Retry) == 1
     error_message = "task_retries = 0 keeps only the Lambda service-error retrier."
   }
 }
 
-run "the_role_may_do_exactly_what_the_workflow_needs" {
+
+# The role's shape and the variables' ranges are lambda-workflow's (its tests); here, what it is given.
+run "the_role_invokes_the_etl_function_and_reads_the_ingest_lists" {
   command = plan
 
   assert {
-    condition     = jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Principal.Service == "states.amazonaws.com"
-    error_message = "Only Step Functions assumes the role."
-  }
-
-  assert {
     condition = toset(flatten([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : [
+      for s in jsondecode(output.state_machine_role_policy).Statement : [
         for a in flatten([s.Action]) : [for r in flatten([s.Resource]) : "${a} ${r}"]
       ] if s.Sid != "DeliverExecutionLogs"
       ])) == toset([
@@ -152,69 +149,11 @@ run "the_role_may_do_exactly_what_the_workflow_needs" {
       "states:DescribeExecution arn:aws:states:eu-west-1:123456789012:execution:test-ingest/*",
       "states:StopExecution arn:aws:states:eu-west-1:123456789012:execution:test-ingest/*",
     ])
-    error_message = "The role grants something other than invoking the one function, reading the ingest prefix and running its own child executions: ${aws_iam_role_policy.this.policy}"
+    error_message = "The role grants something other than invoking the ETL function, reading the ingest prefix and running its own child executions: ${output.state_machine_role_policy}"
   }
 
   assert {
-    condition = alltrue([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
-      alltrue([for a in s.Action : startswith(a, "logs:") && !strcontains(a, "*")]) if contains(s.Resource, "*")
-    ])
-    error_message = "Only the log-delivery actions (which have no resource-level permissions) may use Resource \"*\"."
+    condition     = output.log_group_name == "/aws/vendedlogs/states/test-ingest" && output.log_group_arn == "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/test-ingest"
+    error_message = "The workflow logs to /aws/vendedlogs/states/<name>, whose ARN the stack's logs key names."
   }
-
-  assert {
-    condition     = aws_sfn_state_machine.this.logging_configuration[0].level == "ERROR" && aws_cloudwatch_log_group.this.retention_in_days == 365
-    error_message = "Errors are logged to a log group kept a year."
-  }
-}
-
-run "concurrency_must_be_1_to_1000" {
-  command = plan
-
-  variables {
-    max_concurrency = 0
-  }
-
-  expect_failures = [var.max_concurrency]
-}
-
-run "function_arn_must_be_unqualified" {
-  command = plan
-
-  variables {
-    function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:test-etl:live"
-  }
-
-  expect_failures = [var.function_arn]
-}
-
-run "list_prefix_must_end_in_a_slash" {
-  command = plan
-
-  variables {
-    list_key_prefix = "ingest*"
-  }
-
-  expect_failures = [var.list_key_prefix]
-}
-
-run "retries_must_be_0_to_5" {
-  command = plan
-
-  variables {
-    task_retries = 6
-  }
-
-  expect_failures = [var.task_retries]
-}
-
-run "log_level_is_an_enum" {
-  command = plan
-
-  variables {
-    log_level = "DEBUG"
-  }
-
-  expect_failures = [var.log_level]
 }

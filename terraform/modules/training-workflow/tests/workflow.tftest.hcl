@@ -18,15 +18,15 @@ mock_provider "aws" {
 }
 
 override_resource {
-  target          = aws_cloudwatch_log_group.this
+  target          = module.workflow.aws_cloudwatch_log_group.this
   override_during = plan
   values          = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/test-retraining" }
 }
 
 override_resource {
-  target          = aws_sfn_state_machine.this
+  target          = module.workflow.aws_sfn_state_machine.this
   override_during = plan
-  values          = { arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:test-retraining" }
+  values          = { arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:test-retraining", id = "arn:aws:states:eu-west-1:123456789012:stateMachine:test-retraining" }
 }
 
 variables {
@@ -40,45 +40,45 @@ run "scan_train_gate_then_promote_or_reject" {
   command = plan
 
   assert {
-    condition     = jsondecode(aws_sfn_state_machine.this.definition).StartAt == "Plan"
+    condition     = jsondecode(output.definition).StartAt == "Plan"
     error_message = "The workflow starts by naming the run and its Scan segments."
   }
 
   assert {
     condition = [
       for name in ["Plan", "ScanHistory", "Train", "Gate"] :
-      lookup(jsondecode(aws_sfn_state_machine.this.definition).States[name], "Next", "CHOICE")
+      lookup(jsondecode(output.definition).States[name], "Next", "CHOICE")
     ] == ["ScanHistory", "Train", "Gate", "CHOICE"]
     error_message = "Plan -> ScanHistory -> Train -> Gate."
   }
 
   assert {
     condition = (
-      jsondecode(aws_sfn_state_machine.this.definition).States.Plan.Parameters.segments == [0, 1, 2, 3] &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.Plan.Parameters.total_segments == 4 &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.Plan.Parameters["run_id.$"] == "$$.Execution.Name"
+      jsondecode(output.definition).States.Plan.Parameters.segments == [0, 1, 2, 3] &&
+      jsondecode(output.definition).States.Plan.Parameters.total_segments == 4 &&
+      jsondecode(output.definition).States.Plan.Parameters["run_id.$"] == "$$.Execution.Name"
     )
     error_message = "One Scan segment per index 0..scan_segments-1; the run id is the execution's name."
   }
 
   assert {
     condition = (
-      jsondecode(aws_sfn_state_machine.this.definition).States.ScanHistory.Type == "Map" &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.ScanHistory.ItemsPath == "$.segments" &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.ScanHistory.ItemProcessor.States.Scan.Parameters.Payload.task == "scan" &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.ScanHistory.ItemProcessor.States.Scan.Parameters.FunctionName == var.function_arn &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.ScanHistory.ResultPath == null
+      jsondecode(output.definition).States.ScanHistory.Type == "Map" &&
+      jsondecode(output.definition).States.ScanHistory.ItemsPath == "$.segments" &&
+      jsondecode(output.definition).States.ScanHistory.ItemProcessor.States.Scan.Parameters.Payload.task == "scan" &&
+      jsondecode(output.definition).States.ScanHistory.ItemProcessor.States.Scan.Parameters.FunctionName == var.function_arn &&
+      jsondecode(output.definition).States.ScanHistory.ResultPath == null
     )
     error_message = "ScanHistory maps the scan task of the training function over the segments."
   }
 
   assert {
     condition = (
-      jsondecode(aws_sfn_state_machine.this.definition).States.Gate.Type == "Choice" &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.Gate.Choices[0].Variable == "$.challenger.promote" &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.Gate.Choices[0].BooleanEquals == true &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.Gate.Choices[0].Next == "Promote" &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.Gate.Default == "Reject"
+      jsondecode(output.definition).States.Gate.Type == "Choice" &&
+      jsondecode(output.definition).States.Gate.Choices[0].Variable == "$.challenger.promote" &&
+      jsondecode(output.definition).States.Gate.Choices[0].BooleanEquals == true &&
+      jsondecode(output.definition).States.Gate.Choices[0].Next == "Promote" &&
+      jsondecode(output.definition).States.Gate.Default == "Reject"
     )
     error_message = "The gate promotes only on the train step's decision; anything else is a rejection."
   }
@@ -86,7 +86,7 @@ run "scan_train_gate_then_promote_or_reject" {
   assert {
     condition = [
       for name in ["Train", "Promote", "Reject"] :
-      jsondecode(aws_sfn_state_machine.this.definition).States[name].Parameters.Payload.task
+      jsondecode(output.definition).States[name].Parameters.Payload.task
     ] == ["train", "promote", "reject"]
     error_message = "Each step runs its own task of the training function."
   }
@@ -94,13 +94,13 @@ run "scan_train_gate_then_promote_or_reject" {
   assert {
     condition = alltrue([
       for name in ["ScanHistory", "Train", "Promote", "Reject"] :
-      jsondecode(aws_sfn_state_machine.this.definition).States[name].Catch[0].Next == "RecordFailure"
-    ]) && jsondecode(aws_sfn_state_machine.this.definition).States.RecordFailure.Next == "Failed" && jsondecode(aws_sfn_state_machine.this.definition).States.Failed.Type == "Fail"
+      jsondecode(output.definition).States[name].Catch[0].Next == "RecordFailure"
+    ]) && jsondecode(output.definition).States.RecordFailure.Next == "Failed" && jsondecode(output.definition).States.Failed.Type == "Fail"
     error_message = "Every step's failure is recorded, then the execution fails (ExecutionsFailed, the alarm's metric)."
   }
 
   assert {
-    condition = jsondecode(aws_sfn_state_machine.this.definition).States.Train.Retry[1] == {
+    condition = jsondecode(output.definition).States.Train.Retry[1] == {
       ErrorEquals = ["States.ALL"], IntervalSeconds = 10, MaxAttempts = 1, BackoffRate = 2
     }
     error_message = "A failed task is retried task_retries times."
@@ -141,7 +141,7 @@ run "execution_role_only_invokes_the_training_function" {
 
   assert {
     condition = [
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Resource if s.Sid != "DeliverExecutionLogs"
+      for s in jsondecode(output.state_machine_role_policy).Statement : s.Resource if s.Sid != "DeliverExecutionLogs"
     ] == [[var.function_arn]]
     error_message = "Apart from log delivery (no resource-level permissions), the state machine may only invoke the training function."
   }
@@ -208,25 +208,25 @@ run "train_step_on_aws_batch_then_read_the_decision" {
 
   assert {
     condition = (
-      jsondecode(aws_sfn_state_machine.this.definition).States.Train.Resource == "arn:aws:states:::batch:submitJob.sync" &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.Train.Parameters.JobQueue == var.batch_job_queue_arn &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.Train.Next == "ReadDecision" &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.ReadDecision.Parameters.Payload.task == "decision" &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.ReadDecision.Next == "Gate"
+      jsondecode(output.definition).States.Train.Resource == "arn:aws:states:::batch:submitJob.sync" &&
+      jsondecode(output.definition).States.Train.Parameters.JobQueue == var.batch_job_queue_arn &&
+      jsondecode(output.definition).States.Train.Next == "ReadDecision" &&
+      jsondecode(output.definition).States.ReadDecision.Parameters.Payload.task == "decision" &&
+      jsondecode(output.definition).States.ReadDecision.Next == "Gate"
     )
     error_message = "On Batch the train step is a .sync job; the training function then reads its decision for the Gate."
   }
 
   assert {
     condition = [
-      for e in jsondecode(aws_sfn_state_machine.this.definition).States.Train.Parameters.ContainerOverrides.Environment : e.Name
+      for e in jsondecode(output.definition).States.Train.Parameters.ContainerOverrides.Environment : e.Name
     ] == ["RUN_ID", "TOTAL_SEGMENTS", "TRIGGER"]
     error_message = "The job gets the run through its environment."
   }
 
   assert {
     condition = contains(
-      [for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Sid], "SubmitTheTrainJob"
+      [for s in jsondecode(output.state_machine_role_policy).Statement : s.Sid], "SubmitTheTrainJob"
     )
     error_message = "The execution role may submit the train job."
   }
@@ -237,8 +237,8 @@ run "lambda_runner_has_no_batch_state_or_permission" {
 
   assert {
     condition = (
-      !contains(keys(jsondecode(aws_sfn_state_machine.this.definition).States), "ReadDecision") &&
-      length([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s if startswith(s.Sid, "SubmitTheTrainJob")]) == 0
+      !contains(keys(jsondecode(output.definition).States), "ReadDecision") &&
+      length([for s in jsondecode(output.state_machine_role_policy).Statement : s if startswith(s.Sid, "SubmitTheTrainJob")]) == 0
     )
     error_message = "The Lambda path has no unreachable ReadDecision state and no Batch permissions."
   }
@@ -251,5 +251,5 @@ run "batch_runner_needs_its_queue_and_definition" {
     train_runner = "batch"
   }
 
-  expect_failures = [aws_sfn_state_machine.this]
+  expect_failures = [output.state_machine_arn]
 }
