@@ -104,8 +104,8 @@ module "workflow" {
   task_retries           = var.task_retries
   retry_interval_seconds = var.retry_interval_seconds
 
+  # Execution data is logged: task inputs and outputs are run ids, buckets, key prefixes and indices, no data.
   log_level                   = var.log_level
-  include_execution_data      = true # task inputs and outputs are run ids, buckets, key prefixes and indices: no data
   log_retention_days          = var.log_retention_days
   cloudwatch_logs_kms_key_arn = var.cloudwatch_logs_kms_key_arn
 

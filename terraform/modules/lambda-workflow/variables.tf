@@ -149,12 +149,6 @@ variable "log_level" {
   }
 }
 
-variable "include_execution_data" {
-  description = "Whether logged events carry the states' input and output. True suits workflows that pass ids, keys and counts, not data: say so in the caller."
-  type        = bool
-  default     = true
-}
-
 variable "log_retention_days" {
   description = "Retention of the log group in days (a value CloudWatch Logs accepts; 0 means never expire)."
   type        = number
