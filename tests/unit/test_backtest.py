@@ -110,6 +110,11 @@ def test_two_weeks_of_history_train_on_origins_of_every_weekday(generated: Gener
     origins = pd.to_datetime(result.model.metadata["training_window"]["origins"])
     assert set(origins.day_of_week) == set(range(7))
     assert result.report["model"]["nwrmsle"] < result.report["baselines"]["dow_mean"]
+    # Early stopping judged the rounds on the last days, although every target of two weeks falls
+    # in the usual 16-day window: before, that left no validation and boosting ran blind.
+    validation = result.model.metadata["validation"]
+    assert validation["rows"] > 0 and 0 < validation["nwrmsle"] < 2
+    assert validation["window"][1] == str(cutoff.date())
 
 
 def test_history_below_the_minimum_falls_back_to_moving_median_and_says_so(

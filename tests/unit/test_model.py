@@ -12,7 +12,13 @@ import pytest
 from grocery_forecast.contract.reference import Reference
 from grocery_forecast.forecasting.datagen import GeneratedData
 from grocery_forecast.forecasting.features import feature_names
-from grocery_forecast.forecasting.model import ForecastModel, ModelMismatchError, panel_sha256
+from grocery_forecast.forecasting.model import (
+    MAX_VALID_SHARE,
+    ForecastModel,
+    ModelMismatchError,
+    _validation_rows,
+    panel_sha256,
+)
 
 
 def _targets(data: GeneratedData) -> pd.DataFrame:
@@ -139,3 +145,16 @@ def test_horizons_outside_the_trained_range_are_refused(
         trained.predict(generated.panel, end, targets, generated.reference)
     with pytest.raises(RuntimeError, match="not trained"):
         ForecastModel().predict(generated.panel, end, targets, generated.reference)
+
+
+def test_the_validation_window_shrinks_on_a_short_history_to_leave_rows_to_train_on() -> None:
+    # A long history: targets over 200 days, the last 16 days validate.
+    long = np.repeat(np.arange(200), 10)
+    assert np.array_equal(_validation_rows(long, 199, 16), long > 183)
+    # Three weeks: every target lies in the last 16 days; the window shrinks to the latest days
+    # that hold at most half the rows, and is a split in time (no day on both sides).
+    short = np.concatenate([np.full(k, d) for d, k in zip(range(8, 21), range(1, 14), strict=True)])
+    valid = _validation_rows(short, 20, 16)
+    assert 0 < valid.mean() <= MAX_VALID_SHARE and (~valid).any()
+    assert short[valid].min() > short[~valid].max()
+    assert not _validation_rows(short, 20, 0).any()

@@ -201,6 +201,29 @@ def _training_origins(panel: SalesPanel, end: pd.Timestamp, config: TrainConfig)
     return origins
 
 
+#: The largest share of training rows the validation window may hold. On a short history every
+#: target falls within the last ``valid_days``, which left nothing to train on but all rows, and
+#: boosting without early stopping overfits a few hundred series badly (500 rounds on three weeks of
+#: the 500-series hard sets: 0.6016, against 0.5747 with this window; see the README).
+MAX_VALID_SHARE = 0.5
+
+
+def _validation_rows(target_day: np.ndarray, end: int, valid_days: int) -> np.ndarray:
+    """Rows whose target falls in the last ``valid_days`` days, or in fewer on a short history.
+
+    The window shrinks (down to one day) until it holds at most :data:`MAX_VALID_SHARE` of the
+    rows, so early stopping always has later days to judge earlier ones by: a split in time, as
+    serving meets it, never rows of the same days on both sides.
+    """
+    if valid_days <= 0 or len(target_day) == 0:
+        return np.zeros(len(target_day), bool)
+    for days in range(valid_days, 0, -1):
+        valid = target_day > end - days
+        if valid.mean() <= MAX_VALID_SHARE:
+            return valid
+    return np.zeros(len(target_day), bool)
+
+
 def _training_set(
     panel: SalesPanel,
     end: pd.Timestamp,
@@ -263,11 +286,7 @@ def _training_set(
         if progress is not None:
             progress(f"origin {origin.date()}: {n:,} rows")
     weight = reference.perishable_weights(panel.items[series_all]).astype(np.float32)
-    valid = (
-        target_day > panel.day_index(end) - config.valid_days
-        if config.valid_days > 0
-        else np.zeros(total, bool)
-    )
+    valid = _validation_rows(target_day, panel.day_index(end), config.valid_days)
     return _TrainingSet(x, y, weight, horizon, valid, origins)
 
 
