@@ -1027,6 +1027,8 @@ def _summarise(ctx: TaskContext, plan: Mapping[str, Any], manifest: RunManifest)
             "partition": n,
             "rows": c.get("rows", 0),
             "series": c.get("series", 0),
+            # rows of each sub-bucket (what the check and merge held at once)
+            "buckets": c.get("buckets", []),
             "check": entry(c, ()),
             "merge": entry(m, ("buckets_written", "buckets_existing")),
         }
