@@ -145,6 +145,8 @@ def test_the_same_series_uploaded_again_gzipped_with_new_values_replace_every_da
     ingest = run.ingest or {}
     assert ingest["shard_count"] >= 3
     assert run.rows_in == len(again) == sum(s["rows"] for s in ingest["shards"])
+    # AND the plan read the gzip trailer's size (a 4-byte ranged GET) before splitting: it is the file's
+    assert ingest["gzip_trailer_bytes"] == ingest["plain_bytes"] == plain.stat().st_size
     # AND history holds the new values on every day (the newer upload wins each one)
     np.testing.assert_array_equal(_history(history, again), _expected(again))
 

@@ -573,6 +573,7 @@ def test_a_gzip_too_large_to_split_in_time_is_refused_from_its_trailer(
         deadline=time.time() + 10,
     ).to_dict()
     assert run["status"] == "started" and run["ingest"]["plain_bytes"] == len(text)
+    assert run["ingest"]["gzip_trailer_bytes"] == len(text)
 
 
 def test_a_split_that_reaches_its_deadline_stops_with_a_rejection() -> None:

@@ -328,15 +328,16 @@ def start(
     size = int(obj.get("ContentLength", 0))
     body = obj["Body"]
     head = body.read(2) if size else b""
+    estimate = None  # a .csv.gz's decompressed size from its trailer
     if head[:2] == b"\x1f\x8b":
         stop_at = None
         if deadline is not None:
             budget = GZIP_SPLIT_TIME_SHARE * max(0.0, deadline - time.time())
             stop_at = time.time() + budget
-            plain = _gzip_plain_size(s3, obj, manifest)
-            if plain is not None and plain > budget * GZIP_SPLIT_BYTES_PER_SECOND:
+            estimate = _gzip_plain_size(s3, obj, manifest)
+            if estimate is not None and estimate > budget * GZIP_SPLIT_BYTES_PER_SECOND:
                 body.close()
-                raise _too_slow_to_split(key, plain, budget, estimated=True)
+                raise _too_slow_to_split(key, estimate, budget, estimated=True)
         header, kind, parts = split_gzip(
             s3, _Prefixed(head, body), processed_bucket, base, key, settings.shard_bytes, stop_at
         )
@@ -456,6 +457,7 @@ def start(
             "buckets": buckets,
             "bucket_rows": settings.bucket_rows,
             "plain_bytes": plain_bytes,
+            **({"gzip_trailer_bytes": estimate} if estimate is not None else {}),
             "shard_bytes": settings.shard_bytes,
             "plan": {"peak_memory_mb": peak_memory_mb(), "seconds": round(time.perf_counter() - started, 3)},
         },
