@@ -26,6 +26,8 @@ BENCH_SHARD_ROWS ?= 2000000
 # Production's ingest shard size (128 MiB) and a partition count for the 2-core machine (BENCH=year)
 BENCH_INGEST_SHARD_BYTES ?= 134217728
 BENCH_INGEST_PARTITIONS ?= 8
+# Rows per sub-bucket of a partition task: 0 derives it from the ETL's memory, as on AWS
+BENCH_INGEST_BUCKET_ROWS ?= 0
 BENCH         ?=
 
 export AWS_ACCESS_KEY_ID     ?= test
@@ -232,6 +234,7 @@ bench-training-full: venv
 bench: export TF_VAR_forecast_shard_rows := $(BENCH_SHARD_ROWS)
 bench: export TF_VAR_ingest_shard_bytes := $(BENCH_INGEST_SHARD_BYTES)
 bench: export TF_VAR_ingest_partitions := $(BENCH_INGEST_PARTITIONS)
+bench: export TF_VAR_ingest_bucket_rows := $(BENCH_INGEST_BUCKET_ROWS)
 bench: up
 	@$(PY) -m scripts.bench.run $(if $(BENCH),--only $(BENCH))
 

@@ -79,6 +79,12 @@ def test_a_multi_shard_upload_stores_exactly_the_file(uploaded, history) -> None
     assert sum(s["rows"] for s in ingest["shards"]) == len(frame) == run.rows_in
     assert [p["merge"]["status"] for p in ingest["partition_runs"]] == ["succeeded"] * 4
     assert sum(p["rows"] for p in ingest["partition_runs"]) == len(frame)
+    # AND each partition was checked and merged in sub-buckets (the local root's ingest_bucket_rows,
+    # 20,000, against the file's 3.5 MB counted at 18 bytes a row), none over the limit
+    assert ingest["buckets"] > 1 and ingest["bucket_rows"] == 20_000
+    for p in ingest["partition_runs"]:
+        assert len(p["buckets"]) == ingest["buckets"] and sum(p["buckets"]) == p["rows"]
+        assert sum(1 for rows in p["buckets"] if rows) > 1 and max(p["buckets"]) <= ingest["bucket_rows"]
     assert run.series == STORES * ITEMS and run.date_range == [str(frame["date"].min().date()), "2017-08-15"]
     # AND history holds exactly the file's rows, as the single path stores them
     np.testing.assert_array_equal(_history(history, frame), _expected(frame))
@@ -139,6 +145,8 @@ def test_the_same_series_uploaded_again_gzipped_with_new_values_replace_every_da
     ingest = run.ingest or {}
     assert ingest["shard_count"] >= 3
     assert run.rows_in == len(again) == sum(s["rows"] for s in ingest["shards"])
+    # AND the plan read the gzip trailer's size (a 4-byte ranged GET) before splitting: it is the file's
+    assert ingest["gzip_trailer_bytes"] == ingest["plain_bytes"] == plain.stat().st_size
     # AND history holds the new values on every day (the newer upload wins each one)
     np.testing.assert_array_equal(_history(history, again), _expected(again))
 

@@ -70,5 +70,7 @@ def test_each_invocation_of_a_sharded_ingest_is_held_to_80_percent_of_the_etl_fu
     }
     problems = violations(run, LIMITS)
     assert len(problems) == 2, problems
-    assert "ingest partition 3 merge peaked at 1700 MB" in problems[0] and "80%" in problems[0]
-    assert "ingest plan ran 250 s" in problems[1] and "ingest_shard_bytes" in problems[1]
+    assert "ingest plan ran 250 s" in problems[0] and "ingest_shard_bytes" in problems[0]
+    # a partition task holds one sub-bucket at a time: the remedy is a smaller ingest_bucket_rows
+    assert "ingest partition 3 merge peaked at 1700 MB" in problems[1] and "80%" in problems[1]
+    assert "ingest_bucket_rows" in problems[1]

@@ -8,6 +8,7 @@ checked in seconds on many shard sizes.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import re
 from typing import Any
@@ -66,13 +67,16 @@ def _store() -> DynamoHistoryStore:
     return DynamoHistoryStore(FakeDynamo(), "history", max_workers=1, sleep=lambda s: None)
 
 
-def _config(shard_bytes: int, partitions: int = 4) -> EtlConfig:
+def _config(shard_bytes: int, partitions: int = 4, bucket_rows: int = 10**7) -> EtlConfig:
     return EtlConfig(
         PROCESSED,
         OUTPUT,
         horizon=16,
         ingest=IngestSettings(
-            shard_bytes, partitions, "arn:aws:states:us-east-1:000000000000:stateMachine:ingest"
+            shard_bytes,
+            partitions,
+            "arn:aws:states:us-east-1:000000000000:stateMachine:ingest",
+            bucket_rows,
         ),
         fault_marker="fault",
     )
@@ -129,9 +133,11 @@ def _history(store: DynamoHistoryStore, frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(panel.sales).fillna(-999)
 
 
-@pytest.mark.parametrize("shard_bytes", [97, 400, 1500])
+@pytest.mark.parametrize(("shard_bytes", "bucket_rows"), [(97, 10**7), (400, 10**7), (1500, 10**7), (400, 5)])
 @pytest.mark.parametrize("gz", [False, True])
-def test_a_sharded_upload_stores_exactly_what_the_single_path_stores(shard_bytes: int, gz: bool) -> None:
+def test_a_sharded_upload_stores_exactly_what_the_single_path_stores(
+    shard_bytes: int, bucket_rows: int, gz: bool
+) -> None:
     text = _sales()
     body = gzip.compress(text.encode()) if gz else text.encode()
     key = "uploads/big.csv.gz" if gz else "uploads/big.csv"
@@ -141,8 +147,9 @@ def test_a_sharded_upload_stores_exactly_what_the_single_path_stores(shard_bytes
     assert single["status"] == "forecasting" and "ingest" not in single
 
     s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
-    planned = _upload(s3, store, key, body, _config(shard_bytes), sfn)
+    planned = _upload(s3, store, key, body, _config(shard_bytes, bucket_rows=bucket_rows), sfn)
     assert planned["status"] == "started" and planned["ingest"]["shard_count"] > 1
+    assert (planned["ingest"]["buckets"] > 1) == (bucket_rows == 5)
     assert _drive(s3, store, sfn)["state"] == "Finished"
 
     run = json.loads(s3.objects[(OUTPUT, f"runs/{planned['run_id']}.json")]["data"])
@@ -387,3 +394,195 @@ def test_past_the_sharded_size_bound_is_still_rejected(monkeypatch: pytest.Monke
     run = _upload(s3, store, "uploads/dense.csv", _sales().encode(), _limited(10**9), sfn)
     assert run["status"] == "rejected" and "larger than 1,000 bytes" in run["errors"][0]
     assert not sfn.started and store.date_range() is None
+
+
+# -- a partition's check and merge in sub-buckets ------------------------------------------------
+
+
+def _parts(s3: FakeS3, base: str) -> dict[tuple[int, int], pd.DataFrame]:
+    """Every part the shards wrote, by (partition, sub-bucket), the shards' rows concatenated."""
+    found: dict[tuple[int, int], list[pd.DataFrame]] = {}
+    for bucket, key in s3.objects:
+        hit = re.fullmatch(re.escape(base) + r"parts/p-(\d+)/b-(\d+)/s-\d+\.npz", key)
+        if bucket == PROCESSED and hit:
+            found.setdefault((int(hit[1]), int(hit[2])), []).append(ingest._get_rows(s3, bucket, key))
+    return {k: pd.concat(v, ignore_index=True) for k, v in found.items()}
+
+
+def test_a_big_file_is_checked_and_merged_in_sub_buckets_each_series_in_one() -> None:
+    text = _sales(days=2, stores=20, items=50)  # 2,000 rows, 1,000 series
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    leases: list[int] = []
+    lock = store.writer_lock
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        leases.append(kwargs["partition"])
+        return lock(*args, **kwargs)
+
+    store.writer_lock = recording  # type: ignore[method-assign]
+    planned = _upload(s3, store, "uploads/big.csv", text.encode(), _config(8000, 2, bucket_rows=200), sfn)
+    buckets = planned["ingest"]["buckets"]
+    # 2,000 rows, 200 a sub-bucket, 2 partitions: the plan's bound (bytes / 18 rows) asks for more
+    assert buckets >= 6, buckets
+    assert _drive(s3, store, sfn)["state"] == "Finished"
+    parts = _parts(s3, sfn.started[-1]["base"])
+    assert len({b for _, b in parts}) > 1
+    # every sub-bucket within its limit, every series in exactly one (partition, sub-bucket)
+    assert max(len(f) for f in parts.values()) <= 200
+    owner: dict[tuple[int, int], tuple[int, int]] = {}
+    for where, frame in parts.items():
+        for series in frame[["store_nbr", "item_nbr"]].drop_duplicates().itertuples(index=False):
+            assert owner.setdefault(tuple(series), where) == where, (
+                f"{series} in {owner[tuple(series)]} and {where}"
+            )
+    assert len(owner) == 1000
+    run = _run(s3, planned["run_id"])
+    assert run["rows_in"] == 2000 and run["series"] == 1000
+    # the merge of a partition takes its lease once for all its sub-buckets
+    assert sorted(leases) == [0, 1]
+    frame = pd.read_csv(pd.io.common.StringIO(text))
+    single_store = _store()
+    _upload(FakeS3(versioned=(RAW,)), single_store, "uploads/big.csv", text.encode(), _config(0), FakeSfn())
+    pd.testing.assert_frame_equal(_history(store, frame), _history(single_store, frame))
+
+
+def test_a_duplicate_in_two_shards_of_one_sub_bucket_is_found_naming_both_lines() -> None:
+    text = _sales(days=2, stores=20, items=50)
+    lines = text.splitlines(keepends=True)
+    copied = 3  # file line 3, copied to the end: another shard
+    body = "".join([*lines, lines[copied - 1]]).encode()
+    last_line = len(lines) + 1
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    planned = _upload(s3, store, "uploads/dup.csv", body, _config(8000, 2, bucket_rows=200), sfn)
+    assert planned["ingest"]["buckets"] > 1 and planned["ingest"]["shard_count"] > 2
+    assert _drive(s3, store, sfn)["state"] == "Rejected"
+    run = _run(s3, planned["run_id"])
+    report = json.loads(s3.objects[(OUTPUT, run["report"].split("/", 3)[3])]["data"])
+    assert report["problem_count"] == 1
+    assert report["problems"][0]["line"] == last_line
+    assert f"first seen on line {copied}" in report["problems"][0]["expected"]
+    assert store.date_range() is None
+
+
+def test_duplicates_in_several_sub_buckets_are_all_counted_and_listed_in_line_order() -> None:
+    lines = _sales(days=2, stores=20, items=50).splitlines(keepends=True)
+    copies = [2, 50, 300, 700]
+    body = "".join([*lines, *(lines[c - 1] for c in reversed(copies))]).encode()
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    planned = _upload(s3, store, "uploads/dups.csv", body, _config(8000, 2, bucket_rows=200), sfn)
+    assert _drive(s3, store, sfn)["state"] == "Rejected"
+    report = json.loads(s3.objects[(OUTPUT, _run(s3, planned["run_id"])["report"].split("/", 3)[3])]["data"])
+    assert report["problem_count"] == 4
+    assert [p["line"] for p in report["problems"]] == list(range(len(lines) + 1, len(lines) + 5))
+    firsts = [int(re.search(r"line (\d+)", p["expected"])[1]) for p in report["problems"]]
+    assert firsts == list(reversed(copies))
+
+
+def _dense(days: int, stores: int, items: int) -> str:
+    """Every store-item on every day from 2017-01-01 (``_sales`` stays within one month)."""
+    dates = pd.date_range("2017-01-01", periods=days).strftime("%Y-%m-%d")
+    frame = pd.DataFrame(
+        {
+            "date": np.repeat(dates, stores * items),
+            "store_nbr": np.tile(np.repeat(np.arange(1, stores + 1), items), days),
+            "item_nbr": np.tile(np.arange(100, 100 + items), stores * days),
+            "unit_sales": 1.5,
+            "onpromotion": "False",
+        }
+    )
+    return frame.to_csv(index=False)
+
+
+def _check_peak(days: int, bucket_rows: int) -> tuple[int, int, int]:
+    """Upload ``days`` days of 2,000 series through the shards and measure the check task of
+    partition 0 with tracemalloc: (rows in the partition, its sub-buckets, peak bytes)."""
+    import tracemalloc
+
+    text = _dense(days, 20, 100)
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    planned = _upload(
+        s3, store, "uploads/m.csv", text.encode(), _config(1 << 20, 2, bucket_rows=bucket_rows), sfn
+    )
+    assert planned["status"] == "started", planned
+    doc = sfn.started[-1]
+    ctx = TaskContext(s3, store, None, "req")
+    for item in json.loads(s3.objects[(PROCESSED, doc["shard_list_key"])]["data"]):
+        ingest.run_task({"task": "validate_shard", **doc, "index": item["index"]}, ctx)
+    before = set(s3.objects)
+    tracemalloc.start()
+    try:
+        ingest.run_task({"task": "check_partition", **doc, "partition": 0}, ctx)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # The in-memory S3 keeps what the task uploaded (on AWS it leaves the process): not the task's.
+    peak -= sum(len(s3.objects[k]["data"]) for k in set(s3.objects) - before)
+    status = json.loads(s3.objects[(PROCESSED, f"{doc['base']}status/check-00000.json")]["data"])
+    assert status["status"] == "succeeded" and not status["problem_count"]
+    return status["rows"], len(status["buckets"]), peak
+
+
+def test_the_check_tasks_memory_stays_flat_as_the_file_grows_at_a_fixed_row_limit() -> None:
+    small_rows, small_buckets, small_peak = _check_peak(30, 30_000)
+    big_rows, big_buckets, big_peak = _check_peak(240, 30_000)
+    assert big_rows >= 7 * small_rows and big_buckets > small_buckets
+    # eight times the rows, about the same peak: one sub-bucket at a time
+    assert big_peak < 1.5 * small_peak, (small_peak, big_peak)
+    # without sub-buckets (a limit above the file) the peak grows with the rows: the test can fail
+    _, one_bucket, whole_peak = _check_peak(240, 10**7)
+    assert one_bucket == 1 and whole_peak > 3 * big_peak, (whole_peak, big_peak)
+    print(
+        f"check peak: {small_rows:,} rows {small_peak:,} B; {big_rows:,} rows {big_peak:,} B; unsplit {whole_peak:,} B"
+    )
+
+
+# -- a .csv.gz the planning invocation could not split before its timeout -------------------------
+
+
+@pytest.mark.parametrize("ranges_by_version", [True, False])
+def test_a_gzip_too_large_to_split_in_time_is_refused_from_its_trailer(
+    monkeypatch: pytest.MonkeyPatch, ranges_by_version: bool
+) -> None:
+    import time
+
+    text = _sales()
+    body = gzip.compress(text.encode())
+    # 10 s left: 8 s for the split; at 100 bytes a second, 800 bytes, and the file is 3.8 KB plain
+    monkeypatch.setattr(ingest, "GZIP_SPLIT_BYTES_PER_SECOND", 100)
+    s3 = FakeS3(versioned=(RAW,), ranges_by_version=ranges_by_version)
+    store, sfn = _store(), FakeSfn()
+    s3.put_object(Bucket=RAW, Key="uploads/big.csv.gz", Body=body)
+    run = run_etl(
+        s3, store, RAW, "uploads/big.csv.gz", _config(400), request_id="r", sfn=sfn, deadline=time.time() + 10
+    ).to_dict()
+    assert run["status"] == "rejected" and not sfn.started
+    assert f"decompresses to about {len(text) / 1e9:.2f} GB" in run["errors"][0]
+    assert "upload the plain .csv" in run["errors"][0] and "etl_timeout_seconds" in run["errors"][0]
+    assert not any("/split/" in k for _, k in s3.objects), "refused before splitting anything"
+    # with the time it needs, the same file is split and sharded
+    monkeypatch.setattr(ingest, "GZIP_SPLIT_BYTES_PER_SECOND", 25_000_000)
+    s3.put_object(Bucket=RAW, Key="uploads/big2.csv.gz", Body=body)
+    run = run_etl(
+        s3,
+        store,
+        RAW,
+        "uploads/big2.csv.gz",
+        _config(400),
+        request_id="r",
+        sfn=sfn,
+        deadline=time.time() + 10,
+    ).to_dict()
+    assert run["status"] == "started" and run["ingest"]["plain_bytes"] == len(text)
+    assert run["ingest"]["gzip_trailer_bytes"] == len(text)
+
+
+def test_a_split_that_reaches_its_deadline_stops_with_a_rejection() -> None:
+    # a trailer can under-state the size (several gzip members, or over 4 GiB past the compressed size):
+    # the split checks the clock itself
+    text = _sales()
+    s3 = FakeS3()
+    with pytest.raises(ingest.CsvContractError, match=r"had reached .* and not its end"):
+        ingest.split_gzip(
+            s3, io.BytesIO(gzip.compress(text.encode())), PROCESSED, "ingest/x/", "big.csv.gz", 300, 0.0
+        )
+    assert not any("/split/" in k for _, k in s3.objects)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import itertools
 import random
@@ -11,10 +12,15 @@ import pytest
 
 from grocery_forecast.contract.bounds import MAX_LINE_BYTES
 from grocery_forecast.contract.ingest_plan import (
+    MIN_ACTUALS_ROW_BYTES,
     LineRange,
+    bucket_rows_for_memory,
+    gzip_plain_size,
+    plan_buckets,
     plan_ranges,
     range_to_read,
     series_partition,
+    series_subbucket,
 )
 
 
@@ -103,3 +109,62 @@ def test_series_partitions_are_stable_spread_and_in_range() -> None:
     assert series_partition([1], [10], 1).tolist() == [0]
     with pytest.raises(ValueError):
         series_partition([1], [1], 0)
+
+
+def test_a_big_file_gets_several_sub_buckets_a_small_one_one() -> None:
+    rows = bucket_rows_for_memory(2048)
+    assert 4_000_000 <= rows <= 10_000_000, rows
+    # Kaggle's whole train.csv (4.7 GB) on AWS's 32 partitions
+    kaggle = plan_buckets(4_700_000_000, 32, rows)
+    assert kaggle >= 2
+    # no sub-bucket can exceed the row limit, even if every line were the shortest the contract takes
+    assert 4_700_000_000 / MIN_ACTUALS_ROW_BYTES / 32 / kaggle <= rows
+    # fewer partitions or a smaller limit: more sub-buckets, in proportion
+    assert plan_buckets(4_700_000_000, 4, rows) >= 4 * kaggle
+    assert plan_buckets(4_700_000_000, 32, rows // 10) >= 5 * kaggle
+    assert plan_buckets(3_500_000, 4, 20_000) > 1, "the e2e file on the local root's limit"
+    assert plan_buckets(100_000_000, 32, rows) == 1
+    assert plan_buckets(0, 4, 10) == 1
+    # a smaller function holds fewer rows
+    assert bucket_rows_for_memory(1024) < rows < bucket_rows_for_memory(10240)
+    assert bucket_rows_for_memory(128) == 100_000, "a floor, never zero"
+    with pytest.raises(ValueError):
+        plan_buckets(10, 0, 10)
+
+
+def test_the_shortest_accepted_line_is_the_plans_row_bound() -> None:
+    assert len(b"2017-08-15,1,1,0,\n") == MIN_ACTUALS_ROW_BYTES
+
+
+def test_series_sub_buckets_are_stable_spread_within_a_partition_and_one_per_series() -> None:
+    stores = np.repeat(np.arange(1, 55), 400)
+    items = np.tile(np.arange(100_000, 100_400), 54)
+    parts = series_partition(stores, items, 4)
+    subs = series_subbucket(stores, items, 8)
+    assert subs.min() >= 0 and subs.max() <= 7
+    # within one partition the series spread over every sub-bucket (an independent hash; taking
+    # the partition hash modulo 8 would leave half of them empty for 4 partitions)
+    for p in range(4):
+        counts = np.bincount(subs[parts == p], minlength=8)
+        assert counts.min() > 0.75 * counts.mean() and counts.max() < 1.25 * counts.mean(), counts
+    # a series has one sub-bucket whatever the rows it comes with (a function of store and item)
+    again = series_subbucket(np.r_[stores, stores], np.r_[items, items], 8)
+    assert (again[: len(stores)] == again[len(stores) :]).all()
+    assert series_subbucket([1, 54, 7], [103665, 2113914, 96995], 8).tolist() == [7, 4, 3]
+    assert series_subbucket([1], [10], 1).tolist() == [0]
+    with pytest.raises(ValueError):
+        series_subbucket([1], [1], 0)
+
+
+def test_the_gzip_trailer_gives_the_decompressed_size_through_its_wrap_around() -> None:
+    data = b"date,store_nbr,item_nbr,unit_sales,onpromotion\n" + b"2017-08-15,1,103665,7.0,False\n" * 5000
+    packed = gzip.compress(data)
+    assert gzip_plain_size(len(packed), packed[-4:]) == len(data)
+    # Kaggle's train.csv: 4.7 GB plain, about 0.6 GB gzipped: ISIZE wrapped once
+    plain, packed_size = 4_700_000_000, 600_000_000
+    trailer = (plain % 2**32).to_bytes(4, "little")
+    assert gzip_plain_size(packed_size, trailer) == plain
+    # incompressible data is never smaller than its gzip, less the headers
+    assert gzip_plain_size(1000, (990).to_bytes(4, "little")) == 990
+    with pytest.raises(ValueError):
+        gzip_plain_size(10, b"abc")

@@ -53,7 +53,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -660,6 +660,7 @@ class DynamoHistoryStore:
         partition: int = 0,
         lock_wait_seconds: float = 240.0,
         chunk_buckets: int = 200,
+        lease: WriterLease | None = None,
     ) -> UpsertStats:
         """Merge cleaned actuals into the year buckets, in upload order.
 
@@ -684,6 +685,10 @@ class DynamoHistoryStore:
             chunk_buckets: Buckets per merge task. Defaults to 200: a multiple of both the 100 keys
                 of a BatchGetItem and the 25 items of a BatchWriteItem, so no call goes out part
                 full (250 sent 1,200 BatchGetItem calls for 100,000 buckets instead of 1,000).
+            lease: A writer lease of ``partition`` the caller already holds (:meth:`writer_lock`):
+                merged under it, neither acquired nor released here. A sharded ingest's merge task
+                merges its partition's sub-buckets one after another under one lease. Defaults to
+                None: the lease is acquired for this call.
         """
         started = time.perf_counter()
         if frame.empty:
@@ -758,10 +763,17 @@ class DynamoHistoryStore:
             return written, len(existing)
 
         n_chunks = -(-n_buckets // chunk_buckets)
-        with self.writer_lock(
-            wait_seconds=lock_wait_seconds, owner=owner, deadline=deadline, partition=partition
-        ) as lease:
-            done = list(self._parallel(lambda c: merge_chunk(c, lease), list(range(n_chunks))))
+        if lease is not None and lease.partition != partition:
+            raise ValueError(f"lease of partition {lease.partition} given to merge partition {partition}")
+        held = (
+            nullcontext(lease)
+            if lease is not None
+            else self.writer_lock(
+                wait_seconds=lock_wait_seconds, owner=owner, deadline=deadline, partition=partition
+            )
+        )
+        with held as holding:
+            done = list(self._parallel(lambda c: merge_chunk(c, holding), list(range(n_chunks))))
             self._extend_dates(dates.min().normalize(), dates.max().normalize())
         return UpsertStats(
             rows=len(frame),

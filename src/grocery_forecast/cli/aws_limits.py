@@ -75,17 +75,20 @@ def _ingest_violations(manifest: dict[str, Any], limit: FunctionLimits) -> list[
     the verdict and the finish) within :data:`SHARD_BUDGET` of the ETL function's memory size and timeout."""
     ingest = manifest.get("ingest") or {}
     parts = [(f"ingest shard {s.get('index')}", s) for s in ingest.get("shards") or []]
-    for p in ingest.get("partition_runs") or []:
-        parts += [
-            (f"ingest partition {p.get('partition')} {phase}", p.get(phase) or {})
-            for phase in ("check", "merge")
-        ]
     parts += [
         (f"ingest {name}", ingest[name])
         for name in ("plan", "verdict", "finish")
         if isinstance(ingest.get(name), dict)
     ]
-    return _over_budget(manifest, parts, limit, "ingest_shard_bytes")
+    # a partition's check and merge hold one sub-bucket at a time: their knob is its row limit
+    partitions = [
+        (f"ingest partition {p.get('partition')} {phase}", p.get(phase) or {})
+        for p in ingest.get("partition_runs") or []
+        for phase in ("check", "merge")
+    ]
+    return _over_budget(manifest, parts, limit, "ingest_shard_bytes") + _over_budget(
+        manifest, partitions, limit, "ingest_bucket_rows"
+    )
 
 
 def _shard_violations(manifest: dict[str, Any], limit: FunctionLimits) -> list[str]:

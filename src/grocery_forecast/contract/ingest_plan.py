@@ -14,6 +14,15 @@ and the single path, so the sharded ingest and the single path agree on two thin
   (store, item), so every process, Python version and the single path place a series alike. Each
   partition has its own history writer lease (``__lock__ / writer-NNNN``), so partitions of one
   upload merge side by side and two writers never read-modify-write the same series at once.
+* **Which sub-bucket of its partition a series belongs to** (:func:`series_subbucket`, a second
+  fixed hash). A partition's check and merge hold its rows from every shard at once; a bigger file
+  or fewer partitions would take that past the function's memory. The plan, which knows the file's
+  size, gives each partition enough sub-buckets (:func:`plan_buckets`) that none holds more than
+  ``bucket_rows`` rows even if every line were as short as the contract allows, and the tasks take
+  one sub-bucket at a time. All rows of a series share one sub-bucket, so duplicate days are still
+  found exactly, and the sub-buckets of a partition share its one writer lease.
+* **How large a ``.csv.gz`` is once decompressed** (:func:`gzip_plain_size`), from its trailer,
+  so a file the planning invocation could not split before its timeout is refused up front.
 """
 
 from __future__ import annotations
@@ -27,12 +36,19 @@ import numpy as np
 from grocery_forecast.contract.bounds import MAX_LINE_BYTES
 
 __all__ = [
+    "DEFAULT_MEMORY_MB",
+    "MAX_BUCKETS",
     "MAX_PARTITIONS",
     "MAX_SHARDED_BYTES",
+    "MIN_ACTUALS_ROW_BYTES",
     "LineRange",
+    "bucket_rows_for_memory",
+    "gzip_plain_size",
+    "plan_buckets",
     "plan_ranges",
     "range_to_read",
     "series_partition",
+    "series_subbucket",
 ]
 
 #: Decompressed size of the largest actuals upload the sharded ingest takes: Kaggle's whole
@@ -40,6 +56,38 @@ __all__ = [
 MAX_SHARDED_BYTES = 8 * 1024**3
 #: Partitions of the series (leases writer-0000 .. writer-NNNN).
 MAX_PARTITIONS = 1024
+#: Sub-buckets of one partition (a partition's check and merge take them one at a time).
+MAX_BUCKETS = 4096
+#: The shortest data line of an actuals file the contract accepts: ``2017-08-15,1,1,0,`` and its
+#: newline (dates are ``YYYY-MM-DD``, every column present, ``onpromotion`` may be empty). So a
+#: file of B bytes holds at most B / 18 rows, whatever its content: the plan's row bound.
+MIN_ACTUALS_ROW_BYTES = 18
+#: Memory size assumed when the function's own is unknown (the ETL function's default).
+DEFAULT_MEMORY_MB = 2048
+#: What a partition task holds per row of the sub-bucket it works on, at its peak, with a margin:
+#: about 100 bytes traced by Python (the shards' frames, their concatenation, the duplicate test:
+#: ``test_the_check_tasks_memory_stays_flat_as_the_file_grows_at_a_fixed_row_limit``) and 140-150
+#: bytes resident on the emulator (the year bench before sub-buckets: a check of 5.8 M rows peaked
+#: at 965 MB, a merge at 941 MB).
+_TASK_BYTES_PER_ROW = 200
+#: What a partition task holds besides its rows: the interpreter, pandas, numpy, boto3 (about
+#: 120 MB resident on the emulator), S3 buffers and the history merge's chunks in flight.
+_TASK_BASE_MB = 400
+#: Hash fill: a sub-bucket is planned for this share of ``bucket_rows``, leaving the rest for the
+#: unevenness of the hash (series of unequal length, an uneven draw of series).
+_BUCKET_FILL = 0.8
+
+
+def _mix(stores: Any, items: Any, a: int, b: int, c: int) -> np.ndarray:
+    """A 64-bit mix of (store, item) with the constants ``a``, ``b``, ``c`` (wrapping arithmetic)."""
+    s = np.asarray(stores, dtype=np.int64).astype(np.uint64)
+    i = np.asarray(items, dtype=np.int64).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        mixed = (s * np.uint64(a)) ^ (i * np.uint64(b))
+        mixed ^= mixed >> np.uint64(29)
+        mixed *= np.uint64(c)
+        mixed ^= mixed >> np.uint64(32)
+    return mixed
 
 
 def series_partition(stores: Any, items: Any, partitions: int) -> np.ndarray:
@@ -51,14 +99,75 @@ def series_partition(stores: Any, items: Any, partitions: int) -> np.ndarray:
     """
     if not 1 <= partitions <= MAX_PARTITIONS:
         raise ValueError(f"partitions must be 1..{MAX_PARTITIONS}, not {partitions}")
-    s = np.asarray(stores, dtype=np.int64).astype(np.uint64)
-    i = np.asarray(items, dtype=np.int64).astype(np.uint64)
-    with np.errstate(over="ignore"):
-        mixed = (s * np.uint64(0x9E3779B97F4A7C15)) ^ (i * np.uint64(0xC2B2AE3D27D4EB4F))
-        mixed ^= mixed >> np.uint64(29)
-        mixed *= np.uint64(0xBF58476D1CE4E5B9)
-        mixed ^= mixed >> np.uint64(32)
+    mixed = _mix(stores, items, 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0xBF58476D1CE4E5B9)
     return (mixed % np.uint64(partitions)).astype(np.int64)
+
+
+def series_subbucket(stores: Any, items: Any, buckets: int) -> np.ndarray:
+    """The sub-bucket (0 .. ``buckets`` - 1) of each (store, item) within its partition, stable
+    across processes.
+
+    A second mix with other constants than :func:`series_partition`'s, so the series of one
+    partition spread evenly over its sub-buckets (the first hash's residue would put them all in a
+    few when ``buckets`` and the partition count share factors). A series is in exactly one.
+    """
+    if not 1 <= buckets <= MAX_BUCKETS:
+        raise ValueError(f"buckets must be 1..{MAX_BUCKETS}, not {buckets}")
+    mixed = _mix(stores, items, 0xD6E8FEB86659FD93, 0xA0761D6478BD642F, 0x94D049BB133111EB)
+    return (mixed % np.uint64(buckets)).astype(np.int64)
+
+
+def bucket_rows_for_memory(memory_mb: int) -> int:
+    """Rows a partition task may hold at once in a function of ``memory_mb`` MB: what fits in 80% of
+    it (the limit the benches and e2e tests hold every invocation to) after the task's base.
+
+    2,048 MB (the ETL's default) gives 6.1 M rows (a peak of about 1.2 GB); below about 525 MB,
+    the floor of 100,000.
+    """
+    usable = 0.8 * memory_mb - _TASK_BASE_MB
+    return max(100_000, int(usable * 1e6 / _TASK_BYTES_PER_ROW) // 100_000 * 100_000)
+
+
+def plan_buckets(plain_bytes: int, partitions: int, bucket_rows: int) -> int:
+    """Sub-buckets per partition so that none holds more than ``bucket_rows`` rows.
+
+    The rows are bounded by the decompressed size over :data:`MIN_ACTUALS_ROW_BYTES` (no read is
+    needed, and no file can have more), split over ``partitions`` and filled to
+    ``_BUCKET_FILL`` of ``bucket_rows`` to leave room for the hash's unevenness. Favorita's lines
+    are about 40 bytes, so a Favorita file gets about twice the sub-buckets it needs: a few more
+    small S3 objects, never an invocation over its memory.
+    """
+    if bucket_rows < 1:
+        raise ValueError(f"bucket_rows must be >= 1, got {bucket_rows}")
+    if not 1 <= partitions <= MAX_PARTITIONS:
+        raise ValueError(f"partitions must be 1..{MAX_PARTITIONS}, not {partitions}")
+    rows = -(-max(0, plain_bytes) // MIN_ACTUALS_ROW_BYTES)
+    per_partition = -(-rows // partitions)
+    need = -(-per_partition // max(1, int(bucket_rows * _BUCKET_FILL)))
+    return int(min(MAX_BUCKETS, max(1, need)))
+
+
+def gzip_plain_size(compressed_bytes: int, trailer: bytes) -> int:
+    """The decompressed size of a gzip file of ``compressed_bytes`` bytes whose last 4 bytes are
+    ``trailer`` (ISIZE: the size modulo 2**32, little-endian, RFC 1952).
+
+    ISIZE wraps every 4 GiB, so the size is ISIZE + k * 2**32 for some k; deflate never shrinks
+    data it cannot compress by more than its block headers, so the size is at least about the
+    compressed size: this returns the smallest such value, exact for a file under 4 GiB
+    decompressed and for one of up to 4 GiB more than its compressed size (CSV compresses 4-10
+    times: a compressed file under about 450 MB). Beyond that it under-states the size by a
+    multiple of 4 GiB. A file of several gzip members (``cat a.gz b.gz``) has the last member's
+    ISIZE only, which can state it either way: the caller must not take it for more than an
+    estimate (the split checks its own deadline as it goes).
+    """
+    if len(trailer) != 4:
+        raise ValueError(f"the gzip trailer's ISIZE is 4 bytes, got {len(trailer)}")
+    isize = int.from_bytes(trailer, "little")
+    # stored blocks add 5 bytes per 65,535; the gzip header and trailer at least 18
+    floor = max(0, compressed_bytes - 18 - 5 * (compressed_bytes // 65_535 + 1))
+    if isize >= floor:
+        return isize
+    return isize + -(-(floor - isize) // 2**32) * 2**32
 
 
 def plan_ranges(data_start: int, size: int, shard_bytes: int) -> list[tuple[int, int]]:

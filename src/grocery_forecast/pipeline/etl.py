@@ -211,7 +211,7 @@ def run_etl(
     with mf.recording_failure(s3, config.output_bucket, manifest, "etl"):
         _start_attempt(s3, config, manifest, previous, event_id)
         if sfn is not None and ingest.should_shard(key, int(obj.get("ContentLength", 0)), config.ingest):
-            if _sharded(s3, sfn, obj, key, config, manifest, last_modified, started):
+            if _sharded(s3, sfn, obj, key, config, manifest, last_modified, started, deadline):
                 return manifest
             # Not actuals (a request, bounded by the single path): read it again from the start.
             obj = s3.get_object(Bucket=bucket, Key=key, **version)
@@ -225,7 +225,7 @@ def run_etl(
             if runs.is_reference_upload(key):
                 return False
             again = s3.get_object(Bucket=bucket, Key=key, **version)
-            return _sharded(s3, sfn, again, key, config, manifest, last_modified, started)
+            return _sharded(s3, sfn, again, key, config, manifest, last_modified, started, deadline)
 
         raw = io.BufferedReader(
             BoundedReader(StreamingReader(obj["Body"]), key, config.limits), buffer_size=1 << 20
@@ -257,8 +257,10 @@ def _sharded(
     manifest: RunManifest,
     uploaded_at: datetime | None,
     started: float,
+    deadline: float | None = None,
 ) -> bool:
-    """Hand a large actuals upload to the sharded ingest workflow; False when it is not actuals."""
+    """Hand a large actuals upload to the sharded ingest workflow; False when it is not actuals.
+    ``deadline`` (the invocation's end) bounds the split of a ``.csv.gz``."""
     try:
         check_name(key)
         return ingest.start(
@@ -271,6 +273,7 @@ def _sharded(
             config.output_bucket,
             uploaded_at,
             started,
+            deadline=deadline,
         )
     except CsvContractError as error:
         manifest.kind = manifest.kind or error.kind

@@ -11,15 +11,23 @@ the same function on each task (:func:`run_task`)::
     ValidateShards (Distributed Map over shards.json)  each shard reads its lines (ranged GET), checks
         │                                              and cleans them with the single path's contract
         │                                              code and writes its rows by series partition
-    CheckPartitions (Distributed Map over partitions)  each partition gathers its rows from every shard
-        │                                              and finds duplicate store-item-days across shards
+        │                                              and sub-bucket
+    CheckPartitions (Distributed Map over partitions)  each partition gathers its rows from every shard,
+        │                                              one sub-bucket at a time, and finds duplicate
+        │                                              store-item-days across shards
     Verdict                                            any problem anywhere: one report, the run ends
         │                                              rejected and history is untouched
     MergePartitions (Distributed Map over partitions)  each partition merges into history under its
-        │                                              own writer lease, with the upload's stamp
+        │                                              own writer lease, with the upload's stamp, one
+        │                                              sub-bucket after another
     Finish                                             the manifest, and the hand-off that starts the
                                                        forecast: one row per series on the last day
     (any state failing) -> RecordFailure -> Fail       the run ends ``failed`` naming each shard's errors
+
+A partition task's memory is bounded by its sub-bucket, not by the file: the plan gives each
+partition enough sub-buckets (a second hash of the series, :func:`series_subbucket`) that none holds
+more than ``INGEST_BUCKET_ROWS`` rows (by default what fits the function's memory size), whatever
+the file's size or the partition count.
 
 Line numbers in reports are file-wide: a shard counts its lines, and problems found in shard ``i``
 are shifted by the lines of shards ``0 .. i-1``. Each task writes ``status/<phase>-<n>.json``
@@ -65,11 +73,16 @@ from grocery_forecast.contract.cleaning import (
     open_text,
 )
 from grocery_forecast.contract.ingest_plan import (
+    DEFAULT_MEMORY_MB,
     MAX_SHARDED_BYTES,
     LineRange,
+    bucket_rows_for_memory,
+    gzip_plain_size,
+    plan_buckets,
     plan_ranges,
     range_to_read,
     series_partition,
+    series_subbucket,
 )
 from grocery_forecast.contract.runs import HandOff, RunManifest, RunStatus
 from grocery_forecast.contract.schema import FileKind
@@ -93,6 +106,12 @@ log = logging.getLogger(__name__)
 
 #: A ``.csv.gz`` is split when its compressed size is over shard_bytes / this (CSV compresses 5-8x).
 GZIP_RATIO = 4
+#: Decompressed bytes a second the planning invocation splits a ``.csv.gz`` at, the parts' uploads
+#: included: measured 38 MB/s decompressing and cutting on the shared 2-core machine (to a stub),
+#: and S3 takes the parts at about 100 MB/s on AWS, so about 27 MB/s in all; a little under it.
+GZIP_SPLIT_BYTES_PER_SECOND = 25_000_000
+#: Share of the invocation's remaining time the split may take (the benches' and e2e tests' limit).
+GZIP_SPLIT_TIME_SHARE = 0.8
 #: No upload stays below this on the sharded path: the rows limit of the plan (Kaggle's is 125 M).
 _UNBOUNDED_ROWS = 10**10
 _SHARD_LIMITS = InputLimits(max_bytes=MAX_SHARDED_BYTES, max_rows=_UNBOUNDED_ROWS)
@@ -112,13 +131,19 @@ class IngestSettings:
     partitions: int = 1
     #: The ingest workflow's state machine.
     state_machine_arn: str = ""
+    #: Rows a partition's check or merge holds at once (one sub-bucket's): bounds their memory.
+    bucket_rows: int = bucket_rows_for_memory(DEFAULT_MEMORY_MB)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> IngestSettings:
+        """``INGEST_BUCKET_ROWS`` unset or 0: derived from the function's memory size
+        (``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``, which Lambda and MiniStack set)."""
+        memory = int(environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "0") or 0) or DEFAULT_MEMORY_MB
         return cls(
             int(environ.get("INGEST_SHARD_BYTES", "0") or 0),
             max(1, int(environ.get("INGEST_PARTITIONS", "1") or 1)),
             environ.get("INGEST_STATE_MACHINE_ARN", ""),
+            int(environ.get("INGEST_BUCKET_ROWS", "0") or 0) or bucket_rows_for_memory(memory),
         )
 
 
@@ -188,8 +213,38 @@ def read_header(head: bytes, name: str) -> tuple[bytes, FileKind]:
 # -- planning -----------------------------------------------------------------------------------
 
 
+def _too_slow_to_split(name: str, plain_bytes: int, budget: float, *, estimated: bool) -> CsvContractError:
+    """The rejection of a ``.csv.gz`` the planning invocation cannot decompress and split in time."""
+    rate = GZIP_SPLIT_BYTES_PER_SECOND
+    fits = int(budget * rate)
+    what = (
+        f"the gzip file decompresses to about {plain_bytes / 1e9:.2f} GB (its trailer), more than"
+        if estimated
+        else f"splitting the gzip file had reached {plain_bytes / 1e9:.2f} GB decompressed, and not its end, within"
+    )
+    return CsvContractError(
+        name,
+        [
+            Problem(
+                f"{what} this function can decompress and cut into shards in {budget:.0f} s "
+                f"({GZIP_SPLIT_TIME_SHARE:.0%} of its remaining time, at about {rate / 1e6:.0f} MB/s)",
+                expected=f"a .csv.gz of at most about {fits / 1e9:.2f} GB decompressed: upload the plain "
+                ".csv (it is sharded by byte ranges, with no decompression), or split the file into "
+                "smaller .csv.gz files, or raise etl_timeout_seconds",
+            )
+        ],
+        kind=FileKind.ACTUALS.value,
+    )
+
+
 def split_gzip(
-    s3: Any, body: Any, bucket: str, prefix: str, name: str, part_bytes: int
+    s3: Any,
+    body: Any,
+    bucket: str,
+    prefix: str,
+    name: str,
+    part_bytes: int,
+    stop_at: float | None = None,
 ) -> tuple[bytes, FileKind, list[dict[str, Any]]]:
     """Decompress a ``.csv.gz`` upload in bounded memory into plain parts of about ``part_bytes``,
     each cut after a newline, written to ``<prefix>split/NNNNN.csv``.
@@ -197,7 +252,11 @@ def split_gzip(
     Returns the header line, the file's kind and the parts (bucket, key, size); a file that is not
     actuals is not split (no parts). Memory holds one part; the contract's bounds (line length, the
     sharded path's size) apply as the stream is read, and a corrupt gzip stream is a rejection.
+    ``stop_at`` (epoch seconds): past it the split gives up with a rejection naming what to
+    upload instead, rather than being killed by Lambda's timeout mid-split and retried in vain (a
+    gzip stream cannot be resumed in another invocation without decompressing it from the start).
     """
+    split_started = time.time()
     reader = io.BufferedReader(BoundedReader(StreamingReader(body), name, _SHARD_LIMITS), 1 << 20)
     parts: list[dict[str, Any]] = []
     try:
@@ -218,6 +277,9 @@ def split_gzip(
                 cut = buffer.rfind(b"\n", 0, part_bytes) + 1 or buffer.find(b"\n", part_bytes) + 1
                 if not cut:
                     break
+                if stop_at is not None and time.time() > stop_at:
+                    done = sum(int(p["size"]) for p in parts) + len(buffer)
+                    raise _too_slow_to_split(name, done, stop_at - split_started, estimated=False)
                 flush(bytes(buffer[:cut]))
                 del buffer[:cut]
         if buffer:
@@ -237,12 +299,14 @@ def start(
     output_bucket: str,
     uploaded_at: datetime | None,
     started: float,
+    deadline: float | None = None,
 ) -> bool:
     """Plan the sharded ingest of the object ``obj`` (a ``get_object`` response) and start the workflow.
 
     Returns False, having read only the header, when the file is not actuals (a request or another
     table stays on the single path, which bounds it). Raises :class:`CsvContractError` for a file
-    the contract refuses before any shard runs (too large, a header of no known kind).
+    the contract refuses before any shard runs (too large, a header of no known kind, a ``.csv.gz``
+    this invocation could not split before ``deadline``, the epoch second Lambda ends it).
     """
     bucket, key = manifest.input.bucket, manifest.input.key
     stamp = manifest.input.upload_stamp or 0
@@ -264,12 +328,22 @@ def start(
     size = int(obj.get("ContentLength", 0))
     body = obj["Body"]
     head = body.read(2) if size else b""
+    estimate = None  # a .csv.gz's decompressed size from its trailer
     if head[:2] == b"\x1f\x8b":
+        stop_at = None
+        if deadline is not None:
+            budget = GZIP_SPLIT_TIME_SHARE * max(0.0, deadline - time.time())
+            stop_at = time.time() + budget
+            estimate = _gzip_plain_size(s3, obj, manifest)
+            if estimate is not None and estimate > budget * GZIP_SPLIT_BYTES_PER_SECOND:
+                body.close()
+                raise _too_slow_to_split(key, estimate, budget, estimated=True)
         header, kind, parts = split_gzip(
-            s3, _Prefixed(head, body), processed_bucket, base, key, settings.shard_bytes
+            s3, _Prefixed(head, body), processed_bucket, base, key, settings.shard_bytes, stop_at
         )
         if kind is not FileKind.ACTUALS:
             return False
+        plain_bytes = len(header) + sum(int(p["size"]) for p in parts)
         sources = [
             {
                 "bucket": p["bucket"],
@@ -310,6 +384,8 @@ def start(
             }
             for a, b in plan_ranges(len(header), size, settings.shard_bytes)
         ]
+        plain_bytes = size
+    buckets = plan_buckets(plain_bytes - len(header), settings.partitions, settings.bucket_rows)
     shards = [{"index": i, **s} for i, s in enumerate(sources)] or [
         {
             "index": 0,
@@ -331,6 +407,8 @@ def start(
         "stamp": stamp,
         "uploaded_at": uploaded_at.isoformat() if uploaded_at is not None else None,
         "partitions": settings.partitions,
+        "buckets": buckets,
+        "bucket_rows": settings.bucket_rows,
         "shard_bytes": settings.shard_bytes,
         "shards": shards,
         "started_epoch": time.time() - (time.perf_counter() - started),
@@ -376,6 +454,10 @@ def start(
         {
             "shard_count": len(shards),
             "partitions": settings.partitions,
+            "buckets": buckets,
+            "bucket_rows": settings.bucket_rows,
+            "plain_bytes": plain_bytes,
+            **({"gzip_trailer_bytes": estimate} if estimate is not None else {}),
             "shard_bytes": settings.shard_bytes,
             "plan": {"peak_memory_mb": peak_memory_mb(), "seconds": round(time.perf_counter() - started, 3)},
         },
@@ -386,6 +468,33 @@ def start(
 
 def _version(manifest: RunManifest) -> dict[str, str]:
     return {"VersionId": manifest.input.version_id} if manifest.input.version_id else {}
+
+
+def _gzip_plain_size(s3: Any, obj: Mapping[str, Any], manifest: RunManifest) -> int | None:
+    """The upload's decompressed size from its gzip trailer (a ranged GET of its last 4 bytes), or
+    None when it cannot be read cheaply (then only the split's own deadline check applies).
+
+    Reads the event's object version. MiniStack 1.5.33 answers a ranged GET *by version* with the
+    whole object: then the key's current object is asked instead, and used only if its ETag is
+    the upload's (the same bytes; a newer upload to the key is not this one).
+    """
+    size = int(obj.get("ContentLength", 0))
+    if size < 22:  # a gzip header (10) and trailer (8) and at least an empty deflate block
+        return None
+    bucket, key = manifest.input.bucket, manifest.input.key
+    rng = f"bytes={size - 4}-{size - 1}"
+    for extra in (_version(manifest), {}):
+        resp = s3.get_object(Bucket=bucket, Key=key, Range=rng, **extra)
+        if not resp.get("ContentRange"):
+            resp["Body"].close()  # the whole object: not worth reading for 4 bytes
+            if not extra:
+                return None
+            continue
+        trailer = resp["Body"].read()
+        if str(resp.get("ETag", "")).strip('"') != manifest.input.etag or len(trailer) != 4:
+            return None
+        return gzip_plain_size(size, trailer)
+    return None
 
 
 class _Prefixed(io.RawIOBase):
@@ -557,7 +666,8 @@ def _validate_shard(ctx: TaskContext, plan: Mapping[str, Any], index: int, attem
         if plan.get("uploaded_at")
         else None
     )
-    parts: dict[int, list[pd.DataFrame]] = {}
+    parts: dict[tuple[int, int], list[pd.DataFrame]] = {}
+    buckets = _buckets(plan)
     text, lines = _shard_stream(ctx, plan, shard)
     first_date = last_date = None
     try:
@@ -582,26 +692,29 @@ def _validate_shard(ctx: TaskContext, plan: Mapping[str, Any], index: int, attem
             first_date = lo if first_date is None else min(first_date, lo)
             last_date = hi if last_date is None else max(last_date, hi)
             part = series_partition(chunk["store_nbr"], chunk["item_nbr"], int(plan["partitions"]))
-            for p, rows in chunk.groupby(part, sort=False):
-                parts.setdefault(int(p), []).append(rows)
+            sub = series_subbucket(chunk["store_nbr"], chunk["item_nbr"], buckets)
+            for (p, b), rows in chunk.groupby([part, sub], sort=False):
+                parts.setdefault((int(p), int(b)), []).append(rows)
     except CsvContractError as error:  # a fatal problem (malformed row, long line): the rest is not read
         out.problems.extend(error.problems[: max(0, MAX_PROBLEMS - len(out.problems))])
         out.total += error.total
     finally:
         lines.drain()
         text.close()
-    written = []
+    written: list[list[int]] = []
     if not out.total:
-        for p, frames in sorted(parts.items()):
+        for (p, b), frames in sorted(parts.items()):
             frame = pd.concat(frames, ignore_index=True)
-            _put_rows(ctx.s3, plan["bucket"], f"{plan['base']}parts/p-{p:04d}/s-{index:05d}.npz", frame)
-            written.append(p)
+            _put_rows(ctx.s3, plan["bucket"], _part_key(plan, p, b, index), frame)
+            written.append([p, b, len(frame)])
     return {
         "index": index,
         "bytes": int(shard["end"]) - int(shard["start"]),
         "lines": lines.lines,
         "rows": out.rows,
-        "partitions_written": written,
+        "partitions_written": sorted({p for p, _, _ in written}),
+        # [partition, sub-bucket, rows] of every part written: what each check task gathers
+        "parts_written": written,
         "problem_count": out.total,
         "problems": [pr.to_dict() for pr in out.problems],
         "date_range": None
@@ -641,85 +754,149 @@ def _line_offsets(ctx: TaskContext, plan: Mapping[str, Any]) -> tuple[list[dict[
     return statuses, offsets
 
 
+def _buckets(plan: Mapping[str, Any]) -> int:
+    """Sub-buckets per partition (a plan written before they existed has one)."""
+    return int(plan.get("buckets", 1))
+
+
+def _part_key(plan: Mapping[str, Any], p: int, b: int, shard: int) -> str:
+    """Rows of partition ``p``, sub-bucket ``b``, from shard ``shard``."""
+    return f"{plan['base']}parts/p-{p:04d}/b-{b:04d}/s-{shard:05d}.npz"
+
+
+def _checked_key(plan: Mapping[str, Any], p: int, b: int) -> str:
+    """The checked rows of partition ``p``, sub-bucket ``b``, that its merge reads."""
+    return f"{plan['base']}partitions/p-{p:04d}/b-{b:04d}.npz"
+
+
 def _check_partition(ctx: TaskContext, plan: Mapping[str, Any], p: int) -> dict[str, Any]:
-    """Gather partition ``p``'s rows from every shard, with file-wide lines; find duplicate days."""
+    """Gather partition ``p``'s rows from every shard, with file-wide lines; find duplicate days.
+
+    One sub-bucket at a time: memory holds one sub-bucket's rows (at most the plan's
+    ``bucket_rows``), not the partition's. A series lies in one sub-bucket, so a duplicate day is
+    always within one and is found exactly; the problems of all of them are merged in line order.
+    """
     statuses, offsets = _line_offsets(ctx, plan)
-    frames = []
-    for status, offset in zip(statuses, offsets, strict=True):
-        if p in status.get("partitions_written", []):
-            frame = _get_rows(
-                ctx.s3, plan["bucket"], f"{plan['base']}parts/p-{p:04d}/s-{int(status['index']):05d}.npz"
-            )
+    keys = ["date", "store_nbr", "item_nbr"]
+    problems: list[dict[str, Any]] = []
+    total = rows_total = 0
+    bucket_rows: list[int] = []
+    stores: set[int] = set()
+    items: set[int] = set()
+    series_parts: list[pd.DataFrame] = []
+    first = last = None
+    for b in range(_buckets(plan)):
+        frames = []
+        for status, offset in zip(statuses, offsets, strict=True):
+            if not _wrote(status, p, b):
+                continue
+            frame = _get_rows(ctx.s3, plan["bucket"], _part_key(plan, p, b, int(status["index"])))
             frame["line"] += offset
             frames.append(frame)
-    if not frames:
+        if not frames:
+            bucket_rows.append(0)
+            continue
+        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        del frames
+        bucket_rows.append(len(frame))
+        rows_total += len(frame)
+        dupes = frame.duplicated(keys, keep=False).to_numpy()
+        if dupes.any():
+            found = frame.loc[dupes].assign(first=lambda f: f.groupby(keys)["line"].transform("min"))
+            found = found[found["line"] != found["first"]].sort_values("line")
+            total += len(found)
+            problems += [
+                Problem(
+                    "duplicate row for the same date, store and item",
+                    line=int(r.line),
+                    column="date,store_nbr,item_nbr",
+                    expected=f"one row per date, store and item (first seen on line {int(r.first)})",
+                    found=f"{pd.Timestamp(r.date).date()},{r.store_nbr},{r.item_nbr}",
+                ).to_dict()
+                for r in found.head(MAX_PROBLEMS).itertuples()
+            ]
+            problems = sorted(problems, key=lambda pr: pr["line"])[:MAX_PROBLEMS]
+        elif not total:
+            # a rejected partition writes nothing more (the verdict rejects the file)
+            _put_rows(ctx.s3, plan["bucket"], _checked_key(plan, p, b), frame, with_lines=False)
+        series_parts.append(frame[["store_nbr", "item_nbr"]].drop_duplicates())
+        stores.update(int(v) for v in frame["store_nbr"].unique())
+        items.update(int(v) for v in frame["item_nbr"].unique())
+        lo, hi = frame["date"].min(), frame["date"].max()
+        first = lo if first is None else min(first, lo)
+        last = hi if last is None else max(last, hi)
+        del frame
+    if not rows_total:
         return {
             "partition": p,
             "rows": 0,
             "series": 0,
+            "buckets": bucket_rows,
             "stores": [],
             "items": [],
             "problem_count": 0,
             "problems": [],
         }
-    frame = pd.concat(frames, ignore_index=True)
-    problems: list[dict[str, Any]] = []
-    total = 0
-    keys = ["date", "store_nbr", "item_nbr"]
-    dupes = frame.duplicated(keys, keep=False).to_numpy()
-    if dupes.any():
-        rows = frame.loc[dupes].assign(first=lambda f: f.groupby(keys)["line"].transform("min"))
-        rows = rows[rows["line"] != rows["first"]].sort_values("line")
-        total = len(rows)
-        problems = [
-            Problem(
-                "duplicate row for the same date, store and item",
-                line=int(r.line),
-                column="date,store_nbr,item_nbr",
-                expected=f"one row per date, store and item (first seen on line {int(r.first)})",
-                found=f"{pd.Timestamp(r.date).date()},{r.store_nbr},{r.item_nbr}",
-            ).to_dict()
-            for r in rows.head(MAX_PROBLEMS).itertuples()
-        ]
-    else:
-        _put_rows(ctx.s3, plan["bucket"], f"{plan['base']}partitions/p-{p:04d}.npz", frame, with_lines=False)
-        series = frame[["store_nbr", "item_nbr"]].drop_duplicates()
+    series = pd.concat(series_parts, ignore_index=True)
+    if not total:
         buf = io.BytesIO()
         np.savez(buf, store_nbr=series["store_nbr"].to_numpy(), item_nbr=series["item_nbr"].to_numpy())
         ctx.s3.put_object(
             Bucket=plan["bucket"], Key=f"{plan['base']}series/p-{p:04d}.npz", Body=buf.getvalue()
         )
+    assert first is not None and last is not None
     return {
         "partition": p,
-        "rows": len(frame),
-        "series": int(frame[["store_nbr", "item_nbr"]].drop_duplicates().shape[0]),
-        "stores": sorted(int(s) for s in frame["store_nbr"].unique()),
-        "items": sorted(int(i) for i in frame["item_nbr"].unique()),
-        "date_range": [str(frame["date"].min().date()), str(frame["date"].max().date())],
+        "rows": rows_total,
+        "series": len(series),
+        # rows of each sub-bucket: the merge skips the empty ones, the manifest lists the largest
+        "buckets": bucket_rows,
+        "stores": sorted(stores),
+        "items": sorted(items),
+        "date_range": [str(first.date()), str(last.date())],
         "problem_count": total,
         "problems": problems,
     }
 
 
+def _wrote(status: Mapping[str, Any], p: int, b: int) -> bool:
+    """Whether the shard of ``status`` wrote a part of partition ``p``, sub-bucket ``b``."""
+    if "parts_written" in status:
+        return any(int(q) == p and int(c) == b for q, c, _ in status["parts_written"])
+    return b == 0 and p in status.get("partitions_written", [])
+
+
 def _merge_partition(ctx: TaskContext, plan: Mapping[str, Any], p: int) -> dict[str, Any]:
-    """Merge partition ``p`` into history under lease ``writer-p``, with the upload's stamp."""
+    """Merge partition ``p`` into history under lease ``writer-p``, with the upload's stamp.
+
+    The partition's sub-buckets are merged one after another under the one lease (held from the
+    first to the last), so memory holds one sub-bucket and no other writer merges the partition's
+    series in between.
+    """
     check = get_json(ctx.s3, plan["bucket"], _status_key(plan, "check", p)) or {}
     if not check.get("rows"):
         return {"partition": p, "rows": 0, "buckets_written": 0, "buckets_existing": 0}
-    frame = _get_rows(ctx.s3, plan["bucket"], f"{plan['base']}partitions/p-{p:04d}.npz")
-    stats = ctx.store.upsert(
-        frame,
-        stamp=int(plan["stamp"]),
+    sizes = check.get("buckets") or [check["rows"]]
+    rows = written = existing = 0
+    with ctx.store.writer_lock(
         owner=f"{plan['run_id']}/p{p}/{ctx.request_id or uuid.uuid4().hex}",
         deadline=ctx.deadline,
         partition=p,
-    )
-    return {
-        "partition": p,
-        "rows": stats.rows,
-        "buckets_written": stats.buckets_written,
-        "buckets_existing": stats.buckets_existing,
-    }
+    ) as lease:
+        for b, size in enumerate(sizes):
+            if not size:
+                continue
+            lease.guard()  # renewed before a sub-bucket is read, so it does not lapse while loading
+            key = (
+                _checked_key(plan, p, b) if "buckets" in check else f"{plan['base']}partitions/p-{p:04d}.npz"
+            )
+            frame = _get_rows(ctx.s3, plan["bucket"], key)
+            stats = ctx.store.upsert(frame, stamp=int(plan["stamp"]), partition=p, lease=lease)
+            del frame
+            rows += stats.rows
+            written += stats.buckets_written
+            existing += stats.buckets_existing
+    return {"partition": p, "rows": rows, "buckets_written": written, "buckets_existing": existing}
 
 
 def _statuses(ctx: TaskContext, plan: Mapping[str, Any], phase: str) -> list[dict[str, Any]]:
@@ -852,6 +1029,8 @@ def _summarise(ctx: TaskContext, plan: Mapping[str, Any], manifest: RunManifest)
             "partition": n,
             "rows": c.get("rows", 0),
             "series": c.get("series", 0),
+            # rows of each sub-bucket (what the check and merge held at once)
+            "buckets": c.get("buckets", []),
             "check": entry(c, ()),
             "merge": entry(m, ("buckets_written", "buckets_existing")),
         }

@@ -45,6 +45,7 @@ module "forecasting_stack" {
 
   ingest_shard_bytes     = var.ingest_shard_bytes
   ingest_partitions      = var.ingest_partitions
+  ingest_bucket_rows     = var.ingest_bucket_rows
   ingest_max_concurrency = var.ingest_max_concurrency
   ingest_task_retries    = var.ingest_task_retries
 

@@ -102,6 +102,12 @@ variable "ingest_partitions" {
   default     = 32
 }
 
+variable "ingest_bucket_rows" {
+  description = "Rows a partition's check or merge task holds at once, 0 (derived from etl_memory_mb: 6,100,000 at 2,048 MB) or 1,000..100,000,000: each partition gets enough sub-buckets that none holds more, so those tasks' memory stays flat whatever the file."
+  type        = number
+  default     = 0
+}
+
 variable "ingest_max_concurrency" {
   description = "Shards or partitions of one upload processed at the same time, 1..1000 (concurrent ETL invocations)."
   type        = number

@@ -69,6 +69,7 @@ module "forecasting_stack" {
   # Small shards too, so a CI-sized upload (a few MB) is ingested by the sharded workflow in several shards.
   ingest_shard_bytes            = var.ingest_shard_bytes
   ingest_partitions             = var.ingest_partitions
+  ingest_bucket_rows            = var.ingest_bucket_rows
   ingest_max_concurrency        = var.ingest_max_concurrency
   ingest_task_retries           = var.ingest_task_retries
   ingest_retry_interval_seconds = 1

@@ -131,6 +131,12 @@ variable "ingest_partitions" {
   default     = 4
 }
 
+variable "ingest_bucket_rows" {
+  description = "Rows a partition's check or merge holds at once (ingest_bucket_rows of the forecasting-stack module; 0 derives it from the ETL's memory). 20,000 here: the e2e file (3.5 MB, counted at its most as 194,000 rows over 4 partitions) gets 4 sub-buckets a partition, so CI runs the sub-bucket loops; `make bench` deploys 0, the AWS root's value."
+  type        = number
+  default     = 20000
+}
+
 variable "ingest_max_concurrency" {
   description = "Shards or partitions processed at the same time. 2 on a laptop or CI runner (each task is a Lambda process)."
   type        = number

@@ -84,6 +84,8 @@ module "etl" {
       INGEST_PARTITIONS        = tostring(var.ingest_partitions)
       INGEST_STATE_MACHINE_ARN = module.ingest_workflow.state_machine_arn
     },
+    # Unset: the library derives it from the function's memory size (AWS_LAMBDA_FUNCTION_MEMORY_SIZE).
+    var.ingest_bucket_rows == 0 ? {} : { INGEST_BUCKET_ROWS = tostring(var.ingest_bucket_rows) },
     # Test-only fault injection (pipeline/faults.py): set by the local root, never by the AWS one.
     var.etl_fault_marker == "" ? {} : { ETL_FAULT_MARKER = var.etl_fault_marker },
   )

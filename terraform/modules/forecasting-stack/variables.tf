@@ -241,6 +241,17 @@ variable "ingest_partitions" {
   }
 }
 
+variable "ingest_bucket_rows" {
+  description = "Rows a partition's check or merge task of the ingest workflow holds at once: the plan gives each partition enough sub-buckets (a second hash of the series) that none holds more, counting the file's rows at their most (its decompressed bytes / 18, the shortest line the contract accepts), so those tasks' memory does not grow with the file. 0 (the default) derives it from etl_memory_mb (6,100,000 rows at 2,048 MB: about 1.2 GB at the peak); otherwise 1,000..100,000,000. Small values let tests see several sub-buckets."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.ingest_bucket_rows == 0 || (var.ingest_bucket_rows >= 1000 && var.ingest_bucket_rows <= 100000000 && floor(var.ingest_bucket_rows) == var.ingest_bucket_rows)
+    error_message = "ingest_bucket_rows must be 0 (derived from etl_memory_mb) or a whole number between 1000 and 100000000."
+  }
+}
+
 variable "ingest_max_concurrency" {
   description = "Shards or partitions of one upload processed at the same time by each of the ingest workflow's Distributed Maps, 1..1000 (concurrent ETL invocations: keep it within the account's Lambda concurrency)."
   type        = number

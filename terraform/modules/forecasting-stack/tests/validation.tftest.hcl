@@ -261,6 +261,16 @@ run "ingest_partitions_must_be_1_to_1024" {
   expect_failures = [var.ingest_partitions]
 }
 
+run "ingest_bucket_rows_must_be_0_or_1000_to_100000000" {
+  command = plan
+
+  variables {
+    ingest_bucket_rows = 999
+  }
+
+  expect_failures = [var.ingest_bucket_rows]
+}
+
 run "ingest_concurrency_must_be_1_to_1000" {
   command = plan
 

@@ -697,6 +697,7 @@ run "the_ingest_workflow_runs_the_etl_function_on_the_processed_ingest_files" {
   variables {
     ingest_shard_bytes     = 262144
     ingest_partitions      = 8
+    ingest_bucket_rows     = 50000
     ingest_max_concurrency = 5
     ingest_task_retries    = 1
   }
@@ -710,9 +711,10 @@ run "the_ingest_workflow_runs_the_etl_function_on_the_processed_ingest_files" {
     condition = (
       module.etl.lambda_function_environment_variables["INGEST_SHARD_BYTES"] == "262144" &&
       module.etl.lambda_function_environment_variables["INGEST_PARTITIONS"] == "8" &&
+      module.etl.lambda_function_environment_variables["INGEST_BUCKET_ROWS"] == "50000" &&
       module.etl.lambda_function_environment_variables["INGEST_STATE_MACHINE_ARN"] == module.ingest_workflow.state_machine_arn
     )
-    error_message = "The ETL must know the shard size, the partitions and the workflow."
+    error_message = "The ETL must know the shard size, the partitions, the rows per sub-bucket and the workflow."
   }
 
   assert {
