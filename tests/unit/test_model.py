@@ -139,3 +139,81 @@ def test_horizons_outside_the_trained_range_are_refused(
         trained.predict(generated.panel, end, targets, generated.reference)
     with pytest.raises(RuntimeError, match="not trained"):
         ForecastModel().predict(generated.panel, end, targets, generated.reference)
+
+
+def test_the_blend_base_is_the_moving_median_dow_baseline_rebuilt_from_served_features() -> None:
+    """The blend shrinks towards the strongest baseline: the very numbers it forecasts."""
+    from grocery_forecast.forecasting.baselines import moving_median_dow
+    from grocery_forecast.forecasting.features import FeatureSpec, build_features, fit_category_maps
+    from grocery_forecast.forecasting.model import base_level
+
+    from .conftest import tiny_panel, tiny_reference
+
+    panel, reference = tiny_panel(days=130), tiny_reference()
+    origin = panel.end - pd.Timedelta(days=16)
+    history = panel.window(panel.start, origin)
+    dates = pd.date_range(origin + pd.Timedelta(days=1), periods=16)
+    targets = pd.DataFrame(
+        {
+            "store_nbr": np.repeat(history.stores.astype(np.int64), 16),
+            "item_nbr": np.repeat(history.items, 16),
+            "date": np.tile(dates.to_numpy(), history.n_series),
+            "onpromotion": False,
+        }
+    )
+    maps = fit_category_maps(reference, history)
+    spec = FeatureSpec()
+    served = build_features(history, origin, targets, reference, spec, maps).to_numpy(dtype=np.float32)
+    base = base_level(served, feature_names(spec))
+    np.testing.assert_allclose(base, np.log1p(moving_median_dow(history, origin, targets)), atol=1e-5)
+    assert np.ptp(base[:16]) > 0  # the store's weekday profile moves it within the window
+
+
+def test_blend_weights_are_least_squares_per_horizon_group_and_clipped() -> None:
+    from grocery_forecast.forecasting.model import blend_weights
+
+    rng = np.random.default_rng(0)
+    n = 40_000
+    horizon = rng.integers(1, 17, n)
+    truth = rng.normal(1.0, 1.0, n)
+    base = truth + rng.normal(0.0, 0.5, n)
+    # The model is sharp early and noisy late: the best weight of the baseline grows with the horizon.
+    pred = truth + rng.normal(0.0, 1.0, n) * np.where(horizon > 8, 0.8, 0.2)
+    w = blend_weights(pred, base, truth, np.ones(n), horizon, group=8)
+    assert list(w) == [str(h) for h in range(1, 17)]
+    assert len({w[str(h)] for h in range(1, 9)}) == 1 and len({w[str(h)] for h in range(9, 17)}) == 1
+    # Independent errors: the optimum is var(pred) / (var(pred) + var(base)).
+    assert w["1"] == pytest.approx(0.04 / 0.29, abs=0.02) and w["16"] == pytest.approx(0.64 / 0.89, abs=0.02)
+    # A baseline worse everywhere and in the same direction gets weight 0, not a negative one.
+    assert blend_weights(truth, truth + 1.0, truth - 0.1, np.ones(n), horizon, group=4)["5"] == 0.0
+
+
+def test_a_blended_model_shrinks_its_log_forecast_towards_the_baseline_by_the_saved_weights(
+    tmp_path: Path, generated: GeneratedData
+) -> None:
+    from dataclasses import replace
+
+    from grocery_forecast.forecasting.model import base_level
+
+    from .conftest import FAST_CONFIG, FAST_PARAMS
+
+    model = ForecastModel(config=replace(FAST_CONFIG, blend_group=4), params=FAST_PARAMS).fit(
+        generated.panel, generated.reference
+    )
+    weights = model.metadata["blend_weights"]
+    assert set(weights) == {str(h) for h in range(1, 17)} and all(0.0 <= v <= 1.0 for v in weights.values())
+    assert model.metadata["validation"]["blended_nwrmsle"] <= model.metadata["validation"]["nwrmsle"] + 1e-9
+    targets = _targets(generated)
+    x = model.features(generated.panel, generated.panel.end, targets, generated.reference)
+    x32 = x.to_numpy(dtype=np.float32)
+    assert model.booster is not None
+    raw, base = model.booster.predict(x32), base_level(x32, model.feature_names)
+    w = np.array([weights[str(h)] for h in x["horizon"].astype(int)])
+    expected = np.clip(np.expm1(raw + w * (base - raw)), 0.0, None)
+    pred = model.predict(generated.panel, generated.panel.end, targets, generated.reference)
+    np.testing.assert_allclose(pred, expected, rtol=1e-6)
+    # The weights travel with the artifact.
+    loaded = ForecastModel.load(model.save(tmp_path / "m"))
+    np.testing.assert_allclose(
+        loaded.predict(generated.panel, generated.panel.end, targets, generated.reference), pred, rtol=1e-6
+    )
