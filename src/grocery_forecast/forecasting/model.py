@@ -528,7 +528,7 @@ class ForecastModel:
             if self.config.blend_group > 0:
                 base = base_level(data.x[valid_idx], names)
                 blend = blend_weights(
-                    pred,
+                    np.asarray(pred, dtype=np.float64),
                     base,
                     data.y[valid_idx],
                     data.weight[valid_idx],
