@@ -175,6 +175,9 @@ def test_keeping_the_latents_changes_no_generated_value() -> None:
     # Nothing sells on a day whose latent mean is 0 (stock-out, closure), except returns.
     sales = np.nan_to_num(kept.panel.sales, nan=0.0)
     assert (sales[latents.mean[:, : config.days] == 0] <= 0).all()
+    selling = latents.mean > 0
+    np.testing.assert_array_equal(latents.mean[selling], latents.potential[selling])
+    assert (latents.potential > 0).all() and 0.02 < 1 - selling.mean() < 0.5
 
 
 def test_the_oracle_is_the_expected_log1p_of_the_noise_it_was_drawn_with() -> None:
@@ -189,6 +192,7 @@ def test_the_oracle_is_the_expected_log1p_of_the_noise_it_was_drawn_with() -> No
     latents = GeneratorLatents(
         start=pd.Timestamp("2017-01-01"),
         mean=mean[:, None].repeat(3, axis=1),
+        potential=mean[:, None].repeat(3, axis=1),
         drift=np.zeros((7, 3)),
         dispersion=dispersion,
         kilo=kilo,
@@ -209,7 +213,9 @@ def test_the_oracle_is_the_expected_log1p_of_the_noise_it_was_drawn_with() -> No
     # From an origin, the drift after it is unknown: the oracle averages over its AR(1) innovations.
     drift = np.zeros((7, 3))
     drift[:, 0], drift[:, 2] = 0.5, 0.3  # the known drift at the origin, the realised one two days on
-    from_origin = GeneratorLatents(latents.start, latents.mean, drift, dispersion, kilo, fractional)
+    from_origin = GeneratorLatents(
+        latents.start, latents.mean, latents.mean, drift, dispersion, kilo, fractional
+    )
     sd = 0.04 * np.sqrt((1 - 0.97**4) / (1 - 0.97**2))
     level = mean[:, None] * np.exp(0.97**2 * 0.5 - 0.3 + sd * rng.standard_normal((7, draws)))
     counts = rng.poisson(level * rng.gamma(dispersion[:, None], 1 / dispersion[:, None], (7, draws)))
@@ -220,5 +226,26 @@ def test_the_oracle_is_the_expected_log1p_of_the_noise_it_was_drawn_with() -> No
     np.testing.assert_allclose(
         from_origin.oracle_log1p("2017-01-03", origin="2017-01-01"), expected, atol=4e-3
     )
+    # Outages after the origin unknown: the chance of selling, over series in the origin's state.
+    outage = GeneratorLatents(
+        latents.start,
+        np.array([[1.0, 0.0, 0.0], [1.0, 2.0, 2.0], [0.0, 0.0, 3.0], [0.0, 0.0, 0.0]]),
+        np.array([[1.0, 4.0, 4.0], [1.0, 2.0, 2.0], [3.0, 3.0, 3.0], [5.0, 5.0, 5.0]]),
+        np.zeros((4, 3)),
+        np.full(4, 5.0),
+        np.ones(4),
+        np.zeros(4, bool),
+    )
+    known = outage.oracle_log1p("2017-01-03", origin="2017-01-01")
+    hidden = outage.oracle_log1p("2017-01-03", origin="2017-01-01", outages_known=False)
+    assert known[0] == 0.0 and known[3] == 0.0
+    full = GeneratorLatents(
+        outage.start,
+        outage.potential,
+        outage.potential,
+        *(getattr(outage, f) for f in ("drift", "dispersion", "kilo", "fractional")),
+    ).oracle_log1p("2017-01-03", origin="2017-01-01")
+    # Half the series selling at the origin sell two days on, half of those out at it do.
+    np.testing.assert_allclose(hidden, 0.5 * full)
     with pytest.raises(ValueError, match="not after the origin"):
         latents.oracle_log1p("2017-01-01", origin="2017-01-01")

@@ -163,6 +163,8 @@ class GeneratorLatents:
         mean: (series, days) expected units before the gamma-Poisson noise, 0 on days nothing can
             sell (stock-outs, closures, before a launch or opening, after a delisting). Rows in
             :attr:`GeneratedData.panel` order.
+        potential: (series, days) ``mean`` had the series been on sale every day (no stock-out,
+            closure, launch or delisting): ``mean`` is ``potential`` where ``mean > 0``.
         drift: (series, days) the AR(1) level drift inside ``log(mean)`` (see ``_DRIFT_AR``).
         dispersion: (series,) the gamma shape: smaller is noisier.
         kilo: (series,) kilos per unit for fractional families, 1.0 for counted ones.
@@ -171,6 +173,7 @@ class GeneratorLatents:
 
     start: pd.Timestamp
     mean: np.ndarray
+    potential: np.ndarray
     drift: np.ndarray
     dispersion: np.ndarray
     kilo: np.ndarray
@@ -181,7 +184,11 @@ class GeneratorLatents:
         return int((pd.Timestamp(day).normalize() - self.start).days)
 
     def oracle_log1p(
-        self, day: pd.Timestamp | str, origin: pd.Timestamp | str | None = None, nodes: int = 9
+        self,
+        day: pd.Timestamp | str,
+        origin: pd.Timestamp | str | None = None,
+        nodes: int = 9,
+        outages_known: bool = True,
     ) -> np.ndarray:
         """The best forecast in Favorita's metric of every series on ``day``, as ``log1p`` units.
 
@@ -197,6 +204,11 @@ class GeneratorLatents:
                 (promotions, stock-outs, weekday profiles, holidays) it still knows. Defaults to
                 None: the drift on ``day`` is known too.
             nodes: Gauss-Hermite nodes for ``origin``. Defaults to 9.
+            outages_known: With ``origin``: False hides which days after it a series cannot sell
+                (a stock-out or a zero run starting, one ending, a closure): the forecaster knows
+                only whether it sells on the origin day and the chance, over all series in the same
+                state, that it sells ``day - origin`` days later, and forecasts that chance times
+                the expected ``log1p`` had it been on sale. Defaults to True.
         """
         col = self.day_index(day)
         mean = self.mean[:, col].astype(np.float64)
@@ -209,12 +221,21 @@ class GeneratorLatents:
             raise ValueError(f"day {pd.Timestamp(day).date()} is not after the origin")
         known = _DRIFT_AR**ahead * self.drift[:, at].astype(np.float64)
         sd = _DRIFT_SD * np.sqrt((1.0 - _DRIFT_AR ** (2 * ahead)) / (1.0 - _DRIFT_AR**2))
+        selling = mean > 0
+        if not outages_known:
+            now = self.mean[:, at] > 0
+            mean = self.potential[:, col].astype(np.float64)
+            chance = np.where(
+                now, selling[now].mean() if now.any() else 0.0, selling[~now].mean() if (~now).any() else 0.0
+            )
         base = mean * np.exp(known - self.drift[:, col].astype(np.float64))
         z, w = np.polynomial.hermite_e.hermegauss(nodes)
         w = w / w.sum()
         out = np.zeros_like(mean)
         for zk, wk in zip(z, w, strict=True):
             out += wk * _expected_log1p(base * np.exp(sd * zk), self.dispersion, self.kilo, self.fractional)
+        if not outages_known:
+            out = chance * out
         return (1.0 - RETURN_PROBABILITY) * out
 
 
@@ -606,6 +627,7 @@ def generate(
     family_members = np.bincount(fam_code, minlength=len(families)).astype(np.float64)
     latent_mean = np.zeros((n_stores * n_items, total_days)) if keep_latents else None
     latent_drift = np.zeros((n_stores * n_items, total_days)) if keep_latents else None
+    latent_potential = np.zeros((n_stores * n_items, total_days)) if keep_latents else None
     for s in range(n_stores):
         srng = np.random.default_rng([cfg.seed, s])
         hard = _hard_effects(cfg, s, t, dow, fam_code, family_members, item_level) if cfg.hard else None
@@ -640,6 +662,7 @@ def generate(
         stock_out = _runs(srng, (n_items, total_days), np.full(n_items, 0.006), 2, 10)
         if hard is not None:
             stock_out = stock_out | hard.zero_runs
+        potential = mean
         mean = np.where(alive & ~stock_out & ~closed[s][None, :], mean, 0.0)
         gamma = srng.gamma(dispersion[:, None], 1.0 / dispersion[:, None], size=(n_items, total_days))
         counts = srng.poisson(mean * gamma).astype(np.float64)
@@ -657,8 +680,8 @@ def generate(
         promo[rows] = on_promo & alive & ~closed[s][None, :]
         scale = np.where(fractional, kilo, 1.0)[:, None]
         expected[rows] = (mean * scale)[:, cfg.days :]
-        if latent_mean is not None and latent_drift is not None:
-            latent_mean[rows], latent_drift[rows] = mean, drift
+        if latent_mean is not None and latent_potential is not None and latent_drift is not None:
+            latent_mean[rows], latent_potential[rows], latent_drift[rows] = mean, potential, drift
         if progress is not None:
             progress(1)
 
@@ -688,10 +711,11 @@ def generate(
         future_sales=np.nan_to_num(sales[:, cfg.days :], nan=0.0),
         future_mean=expected,
         latents=None
-        if latent_mean is None or latent_drift is None
+        if latent_mean is None or latent_potential is None or latent_drift is None
         else GeneratorLatents(
             start=first,
             mean=latent_mean,
+            potential=latent_potential,
             drift=latent_drift,
             dispersion=np.tile(dispersion, n_stores),
             kilo=np.tile(np.where(fractional, kilo, 1.0), n_stores),
