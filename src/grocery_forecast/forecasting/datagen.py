@@ -206,9 +206,10 @@ class GeneratorLatents:
             nodes: Gauss-Hermite nodes for ``origin``. Defaults to 9.
             outages_known: With ``origin``: False hides which days after it a series cannot sell
                 (a stock-out or a zero run starting, one ending, a closure): the forecaster knows
-                only whether it sells on the origin day and the chance, over all series in the same
-                state, that it sells ``day - origin`` days later, and forecasts that chance times
-                the expected ``log1p`` had it been on sale. Defaults to True.
+                the series' outage history up to the origin (how long it has been out, the share
+                of the last 112 days it was out) and the chance, over all series with a similar
+                history, that it sells ``day - origin`` days later, and forecasts that chance
+                times the expected ``log1p`` had it been on sale. Defaults to True.
         """
         col = self.day_index(day)
         mean = self.mean[:, col].astype(np.float64)
@@ -223,11 +224,10 @@ class GeneratorLatents:
         sd = _DRIFT_SD * np.sqrt((1.0 - _DRIFT_AR ** (2 * ahead)) / (1.0 - _DRIFT_AR**2))
         selling = mean > 0
         if not outages_known:
-            now = self.mean[:, at] > 0
             mean = self.potential[:, col].astype(np.float64)
-            chance = np.where(
-                now, selling[now].mean() if now.any() else 0.0, selling[~now].mean() if (~now).any() else 0.0
-            )
+            state = self._outage_state(at)
+            hits = np.bincount(state, weights=selling, minlength=state.max() + 1)
+            chance = (hits / np.maximum(np.bincount(state), 1))[state]
         base = mean * np.exp(known - self.drift[:, col].astype(np.float64))
         z, w = np.polynomial.hermite_e.hermegauss(nodes)
         w = w / w.sum()
@@ -237,6 +237,19 @@ class GeneratorLatents:
         if not outages_known:
             out = chance * out
         return (1.0 - RETURN_PROBABILITY) * out
+
+    def _outage_state(self, at: int) -> np.ndarray:
+        """Each series' outage history at column ``at`` as a bucket code: run length x share out.
+
+        The run is the days up to ``at`` it could not sell (0, 1-3, 4-10, 11-30, over 30); the
+        share is of the 112 days up to ``at`` (0, to 5%, to 15%, to 50%, more).
+        """
+        out = self.mean[:, max(0, at - 111) : at + 1] <= 0
+        selling_days = np.where(~out, np.arange(out.shape[1])[None, :], -1).max(axis=1)
+        run = out.shape[1] - 1 - selling_days  # all out: the whole window (and more)
+        run_bucket = np.digitize(run, [1, 4, 11, 31])
+        share_bucket = np.digitize(out.mean(axis=1), [1e-9, 0.05, 0.15, 0.5 + 1e-9])
+        return (run_bucket * 5 + share_bucket).astype(np.int64)
 
 
 def _expected_log1p(
