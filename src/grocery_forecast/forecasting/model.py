@@ -38,7 +38,6 @@ import pandas as pd
 from grocery_forecast import __version__
 from grocery_forecast.contract.reference import Reference
 from grocery_forecast.contract.schema import MAX_HORIZON
-from grocery_forecast.forecasting.baselines import MEDIAN_WINDOWS
 from grocery_forecast.forecasting.features import (
     CATEGORICAL_FEATURES,
     TARGET_COLUMNS,
@@ -61,8 +60,6 @@ __all__ = [
     "ForecastModel",
     "ModelMismatchError",
     "TrainConfig",
-    "base_level",
-    "blend_weights",
     "panel_sha256",
 ]
 
@@ -138,16 +135,6 @@ class TrainConfig:
         unknown_promo_share: Share of training rows whose target-day promotion is hidden
             (``promo_known`` 0), as it is for every row of a sales upload's forecast, so the
             model learns to forecast without it. Defaults to 0.2.
-        blend_group: If above 0, the forecast is blended in ``log1p`` space with
-            :func:`base_level` (the ``moving_median_dow`` baseline rebuilt from the row's own
-            features), with one weight per group of this many horizons fitted by least squares
-            on the validation window (never on data after the training end): the model's edge
-            comes from recent sales and fades with the horizon, where a shrink towards the
-            stable baseline may pay. 0 turns it off. Defaults to 0.
-        horizon_weight: Training rows weigh ``1 + horizon_weight * (h - 1) / 15`` times their
-            metric weight at horizon ``h`` (early stopping too; the reported validation score
-            keeps the metric's weights), so the one model spends more of its splits on the long
-            horizons, where its margin is smallest. Defaults to 0 (the metric's weights).
     """
 
     horizon: int = MAX_HORIZON
@@ -162,71 +149,16 @@ class TrainConfig:
     seed: int = 0
     unknown_promo_share: float = 0.2
     cold_start_share: float = 0.02
-    blend_group: int = 0
-    horizon_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("unknown_promo_share", "cold_start_share"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be within [0, 1), got {getattr(self, name)}")
-        if self.horizon_weight < 0:
-            raise ValueError(f"horizon_weight must be at least 0, got {self.horizon_weight}")
-        if not 0 <= self.blend_group <= MAX_HORIZON:
-            raise ValueError(f"blend_group must be within 0..{MAX_HORIZON}, got {self.blend_group}")
         if not 1 <= self.horizon <= MAX_HORIZON:
             raise ValueError(f"horizon must be within 1..{MAX_HORIZON}, got {self.horizon}")
         for name in ("max_origins", "origin_stride", "min_history_days", "max_rows", "num_boost_round"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-
-
-def base_level(x: np.ndarray, names: list[str]) -> np.ndarray:
-    """The ``moving_median_dow`` baseline in ``log1p`` space, rebuilt from feature rows ``x``.
-
-    The median of the row's ``sales_mean_w{w}`` over the baseline's windows (those in the spec),
-    shifted by the store's weekday profile (``store_dow_diff_k*``, the first listed) where the
-    level is above 0, clipped at 0; 0 where the series has no history of its own (cold start).
-    Built from the features, not from the panel, so training and serving get it from the same
-    numbers (the features' parity is tested).
-    """
-    windows = [names.index(f"sales_mean_w{w}") for w in MEDIAN_WINDOWS if f"sales_mean_w{w}" in names]
-    if not windows:
-        return np.zeros(len(x), dtype=np.float64)
-    # A series' window means are all known or, with no history of its own, all missing.
-    level = np.nan_to_num(np.median(x[:, windows].astype(np.float64), axis=1), nan=0.0)
-    profile = [i for i, n in enumerate(names) if n.startswith("store_dow_diff_k")]
-    if profile:
-        shift = np.nan_to_num(x[:, profile[0]].astype(np.float64), nan=0.0)
-        level = np.where(level > 0, np.clip(level + shift, 0.0, None), 0.0)
-    return level
-
-
-def blend_weights(
-    pred: np.ndarray,
-    base: np.ndarray,
-    y: np.ndarray,
-    weight: np.ndarray,
-    horizon: np.ndarray,
-    group: int,
-    max_horizon: int = MAX_HORIZON,
-) -> dict[str, float]:
-    """Per-horizon weight ``w`` of ``base`` in ``(1 - w) * pred + w * base`` minimising weighted squared error.
-
-    One least-squares weight per group of ``group`` consecutive horizons (1..group, ...),
-    clipped to [0, 1]; a group without rows, or where ``pred`` and ``base`` agree, gets 0.
-
-    Returns:
-        ``{"1": w1, ..., str(max_horizon): w}``: every horizon's weight (its group's).
-    """
-    out: dict[str, float] = {}
-    r, d = y.astype(np.float64) - pred, base - pred
-    for lo in range(1, max_horizon + 1, group):
-        hi = min(lo + group - 1, max_horizon)
-        rows = (horizon >= lo) & (horizon <= hi)
-        den = float(np.sum(weight[rows] * d[rows] ** 2))
-        w = float(np.clip(np.sum(weight[rows] * r[rows] * d[rows]) / den, 0.0, 1.0)) if den > 0 else 0.0
-        out.update({str(h): w for h in range(lo, hi + 1)})
-    return out
 
 
 def panel_sha256(panel: SalesPanel) -> str:
@@ -350,7 +282,6 @@ class _Fitted:
     final_rounds: int
     validation: dict[str, Any]
     valid_rows: int
-    blend: dict[str, float] | None = None
 
 
 def _window_promo(panel: SalesPanel, origin: pd.Timestamp, series: np.ndarray) -> np.ndarray:
@@ -493,8 +424,7 @@ class ForecastModel:
         full = lgb.Dataset(
             data.x,
             label=data.y,
-            weight=data.weight
-            * (1.0 + self.config.horizon_weight * (data.horizon - 1) / (MAX_HORIZON - 1)).astype(np.float32),
+            weight=data.weight,
             feature_name=names,
             categorical_feature=cats,
             params={"max_bin": params.get("max_bin", 255), "verbose": -1},
@@ -503,7 +433,6 @@ class ForecastModel:
         train_idx, valid_idx = np.flatnonzero(~data.valid), np.flatnonzero(data.valid)
         best_iteration = self.config.num_boost_round
         validation: dict[str, Any] = {}
-        blend: dict[str, float] | None = None
         if len(valid_idx) and len(train_idx):
             train_ds, valid_ds = full.subset(train_idx.tolist()), full.subset(valid_idx.tolist())
             booster = _boost(
@@ -533,18 +462,6 @@ class ForecastModel:
                     ).items()
                 },
             }
-            if self.config.blend_group > 0:
-                base = base_level(data.x[valid_idx], names)
-                blend = blend_weights(
-                    np.asarray(pred, dtype=np.float64),
-                    base,
-                    data.y[valid_idx],
-                    data.weight[valid_idx],
-                    data.horizon[valid_idx],
-                    self.config.blend_group,
-                )
-                mixed = pred + np.array([blend[str(h)] for h in data.horizon[valid_idx]]) * (base - pred)
-                validation["blended_nwrmsle"] = nwrmsle(truth, np.expm1(mixed), data.weight[valid_idx])
             if self.config.refit:
                 rounds = max(1, round(best_iteration * 1.1))
                 booster = _boost(params, full, rounds, "boosting (refit on all rows)", progress)
@@ -555,7 +472,7 @@ class ForecastModel:
             rounds = min(self.config.num_boost_round, 500)
             booster = _boost(params, full, rounds, "boosting", progress)
             final_rounds = rounds
-        return _Fitted(booster, cats, params, best_iteration, final_rounds, validation, len(valid_idx), blend)
+        return _Fitted(booster, cats, params, best_iteration, final_rounds, validation, len(valid_idx))
 
     def _metadata(
         self, history: SalesPanel, last: pd.Timestamp, data: _TrainingSet, fitted: _Fitted, seconds: float
@@ -588,7 +505,6 @@ class ForecastModel:
             "best_iteration": fitted.best_iteration,
             "num_boost_round": fitted.final_rounds,
             "validation": fitted.validation,
-            "blend_weights": fitted.blend,
             "backtest": None,
             "training_data_sha256": sha,
             "train_seconds": round(seconds, 2),
@@ -648,13 +564,8 @@ class ForecastModel:
         booster = self._require_booster()
         if len(targets) == 0:
             return np.zeros(0, dtype=np.float64)
-        x = self.features(panel, origin, targets, reference, pooled).to_numpy(dtype=np.float32)
-        raw = booster.predict(x)
-        blend = self.metadata.get("blend_weights")
-        if blend:
-            names = self.feature_names
-            w = np.array([blend[str(int(h))] for h in x[:, names.index("horizon")]])
-            raw = raw + w * (base_level(x, names) - raw)
+        x = self.features(panel, origin, targets, reference, pooled)
+        raw = booster.predict(x.to_numpy(dtype=np.float32))
         return np.clip(np.expm1(raw), 0.0, None)
 
     # -- artifact ----------------------------------------------------------------------------------
