@@ -64,9 +64,11 @@ def main() -> None:
         + f" vs {result.report['best_baseline']} {base:.4f}; wall {time.perf_counter() - started:.0f} s"
     )
     print("| horizon | " + " | ".join(str(h) for h in range(1, 17)) + " |")
-    for k in rows:
-        cells = [f"{by_h[k][h]:.3f} ({1 - by_h[k][h] / best[str(h)]['nwrmsle']:.1%})" for h in range(1, 17)]
-        print(f"| seed {args.seed} {k} | " + " | ".join(cells) + " |")
+    for name in rows:
+        cells = [
+            f"{by_h[name][h]:.3f} ({1 - by_h[name][h] / best[str(h)]['nwrmsle']:.1%})" for h in range(1, 17)
+        ]
+        print(f"| seed {args.seed} {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
