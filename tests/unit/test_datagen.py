@@ -156,3 +156,96 @@ def test_written_files_are_byte_for_byte_those_of_the_frame_writer(
     assert paths["train"].read_text() == frame.to_csv(index=False, lineterminator="\n")
     assert data.train_rows == len(data.train)
     assert data.test["id"].iloc[0] == len(data.train)
+
+
+def test_keeping_the_latents_changes_no_generated_value() -> None:
+    """The oracle's inputs come from the same draws: asking for them must not move the data."""
+    config = GeneratorConfig(seed=8, stores=3, items=25, days=90, hard=True)
+    plain, kept = generate(config), generate(config, keep_latents=True)
+    assert plain.latents is None and kept.latents is not None
+    np.testing.assert_array_equal(plain.panel.sales, kept.panel.sales)
+    np.testing.assert_array_equal(plain.panel.promo, kept.panel.promo)
+    pd.testing.assert_frame_equal(plain.test, kept.test)
+    latents = kept.latents
+    # The latent mean is what future_mean was cut from (kilos for fractional families).
+    unit = np.where(latents.fractional, latents.kilo, 1.0)[:, None]
+    np.testing.assert_allclose(
+        (latents.mean * unit)[:, config.days :], kept.future_mean, rtol=1e-5, atol=1e-6
+    )
+    # Nothing sells on a day whose latent mean is 0 (stock-out, closure), except returns.
+    sales = np.nan_to_num(kept.panel.sales, nan=0.0)
+    assert (sales[latents.mean[:, : config.days] == 0] <= 0).all()
+    selling = latents.mean > 0
+    np.testing.assert_array_equal(latents.mean[selling], latents.potential[selling])
+    assert (latents.potential > 0).all() and 0.02 < 1 - selling.mean() < 0.5
+
+
+def test_the_oracle_is_the_expected_log1p_of_the_noise_it_was_drawn_with() -> None:
+    """Against a Monte Carlo of the generator's own noise (negative binomial, kilos, returns)."""
+    from grocery_forecast.forecasting.datagen import RETURN_PROBABILITY, GeneratorLatents
+
+    rng = np.random.default_rng(0)
+    mean = np.array([0.0, 0.05, 0.8, 3.0, 40.0, 900.0, 2.0])
+    dispersion = np.array([5.0, 3.0, 20.0, 3.0, 8.0, 4.0, 6.0])
+    kilo = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.7])
+    fractional = np.array([False] * 6 + [True])
+    latents = GeneratorLatents(
+        start=pd.Timestamp("2017-01-01"),
+        mean=mean[:, None].repeat(3, axis=1),
+        potential=mean[:, None].repeat(3, axis=1),
+        drift=np.zeros((7, 3)),
+        dispersion=dispersion,
+        kilo=kilo,
+        fractional=fractional,
+    )
+    oracle = latents.oracle_log1p("2017-01-02")
+    draws = 400_000
+    counts = rng.poisson(mean[:, None] * rng.gamma(dispersion[:, None], 1 / dispersion[:, None], (7, draws)))
+    values = np.where(
+        fractional[:, None], counts * kilo[:, None] * rng.uniform(0.8, 1.2, counts.shape), counts
+    )
+    values = np.where(rng.random(values.shape) < RETURN_PROBABILITY, -1.0, values)
+    monte_carlo = np.log1p(np.clip(values, 0, None)).mean(axis=1)
+    np.testing.assert_allclose(oracle, monte_carlo, atol=4e-3)
+    assert oracle[0] == 0.0
+    # Below log1p of the mean (Jensen): forecasting the expected sales is not the best forecast.
+    assert (oracle[1:] < np.log1p(mean[1:] * kilo[1:])).all()
+    # From an origin, the drift after it is unknown: the oracle averages over its AR(1) innovations.
+    drift = np.zeros((7, 3))
+    drift[:, 0], drift[:, 2] = 0.5, 0.3  # the known drift at the origin, the realised one two days on
+    from_origin = GeneratorLatents(
+        latents.start, latents.mean, latents.mean, drift, dispersion, kilo, fractional
+    )
+    sd = 0.04 * np.sqrt((1 - 0.97**4) / (1 - 0.97**2))
+    level = mean[:, None] * np.exp(0.97**2 * 0.5 - 0.3 + sd * rng.standard_normal((7, draws)))
+    counts = rng.poisson(level * rng.gamma(dispersion[:, None], 1 / dispersion[:, None], (7, draws)))
+    values = np.where(
+        fractional[:, None], counts * kilo[:, None] * rng.uniform(0.8, 1.2, counts.shape), counts
+    )
+    expected = (1 - RETURN_PROBABILITY) * np.log1p(values).mean(axis=1)
+    np.testing.assert_allclose(
+        from_origin.oracle_log1p("2017-01-03", origin="2017-01-01"), expected, atol=4e-3
+    )
+    # Outages after the origin unknown: the chance of selling, over series in the origin's state.
+    outage = GeneratorLatents(
+        latents.start,
+        np.array([[1.0, 0.0, 0.0], [1.0, 2.0, 2.0], [0.0, 0.0, 3.0], [0.0, 0.0, 0.0]]),
+        np.array([[1.0, 4.0, 4.0], [1.0, 2.0, 2.0], [3.0, 3.0, 3.0], [5.0, 5.0, 5.0]]),
+        np.zeros((4, 3)),
+        np.full(4, 5.0),
+        np.ones(4),
+        np.zeros(4, bool),
+    )
+    known = outage.oracle_log1p("2017-01-03", origin="2017-01-01")
+    hidden = outage.oracle_log1p("2017-01-03", origin="2017-01-01", outages_known=False)
+    assert known[0] == 0.0 and known[3] == 0.0
+    full = GeneratorLatents(
+        outage.start,
+        outage.potential,
+        outage.potential,
+        *(getattr(outage, f) for f in ("drift", "dispersion", "kilo", "fractional")),
+    ).oracle_log1p("2017-01-03", origin="2017-01-01")
+    # Half the series selling at the origin sell two days on, half of those out at it do.
+    np.testing.assert_allclose(hidden, 0.5 * full)
+    with pytest.raises(ValueError, match="not after the origin"):
+        latents.oracle_log1p("2017-01-01", origin="2017-01-01")

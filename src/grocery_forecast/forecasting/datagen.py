@@ -28,7 +28,14 @@ from grocery_forecast.contract.reference import Reference
 from grocery_forecast.contract.schema import DEFAULT_HORIZON
 from grocery_forecast.forecasting.panel import SalesPanel
 
-__all__ = ["GeneratedData", "GeneratorConfig", "generate", "write_dataset"]
+__all__ = [
+    "RETURN_PROBABILITY",
+    "GeneratedData",
+    "GeneratorConfig",
+    "GeneratorLatents",
+    "generate",
+    "write_dataset",
+]
 
 # family: (share of items, perishable, fractional kilos, first class number, weekend lift)
 _FAMILIES: dict[str, tuple[float, int, bool, int, float]] = {
@@ -79,6 +86,12 @@ _CITIES: tuple[tuple[str, str], ...] = (
 )
 _STORE_TYPES = ("A", "B", "C", "D", "E")
 _TYPE_LEVEL = {"A": 0.6, "B": 0.1, "C": -0.2, "D": 0.2, "E": -0.3}
+#: The slow level drift of every series is an AR(1) in log space: ``d[t] = DRIFT_AR * d[t-1] + e``,
+#: ``e ~ N(0, DRIFT_SD**2)``. A forecaster at an origin knows ``d`` up to it, not the innovations after.
+_DRIFT_AR = 0.97
+_DRIFT_SD = 0.04
+#: Share of the days a series could sell on that record a return (negative sales, scored as 0).
+RETURN_PROBABILITY = 0.0005
 _FIXED_HOLIDAYS = (
     (1, 1, "Primer dia del ano"),
     (5, 1, "Dia del Trabajo"),
@@ -135,6 +148,151 @@ class GeneratorConfig:
 
 
 @dataclass
+class GeneratorLatents:
+    """What the generator drew behind the sales it wrote, to measure the best any forecaster could do.
+
+    A day's sales are ``Poisson(mean * Gamma(dispersion, 1 / dispersion))`` units (a negative
+    binomial), times ``kilo * Uniform(0.8, 1.2)`` for fractional families, replaced by a return
+    with probability :data:`RETURN_PROBABILITY`. Knowing ``mean`` is knowing everything a forecast
+    could: the rest is noise no model can predict. Issue 14 asks for margins over a baseline at
+    every horizon; these say whether the data leaves room for them.
+
+    Attributes:
+        start: The day of column 0 (train.csv's first day; the columns run on past its end over
+            test.csv's days).
+        mean: (series, days) expected units before the gamma-Poisson noise, 0 on days nothing can
+            sell (stock-outs, closures, before a launch or opening, after a delisting). Rows in
+            :attr:`GeneratedData.panel` order.
+        potential: (series, days) ``mean`` had the series been on sale every day (no stock-out,
+            closure, launch or delisting): ``mean`` is ``potential`` where ``mean > 0``.
+        drift: (series, days) the AR(1) level drift inside ``log(mean)`` (see ``_DRIFT_AR``).
+        dispersion: (series,) the gamma shape: smaller is noisier.
+        kilo: (series,) kilos per unit for fractional families, 1.0 for counted ones.
+        fractional: (series,) whether the series sells in kilos.
+    """
+
+    start: pd.Timestamp
+    mean: np.ndarray
+    potential: np.ndarray
+    drift: np.ndarray
+    dispersion: np.ndarray
+    kilo: np.ndarray
+    fractional: np.ndarray
+
+    def day_index(self, day: pd.Timestamp | str) -> int:
+        """Column of ``day`` in :attr:`mean` and :attr:`drift`."""
+        return int((pd.Timestamp(day).normalize() - self.start).days)
+
+    def oracle_log1p(
+        self,
+        day: pd.Timestamp | str,
+        origin: pd.Timestamp | str | None = None,
+        nodes: int = 9,
+        outages_known: bool = True,
+    ) -> np.ndarray:
+        """The best forecast in Favorita's metric of every series on ``day``, as ``log1p`` units.
+
+        Under squared error on ``log1p`` the best point forecast is the expected ``log1p`` of the
+        sales distribution (not ``log1p`` of the expected sales, which is biased upward by the
+        noise): computed exactly over the negative binomial (the uniform kilo factor integrated in
+        closed form, the rounding to grams ignored), times the chance of no return.
+
+        Args:
+            day: The target day.
+            origin: If given, the forecaster knows the level drift only up to this day and
+                averages over the drift's innovations after it (Gauss-Hermite); everything else
+                (promotions, stock-outs, weekday profiles, holidays) it still knows. Defaults to
+                None: the drift on ``day`` is known too.
+            nodes: Gauss-Hermite nodes for ``origin``. Defaults to 9.
+            outages_known: With ``origin``: False hides which days after it a series cannot sell
+                (a stock-out or a zero run starting, one ending, a closure): the forecaster knows
+                the series' outage history up to the origin (how long it has been out, the share
+                of the last 112 days it was out) and the chance, over all series with a similar
+                history, that it sells ``day - origin`` days later, and forecasts that chance
+                times the expected ``log1p`` had it been on sale. Defaults to True.
+        """
+        col = self.day_index(day)
+        mean = self.mean[:, col].astype(np.float64)
+        if origin is None:
+            expected = _expected_log1p(mean, self.dispersion, self.kilo, self.fractional)
+            return (1.0 - RETURN_PROBABILITY) * expected
+        at = self.day_index(origin)
+        ahead = col - at
+        if ahead < 1:
+            raise ValueError(f"day {pd.Timestamp(day).date()} is not after the origin")
+        known = _DRIFT_AR**ahead * self.drift[:, at].astype(np.float64)
+        sd = _DRIFT_SD * np.sqrt((1.0 - _DRIFT_AR ** (2 * ahead)) / (1.0 - _DRIFT_AR**2))
+        selling = mean > 0
+        if not outages_known:
+            mean = self.potential[:, col].astype(np.float64)
+            state = self._outage_state(at)
+            hits = np.bincount(state, weights=selling, minlength=state.max() + 1)
+            chance = (hits / np.maximum(np.bincount(state), 1))[state]
+        base = mean * np.exp(known - self.drift[:, col].astype(np.float64))
+        z, w = np.polynomial.hermite_e.hermegauss(nodes)
+        w = w / w.sum()
+        out = np.zeros_like(mean)
+        for zk, wk in zip(z, w, strict=True):
+            out += wk * _expected_log1p(base * np.exp(sd * zk), self.dispersion, self.kilo, self.fractional)
+        if not outages_known:
+            out = chance * out
+        return (1.0 - RETURN_PROBABILITY) * out
+
+    def _outage_state(self, at: int) -> np.ndarray:
+        """Each series' outage history at column ``at`` as a bucket code: run length x share out.
+
+        The run is the days up to ``at`` it could not sell (0, 1-3, 4-10, 11-30, over 30); the
+        share is of the 112 days up to ``at`` (0, to 5%, to 15%, to 50%, more).
+        """
+        out = self.mean[:, max(0, at - 111) : at + 1] <= 0
+        selling_days = np.where(~out, np.arange(out.shape[1])[None, :], -1).max(axis=1)
+        run = out.shape[1] - 1 - selling_days  # all out: the whole window (and more)
+        run_bucket = np.digitize(run, [1, 4, 11, 31])
+        share_bucket = np.digitize(out.mean(axis=1), [1e-9, 0.05, 0.15, 0.5 + 1e-9])
+        return (run_bucket * 5 + share_bucket).astype(np.int64)
+
+
+def _expected_log1p(
+    mean: np.ndarray, dispersion: np.ndarray, kilo: np.ndarray, fractional: np.ndarray, tail: float = 12.0
+) -> np.ndarray:
+    """``E[log1p(Y)]`` for ``Y`` negative binomial (``mean``, shape ``dispersion``), in kilos where fractional.
+
+    Summed over the counts ``0 .. mean + tail * sd`` (the rest of the mass is below 1e-12), series
+    sorted by mean and taken in blocks so that a block's grid fits its largest mean.
+    """
+    from scipy.special import gammaln
+
+    out = np.zeros(len(mean), dtype=np.float64)
+    live = np.flatnonzero(mean > 0)
+    live = live[np.argsort(mean[live], kind="stable")]
+    span = mean[live] + tail * np.sqrt(mean[live] + mean[live] ** 2 / dispersion[live])
+    lo = 0
+    while lo < len(live):
+        hi = min(lo + 2000, len(live))
+        while hi - lo > 1 and (hi - lo) * (span[hi - 1] + 21) > 4_000_000:  # a grid of at most 32 MB
+            hi = lo + (hi - lo) // 2
+        block, lo = live[lo:hi], hi
+        m, r = mean[block], dispersion[block]
+        top = int(np.ceil(np.max(m + tail * np.sqrt(m + m * m / r)))) + 20
+        y = np.arange(top + 1, dtype=np.float64)[None, :]
+        log_p = (
+            gammaln(y + r[:, None])
+            - gammaln(r)[:, None]
+            - gammaln(y + 1.0)
+            + r[:, None] * np.log(r / (r + m))[:, None]
+            + y * np.log(m / (r + m))[:, None]
+        )
+        a = y * np.where(fractional[block], kilo[block], 0.0)[:, None]
+        # E over U ~ Uniform(0.8, 1.2) of log1p(a U), in closed form; plain log1p(y) for counts.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            upper, lower = 1.0 + 1.2 * a, 1.0 + 0.8 * a
+            kilos = (upper * np.log(upper) - lower * np.log(lower) - 0.4 * a) / (0.4 * a)
+        value = np.where(fractional[block][:, None], np.where(a > 0, kilos, 0.0), np.log1p(y))
+        out[block] = np.sum(np.exp(log_p) * value, axis=1)
+    return out
+
+
+@dataclass
 class GeneratedData:
     """One generated data set, as frames in the Kaggle layouts.
 
@@ -147,6 +305,9 @@ class GeneratedData:
             aligned with ``panel``'s rows: the answers to test.csv, for checks.
         future_mean: The expected unit sales behind ``future_sales`` (before the noise), the
             forecast an oracle would make, for judging how much a model could gain.
+        latents: What the sales were drawn from on every day (train.csv's and test.csv's), when
+            :func:`generate` was asked to keep it; None otherwise (it costs two more
+            series x days arrays).
     """
 
     config: GeneratorConfig
@@ -157,6 +318,7 @@ class GeneratedData:
     panel: SalesPanel
     future_sales: np.ndarray
     future_mean: np.ndarray
+    latents: GeneratorLatents | None = None
 
     @cached_property
     def train(self) -> pd.DataFrame:
@@ -409,6 +571,7 @@ def generate(
     config: GeneratorConfig | None = None,
     reference: Reference | None = None,
     progress: Callable[[int], None] | None = None,
+    keep_latents: bool = False,
 ) -> GeneratedData:
     """Generate one data set in memory.
 
@@ -417,6 +580,8 @@ def generate(
         reference: Real reference tables to draw stores, items and holidays from (e.g. the
             Favorita ones) instead of inventing them. Defaults to invented ones.
         progress: Called with the number of stores finished, as each store is generated.
+        keep_latents: Also return what the sales were drawn from (:class:`GeneratorLatents`),
+            for oracle forecasts. The data are the same either way. Defaults to False.
     """
     cfg = config or GeneratorConfig()
     rng = np.random.default_rng(cfg.seed)
@@ -473,6 +638,9 @@ def generate(
     store_levels = rng.normal(0.0, 0.45, size=n_stores)
     opening = np.where(rng.random(n_stores) < 0.1, rng.integers(0, max(1, total_days // 2), size=n_stores), 0)
     family_members = np.bincount(fam_code, minlength=len(families)).astype(np.float64)
+    latent_mean = np.zeros((n_stores * n_items, total_days)) if keep_latents else None
+    latent_drift = np.zeros((n_stores * n_items, total_days)) if keep_latents else None
+    latent_potential = np.zeros((n_stores * n_items, total_days)) if keep_latents else None
     for s in range(n_stores):
         srng = np.random.default_rng([cfg.seed, s])
         hard = _hard_effects(cfg, s, t, dow, fam_code, family_members, item_level) if cfg.hard else None
@@ -482,7 +650,9 @@ def generate(
         level = (
             store_levels[s] + _TYPE_LEVEL.get(stype, 0.0) + item_level + srng.normal(0.0, 0.4, size=n_items)
         )
-        drift = lfilter([1.0], [1.0, -0.97], srng.normal(0.0, 0.04, size=(n_items, total_days)), axis=1)
+        drift = lfilter(
+            [1.0], [1.0, -_DRIFT_AR], srng.normal(0.0, _DRIFT_SD, size=(n_items, total_days)), axis=1
+        )
         on_promo = (chain_promo & (srng.random(n_items) < 0.75)[:, None]) | _runs(
             srng, (n_items, total_days), promo_prob * 0.3, 2, 7
         )
@@ -505,12 +675,13 @@ def generate(
         stock_out = _runs(srng, (n_items, total_days), np.full(n_items, 0.006), 2, 10)
         if hard is not None:
             stock_out = stock_out | hard.zero_runs
+        potential = mean
         mean = np.where(alive & ~stock_out & ~closed[s][None, :], mean, 0.0)
         gamma = srng.gamma(dispersion[:, None], 1.0 / dispersion[:, None], size=(n_items, total_days))
         counts = srng.poisson(mean * gamma).astype(np.float64)
         kilos = np.round(counts * kilo[:, None] * srng.uniform(0.8, 1.2, size=counts.shape), 3)
         values = np.where(fractional[:, None], kilos, counts)
-        returns = (srng.random(values.shape) < 0.0005) & alive & ~closed[s][None, :]
+        returns = (srng.random(values.shape) < RETURN_PROBABILITY) & alive & ~closed[s][None, :]
         values = np.where(returns, -np.ceil(srng.uniform(0.0, 3.0, size=values.shape)), values)
         # Rows exist only for days with non-zero sales, as in Kaggle's train.csv (which has
         # practically no zero rows): promotions on days that sold nothing go unrecorded too.
@@ -522,6 +693,8 @@ def generate(
         promo[rows] = on_promo & alive & ~closed[s][None, :]
         scale = np.where(fractional, kilo, 1.0)[:, None]
         expected[rows] = (mean * scale)[:, cfg.days :]
+        if latent_mean is not None and latent_potential is not None and latent_drift is not None:
+            latent_mean[rows], latent_potential[rows], latent_drift[rows] = mean, potential, drift
         if progress is not None:
             progress(1)
 
@@ -550,6 +723,17 @@ def generate(
         panel=panel,
         future_sales=np.nan_to_num(sales[:, cfg.days :], nan=0.0),
         future_mean=expected,
+        latents=None
+        if latent_mean is None or latent_potential is None or latent_drift is None
+        else GeneratorLatents(
+            start=first,
+            mean=latent_mean,
+            potential=latent_potential,
+            drift=latent_drift,
+            dispersion=np.tile(dispersion, n_stores),
+            kilo=np.tile(np.where(fractional, kilo, 1.0), n_stores),
+            fractional=np.tile(fractional, n_stores),
+        ),
     )
 
 
