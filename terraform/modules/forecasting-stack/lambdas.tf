@@ -83,6 +83,9 @@ module "etl" {
       INGEST_SHARD_BYTES       = tostring(var.ingest_shard_bytes)
       INGEST_PARTITIONS        = tostring(var.ingest_partitions)
       INGEST_STATE_MACHINE_ARN = module.ingest_workflow.state_machine_arn
+      # A sharded ingest failing after its retries dead-letters its upload here (SendFailedEventsToDlq),
+      # as Lambda does for a failed invocation, so `grocery-forecast replay` redrives it.
+      DEAD_LETTER_QUEUE_URL = aws_sqs_queue.dlq.url
     },
     # Test-only fault injection (pipeline/faults.py): set by the local root, never by the AWS one.
     var.etl_fault_marker == "" ? {} : { ETL_FAULT_MARKER = var.etl_fault_marker },
