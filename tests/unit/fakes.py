@@ -49,9 +49,19 @@ class FakeS3:
         Body: bytes | str,
         ContentType: str = "",
         Metadata: dict | None = None,
+        IfMatch: str | None = None,
+        IfNoneMatch: str | None = None,
         **_: Any,
     ) -> dict:
         data = Body.encode() if isinstance(Body, str) else bytes(Body)
+        stored = self.objects.get((Bucket, Key))
+        # conditional writes, as S3 answers them: 412, or 404 for If-Match on a missing key
+        if IfNoneMatch == "*" and stored is not None:
+            raise _client_error("PreconditionFailed", "PutObject", 412)
+        if IfMatch is not None and stored is None:
+            raise _client_error("NoSuchKey", "PutObject", 404)
+        if IfMatch is not None and stored is not None and IfMatch not in ("*", stored["etag"]):
+            raise _client_error("PreconditionFailed", "PutObject", 412)
         if not all(f"{k}{v}".isascii() for k, v in (Metadata or {}).items()):
             # S3 sends user metadata as HTTP headers: AWS refuses anything but ASCII
             raise _client_error("InvalidArgument", "PutObject")

@@ -545,3 +545,53 @@ def test_a_shard_failing_every_attempt_is_dead_lettered_with_history_unchanged()
     again = runs.upload_stamp(record["eventTime"], record["s3"]["object"]["sequencer"])
     assert again == planned["input"]["upload_stamp"]
     assert store.date_range() is None
+
+
+def _status(s3: FakeS3, base: str, phase: str, n: int) -> dict[str, Any]:
+    return json.loads(s3.objects[(PROCESSED, f"{base}status/{phase}-{n:05d}.json")]["data"])
+
+
+def test_a_stale_attempt_finishing_late_keeps_the_newer_attempts_status() -> None:
+    # GIVEN shard 1 of an upload failing its first attempt, whose invocation Step Functions gave up
+    # on while it still ran: the retry (attempt 2) runs and succeeds first
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    _upload(s3, store, "uploads/fault-shard-1.csv", _sales().encode(), _config(500), sfn)
+    doc = {**sfn.started[0], "task": "validate_shard", "index": 1}
+    ctx = TaskContext(s3, store, None, "req", "fault", None)
+    ingest.run_task({**doc, "attempt": 1}, ctx)
+    assert _status(s3, doc["base"], "shard", 1)["status"] == "succeeded"
+    # WHEN the first attempt finishes late, failing
+    with pytest.raises(IngestFault):
+        ingest.run_task({**doc, "attempt": 0}, ctx)
+    # THEN the newer attempt's status stays
+    status = _status(s3, doc["base"], "shard", 1)
+    assert status["status"] == "succeeded" and status["attempts"] == 2 and not status["errors"]
+
+
+class _RacingS3(FakeS3):
+    """S3 where another writer stores a newer attempt's status between our read and our write."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.race: tuple[str, bytes] | None = None
+
+    def put_object(self, Bucket: str, Key: str, Body: Any, **kwargs: Any) -> dict:
+        if self.race is not None and Key == self.race[0] and "IfMatch" in kwargs:
+            key, newer = self.race
+            self.race = None
+            super().put_object(Bucket=Bucket, Key=key, Body=newer)
+        return super().put_object(Bucket=Bucket, Key=Key, Body=Body, **kwargs)
+
+
+def test_a_newer_status_written_between_the_read_and_the_write_is_kept() -> None:
+    s3, store, sfn = _RacingS3(versioned=(RAW,)), _store(), FakeSfn()
+    _upload(s3, store, "uploads/race.csv", _sales().encode(), _config(500), sfn)
+    doc = {**sfn.started[0], "task": "validate_shard", "index": 0}
+    ctx = TaskContext(s3, store, None, "req", "", None)
+    ingest.run_task({**doc, "attempt": 0}, ctx)  # a first status is stored
+    key = f"{doc['base']}status/shard-00000.json"
+    s3.race = (key, json.dumps({"n": 0, "attempts": 3, "status": "succeeded", "errors": []}).encode())
+    # WHEN attempt 2 writes its status while attempt 3 writes its own
+    ingest.run_task({**doc, "attempt": 1}, ctx)
+    # THEN the conditional write lost the race and, on reading again, kept attempt 3's
+    assert _status(s3, doc["base"], "shard", 0)["attempts"] == 3

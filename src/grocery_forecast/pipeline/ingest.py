@@ -60,7 +60,7 @@ import pandas as pd
 
 from grocery_forecast.aws.clients import error_code
 from grocery_forecast.aws.history import DynamoHistoryStore
-from grocery_forecast.aws.s3io import StreamingReader, csv_bytes, get_json, put_json
+from grocery_forecast.aws.s3io import StreamingReader, csv_bytes, get_json, put_json, put_json_unless
 from grocery_forecast.contract import runs
 from grocery_forecast.contract.bounds import (
     FUTURE_SLACK_DAYS,
@@ -542,7 +542,13 @@ def _status_key(plan: Mapping[str, Any], phase: str, n: int) -> str:
 def _tracked(
     ctx: TaskContext, plan: Mapping[str, Any], phase: str, n: int, attempt: int, work: Any
 ) -> dict[str, Any]:
-    """Run ``work`` and write its status (attempts, errors so far, peak memory, seconds), even when it raises."""
+    """Run ``work`` and write its status (attempts, errors so far, peak memory, seconds), even when it raises.
+
+    Attempts of one task can overlap (Step Functions retries a task whose invocation it gave up on,
+    which may still be running), so the status is written only if no newer attempt's is stored: a
+    conditional write (:func:`put_json_unless`), so an attempt finishing late cannot overwrite the
+    status of the attempt that replaced it, whichever finishes first.
+    """
     t0 = time.perf_counter()
     key = _status_key(plan, phase, n)
     previous = get_json(ctx.s3, plan["bucket"], key) or {}
@@ -558,7 +564,13 @@ def _tracked(
         raise
     finally:
         status.update(peak_memory_mb=peak_memory_mb(), seconds=round(time.perf_counter() - t0, 3))
-        put_json(ctx.s3, plan["bucket"], key, status)
+        if not put_json_unless(
+            ctx.s3, plan["bucket"], key, status, lambda stored: int(stored.get("attempts", 0)) > attempt + 1
+        ):
+            log.warning(
+                "stale task attempt: a newer attempt's status is kept",
+                extra={"run_id": plan["run_id"], "phase": phase, "n": n, "attempt": attempt + 1},
+            )
     return {"n": n}
 
 
