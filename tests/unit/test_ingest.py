@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import time
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.aws.history import META_KEY, DynamoHistoryStore, PartitionCountMismatch, lease_key
 from grocery_forecast.contract import runs
 from grocery_forecast.contract.bounds import InputLimits
 from grocery_forecast.contract.ingest_plan import series_partition
@@ -595,3 +596,93 @@ def test_a_newer_status_written_between_the_read_and_the_write_is_kept() -> None
     ingest.run_task({**doc, "attempt": 1}, ctx)
     # THEN the conditional write lost the race and, on reading again, kept attempt 3's
     assert _status(s3, doc["base"], "shard", 0)["attempts"] == 3
+
+
+def _hold_lease(store: DynamoHistoryStore, partition: int, seconds: float = 60.0) -> None:
+    """A writer of another run holding ``writer-<partition>`` (as a merge in progress does)."""
+    store.client.put_item(
+        TableName=store.table,
+        Item={
+            **lease_key(partition),
+            "owner": {"S": "other-run/p"},
+            "expires": {"N": f"{time.time() + seconds:.3f}"},
+        },
+    )
+
+
+def test_the_partition_count_is_recorded_and_a_change_while_nothing_runs_is_allowed() -> None:
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    _upload(s3, store, "uploads/a.csv", _sales().encode(), _config(10**9, partitions=4), sfn)
+    assert store.stored_partitions() == 4
+    _hold_lease(store, 9, seconds=-1)  # a lease left by a killed writer, expired: no obstacle
+    run = _upload(s3, store, "uploads/b.csv", _sales(seed=1).encode(), _config(10**9, partitions=16), sfn)
+    assert run["status"] == "forecasting"
+    meta = store.client.get_item(TableName="history", Key=META_KEY)["Item"]
+    assert meta["partitions"] == {"N": "16"} and meta["partitions_before"] == {"N": "4"}
+    assert "partitions_changed_at" in meta and store.date_range() is not None
+
+
+@pytest.mark.parametrize("shard_bytes", [10**9, 400])  # the single path, and the sharded plan
+def test_a_partition_count_change_while_another_counts_writer_holds_a_lease_is_refused(
+    shard_bytes: int,
+) -> None:
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    _upload(s3, store, "uploads/a.csv", _sales().encode(), _config(10**9, partitions=4), sfn)
+    before = _history(store, pd.read_csv(pd.io.common.StringIO(_sales(seed=1))))
+    _hold_lease(store, 2)  # a run with 4 partitions is merging
+    with pytest.raises(PartitionCountMismatch) as raised:
+        _upload(s3, store, "uploads/b.csv", _sales(seed=1).encode(), _config(shard_bytes, partitions=8), sfn)
+    message = str(raised.value)
+    assert "ingest_partitions is 8" in message and "written with 4" in message and "writer-0002" in message
+    # nothing planned or written, the count unchanged; the run says why and that it is retried
+    assert not sfn.started and store.stored_partitions() == 4
+    pd.testing.assert_frame_equal(_history(store, pd.read_csv(pd.io.common.StringIO(_sales(seed=1)))), before)
+    run = _run(s3, runs.run_id_for("uploads/b.csv", s3.objects[(RAW, "uploads/b.csv")]["etag"]))
+    assert run["status"] == "failed" and "ingest_partitions is 8" in run["errors"][-1]
+
+
+def test_a_sharded_run_planned_with_the_old_count_merges_nothing_after_the_count_changed() -> None:
+    # GIVEN a sharded upload planned with 4 partitions
+    s3, store, sfn, sqs = FakeS3(versioned=(RAW,)), _store(), FakeSfn(), FakeQueue()
+    text = _sales()
+    planned = _upload(s3, store, "uploads/old.csv", text.encode(), _config(400, partitions=4), sfn)
+    # WHEN ingest_partitions becomes 8 and a small upload goes through (no lease held: allowed)
+    _upload(
+        s3, store, "uploads/small.csv", f"{HEADER}2017-08-01,9,999,1.5,\n".encode(), _config(10**9, 8), sfn
+    )
+    assert store.stored_partitions() == 8
+    # THEN the planned run's merges refuse before writing (two leases could cover one series) ...
+    doc = {**sfn.started[0], "execution": sfn.arns[0]}
+    ctx = TaskContext(s3, store, None, "req", "", None, sqs, QUEUE, ETL_ARN)
+    for item in json.loads(s3.objects[(PROCESSED, doc["shard_list_key"])]["data"]):
+        ingest.run_task({**doc, "task": "validate_shard", "index": item["index"]}, ctx)
+    for p in range(4):
+        ingest.run_task({**doc, "task": "check_partition", "partition": p}, ctx)
+    assert ingest.run_task({**doc, "task": "verdict"}, ctx)["accepted"]
+    with pytest.raises(
+        PartitionCountMismatch, match="written with 8 series partitions now, this writer with 4"
+    ):
+        ingest.run_task({**doc, "task": "merge_partition", "partition": 0}, ctx)
+    frame = pd.read_csv(pd.io.common.StringIO(text))
+    assert (_history(store, frame).to_numpy()[:, :6] == -999).all()
+    # ... and the run fails dead-lettered; its redrive plans again with the count in force
+    ingest.run_task({**doc, "task": "fail", "error": {"Error": "PartitionCountMismatch"}}, ctx)
+    failed = _run(s3, planned["run_id"])["ingest"]
+    assert failed["partitions_merged"] == [] and failed["history_changed"] == "partial"  # a merge ran
+    (body,) = sqs.messages.values()
+    letter = parse_dead_letter({"Body": body, "ReceiptHandle": "h"})
+    assert letter is not None
+    run_etl(
+        s3,
+        store,
+        RAW,
+        "uploads/old.csv",
+        _config(400, partitions=8),
+        event_time=letter.event["Records"][0]["eventTime"],
+        sequencer=letter.event["Records"][0]["s3"]["object"]["sequencer"],
+        sfn=sfn,
+        s3_event=letter.event["Records"][0],
+        redrive=letter.event[ingest.REDRIVE_FIELD],
+    )
+    assert len(sfn.started) == 2 and _drive(s3, store, sfn)["state"] == "Finished"
+    assert (_history(store, frame).to_numpy()[:, :6] != -999).all()

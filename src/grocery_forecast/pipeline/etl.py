@@ -230,7 +230,9 @@ def run_etl(
     with mf.recording_failure(s3, config.output_bucket, manifest, "etl"):
         _start_attempt(s3, config, manifest, previous, event_id, redrive)
         if sfn is not None and ingest.should_shard(key, int(obj.get("ContentLength", 0)), config.ingest):
-            if _sharded(s3, sfn, obj, key, config, manifest, last_modified, started, s3_event, redrive):
+            if _sharded(
+                s3, sfn, obj, key, config, manifest, last_modified, started, s3_event, redrive, store
+            ):
                 return manifest
             # Not actuals (a request, bounded by the single path): read it again from the start.
             obj = s3.get_object(Bucket=bucket, Key=key, **version)
@@ -244,7 +246,9 @@ def run_etl(
             if runs.is_reference_upload(key):
                 return False
             again = s3.get_object(Bucket=bucket, Key=key, **version)
-            return _sharded(s3, sfn, again, key, config, manifest, last_modified, started, s3_event, redrive)
+            return _sharded(
+                s3, sfn, again, key, config, manifest, last_modified, started, s3_event, redrive, store
+            )
 
         raw = io.BufferedReader(
             BoundedReader(StreamingReader(obj["Body"]), key, config.limits), buffer_size=1 << 20
@@ -278,6 +282,7 @@ def _sharded(
     started: float,
     event: Mapping[str, Any] | None = None,
     redrive: int = 0,
+    store: DynamoHistoryStore | None = None,
 ) -> bool:
     """Hand a large actuals upload to the sharded ingest workflow; False when it is not actuals."""
     try:
@@ -294,6 +299,7 @@ def _sharded(
             started,
             event,
             redrive,
+            store=store,
         )
     except CsvContractError as error:
         manifest.kind = manifest.kind or error.kind
@@ -341,11 +347,13 @@ class HistoryWriter:
     partitions: int = 1
 
     def upsert(self, frame: pd.DataFrame) -> UpsertStats:
+        # History written with another partition count while its writers run: refused (retried).
+        store = self.store.use_partitions(self.partitions)
         if self.partitions <= 1:
-            return self.store.upsert(frame, stamp=self.stamp, owner=self.owner, deadline=self.deadline)
+            return store.upsert(frame, stamp=self.stamp, owner=self.owner, deadline=self.deadline)
         parts = series_partition(frame["store_nbr"], frame["item_nbr"], self.partitions)
         done = [
-            self.store.upsert(
+            store.upsert(
                 frame.loc[parts == p],
                 stamp=self.stamp,
                 owner=self.owner,

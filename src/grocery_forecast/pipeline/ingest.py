@@ -23,9 +23,10 @@ the same function on each task (:func:`run_task`)::
                                                        the upload goes to the dead-letter queue
 
 **Failure and redrive.** A task failing all its retries ends the run ``failed``; the manifest's
-``ingest.history_changed`` says what reached history: ``False`` (nothing merged: a shard or a
-partition check failed), ``"partial"`` (some partitions merged, listed in ``partitions_merged``) or
-``True`` (every partition merged, the finish failed). Either way the fail task sends a record shaped
+``ingest.history_changed`` says what reached history: ``False`` (no merge ran: a shard or a
+partition check failed), ``"partial"`` (a merge failed: the partitions merged are listed in
+``partitions_merged``, the failed one may be part-way) or ``True`` (every partition merged, the
+finish failed). Either way the fail task sends a record shaped
 like Lambda's on-failure destination record (the upload's S3 event, the ETL function's ARN) to the
 dead-letter queue, as the single path's failed invocation does, so ``grocery-forecast replay`` redrives
 it: the upload is planned and run again by a new execution (its name and files carry the redrive
@@ -50,7 +51,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote_plus
@@ -264,6 +265,7 @@ def start(
     started: float,
     event: Mapping[str, Any] | None = None,
     redrive: int = 0,
+    store: DynamoHistoryStore | None = None,
 ) -> bool:
     """Plan the sharded ingest of the object ``obj`` (a ``get_object`` response) and start the workflow.
 
@@ -272,6 +274,8 @@ def start(
     the contract refuses before any shard runs (too large, a header of no known kind). ``event`` is
     the upload's S3 event record, kept in the plan so a failed ingest can be dead-lettered as the
     event itself; ``redrive`` numbers a redrive of a failed ingest (0: the upload's first execution).
+    With ``store`` (the history), the plan's partition count becomes the one history is written
+    with, or :class:`PartitionCountMismatch` refuses it while writers of another count hold leases.
     """
     bucket, key = manifest.input.bucket, manifest.input.key
     stamp = manifest.input.upload_stamp or 0
@@ -350,6 +354,8 @@ def start(
             "end": len(header),
         }
     ]
+    if store is not None:
+        store.use_partitions(settings.partitions)
     plan = {
         "run_id": manifest.run_id,
         "base": base,
@@ -522,7 +528,9 @@ def run_task(event: Mapping[str, Any], ctx: TaskContext) -> dict[str, Any]:
 
         def merge() -> dict[str, Any]:
             _inject_merge_fault(ctx, plan, p)
-            return _merge_partition(ctx, plan, p)
+            # Each lease taken checks that history is still written with the plan's partition count.
+            partitioned = replace(ctx, store=ctx.store.with_partitions(int(plan["partitions"])))
+            return _merge_partition(partitioned, plan, p)
 
         return _tracked(ctx, plan, "merge", p, attempt, merge)
     execution = event.get("execution")
@@ -1010,7 +1018,7 @@ def _finish(
         if changed == "partial":
             reason += (
                 f"; history partly changed: partitions {', '.join(map(str, merged)) or 'none'} of "
-                f"{len(merges)} merged"
+                f"{len(merges)} merged, the others not or part-way"
             )
         elif changed:
             reason += "; history changed: every partition merged"

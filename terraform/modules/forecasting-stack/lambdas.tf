@@ -42,10 +42,13 @@ locals {
   }
 
   # The ETL merges year buckets (BatchGet + BatchWrite), takes and releases the writer lease
-  # (conditional PutItem / DeleteItem) and extends the stored date range (conditional UpdateItem).
+  # (conditional PutItem / DeleteItem), extends the stored date range (conditional UpdateItem) and
+  # changes the recorded partition count only while no lease is held (TransactWriteItems: an
+  # UpdateItem and a ConditionCheckItem per lease).
   etl_table_actions = [
     "dynamodb:BatchGetItem",
     "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
     "dynamodb:DeleteItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
