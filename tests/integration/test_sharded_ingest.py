@@ -71,7 +71,7 @@ def uploaded(stack, s3, tmp_path_factory) -> tuple[pd.DataFrame, RunManifest]:
     return frame, run
 
 
-def test_a_multi_shard_upload_stores_exactly_the_file(uploaded, history) -> None:
+def test_a_multi_shard_upload_stores_exactly_the_file(uploaded, history, stack) -> None:
     # GIVEN / WHEN a 3.5 MB actuals file over the 1 MiB shard size
     frame, run = uploaded
     # THEN it went through the ingest workflow: four shards, four partitions, all listed
@@ -87,6 +87,8 @@ def test_a_multi_shard_upload_stores_exactly_the_file(uploaded, history) -> None
     np.testing.assert_array_equal(_history(history, frame), _expected(frame))
     # AND its forecast came from the series hand-off: 16 days of every series
     assert run.series_forecast == STORES * ITEMS and run.rows_forecast == STORES * ITEMS * 16
+    # AND history records the partition count it is written with (a change while writers run is refused)
+    assert history.stored_partitions() == int(stack.outputs["ingest_partitions"]) == ingest["partitions"]
 
 
 def test_a_failed_shard_is_retried_and_visible_in_the_manifest(uploaded) -> None:
