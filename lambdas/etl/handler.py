@@ -33,6 +33,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"grocery_foreca
 
 _s3 = boto3.client("s3", config=client_config("s3"))
 _sfn = boto3.client("stepfunctions", config=client_config("stepfunctions"))
+_sqs = boto3.client("sqs", config=client_config("sqs"))
 _store = DynamoHistoryStore(
     boto3.client("dynamodb", config=client_config("dynamodb")), os.environ.get("HISTORY_TABLE", "")
 )
@@ -48,12 +49,22 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         result = ingest.run_task(
             event,
             ingest.TaskContext(
-                _s3, _store, deadline, context.aws_request_id, config.fault_marker, _references
+                _s3,
+                _store,
+                deadline,
+                context.aws_request_id,
+                config.fault_marker,
+                _references,
+                _sqs,
+                config.ingest.dead_letter_queue_url,
+                context.invoked_function_arn,
             ),
         )
         logger.info("ingest task done", extra=result)
         return result
     runs = []
+    # A failed sharded ingest's dead letter, replayed: the upload's event, numbered as a redrive.
+    redrive = int(event.get(ingest.REDRIVE_FIELD, 0) or 0)
     for record in event.get("Records", []):
         bucket = record["s3"]["bucket"]["name"]
         key = unquote_plus(record["s3"]["object"]["key"])
@@ -72,6 +83,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             sequencer=record["s3"]["object"].get("sequencer"),
             deadline=deadline,
             sfn=_sfn,
+            s3_event=record,
+            redrive=redrive,
         )
         doc = manifest.to_dict()
         fields = {k: doc.get(k) for k in ("run_id", "kind", "status", "rows_in", "rows_rejected", "series")}

@@ -72,7 +72,9 @@ def _monitor_log(stack, actuals_run: str) -> dict | None:
     """The monitor's "realized accuracy" log line for the arrival of ``actuals_run``."""
     logs = stack.client("logs")
     group = stack.monitor_log_group_name
-    for stream in logs.describe_log_streams(logGroupName=group)["logStreams"]:
+    # every page: an emulator whose state outlived earlier sessions holds more than the first 50 streams
+    pages = logs.get_paginator("describe_log_streams").paginate(logGroupName=group)
+    for stream in (s for page in pages for s in page["logStreams"]):
         for event in logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])["events"]:
             if event["message"].startswith("{"):
                 line = json.loads(event["message"])

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
+import uuid
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from grocery_forecast.contract.runs import STAMP_TIE_BITS, RunManifest
+from grocery_forecast.contract.ingest_plan import series_partition
+from grocery_forecast.contract.runs import STAMP_TIE_BITS, RunManifest, RunStatus
 from grocery_forecast.pipeline import manifest as mf
+from grocery_forecast.pipeline.replay import replay_dead_letters
 
 from .helpers import RUN_TIMEOUT, upload_and_wait, write_csv
 
@@ -68,7 +72,7 @@ def uploaded(stack, s3, tmp_path_factory) -> tuple[pd.DataFrame, RunManifest]:
     return frame, run
 
 
-def test_a_multi_shard_upload_stores_exactly_the_file(uploaded, history) -> None:
+def test_a_multi_shard_upload_stores_exactly_the_file(uploaded, history, stack) -> None:
     # GIVEN / WHEN a 3.5 MB actuals file over the 1 MiB shard size
     frame, run = uploaded
     # THEN it went through the ingest workflow: four shards, four partitions, all listed
@@ -90,6 +94,8 @@ def test_a_multi_shard_upload_stores_exactly_the_file(uploaded, history) -> None
     np.testing.assert_array_equal(_history(history, frame), _expected(frame))
     # AND its forecast came from the series hand-off: 16 days of every series
     assert run.series_forecast == STORES * ITEMS and run.rows_forecast == STORES * ITEMS * 16
+    # AND history records the partition count it is written with (a change while writers run is refused)
+    assert history.stored_partitions() == int(stack.outputs["ingest_partitions"]) == ingest["partitions"]
 
 
 def test_a_failed_shard_is_retried_and_visible_in_the_manifest(uploaded) -> None:
@@ -173,3 +179,61 @@ def test_a_bad_row_in_shard_3_rejects_the_file_with_its_line_and_leaves_history_
     assert report["problem_count"] == 1 and report["history_changed"] is False
     assert report["problems"][0]["line"] == bad_line and report["problems"][0]["column"] == "unit_sales"
     assert np.isnan(_history(history, frame)).all()
+
+
+def test_a_merge_failing_every_attempt_is_dead_lettered_and_replay_completes_it(
+    stack, s3, history, tmp_path
+) -> None:
+    # GIVEN a file of other series whose last partition's merge fails every attempt of the upload's
+    # first execution (the local root's fault marker: "-merge-1", over once the upload is redriven)
+    # (series of their own on every run: the test needs them absent from history before it)
+    first_item = FIRST_ITEM + 10_000 + ITEMS * (uuid.uuid4().int % 100_000)
+    frame = _sales(first_item, seed=3)
+    path = write_csv(tmp_path, "merge.csv", frame)
+    key = f"it/ingest/{first_item}/inject_etl_fault-merge-1.csv"
+    assert np.isnan(_history(history, frame)).all()
+    partitions = int(stack.outputs["ingest_partitions"])
+    series = frame[["store_nbr", "item_nbr"]].drop_duplicates().sort_values(["store_nbr", "item_nbr"])
+    part = series_partition(series["store_nbr"], series["item_nbr"], partitions)
+    expected = _expected(frame)
+    # WHEN it is uploaded
+    run = upload_and_wait(stack, s3, path, key, timeout=SHARD_TIMEOUT)
+    # THEN the run failed after the other partitions merged, and says history was partly changed
+    assert run.status is RunStatus.FAILED, run.errors
+    ingest = run.ingest or {}
+    assert ingest["history_changed"] == "partial" and ingest["dead_letter"] == "queued", ingest
+    merged = ingest["partitions_merged"]
+    assert merged and partitions - 1 not in merged
+    assert "history partly changed" in run.errors[-1] and "grocery-forecast replay" in run.errors[-1]
+    stored = _history(history, frame)
+    done = np.isin(part, merged)
+    np.testing.assert_array_equal(stored[done], expected[done])
+    assert np.isnan(stored[part == partitions - 1]).all()
+
+    # WHEN the dead-letter queue is replayed (as `grocery-forecast replay` does)
+    sqs, lam = stack.client("sqs"), stack.client("lambda")
+    functions = {stack.etl_function_name, stack.predict_function_name}
+    deadline, ours = time.monotonic() + 60, []
+    while not ours and time.monotonic() < deadline:
+        report = replay_dead_letters(sqs, lam, stack.dlq_queue_url, functions)
+        ours = [m for m in report.replayed if key in m.keys]
+    # THEN the upload was there once, as the ETL's on-failure record naming the failed partition ...
+    assert len(ours) == 1, "the failed ingest must be in the dead-letter queue once"
+    assert (
+        ours[0].function == stack.etl_function_name and f"partition {partitions - 1} (merge)" in ours[0].error
+    )
+    # ... and a new execution ingests it again: the run succeeds with every row in history once
+    deadline, again = time.monotonic() + SHARD_TIMEOUT, None
+    while time.monotonic() < deadline:
+        again = mf.load(s3, stack.output_bucket_name, run.run_id)
+        if again is not None and (again.ingest or {}).get("redrive") == 1 and again.final:
+            break
+        time.sleep(1)
+    assert again is not None and again.status is RunStatus.SUCCEEDED, again and again.errors
+    assert again.input.upload_stamp == run.input.upload_stamp
+    assert [p["merge"]["status"] for p in (again.ingest or {})["partition_runs"]] == [
+        "succeeded"
+    ] * partitions
+    np.testing.assert_array_equal(_history(history, frame), expected)
+    # AND its forecast was made: 16 days of every series
+    assert again.series_forecast == STORES * ITEMS and again.rows_forecast == STORES * ITEMS * 16

@@ -49,9 +49,19 @@ class FakeS3:
         Body: bytes | str,
         ContentType: str = "",
         Metadata: dict | None = None,
+        IfMatch: str | None = None,
+        IfNoneMatch: str | None = None,
         **_: Any,
     ) -> dict:
         data = Body.encode() if isinstance(Body, str) else bytes(Body)
+        stored = self.objects.get((Bucket, Key))
+        # conditional writes, as S3 answers them: 412, or 404 for If-Match on a missing key
+        if IfNoneMatch == "*" and stored is not None:
+            raise _client_error("PreconditionFailed", "PutObject", 412)
+        if IfMatch is not None and stored is None:
+            raise _client_error("NoSuchKey", "PutObject", 404)
+        if IfMatch is not None and stored is not None and IfMatch not in ("*", stored["etag"]):
+            raise _client_error("PreconditionFailed", "PutObject", 412)
         if not all(f"{k}{v}".isascii() for k, v in (Metadata or {}).items()):
             # S3 sends user metadata as HTTP headers: AWS refuses anything but ASCII
             raise _client_error("InvalidArgument", "PutObject")
@@ -323,6 +333,49 @@ class FakeDynamo:
         self._count("GetItem")
         item = self._table(TableName).get(self._key(Key))
         return {"Item": dict(item)} if item else {}
+
+    def transact_write_items(self, TransactItems: list[dict]) -> dict:
+        """All or nothing: every condition holds, then every Update applies (SET a = :x, b = :y)."""
+        self._count("TransactWriteItems")
+        assert len(TransactItems) <= 100, "TransactWriteItems takes at most 100 items"
+        reasons = []
+        for request in TransactItems:
+            ((_, op),) = request.items()
+            existing = self._table(op["TableName"]).get(self._key(op["Key"]))
+            try:
+                self._check(
+                    existing,
+                    op.get("ConditionExpression"),
+                    op.get("ExpressionAttributeNames") or {},
+                    op.get("ExpressionAttributeValues") or {},
+                    "TransactWriteItems",
+                )
+                reasons.append({"Code": "None"})
+            except ClientError:
+                reasons.append({"Code": "ConditionalCheckFailed"})
+        if any(r["Code"] != "None" for r in reasons):
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                    "CancellationReasons": reasons,
+                },
+                "TransactWriteItems",
+            )
+        for request in TransactItems:
+            ((kind, op),) = request.items()
+            if kind != "Update":
+                assert kind == "ConditionCheck", f"fake cannot apply {kind}"
+                continue
+            names, values = (
+                op.get("ExpressionAttributeNames") or {},
+                op.get("ExpressionAttributeValues") or {},
+            )
+            item = dict(self._table(op["TableName"]).get(self._key(op["Key"])) or op["Key"])
+            for assignment in op["UpdateExpression"].removeprefix("SET ").split(","):
+                name, value = (part.strip() for part in assignment.split("="))
+                item[names[name]] = values[value]
+            self._table(op["TableName"])[self._key(op["Key"])] = item
+        return {}
 
     def update_item(
         self,

@@ -11,17 +11,24 @@ import gzip
 import io
 import json
 import re
+import time
 from typing import Any
+from urllib.parse import unquote_plus
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from grocery_forecast.aws.history import DynamoHistoryStore
+from grocery_forecast.aws.history import META_KEY, DynamoHistoryStore, PartitionCountMismatch, lease_key
+from grocery_forecast.contract import runs
 from grocery_forecast.contract.bounds import InputLimits
+from grocery_forecast.contract.ingest_plan import series_partition
+from grocery_forecast.contract.runs import RunManifest
 from grocery_forecast.pipeline import ingest
+from grocery_forecast.pipeline.attempts import event_id
 from grocery_forecast.pipeline.etl import EtlConfig, run_etl
 from grocery_forecast.pipeline.ingest import IngestFault, IngestSettings, TaskContext
+from grocery_forecast.pipeline.replay import parse_dead_letter, replay_dead_letters
 
 from .fakes import FakeDynamo, FakeS3, _client_error
 
@@ -82,14 +89,46 @@ def _config(shard_bytes: int, partitions: int = 4, bucket_rows: int = 10**7) -> 
     )
 
 
+class FakeQueue:
+    """The dead-letter queue (SQS): send, receive (hiding what it hands out), delete."""
+
+    def __init__(self) -> None:
+        self.messages: dict[str, str] = {}
+        self.hidden: set[str] = set()
+
+    def send_message(self, QueueUrl: str, MessageBody: str) -> dict[str, str]:
+        assert QueueUrl == QUEUE
+        handle = f"m{len(self.messages) + len(self.hidden)}"
+        self.messages[handle] = MessageBody
+        return {"MessageId": handle}
+
+    def receive_message(self, QueueUrl: str, MaxNumberOfMessages: int, **_: Any) -> dict:
+        ready = [h for h in self.messages if h not in self.hidden][:MaxNumberOfMessages]
+        self.hidden.update(ready)
+        return {"Messages": [{"Body": self.messages[h], "ReceiptHandle": h, "MessageId": h} for h in ready]}
+
+    def delete_message(self, QueueUrl: str, ReceiptHandle: str) -> None:
+        del self.messages[ReceiptHandle]
+
+
+QUEUE = "https://sqs.us-east-1.amazonaws.com/000000000000/dlq"
+ETL_ARN = "arn:aws:lambda:us-east-1:000000000000:function:etl"
+
+
 def _drive(
-    s3: FakeS3, store: DynamoHistoryStore, sfn: FakeSfn, faults: int = 0, execution: int = -1
+    s3: FakeS3,
+    store: DynamoHistoryStore,
+    sfn: FakeSfn,
+    faults: int = 0,
+    execution: int = -1,
+    sqs: FakeQueue | None = None,
 ) -> dict[str, Any]:
     """Run the workflow of the last started execution (or number ``execution``), retrying a failed
-    task as the state machine's Retry does (``faults`` bounds the retries). Returns the final state's
-    name. The tasks that write the run's outcome get ``$$.Execution.Id``, as the definition passes it."""
+    task as the state machine's Retry does (``faults`` bounds the retries), a task failing every
+    attempt going to the fail task as the Catch does. Returns the final state's name. The tasks
+    that write the run's outcome get ``$$.Execution.Id``, as the definition passes it."""
     doc = {**sfn.started[execution], "execution": sfn.arns[execution]}
-    ctx = TaskContext(s3, store, None, "req", "fault", None)
+    ctx = TaskContext(s3, store, None, "req", "fault", None, sqs, QUEUE if sqs else "", ETL_ARN)
 
     def task(name: str, retries: int = 2, **extra: Any) -> dict[str, Any]:
         for attempt in range(retries + 1):
@@ -102,18 +141,28 @@ def _drive(
 
     shards = json.loads(s3.objects[(PROCESSED, doc["shard_list_key"])]["data"])
     partitions = json.loads(s3.objects[(PROCESSED, doc["partition_list_key"])]["data"])
+
+    def fail(exc: Exception) -> dict[str, Any]:
+        error = {"Error": "IngestFault", "Cause": str(exc)}
+        return {"state": "Failed", **ingest.run_task({"task": "fail", **doc, "error": error}, ctx)}
+
     try:
         for item in shards:
             task("validate_shard", index=item["index"])
     except IngestFault as exc:
-        ingest.run_task({"task": "fail", **doc, "error": {"Error": "IngestFault", "Cause": str(exc)}}, ctx)
-        return {"state": "Failed"}
+        return fail(exc)
     for item in partitions:
         task("check_partition", partition=item["partition"])
     if not task("verdict")["accepted"]:
         return {"state": "Rejected"}
-    for item in partitions:
-        task("merge_partition", partition=item["partition"])
+    failed = None
+    for item in partitions:  # a Distributed Map: one item failing does not stop the others here
+        try:
+            task("merge_partition", partition=item["partition"])
+        except IngestFault as exc:
+            failed = exc
+    if failed is not None:
+        return fail(failed)
     task("finish")
     return {"state": "Finished"}
 
@@ -586,3 +635,253 @@ def test_a_split_that_reaches_its_deadline_stops_with_a_rejection() -> None:
             s3, io.BytesIO(gzip.compress(text.encode())), PROCESSED, "ingest/x/", "big.csv.gz", 300, 0.0
         )
     assert not any("/split/" in k for _, k in s3.objects)
+
+
+def _handle(s3: FakeS3, store: DynamoHistoryStore, sfn: FakeSfn, event: dict[str, Any]) -> RunManifest:
+    """The ETL handler's part for an S3 event (lambdas/etl/handler.py): each record, and the redrive number."""
+    (record,) = event["Records"]
+    obj = record["s3"]["object"]
+    return run_etl(
+        s3,
+        store,
+        record["s3"]["bucket"]["name"],
+        unquote_plus(obj["key"]),
+        _config(400),
+        request_id="req-replay",
+        version_id=obj.get("versionId"),
+        event_id=event_id(record),
+        event_time=record.get("eventTime"),
+        sequencer=obj.get("sequencer"),
+        sfn=sfn,
+        s3_event=record,
+        redrive=int(event.get(ingest.REDRIVE_FIELD, 0)),
+    )
+
+
+class _Invoker:
+    """Lambda's asynchronous Invoke as replay uses it: the ETL handler runs the event."""
+
+    def __init__(self, s3: FakeS3, store: DynamoHistoryStore, sfn: FakeSfn) -> None:
+        self.s3, self.store, self.sfn = s3, store, sfn
+        self.events: list[dict[str, Any]] = []
+
+    def invoke(self, FunctionName: str, InvocationType: str, Payload: str) -> dict:
+        assert FunctionName == "etl" and InvocationType == "Event"
+        self.events.append(json.loads(Payload))
+        _handle(self.s3, self.store, self.sfn, self.events[-1])
+        return {"StatusCode": 202}
+
+
+def test_a_merge_failing_every_attempt_leaves_partial_history_dead_lettered_and_replay_completes_it() -> None:
+    # GIVEN an upload whose last partition's merge fails every attempt of its first execution
+    text = _sales()
+    frame = pd.read_csv(pd.io.common.StringIO(text))
+    s3, store, sfn, sqs = FakeS3(versioned=(RAW,)), _store(), FakeSfn(), FakeQueue()
+    key = "uploads/fault-merge-1.csv"
+    version = s3.put_object(Bucket=RAW, Key=key, Body=text.encode())["VersionId"]
+    record = {
+        "eventTime": "2017-08-16T10:00:00.123Z",
+        "s3": {"bucket": {"name": RAW}, "object": {"key": key, "versionId": version, "sequencer": "00AB"}},
+    }
+    planned = _handle(s3, store, sfn, {"Records": [record]})
+    # WHEN the workflow runs
+    assert _drive(s3, store, sfn, sqs=sqs)["state"] == "Failed"
+    # THEN the run failed saying history was partly changed, naming the partitions merged ...
+    run = _run(s3, planned.run_id)
+    assert run["status"] == "failed" and "history partly changed" in run["errors"][-1]
+    assert run["ingest"]["history_changed"] == "partial"
+    assert run["ingest"]["partitions_merged"] == [0, 1, 2] and run["ingest"]["dead_letter"] == "queued"
+    assert run["ingest"]["partition_runs"][3]["merge"]["status"] == "failed"
+    parts = series_partition(frame["store_nbr"], frame["item_nbr"], 4)
+    stored = _history(store, frame).to_numpy()[:, :6]  # the file's days: 1-6 August
+    series = frame[["store_nbr", "item_nbr"]].drop_duplicates()
+    in_p3 = series_partition(series["store_nbr"], series["item_nbr"], 4) == 3
+    assert (parts == 3).any() and (stored[in_p3] == -999).all() and (stored[~in_p3] != -999).all()
+    # ... and the upload is in the dead-letter queue as Lambda's on-failure record of the ETL
+    (body,) = sqs.messages.values()
+    letter = parse_dead_letter({"Body": body, "ReceiptHandle": "h"})
+    assert letter is not None and letter.function == "etl" and letter.keys == (key,)
+    assert letter.event["Records"] == [record] and letter.event[ingest.REDRIVE_FIELD] == 1
+    assert "partition 3 (merge)" in letter.error
+
+    # WHEN the dead-letter queue is replayed (the fault is over after the first execution)
+    invoker = _Invoker(s3, store, sfn)
+    report = replay_dead_letters(sqs, invoker, QUEUE, {"etl"})
+    # THEN a new execution (a new name) ingests the same upload again, with its own stamp ...
+    assert len(report.replayed) == 1 and not sqs.messages
+    assert len(sfn.started) == 2 and sfn.arns[0] != sfn.arns[1]
+    assert sfn.started[1]["base"] == sfn.started[0]["base"].rstrip("/") + "-r1/"
+    assert _drive(s3, store, sfn, sqs=sqs)["state"] == "Finished"
+    run = _run(s3, planned.run_id)
+    assert run["status"] == "forecasting" and run["ingest"]["redrive"] == 1
+    assert run["input"]["upload_stamp"] == planned.input.upload_stamp
+    # ... and history holds every row once, as the single path stores the file
+    single_s3, single_store = FakeS3(versioned=(RAW,)), _store()
+    _upload(single_s3, single_store, key, text.encode(), _config(0), FakeSfn())
+    pd.testing.assert_frame_equal(_history(store, frame), _history(single_store, frame))
+    assert not sqs.messages
+
+    # WHEN the same redrive is delivered again, while its execution runs and after the run completed
+    sfn.status = "RUNNING"
+    _handle(s3, store, sfn, invoker.events[0])
+    sfn.status = "SUCCEEDED"
+    _handle(s3, store, sfn, invoker.events[0])
+    # THEN no third execution starts and the run is left as it is
+    assert len(sfn.started) == 2 and _run(s3, planned.run_id)["status"] == "forecasting"
+
+
+def test_a_shard_failing_every_attempt_is_dead_lettered_with_history_unchanged() -> None:
+    s3, store, sfn, sqs = FakeS3(versioned=(RAW,)), _store(), FakeSfn(), FakeQueue()
+    planned = _upload(s3, store, "uploads/fault-shard-9.csv", _sales().encode(), _config(500), sfn)
+    assert _drive(s3, store, sfn, sqs=sqs)["state"] == "Failed"
+    run = _run(s3, planned["run_id"])
+    assert run["ingest"]["history_changed"] is False and run["ingest"]["partitions_merged"] == []
+    assert "history" not in run["errors"][-1] and "grocery-forecast replay" in run["errors"][-1]
+    (body,) = sqs.messages.values()
+    letter = parse_dead_letter({"Body": body, "ReceiptHandle": "h"})
+    assert letter is not None and letter.keys == ("uploads/fault-shard-9.csv",)
+    # the event rebuilt from the manifest (no S3 event: the library called directly) has the upload's stamp
+    (record,) = letter.event["Records"]
+    again = runs.upload_stamp(record["eventTime"], record["s3"]["object"]["sequencer"])
+    assert again == planned["input"]["upload_stamp"]
+    assert store.date_range() is None
+
+
+def _status(s3: FakeS3, base: str, phase: str, n: int) -> dict[str, Any]:
+    return json.loads(s3.objects[(PROCESSED, f"{base}status/{phase}-{n:05d}.json")]["data"])
+
+
+def test_a_stale_attempt_finishing_late_keeps_the_newer_attempts_status() -> None:
+    # GIVEN shard 1 of an upload failing its first attempt, whose invocation Step Functions gave up
+    # on while it still ran: the retry (attempt 2) runs and succeeds first
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    _upload(s3, store, "uploads/fault-shard-1.csv", _sales().encode(), _config(500), sfn)
+    doc = {**sfn.started[0], "task": "validate_shard", "index": 1}
+    ctx = TaskContext(s3, store, None, "req", "fault", None)
+    ingest.run_task({**doc, "attempt": 1}, ctx)
+    assert _status(s3, doc["base"], "shard", 1)["status"] == "succeeded"
+    # WHEN the first attempt finishes late, failing
+    with pytest.raises(IngestFault):
+        ingest.run_task({**doc, "attempt": 0}, ctx)
+    # THEN the newer attempt's status stays
+    status = _status(s3, doc["base"], "shard", 1)
+    assert status["status"] == "succeeded" and status["attempts"] == 2 and not status["errors"]
+
+
+class _RacingS3(FakeS3):
+    """S3 where another writer stores a newer attempt's status between our read and our write."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.race: tuple[str, bytes] | None = None
+
+    def put_object(self, Bucket: str, Key: str, Body: Any, **kwargs: Any) -> dict:
+        if self.race is not None and Key == self.race[0] and "IfMatch" in kwargs:
+            key, newer = self.race
+            self.race = None
+            super().put_object(Bucket=Bucket, Key=key, Body=newer)
+        return super().put_object(Bucket=Bucket, Key=Key, Body=Body, **kwargs)
+
+
+def test_a_newer_status_written_between_the_read_and_the_write_is_kept() -> None:
+    s3, store, sfn = _RacingS3(versioned=(RAW,)), _store(), FakeSfn()
+    _upload(s3, store, "uploads/race.csv", _sales().encode(), _config(500), sfn)
+    doc = {**sfn.started[0], "task": "validate_shard", "index": 0}
+    ctx = TaskContext(s3, store, None, "req", "", None)
+    ingest.run_task({**doc, "attempt": 0}, ctx)  # a first status is stored
+    key = f"{doc['base']}status/shard-00000.json"
+    s3.race = (key, json.dumps({"n": 0, "attempts": 3, "status": "succeeded", "errors": []}).encode())
+    # WHEN attempt 2 writes its status while attempt 3 writes its own
+    ingest.run_task({**doc, "attempt": 1}, ctx)
+    # THEN the conditional write lost the race and, on reading again, kept attempt 3's
+    assert _status(s3, doc["base"], "shard", 0)["attempts"] == 3
+
+
+def _hold_lease(store: DynamoHistoryStore, partition: int, seconds: float = 60.0) -> None:
+    """A writer of another run holding ``writer-<partition>`` (as a merge in progress does)."""
+    store.client.put_item(
+        TableName=store.table,
+        Item={
+            **lease_key(partition),
+            "owner": {"S": "other-run/p"},
+            "expires": {"N": f"{time.time() + seconds:.3f}"},
+        },
+    )
+
+
+def test_the_partition_count_is_recorded_and_a_change_while_nothing_runs_is_allowed() -> None:
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    _upload(s3, store, "uploads/a.csv", _sales().encode(), _config(10**9, partitions=4), sfn)
+    assert store.stored_partitions() == 4
+    _hold_lease(store, 9, seconds=-1)  # a lease left by a killed writer, expired: no obstacle
+    run = _upload(s3, store, "uploads/b.csv", _sales(seed=1).encode(), _config(10**9, partitions=16), sfn)
+    assert run["status"] == "forecasting"
+    meta = store.client.get_item(TableName="history", Key=META_KEY)["Item"]
+    assert meta["partitions"] == {"N": "16"} and meta["partitions_before"] == {"N": "4"}
+    assert "partitions_changed_at" in meta and store.date_range() is not None
+
+
+@pytest.mark.parametrize("shard_bytes", [10**9, 400])  # the single path, and the sharded plan
+def test_a_partition_count_change_while_another_counts_writer_holds_a_lease_is_refused(
+    shard_bytes: int,
+) -> None:
+    s3, store, sfn = FakeS3(versioned=(RAW,)), _store(), FakeSfn()
+    _upload(s3, store, "uploads/a.csv", _sales().encode(), _config(10**9, partitions=4), sfn)
+    before = _history(store, pd.read_csv(pd.io.common.StringIO(_sales(seed=1))))
+    _hold_lease(store, 2)  # a run with 4 partitions is merging
+    with pytest.raises(PartitionCountMismatch) as raised:
+        _upload(s3, store, "uploads/b.csv", _sales(seed=1).encode(), _config(shard_bytes, partitions=8), sfn)
+    message = str(raised.value)
+    assert "ingest_partitions is 8" in message and "written with 4" in message and "writer-0002" in message
+    # nothing planned or written, the count unchanged; the run says why and that it is retried
+    assert not sfn.started and store.stored_partitions() == 4
+    pd.testing.assert_frame_equal(_history(store, pd.read_csv(pd.io.common.StringIO(_sales(seed=1)))), before)
+    run = _run(s3, runs.run_id_for("uploads/b.csv", s3.objects[(RAW, "uploads/b.csv")]["etag"]))
+    assert run["status"] == "failed" and "ingest_partitions is 8" in run["errors"][-1]
+
+
+def test_a_sharded_run_planned_with_the_old_count_merges_nothing_after_the_count_changed() -> None:
+    # GIVEN a sharded upload planned with 4 partitions
+    s3, store, sfn, sqs = FakeS3(versioned=(RAW,)), _store(), FakeSfn(), FakeQueue()
+    text = _sales()
+    planned = _upload(s3, store, "uploads/old.csv", text.encode(), _config(400, partitions=4), sfn)
+    # WHEN ingest_partitions becomes 8 and a small upload goes through (no lease held: allowed)
+    _upload(
+        s3, store, "uploads/small.csv", f"{HEADER}2017-08-01,9,999,1.5,\n".encode(), _config(10**9, 8), sfn
+    )
+    assert store.stored_partitions() == 8
+    # THEN the planned run's merges refuse before writing (two leases could cover one series) ...
+    doc = {**sfn.started[0], "execution": sfn.arns[0]}
+    ctx = TaskContext(s3, store, None, "req", "", None, sqs, QUEUE, ETL_ARN)
+    for item in json.loads(s3.objects[(PROCESSED, doc["shard_list_key"])]["data"]):
+        ingest.run_task({**doc, "task": "validate_shard", "index": item["index"]}, ctx)
+    for p in range(4):
+        ingest.run_task({**doc, "task": "check_partition", "partition": p}, ctx)
+    assert ingest.run_task({**doc, "task": "verdict"}, ctx)["accepted"]
+    with pytest.raises(
+        PartitionCountMismatch, match="written with 8 series partitions now, this writer with 4"
+    ):
+        ingest.run_task({**doc, "task": "merge_partition", "partition": 0}, ctx)
+    frame = pd.read_csv(pd.io.common.StringIO(text))
+    assert (_history(store, frame).to_numpy()[:, :6] == -999).all()
+    # ... and the run fails dead-lettered; its redrive plans again with the count in force
+    ingest.run_task({**doc, "task": "fail", "error": {"Error": "PartitionCountMismatch"}}, ctx)
+    failed = _run(s3, planned["run_id"])["ingest"]
+    assert failed["partitions_merged"] == [] and failed["history_changed"] == "partial"  # a merge ran
+    (body,) = sqs.messages.values()
+    letter = parse_dead_letter({"Body": body, "ReceiptHandle": "h"})
+    assert letter is not None
+    run_etl(
+        s3,
+        store,
+        RAW,
+        "uploads/old.csv",
+        _config(400, partitions=8),
+        event_time=letter.event["Records"][0]["eventTime"],
+        sequencer=letter.event["Records"][0]["s3"]["object"]["sequencer"],
+        sfn=sfn,
+        s3_event=letter.event["Records"][0],
+        redrive=letter.event[ingest.REDRIVE_FIELD],
+    )
+    assert len(sfn.started) == 2 and _drive(s3, store, sfn)["state"] == "Finished"
+    assert (_history(store, frame).to_numpy()[:, :6] != -999).all()

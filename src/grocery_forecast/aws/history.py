@@ -29,7 +29,10 @@ Layout of the history table (partition key ``series`` = ``"store#item"``, sort k
   A 16-day forecast with a 16-week lookback reads one item per series (two early in the year)
   through BatchGetItem, instead of a Query or ~100 GetItems.
 * ``__meta__ / dates``: earliest and latest date ever stored, so a forecast request can be
-  anchored to the end of history.
+  anchored to the end of history; and ``partitions``, the number of series partitions (writer
+  leases, ``ingest_partitions``) history is written with, with the count before it and when it
+  changed (:meth:`DynamoHistoryStore.use_partitions`): two writers using different partitionings
+  would take different leases for one series.
 * ``__lock__ / writer-NNNN``: the writer lease of one partition of the series (one partition,
   ``writer-0000``, today; a sharded ingest would take one per partition), held while a file's rows
   are merged into year buckets. Merging is read-modify-write; the lease keeps two uploads landing
@@ -45,6 +48,7 @@ retry completes a half-done merge.
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import threading
@@ -68,6 +72,7 @@ __all__ = [
     "DynamoHistoryStore",
     "HistoryLockTimeout",
     "LeaseLost",
+    "PartitionCountMismatch",
     "UpsertStats",
     "WriterLease",
     "YearBuckets",
@@ -117,6 +122,20 @@ class LeaseLost(RuntimeError):
     Raised instead of writing, so the attempt fails and Lambda retries it; the retry merges the
     whole file again under a new lease, which completes whatever this attempt left half done.
     """
+
+
+class PartitionCountMismatch(RuntimeError):
+    """History is being written with another number of series partitions than this writer's.
+
+    Writers of different partition counts would hash one series to different writer leases and
+    could merge it at once. Raised before anything is written; the attempt is retried, and goes
+    through once the writers of the other count are done (or the count is set back).
+    """
+
+
+#: The partition count is changed in one transaction with a check that no writer lease is held,
+#: which DynamoDB allows for up to 100 items: the meta item and this many leases.
+_ATOMIC_LEASE_CHECKS = 99
 
 
 def lease_key(partition: int = 0) -> dict[str, dict[str, str]]:
@@ -389,6 +408,7 @@ class DynamoHistoryStore:
         max_attempts: int = 10,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        partitions: int | None = None,
     ) -> None:
         self._db = client
         self.table = table
@@ -396,6 +416,9 @@ class DynamoHistoryStore:
         self.max_attempts = max_attempts
         self._sleep = sleep
         self._clock = clock
+        #: The partition count this store's writers merge with: each writer lease taken checks that
+        #: history is still written with it (None: no check). See :meth:`use_partitions`.
+        self.partitions = partitions
 
     @property
     def client(self) -> Any:
@@ -411,7 +434,14 @@ class DynamoHistoryStore:
             max_attempts=self.max_attempts,
             sleep=self._sleep,
             clock=self._clock,
+            partitions=self.partitions,
         )
+
+    def with_partitions(self, partitions: int | None) -> DynamoHistoryStore:
+        """The same store, whose writers merge with ``partitions`` partitions (checked per lease)."""
+        store = copy.copy(self)  # a subclass (a test's fake) stays one
+        store.partitions = partitions
+        return store
 
     # -- low-level batches -----------------------------------------------------------------------
 
@@ -590,6 +620,16 @@ class DynamoHistoryStore:
                 self._sleep(min(2.0, 0.1 * 2 ** min(attempt, 4)) * random.uniform(0.5, 1.5))
                 attempt += 1
         try:
+            if self.partitions is not None:
+                # After the lease is held (a count change needs every lease free, atomically): a
+                # count changed before it was taken is seen here, one changed after cannot happen.
+                stored = self.stored_partitions()
+                if stored is not None and stored != self.partitions:
+                    raise PartitionCountMismatch(
+                        f"{self.table}: history is written with {stored} series partitions now, this "
+                        f"writer with {self.partitions} (ingest_partitions changed since the upload was "
+                        "planned): nothing was written; the attempt fails, a redrive plans it again"
+                    )
             yield lease
         finally:
             self._release(lease)
@@ -628,9 +668,107 @@ class DynamoHistoryStore:
         """(earliest, latest) date ever stored, or None for an empty history."""
         resp = self._call(self._db.get_item, TableName=self.table, Key=META_KEY, ConsistentRead=True)
         item = resp.get("Item")
-        if not item:
-            return None
+        if not item or "earliest" not in item or "latest" not in item:
+            return None  # nothing merged yet (the meta item may hold the partition count only)
         return pd.Timestamp(item["earliest"]["S"]), pd.Timestamp(item["latest"]["S"])
+
+    # -- partitions -------------------------------------------------------------------------------
+
+    def stored_partitions(self) -> int | None:
+        """The series partition count history is written with (None: never recorded)."""
+        resp = self._call(self._db.get_item, TableName=self.table, Key=META_KEY, ConsistentRead=True)
+        found = (resp.get("Item") or {}).get("partitions")
+        return int(found["N"]) if found else None
+
+    def _held_leases(self, count: int, now: float) -> list[str]:
+        held = []
+        for p in range(count):
+            item = self._call(
+                self._db.get_item, TableName=self.table, Key=lease_key(p), ConsistentRead=True
+            ).get("Item")
+            if item and float(item["expires"]["N"]) > now:
+                held.append(item["bucket"]["S"])
+        return held
+
+    def use_partitions(
+        self, partitions: int, variable: str = "ingest_partitions", attempts: int = 5
+    ) -> DynamoHistoryStore:
+        """Write history with ``partitions`` series partitions from now on; the store to merge with.
+
+        When history is written with another count, the count changes only while no writer lease
+        of either count is held: in one transaction that updates ``__meta__`` and checks every
+        lease is free or expired (up to 99 leases; beyond, the leases are read first and a writer
+        that takes one between that read and the update is the race left). A lease held means a run
+        with the other count is merging: :class:`PartitionCountMismatch` names ``variable`` and
+        both counts, and the caller's attempt is retried later. The change is recorded (the count
+        before it, and when). Writers of the returned store check the count again with each lease.
+        """
+        for _ in range(attempts):
+            stored = self.stored_partitions()
+            if stored == partitions:
+                return self.with_partitions(partitions)
+            now = self._clock()
+            leases = max(partitions, stored or 0)
+            held = self._held_leases(leases, now)
+            if held:
+                raise PartitionCountMismatch(
+                    f"{variable} is {partitions} for this upload, but history is being written with "
+                    f"{stored if stored is not None else 'an unrecorded number of'} series partitions: "
+                    f"writer lease(s) {', '.join(held[:5])}{' ...' if len(held) > 5 else ''} are held. "
+                    f"Nothing was written; the upload is retried, and goes through once that run has "
+                    f"merged (or set {variable} back to {stored})"
+                )
+            names = {"#p": "partitions", "#at": "partitions_changed_at"}
+            values: dict[str, Any] = {":n": {"N": str(partitions)}, ":now": {"N": f"{now:.3f}"}}
+            update = "SET #p = :n, #at = :now"
+            condition = "attribute_not_exists(#p)"
+            if stored is not None:
+                names["#prev"] = "partitions_before"
+                values[":old"] = {"N": str(stored)}
+                update += ", #prev = :old"
+                condition = "#p = :old"
+            checks = [
+                {
+                    "ConditionCheck": {
+                        "TableName": self.table,
+                        "Key": lease_key(p),
+                        "ConditionExpression": "attribute_not_exists(#o) OR #e < :now",
+                        "ExpressionAttributeNames": {"#o": "owner", "#e": "expires"},
+                        "ExpressionAttributeValues": {":now": {"N": f"{now:.3f}"}},
+                    }
+                }
+                for p in range(min(leases, _ATOMIC_LEASE_CHECKS))
+            ]
+            try:
+                self._call(
+                    self._db.transact_write_items,
+                    TransactItems=[
+                        {
+                            "Update": {
+                                "TableName": self.table,
+                                "Key": META_KEY,
+                                "UpdateExpression": update,
+                                "ConditionExpression": condition,
+                                "ExpressionAttributeNames": names,
+                                "ExpressionAttributeValues": values,
+                            }
+                        },
+                        *checks,
+                    ],
+                )
+            except Exception as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                continue  # a lease was taken or the count changed meanwhile: look again
+            log.warning(
+                "history series partitions changed",
+                extra={"table": self.table, "partitions": partitions, "before": stored},
+            )
+            return self.with_partitions(partitions)
+        raise PartitionCountMismatch(
+            f"{variable} is {partitions} for this upload, but the partition count history is written "
+            f"with kept changing or its writer leases stayed held over {attempts} tries: the upload is retried"
+        )
 
     def _extend_dates(self, first: pd.Timestamp, last: pd.Timestamp) -> None:
         for attr, value, op in (("earliest", first, ">"), ("latest", last, "<")):

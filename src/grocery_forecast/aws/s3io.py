@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
-from grocery_forecast.aws.clients import is_missing
+from grocery_forecast.aws.clients import error_code, is_missing
 
-__all__ = ["StreamingReader", "csv_bytes", "get_json", "put_csv", "put_json"]
+__all__ = ["StreamingReader", "csv_bytes", "get_json", "put_csv", "put_json", "put_json_unless"]
+
+#: What S3 answers a conditional PutObject whose condition no longer holds: the object changed
+#: (412), another conditional write to the key is in flight (409), or it was deleted (If-Match, 404).
+_LOST_RACE = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"})
 
 
 class StreamingReader(io.RawIOBase):
@@ -63,3 +68,39 @@ def get_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
         if is_missing(exc):
             return None
         raise
+
+
+def put_json_unless(
+    s3: Any,
+    bucket: str,
+    key: str,
+    document: dict[str, Any],
+    keep_stored: Callable[[dict[str, Any]], bool],
+    attempts: int = 8,
+) -> bool:
+    """Write ``document`` unless the stored one must stay (``keep_stored(stored)``), atomically.
+
+    A compare-and-swap on S3's conditional writes: read the object and its ETag, decide, then put
+    with ``If-Match`` that ETag (``If-None-Match: *`` when there was none), so a writer that changed
+    the key in between makes the put fail and the decision is taken again on what it wrote. Returns
+    whether ``document`` was written. Raises RuntimeError when the key keeps changing under us.
+    """
+    body = json.dumps(document, indent=2, sort_keys=True, default=str).encode()
+    for _ in range(attempts):
+        try:
+            current = s3.get_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            if not is_missing(exc):
+                raise
+            condition = {"IfNoneMatch": "*"}
+        else:
+            if keep_stored(json.loads(current["Body"].read())):
+                return False
+            condition = {"IfMatch": current["ETag"]}
+        try:
+            s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", **condition)
+            return True
+        except Exception as exc:
+            if error_code(exc) not in _LOST_RACE:
+                raise
+    raise RuntimeError(f"s3://{bucket}/{key} changed under {attempts} conditional writes in a row")

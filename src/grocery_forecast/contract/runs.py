@@ -207,10 +207,13 @@ def shard_key(run_id: str, name: str) -> str:
     return f"{shard_prefix(run_id)}{name}"
 
 
-def ingest_prefix(run_id: str, stamp: int) -> str:
+def ingest_prefix(run_id: str, stamp: int, redrive: int = 0) -> str:
     """Where one sharded ingest of a run keeps its files: per upload stamp, so a re-upload of the same
-    bytes (a new upload, a newer stamp) never shares files with a workflow still running."""
-    return f"{INGEST_PREFIX}{run_id}/{stamp}/"
+    bytes (a new upload, a newer stamp) never shares files with a workflow still running; and per
+    redrive of a failed ingest (``redrive`` > 0: ``<stamp>-r<n>/``), so the redriven execution's task
+    statuses start afresh beside the failed one's, which stay to be read."""
+    suffix = f"-r{redrive}" if redrive else ""
+    return f"{INGEST_PREFIX}{run_id}/{stamp}{suffix}/"
 
 
 # -- upload order ---------------------------------------------------------------------------------

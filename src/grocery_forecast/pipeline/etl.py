@@ -45,6 +45,8 @@ __all__ = ["EtlConfig", "run_etl"]
 log = logging.getLogger(__name__)
 
 _MAX_EXAMPLES = 10
+#: A run in one of these has nothing left to redrive: its ingest finished (or was rejected).
+_COMPLETED = frozenset({RunStatus.FORECASTING, RunStatus.SUCCEEDED, RunStatus.REJECTED})
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,8 @@ def run_etl(
     sequencer: str | None = None,
     deadline: float | None = None,
     sfn: Any = None,
+    s3_event: Mapping[str, Any] | None = None,
+    redrive: int = 0,
 ) -> RunManifest:
     """Validate, clean and store one uploaded object. Returns the run manifest it wrote.
 
@@ -180,6 +184,9 @@ def run_etl(
     (epoch seconds at which Lambda ends the invocation) bounds the history writer lease. An
     actuals object over ``config.ingest.shard_bytes`` is only planned here and handed to the
     sharded ingest workflow (``sfn``, the Step Functions client; :mod:`grocery_forecast.pipeline.ingest`).
+    ``s3_event`` (the event record) is kept in its plan, so a failed ingest dead-letters the event
+    itself; ``redrive`` > 0 is such a dead letter replayed (``ingest_redrive`` in the event): a new
+    execution ingests the upload again, unless the run has completed since.
     """
     started = time.perf_counter()
     # Without VersionId, S3 serves whatever is newest at the key: two uploads to one key in a row
@@ -204,14 +211,39 @@ def run_etl(
         config.ingest.partitions,
     )
     previous = mf.load(s3, config.output_bucket, run_id)
-    if sfn is not None and previous is not None and ingest.already_started(sfn, previous, manifest):
+    if sfn is not None and previous is not None and ingest.already_started(sfn, previous, manifest, redrive):
         # S3 delivered this upload again: its workflow execution owns the manifest; touch nothing.
         log.info("sharded ingest already started for this upload", extra={"run_id": run_id})
         return previous
+    if (
+        redrive
+        and previous is not None
+        and (
+            previous.status in _COMPLETED
+            or (previous.input.upload_stamp or 0) > (manifest.input.upload_stamp or 0)
+        )
+    ):
+        # A dead letter replayed after the run completed (another redrive), or after the same bytes
+        # were uploaded again (a newer stamp, which owns the run now): nothing to redo.
+        log.info("redrive of a completed or superseded run ignored", extra={"run_id": run_id})
+        return previous
     with mf.recording_failure(s3, config.output_bucket, manifest, "etl"):
-        _start_attempt(s3, config, manifest, previous, event_id)
+        _start_attempt(s3, config, manifest, previous, event_id, redrive)
         if sfn is not None and ingest.should_shard(key, int(obj.get("ContentLength", 0)), config.ingest):
-            if _sharded(s3, sfn, obj, key, config, manifest, last_modified, started, deadline):
+            if _sharded(
+                s3,
+                sfn,
+                obj,
+                key,
+                config,
+                manifest,
+                last_modified,
+                started,
+                deadline=deadline,
+                event=s3_event,
+                redrive=redrive,
+                store=store,
+            ):
                 return manifest
             # Not actuals (a request, bounded by the single path): read it again from the start.
             obj = s3.get_object(Bucket=bucket, Key=key, **version)
@@ -225,7 +257,20 @@ def run_etl(
             if runs.is_reference_upload(key):
                 return False
             again = s3.get_object(Bucket=bucket, Key=key, **version)
-            return _sharded(s3, sfn, again, key, config, manifest, last_modified, started, deadline)
+            return _sharded(
+                s3,
+                sfn,
+                again,
+                key,
+                config,
+                manifest,
+                last_modified,
+                started,
+                deadline=deadline,
+                event=s3_event,
+                redrive=redrive,
+                store=store,
+            )
 
         raw = io.BufferedReader(
             BoundedReader(StreamingReader(obj["Body"]), key, config.limits), buffer_size=1 << 20
@@ -258,6 +303,9 @@ def _sharded(
     uploaded_at: datetime | None,
     started: float,
     deadline: float | None = None,
+    event: Mapping[str, Any] | None = None,
+    redrive: int = 0,
+    store: DynamoHistoryStore | None = None,
 ) -> bool:
     """Hand a large actuals upload to the sharded ingest workflow; False when it is not actuals.
     ``deadline`` (the invocation's end) bounds the split of a ``.csv.gz``."""
@@ -273,6 +321,9 @@ def _sharded(
             config.output_bucket,
             uploaded_at,
             started,
+            event,
+            redrive,
+            store=store,
             deadline=deadline,
         )
     except CsvContractError as error:
@@ -286,7 +337,12 @@ def _sharded(
 
 
 def _start_attempt(
-    s3: Any, config: EtlConfig, manifest: RunManifest, previous: RunManifest | None, event_id: str | None
+    s3: Any,
+    config: EtlConfig,
+    manifest: RunManifest,
+    previous: RunManifest | None,
+    event_id: str | None,
+    redrive: int = 0,
 ) -> None:
     """Number this attempt and write the manifest at once, so a run is visible from its start.
 
@@ -296,7 +352,7 @@ def _start_attempt(
     """
     begin_attempt(manifest, previous, "etl", event_id, config.max_retries)
     done = (previous.ingest or {}) if previous is not None else {}
-    if done.get("base") == runs.ingest_prefix(manifest.run_id, manifest.input.upload_stamp or 0):
+    if done.get("base") == runs.ingest_prefix(manifest.run_id, manifest.input.upload_stamp or 0, redrive):
         manifest.ingest = dict(done)
     mf.save(s3, config.output_bucket, manifest)
 
@@ -316,11 +372,13 @@ class HistoryWriter:
     partitions: int = 1
 
     def upsert(self, frame: pd.DataFrame) -> UpsertStats:
+        # History written with another partition count while its writers run: refused (retried).
+        store = self.store.use_partitions(self.partitions)
         if self.partitions <= 1:
-            return self.store.upsert(frame, stamp=self.stamp, owner=self.owner, deadline=self.deadline)
+            return store.upsert(frame, stamp=self.stamp, owner=self.owner, deadline=self.deadline)
         parts = series_partition(frame["store_nbr"], frame["item_nbr"], self.partitions)
         done = [
-            self.store.upsert(
+            store.upsert(
                 frame.loc[parts == p],
                 stamp=self.stamp,
                 owner=self.owner,

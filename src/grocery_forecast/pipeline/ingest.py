@@ -22,7 +22,20 @@ the same function on each task (:func:`run_task`)::
         │                                              sub-bucket after another
     Finish                                             the manifest, and the hand-off that starts the
                                                        forecast: one row per series on the last day
-    (any state failing) -> RecordFailure -> Fail       the run ends ``failed`` naming each shard's errors
+    (any state failing) -> RecordFailure -> Fail       the run ends ``failed`` naming each task's errors;
+                                                       the upload goes to the dead-letter queue
+
+**Failure and redrive.** A task failing all its retries ends the run ``failed``; the manifest's
+``ingest.history_changed`` says what reached history: ``False`` (no merge ran: a shard or a
+partition check failed), ``"partial"`` (a merge failed: the partitions merged are listed in
+``partitions_merged``, the failed one may be part-way) or ``True`` (every partition merged, the
+finish failed). Either way the fail task sends a record shaped
+like Lambda's on-failure destination record (the upload's S3 event, the ETL function's ARN) to the
+dead-letter queue, as the single path's failed invocation does, so ``grocery-forecast replay`` redrives
+it: the upload is planned and run again by a new execution (its name and files carry the redrive
+number; the event carries ``ingest_redrive``), with the upload's own stamp, so merging the
+partitions that were merged already writes the same bytes again and the upload keeps its place in
+upload order (uploading the file again would make it newer than corrections uploaded since).
 
 A partition task's memory is bounded by its sub-bucket, not by the file: the plan gives each
 partition enough sub-buckets (a second hash of the series, :func:`series_subbucket`) that none holds
@@ -46,16 +59,17 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote_plus
 
 import numpy as np
 import pandas as pd
 
 from grocery_forecast.aws.clients import error_code
 from grocery_forecast.aws.history import DynamoHistoryStore
-from grocery_forecast.aws.s3io import StreamingReader, csv_bytes, get_json, put_json
+from grocery_forecast.aws.s3io import StreamingReader, csv_bytes, get_json, put_json, put_json_unless
 from grocery_forecast.contract import runs
 from grocery_forecast.contract.bounds import (
     FUTURE_SLACK_DAYS,
@@ -90,6 +104,7 @@ from grocery_forecast.pipeline import manifest as mf
 from grocery_forecast.pipeline.shards import peak_memory_mb, reset_peak_memory
 
 __all__ = [
+    "REDRIVE_FIELD",
     "IngestFault",
     "IngestSettings",
     "TaskContext",
@@ -115,10 +130,13 @@ GZIP_SPLIT_TIME_SHARE = 0.8
 #: No upload stays below this on the sharded path: the rows limit of the plan (Kaggle's is 125 M).
 _UNBOUNDED_ROWS = 10**10
 _SHARD_LIMITS = InputLimits(max_bytes=MAX_SHARDED_BYTES, max_rows=_UNBOUNDED_ROWS)
+#: The field of a redriven upload's event (next to its ``Records``) that numbers the redrive.
+REDRIVE_FIELD = "ingest_redrive"
 
 
 class IngestFault(RuntimeError):
-    """A fault injected on purpose (``ETL_FAULT_MARKER`` with ``-shard-<n>`` in the key), to exercise retries."""
+    """A fault injected on purpose (``ETL_FAULT_MARKER`` with ``-shard-<n>`` or ``-merge-<n>`` in the
+    key), to exercise retries and redrives."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +151,8 @@ class IngestSettings:
     state_machine_arn: str = ""
     #: Rows a partition's check or merge holds at once (one sub-bucket's): bounds their memory.
     bucket_rows: int = bucket_rows_for_memory(DEFAULT_MEMORY_MB)
+    #: The dead-letter queue a failed ingest's upload is sent to, for ``grocery-forecast replay``.
+    dead_letter_queue_url: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> IngestSettings:
@@ -143,7 +163,8 @@ class IngestSettings:
             int(environ.get("INGEST_SHARD_BYTES", "0") or 0),
             max(1, int(environ.get("INGEST_PARTITIONS", "1") or 1)),
             environ.get("INGEST_STATE_MACHINE_ARN", ""),
-            int(environ.get("INGEST_BUCKET_ROWS", "0") or 0) or bucket_rows_for_memory(memory),
+            bucket_rows=int(environ.get("INGEST_BUCKET_ROWS", "0") or 0) or bucket_rows_for_memory(memory),
+            dead_letter_queue_url=environ.get("DEAD_LETTER_QUEUE_URL", ""),
         )
 
 
@@ -156,14 +177,18 @@ def should_shard(key: str, size: int, settings: IngestSettings) -> bool:
     return size * (GZIP_RATIO if gz else 1) > settings.shard_bytes
 
 
-def execution_name(run_id: str, stamp: int) -> str:
-    """The workflow execution's name for one upload (run id and upload stamp).
+def execution_name(run_id: str, stamp: int, redrive: int = 0) -> str:
+    """The workflow execution's name for one upload (run id and upload stamp) and redrive number.
 
     Deterministic, so StartExecution itself refuses a second execution for an upload S3 delivered
-    twice (``ExecutionAlreadyExists``). Step Functions allows 1-80 characters of letters, digits,
-    ``-`` and ``_``: the end of the run id for a reader, then a hash of both that tells uploads apart.
+    twice (``ExecutionAlreadyExists``), or for one redrive delivered twice; a redrive of a failed
+    execution (``redrive`` > 0) gets a new name, so it runs. Step Functions allows 1-80 characters of
+    letters, digits, ``-`` and ``_``: the end of the run id for a reader, then a hash that tells
+    uploads and redrives apart.
     """
-    digest = hashlib.sha256(f"{run_id}/{stamp}".encode()).hexdigest()[:20]
+    digest = hashlib.sha256((f"{run_id}/{stamp}" + (f"/r{redrive}" if redrive else "")).encode()).hexdigest()[
+        :20
+    ]
     readable = re.sub(r"[^A-Za-z0-9_-]", "-", run_id)[-55:].strip("-")
     return f"{readable}-{digest}" if readable else digest
 
@@ -173,8 +198,9 @@ def _execution_arn(state_machine_arn: str, name: str) -> str:
     return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
 
 
-def already_started(sfn: Any, previous: RunManifest | None, manifest: RunManifest) -> bool:
-    """Whether the upload of ``manifest`` (same run, same upload stamp) already has its workflow execution.
+def already_started(sfn: Any, previous: RunManifest | None, manifest: RunManifest, redrive: int = 0) -> bool:
+    """Whether the upload of ``manifest`` (same run, same upload stamp, same ``redrive``) already has its
+    workflow execution.
 
     ``previous`` is the run's manifest before this delivery. S3 delivers an event at least once: a
     second delivery of the same upload must neither start a second execution nor rewrite the
@@ -182,7 +208,7 @@ def already_started(sfn: Any, previous: RunManifest | None, manifest: RunManifes
     recorded the run's outcome, and the same upload cannot be ingested again under its name.
     """
     done = (previous.ingest or {}) if previous is not None else {}
-    base = runs.ingest_prefix(manifest.run_id, manifest.input.upload_stamp or 0)
+    base = runs.ingest_prefix(manifest.run_id, manifest.input.upload_stamp or 0, redrive)
     arn = done.get("execution_arn")
     return bool(arn) and done.get("base") == base and _execution_status(sfn, str(arn)) is not None
 
@@ -299,29 +325,37 @@ def start(
     output_bucket: str,
     uploaded_at: datetime | None,
     started: float,
+    event: Mapping[str, Any] | None = None,
+    redrive: int = 0,
+    store: DynamoHistoryStore | None = None,
     deadline: float | None = None,
 ) -> bool:
     """Plan the sharded ingest of the object ``obj`` (a ``get_object`` response) and start the workflow.
 
     Returns False, having read only the header, when the file is not actuals (a request or another
     table stays on the single path, which bounds it). Raises :class:`CsvContractError` for a file
-    the contract refuses before any shard runs (too large, a header of no known kind, a ``.csv.gz``
-    this invocation could not split before ``deadline``, the epoch second Lambda ends it).
+    the contract refuses before any shard runs (too large, a header of no known kind). ``event`` is
+    the upload's S3 event record, kept in the plan so a failed ingest can be dead-lettered as the
+    event itself; ``redrive`` numbers a redrive of a failed ingest (0: the upload's first execution).
+    With ``store`` (the history), the plan's partition count becomes the one history is written
+    with, or :class:`PartitionCountMismatch` refuses it while writers of another count hold leases.
+    ``deadline`` (the epoch second Lambda ends this invocation) bounds the split of a ``.csv.gz``: one
+    that cannot be split before it is refused.
     """
     bucket, key = manifest.input.bucket, manifest.input.key
     stamp = manifest.input.upload_stamp or 0
-    base = runs.ingest_prefix(manifest.run_id, stamp)
+    base = runs.ingest_prefix(manifest.run_id, stamp, redrive)
     if not settings.state_machine_arn:
         raise RuntimeError(
             f"{key} is over INGEST_SHARD_BYTES={settings.shard_bytes}, but the ETL function has no "
             "INGEST_STATE_MACHINE_ARN to shard it with"
         )
-    name = execution_name(manifest.run_id, stamp)
+    name = execution_name(manifest.run_id, stamp, redrive)
     arn = _execution_arn(settings.state_machine_arn, name)
     if _execution_status(sfn, arn) is not None:
         # The same upload (same stamp) delivered again, whose manifest has lost the execution (two
         # deliveries at once): planning again would rewrite files the execution is reading.
-        _record_started(s3, manifest, output_bucket, base, arn, None)
+        _record_started(s3, manifest, output_bucket, base, arn, {"redrive": redrive} if redrive else None)
         log.info("sharded ingest already started", extra={"run_id": manifest.run_id, "execution": arn})
         return True
     t0 = time.perf_counter()
@@ -397,6 +431,8 @@ def start(
             "end": len(header),
         }
     ]
+    if store is not None:
+        store.use_partitions(settings.partitions)
     plan = {
         "run_id": manifest.run_id,
         "base": base,
@@ -412,6 +448,8 @@ def start(
         "shard_bytes": settings.shard_bytes,
         "shards": shards,
         "started_epoch": time.time() - (time.perf_counter() - started),
+        "redrive": redrive,
+        "event": dict(event) if event is not None else _event_of(manifest),
     }
     put_json(s3, processed_bucket, f"{base}plan.json", plan)
     for list_name, items in (
@@ -459,11 +497,30 @@ def start(
             "plain_bytes": plain_bytes,
             **({"gzip_trailer_bytes": estimate} if estimate is not None else {}),
             "shard_bytes": settings.shard_bytes,
+            **({"redrive": redrive} if redrive else {}),
             "plan": {"peak_memory_mb": peak_memory_mb(), "seconds": round(time.perf_counter() - started, 3)},
         },
     )
     log.info("sharded ingest started", extra={"run_id": manifest.run_id, "shards": len(shards)})
     return True
+
+
+def _event_of(manifest: RunManifest) -> dict[str, Any]:
+    """An S3 event record for the upload of ``manifest``, when the caller had none (the library called
+    directly): what a redrive needs to read the same object version with the same upload stamp."""
+    obj: dict[str, Any] = {"key": quote_plus(manifest.input.key, safe="/"), "eTag": manifest.input.etag}
+    if manifest.input.version_id:
+        obj["versionId"] = manifest.input.version_id
+    if manifest.input.upload_stamp is not None:
+        obj["sequencer"] = f"{manifest.input.upload_stamp & ((1 << runs.STAMP_TIE_BITS) - 1):016X}"
+    record: dict[str, Any] = {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": manifest.input.bucket}, "object": obj},
+    }
+    if manifest.input.uploaded_at:
+        record["eventTime"] = manifest.input.uploaded_at
+    return record
 
 
 def _version(manifest: RunManifest) -> dict[str, str]:
@@ -545,7 +602,8 @@ def _record_started(
 
 @dataclass(frozen=True)
 class TaskContext:
-    """What a task works with: clients, the history store, the invocation's deadline and id."""
+    """What a task works with: clients, the history store, the invocation's deadline and id, and
+    where a failed ingest's upload is dead-lettered (the queue, and the function a redrive invokes)."""
 
     s3: Any
     store: DynamoHistoryStore
@@ -553,6 +611,9 @@ class TaskContext:
     request_id: str = ""
     fault_marker: str = ""
     references: Any = None
+    sqs: Any = None
+    dead_letter_queue_url: str = ""
+    function_arn: str = ""
 
 
 def run_task(event: Mapping[str, Any], ctx: TaskContext) -> dict[str, Any]:
@@ -574,7 +635,14 @@ def run_task(event: Mapping[str, Any], ctx: TaskContext) -> dict[str, Any]:
         return _tracked(ctx, plan, "check", p, attempt, lambda: _check_partition(ctx, plan, p))
     if task == "merge_partition":
         p = int(event["partition"])
-        return _tracked(ctx, plan, "merge", p, attempt, lambda: _merge_partition(ctx, plan, p))
+
+        def merge() -> dict[str, Any]:
+            _inject_merge_fault(ctx, plan, p)
+            # Each lease taken checks that history is still written with the plan's partition count.
+            partitioned = replace(ctx, store=ctx.store.with_partitions(int(plan["partitions"])))
+            return _merge_partition(partitioned, plan, p)
+
+        return _tracked(ctx, plan, "merge", p, attempt, merge)
     execution = event.get("execution")
     if task == "verdict":
         return _verdict(ctx, plan, execution)
@@ -592,7 +660,13 @@ def _status_key(plan: Mapping[str, Any], phase: str, n: int) -> str:
 def _tracked(
     ctx: TaskContext, plan: Mapping[str, Any], phase: str, n: int, attempt: int, work: Any
 ) -> dict[str, Any]:
-    """Run ``work`` and write its status (attempts, errors so far, peak memory, seconds), even when it raises."""
+    """Run ``work`` and write its status (attempts, errors so far, peak memory, seconds), even when it raises.
+
+    Attempts of one task can overlap (Step Functions retries a task whose invocation it gave up on,
+    which may still be running), so the status is written only if no newer attempt's is stored: a
+    conditional write (:func:`put_json_unless`), so an attempt finishing late cannot overwrite the
+    status of the attempt that replaced it, whichever finishes first.
+    """
     t0 = time.perf_counter()
     key = _status_key(plan, phase, n)
     previous = get_json(ctx.s3, plan["bucket"], key) or {}
@@ -608,7 +682,13 @@ def _tracked(
         raise
     finally:
         status.update(peak_memory_mb=peak_memory_mb(), seconds=round(time.perf_counter() - t0, 3))
-        put_json(ctx.s3, plan["bucket"], key, status)
+        if not put_json_unless(
+            ctx.s3, plan["bucket"], key, status, lambda stored: int(stored.get("attempts", 0)) > attempt + 1
+        ):
+            log.warning(
+                "stale task attempt: a newer attempt's status is kept",
+                extra={"run_id": plan["run_id"], "phase": phase, "n": n, "attempt": attempt + 1},
+            )
     return {"n": n}
 
 
@@ -620,6 +700,19 @@ def _inject_fault(ctx: TaskContext, plan: Mapping[str, Any], index: int, attempt
     target = min(1, len(plan["shards"]) - 1)
     if found and index == target and attempt < int(found.group(1)):
         raise IngestFault(f"injected fault ({marker}-shard) on attempt {attempt + 1}")
+
+
+def _inject_merge_fault(ctx: TaskContext, plan: Mapping[str, Any], p: int) -> None:
+    """With ``ETL_FAULT_MARKER=<marker>`` (the local root only), an upload whose key holds
+    ``<marker>-merge-<n>`` has the merge of its last partition fail, before it writes anything, in
+    every attempt of its first ``n`` executions: the workflow's retries cannot recover from it, a
+    redrive (``grocery-forecast replay``) after the ``n``-th can. The other partitions merge."""
+    marker = ctx.fault_marker
+    found = re.search(rf"{re.escape(marker)}-merge-(\d+)", plan["input_key"]) if marker else None
+    if found and p == int(plan["partitions"]) - 1 and int(plan.get("redrive", 0)) < int(found.group(1)):
+        raise IngestFault(
+            f"injected fault ({marker}-merge) in partition {p}, redrive {plan.get('redrive', 0)}"
+        )
 
 
 def _shard_stream(
@@ -1083,14 +1176,42 @@ def _finish(
             if pr[phase]["status"] == "failed"
             for e in pr[phase]["errors"]
         ]
-        manifest.retries_left = 0
-        manifest.fail(
-            f"etl: sharded ingest failed ({error.get('Error', 'unknown')}): "
-            + ("; ".join(failed) if failed else str(error.get("Cause", ""))[:500])
+        merges = _statuses(ctx, plan, "merge")
+        merged = [p for p, m in enumerate(merges) if m.get("status") == "succeeded"]
+        changed: bool | str = False
+        if any(merges):  # a merge ran: it may have written even when it failed
+            changed = True if len(merged) == len(merges) else "partial"
+        manifest.history = {
+            "buckets_written": sum(int(merges[p].get("buckets_written", 0)) for p in merged),
+            "buckets_existing": sum(int(merges[p].get("buckets_existing", 0)) for p in merged),
+        }
+        reason = f"etl: sharded ingest failed ({error.get('Error', 'unknown')}): " + (
+            "; ".join(failed) if failed else str(error.get("Cause", ""))[:500]
         )
+        queued = _dead_letter(ctx, plan, manifest, reason, execution)
+        manifest.ingest = {
+            **(manifest.ingest or {}),
+            "history_changed": changed,
+            "partitions_merged": merged,
+            "dead_letter": queued,
+        }
+        if changed == "partial":
+            reason += (
+                f"; history partly changed: partitions {', '.join(map(str, merged)) or 'none'} of "
+                f"{len(merges)} merged, the others not or part-way"
+            )
+        elif changed:
+            reason += "; history changed: every partition merged"
+        reason += (
+            ": the upload is in the dead-letter queue, `grocery-forecast replay` redrives it"
+            if queued == "queued"
+            else f": not dead-lettered ({queued}), upload the file again"
+        )
+        manifest.retries_left = 0
+        manifest.fail(reason)
         manifest.finished_at = runs.utc_now()
         mf.save(ctx.s3, plan["output_bucket"], manifest)
-        return {"status": "failed"}
+        return {"status": "failed", "history_changed": changed, "dead_letter": queued}
     checks = _statuses(ctx, plan, "check")
     merges = _statuses(ctx, plan, "merge")
     series = []
@@ -1136,6 +1257,42 @@ def _finish(
         Metadata={**hand_off.to_metadata(), "content": "series"},
     )
     return {"status": "forecasting", "rows": manifest.rows_in}
+
+
+def _dead_letter(
+    ctx: TaskContext, plan: Mapping[str, Any], manifest: RunManifest, reason: str, execution: str | None
+) -> str:
+    """Send the upload's event to the dead-letter queue as Lambda's on-failure destination would
+    (:mod:`grocery_forecast.pipeline.replay` reads it), numbered as the next redrive. Returns
+    ``"queued"``, or why it was not (no queue configured, the send failed): the run's failure says so.
+    """
+    if ctx.sqs is None or not ctx.dead_letter_queue_url or not ctx.function_arn:
+        return "no dead-letter queue configured"
+    redrive = int(plan.get("redrive", 0)) + 1
+    record = {
+        "version": "1.0",
+        "timestamp": runs.utc_now(),
+        "requestContext": {
+            "requestId": ctx.request_id,
+            "functionArn": ctx.function_arn,
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 1,
+        },
+        "requestPayload": {"Records": [plan.get("event") or _event_of(manifest)], REDRIVE_FIELD: redrive},
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {
+            "errorType": "ShardedIngestFailed",
+            "errorMessage": reason[:2000],
+            "execution": execution,
+        },
+    }
+    try:
+        ctx.sqs.send_message(QueueUrl=ctx.dead_letter_queue_url, MessageBody=json.dumps(record))
+    except Exception as exc:  # the failure is still recorded; the operator re-uploads
+        log.error("failed ingest not dead-lettered", extra={"run_id": plan["run_id"], "error": str(exc)})
+        return f"the send failed: {type(exc).__name__}: {exc}"[:300]
+    log.warning("failed ingest dead-lettered", extra={"run_id": plan["run_id"], "redrive": redrive})
+    return "queued"
 
 
 def _unknown_ids(ctx: TaskContext, plan: Mapping[str, Any], checks: list[dict[str, Any]]) -> list[str]:

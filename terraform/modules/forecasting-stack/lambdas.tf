@@ -42,10 +42,13 @@ locals {
   }
 
   # The ETL merges year buckets (BatchGet + BatchWrite), takes and releases the writer lease
-  # (conditional PutItem / DeleteItem) and extends the stored date range (conditional UpdateItem).
+  # (conditional PutItem / DeleteItem), extends the stored date range (conditional UpdateItem) and
+  # changes the recorded partition count only while no lease is held (TransactWriteItems: an
+  # UpdateItem and a ConditionCheckItem per lease).
   etl_table_actions = [
     "dynamodb:BatchGetItem",
     "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
     "dynamodb:DeleteItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -83,6 +86,9 @@ module "etl" {
       INGEST_SHARD_BYTES       = tostring(var.ingest_shard_bytes)
       INGEST_PARTITIONS        = tostring(var.ingest_partitions)
       INGEST_STATE_MACHINE_ARN = module.ingest_workflow.state_machine_arn
+      # A sharded ingest failing after its retries dead-letters its upload here (SendFailedEventsToDlq),
+      # as Lambda does for a failed invocation, so `grocery-forecast replay` redrives it.
+      DEAD_LETTER_QUEUE_URL = aws_sqs_queue.dlq.url
     },
     # Unset: the library derives it from the function's memory size (AWS_LAMBDA_FUNCTION_MEMORY_SIZE).
     var.ingest_bucket_rows == 0 ? {} : { INGEST_BUCKET_ROWS = tostring(var.ingest_bucket_rows) },

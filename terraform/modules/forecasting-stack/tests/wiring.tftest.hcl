@@ -380,6 +380,8 @@ run "functions_get_their_settings_and_environment" {
       INGEST_SHARD_BYTES       = "134217728"
       INGEST_PARTITIONS        = "16"
       INGEST_STATE_MACHINE_ARN = "arn:aws:states:eu-west-1:123456789012:stateMachine:test-stack-ingest-shards"
+      # a failed sharded ingest dead-letters its upload here, for `grocery-forecast replay`
+      DEAD_LETTER_QUEUE_URL = "https://sqs.eu-west-1.amazonaws.com/123456789012/test-stack-dlq"
     })
     error_message = "Unexpected ETL environment: ${jsonencode(module.etl.lambda_function_environment_variables)}"
   }
@@ -490,6 +492,7 @@ run "etl_policy_is_exactly_what_etl_needs" {
       "s3:ListBucket arn:aws:s3:::test-stack-output",
       "dynamodb:BatchGetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "dynamodb:BatchWriteItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
+      "dynamodb:ConditionCheckItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "dynamodb:DeleteItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "dynamodb:GetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "dynamodb:PutItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
