@@ -229,11 +229,14 @@ def run_etl(
         return previous
     with mf.recording_failure(s3, config.output_bucket, manifest, "etl"):
         _start_attempt(s3, config, manifest, previous, event_id, redrive)
-        if sfn is not None and ingest.should_shard(key, int(obj.get("ContentLength", 0)), config.ingest):
-            if _sharded(
+
+        def shard(body: Mapping[str, Any]) -> bool:
+            """Hand the object (a ``get_object`` response) to the sharded ingest; False if not actuals."""
+            assert sfn is not None
+            return _sharded(
                 s3,
                 sfn,
-                obj,
+                body,
                 key,
                 config,
                 manifest,
@@ -243,7 +246,10 @@ def run_etl(
                 event=s3_event,
                 redrive=redrive,
                 store=store,
-            ):
+            )
+
+        if sfn is not None and ingest.should_shard(key, int(obj.get("ContentLength", 0)), config.ingest):
+            if shard(obj):
                 return manifest
             # Not actuals (a request, bounded by the single path): read it again from the start.
             obj = s3.get_object(Bucket=bucket, Key=key, **version)
@@ -256,21 +262,7 @@ def run_etl(
                 return False
             if runs.is_reference_upload(key):
                 return False
-            again = s3.get_object(Bucket=bucket, Key=key, **version)
-            return _sharded(
-                s3,
-                sfn,
-                again,
-                key,
-                config,
-                manifest,
-                last_modified,
-                started,
-                deadline=deadline,
-                event=s3_event,
-                redrive=redrive,
-                store=store,
-            )
+            return shard(s3.get_object(Bucket=bucket, Key=key, **version))
 
         raw = io.BufferedReader(
             BoundedReader(StreamingReader(obj["Body"]), key, config.limits), buffer_size=1 << 20
