@@ -885,3 +885,64 @@ def test_a_sharded_run_planned_with_the_old_count_merges_nothing_after_the_count
     )
     assert len(sfn.started) == 2 and _drive(s3, store, sfn)["state"] == "Finished"
     assert (_history(store, frame).to_numpy()[:, :6] != -999).all()
+
+
+def _failed_then_redriven(
+    finish_redrive: bool,
+) -> tuple[FakeS3, DynamoHistoryStore, FakeSfn, FakeQueue, dict[str, Any], str]:
+    """An upload whose merge fails every attempt, dead-lettered and replayed (redrive 1)."""
+    s3, store, sfn, sqs = FakeS3(versioned=(RAW,)), _store(), FakeSfn(), FakeQueue()
+    key = "uploads/fault-merge-1.csv"
+    version = s3.put_object(Bucket=RAW, Key=key, Body=_sales().encode())["VersionId"]
+    record = {
+        "eventTime": "2017-08-16T10:00:00.123Z",
+        "s3": {"bucket": {"name": RAW}, "object": {"key": key, "versionId": version, "sequencer": "00AB"}},
+    }
+    planned = _handle(s3, store, sfn, {"Records": [record]})
+    assert _drive(s3, store, sfn, sqs=sqs)["state"] == "Failed"
+    replay_dead_letters(sqs, _Invoker(s3, store, sfn), QUEUE, {"etl"})
+    if finish_redrive:
+        assert _drive(s3, store, sfn, sqs=sqs)["state"] == "Finished"
+    return s3, store, sfn, sqs, record, planned.run_id
+
+
+def test_the_original_event_arriving_while_its_redrive_runs_leaves_the_run_to_the_redrive() -> None:
+    s3, store, sfn, sqs, record, run_id = _failed_then_redriven(finish_redrive=False)
+    redrive_arn = sfn.arns[1]
+    sfn.status = "RUNNING"
+    _handle(s3, store, sfn, {"Records": [record]})  # S3 delivers the original event once more
+    assert _run(s3, run_id)["ingest"]["execution_arn"] == redrive_arn and len(sfn.started) == 2
+    _drive(s3, store, sfn, sqs=sqs, execution=1)
+    assert _run(s3, run_id)["status"] == "forecasting"
+
+
+def test_the_original_event_arriving_after_its_redrive_succeeded_changes_nothing() -> None:
+    s3, store, sfn, _, record, run_id = _failed_then_redriven(finish_redrive=True)
+    before = _run(s3, run_id)
+    sfn.status = "FAILED"
+    _handle(s3, store, sfn, {"Records": [record]})
+    after = _run(s3, run_id)
+    assert after["status"] == "forecasting" and after["ingest"] == before["ingest"] and len(sfn.started) == 2
+
+
+def test_merges_killed_before_writing_their_status_still_say_history_may_have_changed() -> None:
+    # GIVEN an accepted file whose every merge Lambda killed (a timeout or out-of-memory ends the
+    # task before its status is written, so no merge status exists)
+    s3, store, sfn, sqs = FakeS3(versioned=(RAW,)), _store(), FakeSfn(), FakeQueue()
+    planned = _upload(s3, store, "uploads/killed.csv", _sales().encode(), _config(500), sfn)
+    doc = {**sfn.started[-1], "execution": sfn.arns[-1]}
+    ctx = TaskContext(s3, store, None, "req", "fault", None, sqs, QUEUE, ETL_ARN)
+    shards = json.loads(s3.objects[(PROCESSED, doc["shard_list_key"])]["data"])
+    partitions = json.loads(s3.objects[(PROCESSED, doc["partition_list_key"])]["data"])
+    for item in shards:
+        ingest.run_task({"task": "validate_shard", **doc, "index": item["index"], "attempt": 0}, ctx)
+    for item in partitions:
+        ingest.run_task({"task": "check_partition", **doc, "partition": item["partition"], "attempt": 0}, ctx)
+    assert ingest.run_task({"task": "verdict", **doc, "attempt": 0}, ctx)["accepted"]
+    # WHEN the workflow's Catch runs the fail task
+    error = {"Error": "Lambda.Unknown", "Cause": "Task timed out"}
+    ingest.run_task({"task": "fail", **doc, "error": error}, ctx)
+    # THEN the manifest does not claim that nothing reached history
+    run = _run(s3, planned["run_id"])
+    assert run["ingest"]["history_changed"] == "partial" and run["ingest"]["partitions_merged"] == []
+    assert "history partly changed" in run["errors"][-1]

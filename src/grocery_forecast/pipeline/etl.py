@@ -215,6 +215,10 @@ def run_etl(
         # S3 delivered this upload again: its workflow execution owns the manifest; touch nothing.
         log.info("sharded ingest already started for this upload", extra={"run_id": run_id})
         return previous
+    if previous is not None and ingest.superseded_by_redrive(previous, manifest, redrive):
+        # The original event, or an older redrive's, arriving after a newer redrive took the run over.
+        log.info("delivery superseded by a later redrive of the upload", extra={"run_id": run_id})
+        return previous
     if (
         redrive
         and previous is not None

@@ -213,6 +213,23 @@ def already_started(sfn: Any, previous: RunManifest | None, manifest: RunManifes
     return bool(arn) and done.get("base") == base and _execution_status(sfn, str(arn)) is not None
 
 
+def superseded_by_redrive(previous: RunManifest | None, manifest: RunManifest, redrive: int = 0) -> bool:
+    """Whether a later redrive of the same upload (same stamp) has already started its execution.
+
+    S3 and SQS deliver at least once, so the upload's original event, or an older redrive's, can
+    arrive after a newer redrive took over the run. Handled as new, it would rewrite the manifest and
+    point it back at its own, long failed execution, and the newer execution, no longer the run's
+    current one, would finish without closing the run: the upload never forecast.
+    """
+    done = (previous.ingest or {}) if previous is not None else {}
+    return (
+        previous is not None
+        and bool(done.get("execution_arn"))
+        and (previous.input.upload_stamp or 0) == (manifest.input.upload_stamp or 0)
+        and int(done.get("redrive", 0) or 0) > redrive
+    )
+
+
 def read_header(head: bytes, name: str) -> tuple[bytes, FileKind]:
     """The header line (with its newline) at the start of ``head`` and the file's kind.
 
@@ -1178,8 +1195,11 @@ def _finish(
         ]
         merges = _statuses(ctx, plan, "merge")
         merged = [p for p, m in enumerate(merges) if m.get("status") == "succeeded"]
+        # Past an accepted verdict a merge may have written even when it failed, or when Lambda killed
+        # it (a timeout or out-of-memory ends it before it writes its status): say "partial" then.
+        accepted = get_json(ctx.s3, plan["bucket"], f"{plan['base']}status/verdict.json") is not None
         changed: bool | str = False
-        if any(merges):  # a merge ran: it may have written even when it failed
+        if any(merges) or accepted:
             changed = True if len(merged) == len(merges) else "partial"
         manifest.history = {
             "buckets_written": sum(int(merges[p].get("buckets_written", 0)) for p in merged),
