@@ -117,3 +117,18 @@ def test_the_monitors_eventbridge_events_are_replayed_once_each() -> None:
     # THEN each event goes back once, as it was, and the queue is empty
     assert [call[2]["id"] for call in lam.calls] == ["e-1", "e-2"] and report.duplicates == 1
     assert seen == ["actuals/a.csv", "actuals/b.csv", "actuals/a.csv"] and not sqs.messages
+
+
+def test_two_redrives_of_one_failed_sharded_ingest_are_two_letters_not_a_duplicate() -> None:
+    # GIVEN the dead letters of a sharded ingest's first and second redrive (same S3 event)
+    def redrive(n: int) -> str:
+        body = json.loads(_letter("gf-etl", "uploads/big.csv"))
+        body["requestPayload"]["ingest_redrive"] = n
+        return json.dumps(body)
+
+    sqs, lam = FakeSqs([redrive(1), redrive(2), redrive(2)]), FakeLambda()
+    # WHEN replayed
+    report = replay_dead_letters(sqs, lam, QUEUE, {"gf-etl"})
+    # THEN both go back (the newer is the one that can still run), the copy of the second once
+    assert [call[2]["ingest_redrive"] for call in lam.calls] == [1, 2] and report.duplicates == 1
+    assert not sqs.messages

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from grocery_forecast.pipeline.attempts import event_id
+from grocery_forecast.pipeline.ingest import REDRIVE_FIELD
 
 __all__ = ["DeadLetter", "ReplayReport", "parse_dead_letter", "replay_dead_letters"]
 
@@ -37,7 +38,11 @@ class DeadLetter:
             # An EventBridge event (the monitor's): its id is the same on every retry of it.
             return f"{self.function}#{self.event['id']}"
         records = self.event.get("Records") or [{}]
-        return self.function + "#" + ",".join(event_id(r) for r in records)
+        identity = self.function + "#" + ",".join(event_id(r) for r in records)
+        # A failed sharded ingest's dead letters of one upload differ only in their redrive number:
+        # each is its own attempt, not a copy of the other.
+        redrive = self.event.get(REDRIVE_FIELD)
+        return f"{identity}#r{redrive}" if redrive else identity
 
 
 @dataclass
