@@ -60,6 +60,7 @@ def main() -> None:
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--cutoff", default="2017-07-30")
+    parser.add_argument("--since", default=None, help="first day of history read (e.g. 2017-07-10: 21 days)")
     parser.add_argument("--params", default="{}", help="LightGBM overrides (JSON)")
     parser.add_argument("--config", default="{}", help="TrainConfig overrides (JSON)")
     parser.add_argument("--spec", default="{}", help="FeatureSpec overrides (JSON, lists for tuples)")
@@ -75,7 +76,7 @@ def main() -> None:
         data = Path(args.data.format(S=seed))
         reference = Reference.from_dir(data)
         until = str((cutoff + pd.Timedelta(days=16)).date())
-        panel = SalesPanel.from_frame(read_sales(data / "train.csv", None, until))
+        panel = SalesPanel.from_frame(read_sales(data / "train.csv", args.since, until))
         started = time.perf_counter()
         report = run_backtest(
             panel, reference, cutoff, 16, spec=spec, config=config, params={"seed": seed, **overrides}
@@ -85,6 +86,7 @@ def main() -> None:
             "config": json.loads(args.config),
             "spec": json.loads(args.spec),
             "data": str(data),
+            "since": args.since,
         }
         (out / f"{args.tag}-{seed}.json").write_text(json.dumps(report, indent=2) + "\n")
         reports[seed] = report

@@ -191,6 +191,18 @@ def run_backtest(
             "training_rows": model.metadata["training_window"]["rows"],
             "training_origins": len(model.metadata["training_window"]["origins"]),
             "validation_nwrmsle": model.metadata["validation"].get("nwrmsle"),
+            "num_leaves": model.metadata["params"]["num_leaves"],
+            "min_data_in_leaf": model.metadata["params"]["min_data_in_leaf"],
+            # What the forecast is made of: the booster's output and the anchors, by weight.
+            "blend": None
+            if not model.metadata.get("blend")
+            else dict(
+                zip(
+                    model.metadata["blend"]["parts"],
+                    model.metadata["blend"]["weights_all_horizons"],
+                    strict=True,
+                )
+            ),
         },
     }
     if model is not None:

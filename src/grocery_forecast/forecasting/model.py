@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ import pandas as pd
 from grocery_forecast import __version__
 from grocery_forecast.contract.reference import Reference
 from grocery_forecast.contract.schema import MAX_HORIZON
+from grocery_forecast.forecasting.baselines import MEDIAN_WINDOWS
 from grocery_forecast.forecasting.features import (
     CATEGORICAL_FEATURES,
     TARGET_COLUMNS,
@@ -70,7 +72,20 @@ METADATA_FILE = "metadata.json"
 #: 3: ``promo_known`` (future promotions unknown for sales uploads), short-history origins, class and
 #: family levels, promotions over the forecast window. 4: pooled features average over every series
 #: with a record in the lookback (absent days as zeros), not over those with a row on the origin day.
-ARTIFACT_FORMAT = 4
+#: 5: ``blend``: the output is shrunk towards a baseline anchor by per-horizon weights (a format-4
+#: artifact has none and is still served as it was).
+ARTIFACT_FORMAT = 5
+#: Artifact formats this library serves: 4 differs from 5 only by lacking the blend.
+SUPPORTED_FORMATS: tuple[int, ...] = (4, 5)
+
+#: Strong baselines rebuilt in ``log1p`` space from the model's own feature columns, so training
+#: (validation rows) and serving (any upload) compute them with the same code: the windows of
+#: :data:`~grocery_forecast.forecasting.baselines.MEDIAN_WINDOWS` that the history covers, the
+#: store's weekday profile, and the target weekday's mean over the last four weeks.
+BLEND_ANCHORS: tuple[str, ...] = ("moving_median", "moving_median_dow", "dow_mean")
+#: Validation rows a horizon's own blend weight is worth as much as: fewer, and its weight leans on
+#: the weight fitted over all horizons (a few hundred series give a handful of rows per horizon).
+BLEND_PRIOR_ROWS = 2000
 
 #: The least history (days up to the training end) the model trains on: one week behind the
 #: first origin, so every weekday has been seen once, and one week of targets after it. Below
@@ -99,6 +114,33 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "force_row_wise": True,
     "verbose": -1,
 }
+
+#: Tree capacity follows the data: the series-days of history behind the training rows (series x
+#: days up to the training end), not the rows, which repeat the same days at many overlapping
+#: origins on a short history. ``num_leaves`` is at most one per :data:`CELLS_PER_LEAF` series-days
+#: and ``min_data_in_leaf`` one per :data:`CELLS_PER_MIN_DATA`, never below :data:`MIN_LEAVES` /
+#: :data:`MIN_DATA_IN_LEAF` nor above :data:`DEFAULT_PARAMS`. Trees sized for Favorita overfit a few
+#: weeks of 500 series (README, "Short histories"); a year of 500 series, or more series, keeps them.
+CELLS_PER_LEAF = 1000
+CELLS_PER_MIN_DATA = 400
+MIN_LEAVES = 7
+MIN_DATA_IN_LEAF = 20
+
+
+def scaled_params(
+    params: Mapping[str, Any], cells: int, fixed: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """``params`` with ``num_leaves`` and ``min_data_in_leaf`` sized to ``cells`` series-days of history.
+
+    Only shrinks, never grows past ``params``; names in ``fixed`` (set by the caller) are kept.
+    """
+    out = dict(params)
+    if "min_data_in_leaf" not in fixed:
+        bound = max(MIN_DATA_IN_LEAF, cells // CELLS_PER_MIN_DATA)
+        out["min_data_in_leaf"] = int(min(params["min_data_in_leaf"], bound))
+    if "num_leaves" not in fixed:
+        out["num_leaves"] = int(min(params["num_leaves"], max(MIN_LEAVES, cells // CELLS_PER_LEAF)))
+    return out
 
 
 class ModelMismatchError(ValueError):
@@ -135,6 +177,8 @@ class TrainConfig:
         unknown_promo_share: Share of training rows whose target-day promotion is hidden
             (``promo_known`` 0), as it is for every row of a sales upload's forecast, so the
             model learns to forecast without it. Defaults to 0.2.
+        blend: Fit per-horizon weights that shrink the output towards the baseline anchor that
+            validates best (:func:`_fit_blend`); needs a validation window. Defaults to True.
     """
 
     horizon: int = MAX_HORIZON
@@ -149,6 +193,7 @@ class TrainConfig:
     seed: int = 0
     unknown_promo_share: float = 0.2
     cold_start_share: float = 0.02
+    blend: bool = True
 
     def __post_init__(self) -> None:
         for name in ("unknown_promo_share", "cold_start_share"):
@@ -178,6 +223,8 @@ class _TrainingSet:
     horizon: np.ndarray
     valid: np.ndarray
     origins: list[pd.Timestamp]
+    #: Series x days of history up to the training end: what tree capacity is sized to.
+    cells: int
 
 
 def _training_origins(panel: SalesPanel, end: pd.Timestamp, config: TrainConfig) -> list[pd.Timestamp]:
@@ -287,7 +334,7 @@ def _training_set(
             progress(f"origin {origin.date()}: {n:,} rows")
     weight = reference.perishable_weights(panel.items[series_all]).astype(np.float32)
     valid = _validation_rows(target_day, panel.day_index(end), config.valid_days)
-    return _TrainingSet(x, y, weight, horizon, valid, origins)
+    return _TrainingSet(x, y, weight, horizon, valid, origins, panel.n_series * days)
 
 
 @dataclass
@@ -301,6 +348,115 @@ class _Fitted:
     final_rounds: int
     validation: dict[str, Any]
     valid_rows: int
+    blend: dict[str, Any] | None = None
+
+
+def _anchors(x: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """:data:`BLEND_ANCHORS` of each feature row, in ``log1p`` space (NaN where the series has no history)."""
+    col = {n: i for i, n in enumerate(names)}
+    days = x[:, col["history_days"]].astype(np.float64)
+    windows = [w for w in MEDIAN_WINDOWS if f"sales_mean_w{w}" in col]
+    means = np.stack([x[:, col[f"sales_mean_w{w}"]].astype(np.float64) for w in windows], axis=1)
+    # As :func:`~grocery_forecast.forecasting.baselines.moving_median`: the windows the history
+    # covers (all of them on less than the shortest, where every window mean is the same).
+    fits = np.array(windows)[None, :] <= np.maximum(days, min(windows))[:, None]
+    with warnings.catch_warnings():  # a series without history has no level: NaN, and no warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        level = np.nanmedian(np.where(fits, means, np.nan), axis=1)
+    out = {"moving_median": level}
+    profile = [n for n in names if n.startswith("store_dow_diff_k")]
+    if profile:
+        shift = np.nan_to_num(x[:, col[profile[0]]].astype(np.float64), nan=0.0)
+        out["moving_median_dow"] = np.where(level > 0, np.clip(level + shift, 0.0, None), level)
+    dow = [n for n in names if n.startswith("dow_mean_k")]
+    if dow:
+        k = min(int(n.removeprefix("dow_mean_k")) for n in dow)
+        out["dow_mean"] = np.where(np.isnan(x[:, col[f"dow_mean_k{k}"]]), level, x[:, col[f"dow_mean_k{k}"]])
+    return out
+
+
+def _stack(a: np.ndarray, b: np.ndarray, prior: np.ndarray | None, strength: float) -> np.ndarray:
+    """Non-negative weights summing to 1 that minimise ``|a w - b|^2`` (+ ``strength |L'(w - prior)|^2``).
+
+    ``L`` is the Cholesky factor of ``a'a / rows``, so the prior counts as ``strength`` rows like these.
+    """
+    from scipy.optimize import nnls
+
+    k = a.shape[1]
+    rows, target = [a], [b]
+    if prior is not None and strength > 0:
+        gram = a.T @ a / max(len(a), 1) + 1e-9 * np.eye(k)
+        lt = np.sqrt(strength) * np.linalg.cholesky(gram).T
+        rows.append(lt)
+        target.append(lt @ prior)
+    # The sum-to-one constraint as one heavily weighted row.
+    scale = 1e3 * np.sqrt(max(float(np.sum(a * a)), 1.0))
+    rows.append(np.full((1, k), scale))
+    target.append(np.array([scale]))
+    w, _ = nnls(np.vstack(rows), np.concatenate(target))
+    return w / w.sum() if w.sum() > 0 else np.eye(k)[0]
+
+
+def _fit_blend(
+    pred: np.ndarray, x: np.ndarray, names: list[str], y: np.ndarray, weight: np.ndarray, horizon: np.ndarray
+) -> dict[str, Any] | None:
+    """Per-horizon weights of the model and the :data:`BLEND_ANCHORS`, fitted on the validation rows.
+
+    On the validation rows (later days than the rows the booster was fitted on), the forecast is
+    a weighted mean in ``log1p`` space of the model's output and the anchors, where the
+    perishable-weighted squared error is the metric's own. The weights are non-negative and sum
+    to 1 (a stacked ensemble, as Favorita's winners blended models); each horizon's are shrunk
+    towards the weights fitted over all horizons by :data:`BLEND_PRIOR_ROWS`. Where the model is
+    ahead (Favorita-size generated history) its weight stays near 1; where a strong baseline is
+    ahead (a few dozen smooth series, a noisy short history) the forecast leans on it instead of
+    losing to it.
+    """
+    anchors = _anchors(x, names)
+    parts = ["model", *anchors]
+    c = np.column_stack([pred.astype(np.float64), *anchors.values()])
+    ok = np.isfinite(c).all(axis=1)
+    if ok.sum() < 2 * len(parts):
+        return None
+    root_w = np.sqrt(weight[ok].astype(np.float64))
+    a, t, h = c[ok] * root_w[:, None], y[ok].astype(np.float64) * root_w, horizon[ok]
+    overall = _stack(a, t, None, 0.0)
+    weights = {}
+    for k in range(1, MAX_HORIZON + 1):
+        at = h == k
+        w = _stack(a[at], t[at], overall, BLEND_PRIOR_ROWS) if at.any() else overall
+        weights[str(k)] = [round(float(v), 4) for v in w]
+    fitted = np.array([weights[str(k)] for k in h])
+
+    def score(forecast: np.ndarray) -> float:
+        return float(np.sqrt(np.sum((t - forecast * root_w) ** 2) / np.sum(root_w**2)))
+
+    return {
+        "parts": parts,
+        "weights": weights,
+        "weights_all_horizons": [round(float(v), 4) for v in overall],
+        "validation_rows": int(ok.sum()),
+        "validation_nwrmsle": {
+            **{name: score(c[ok, i]) for i, name in enumerate(parts)},
+            "blended": score(np.sum(c[ok] * fitted, axis=1)),
+        },
+    }
+
+
+def _apply_blend(
+    raw: np.ndarray, x: np.ndarray, names: list[str], blend: Mapping[str, Any] | None
+) -> np.ndarray:
+    """The blend of the model output and its anchors (the output alone without a blend or anchor values)."""
+    if not blend:
+        return raw
+    anchors = _anchors(x, names)
+    c = np.column_stack([raw, *(anchors[name] for name in blend["parts"][1:])])
+    ahead = x[:, names.index("horizon")].astype(np.int64)
+    table = np.zeros((MAX_HORIZON + 1, c.shape[1]))
+    table[:, 0] = 1.0
+    for k, v in blend["weights"].items():
+        table[int(k)] = v
+    w = table[np.clip(ahead, 0, MAX_HORIZON)]
+    return np.where(np.isfinite(c).all(axis=1), np.sum(np.nan_to_num(c) * w, axis=1), raw)
 
 
 def _window_promo(panel: SalesPanel, origin: pd.Timestamp, series: np.ndarray) -> np.ndarray:
@@ -374,6 +530,8 @@ class ForecastModel:
     ) -> None:
         self.spec = spec or FeatureSpec()
         self.params: dict[str, Any] = {**DEFAULT_PARAMS, **(params or {})}
+        #: Parameters the caller set: kept as given when training sizes the trees to the rows.
+        self.fixed_params = frozenset(params or {})
         self.config = config or TrainConfig()
         self.booster: lgb.Booster | None = None
         self.category_maps: dict[str, list] = {}
@@ -439,7 +597,7 @@ class ForecastModel:
         """Early stopping on the validation window, then (``refit``) all rows for the best round count."""
         names = self.feature_names
         cats = [c for c in CATEGORICAL_FEATURES if c in names]
-        params = {**self.params}
+        params = scaled_params(self.params, data.cells, self.fixed_params)
         full = lgb.Dataset(
             data.x,
             label=data.y,
@@ -452,6 +610,7 @@ class ForecastModel:
         train_idx, valid_idx = np.flatnonzero(~data.valid), np.flatnonzero(data.valid)
         best_iteration = self.config.num_boost_round
         validation: dict[str, Any] = {}
+        blend = None
         if len(valid_idx) and len(train_idx):
             train_ds, valid_ds = full.subset(train_idx.tolist()), full.subset(valid_idx.tolist())
             booster = _boost(
@@ -465,7 +624,7 @@ class ForecastModel:
                 callbacks=[lgb.early_stopping(self.config.early_stopping_rounds, verbose=False)],
             )
             best_iteration = max(int(booster.best_iteration or booster.current_iteration()), 1)
-            pred = booster.predict(data.x[valid_idx], num_iteration=best_iteration)
+            pred = np.asarray(booster.predict(data.x[valid_idx], num_iteration=best_iteration))
             truth = np.expm1(data.y[valid_idx])
             validation = {
                 "window": [
@@ -481,6 +640,15 @@ class ForecastModel:
                     ).items()
                 },
             }
+            if self.config.blend:
+                blend = _fit_blend(
+                    pred,
+                    data.x[valid_idx],
+                    names,
+                    data.y[valid_idx],
+                    data.weight[valid_idx],
+                    data.horizon[valid_idx],
+                )
             if self.config.refit:
                 rounds = max(1, round(best_iteration * 1.1))
                 booster = _boost(params, full, rounds, "boosting (refit on all rows)", progress)
@@ -491,7 +659,7 @@ class ForecastModel:
             rounds = min(self.config.num_boost_round, 500)
             booster = _boost(params, full, rounds, "boosting", progress)
             final_rounds = rounds
-        return _Fitted(booster, cats, params, best_iteration, final_rounds, validation, len(valid_idx))
+        return _Fitted(booster, cats, params, best_iteration, final_rounds, validation, len(valid_idx), blend)
 
     def _metadata(
         self, history: SalesPanel, last: pd.Timestamp, data: _TrainingSet, fitted: _Fitted, seconds: float
@@ -524,6 +692,7 @@ class ForecastModel:
             "best_iteration": fitted.best_iteration,
             "num_boost_round": fitted.final_rounds,
             "validation": fitted.validation,
+            "blend": fitted.blend,
             "backtest": None,
             "training_data_sha256": sha,
             "train_seconds": round(seconds, 2),
@@ -583,9 +752,9 @@ class ForecastModel:
         booster = self._require_booster()
         if len(targets) == 0:
             return np.zeros(0, dtype=np.float64)
-        x = self.features(panel, origin, targets, reference, pooled)
-        raw = booster.predict(x.to_numpy(dtype=np.float32))
-        return np.clip(np.expm1(raw), 0.0, None)
+        x = self.features(panel, origin, targets, reference, pooled).to_numpy(dtype=np.float32)
+        out = _apply_blend(np.asarray(booster.predict(x)), x, self.feature_names, self.metadata.get("blend"))
+        return np.clip(np.expm1(out), 0.0, None)
 
     # -- artifact ----------------------------------------------------------------------------------
 
@@ -629,9 +798,10 @@ class ForecastModel:
         Raises:
             ModelMismatchError: As :meth:`load`.
         """
-        if metadata.get("format") != ARTIFACT_FORMAT:
+        if metadata.get("format") not in SUPPORTED_FORMATS:
             raise ModelMismatchError(
-                f"model artifact format {metadata.get('format')!r} is not the supported {ARTIFACT_FORMAT}"
+                f"model artifact format {metadata.get('format')!r} is not one this library serves "
+                f"({', '.join(map(str, SUPPORTED_FORMATS))})"
             )
         try:
             spec = FeatureSpec.from_dict(metadata["feature_spec"])
