@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grocery_forecast.forecasting.baselines import moving_median
+from grocery_forecast.forecasting.baselines import moving_median, moving_median_dow
 from grocery_forecast.forecasting.datagen import GeneratedData
 from grocery_forecast.forecasting.features import FeatureSpec, feature_names
 from grocery_forecast.forecasting.model import (
@@ -93,6 +93,61 @@ def test_the_moving_median_anchor_is_the_moving_median_baseline_rebuilt_from_the
     known = np.isfinite(anchor)
     assert known.mean() > 0.9 and np.all(expected[~known] == 0)
     np.testing.assert_allclose(anchor[known], expected[known], atol=1e-5)
+
+
+def test_the_weekday_anchors_are_the_store_profile_and_the_target_weekday_mean_rebuilt_from_the_features(
+    trained: ForecastModel, generated: GeneratedData
+) -> None:
+    targets = generated.test.drop(columns=["id"])
+    x = trained.features(generated.panel, generated.panel.end, targets, generated.reference)
+    anchors = _anchors(x.to_numpy(dtype=np.float32), trained.feature_names)
+    known = np.isfinite(anchors["moving_median"])
+    # moving_median_dow: the level shifted by its store's weekday profile. The feature pools the
+    # profile over the store's series recorded in the lookback, the baseline over all of them: the
+    # same to within 0.01, while the shift itself is up to 0.19 (a wrong sign or weekday shows).
+    shift = anchors["moving_median_dow"] - anchors["moving_median"]
+    assert np.abs(shift[known]).max() > 0.1
+    baseline = np.log1p(moving_median_dow(generated.panel, generated.panel.end, targets))
+    assert np.abs(anchors["moving_median_dow"][known] - baseline[known]).max() < 0.01
+    # dow_mean: the mean log1p sales of the target's weekday over the last four weeks.
+    panel, end = generated.panel, generated.panel.day_index(generated.panel.end)
+    rows = panel.index_of(targets["store_nbr"].to_numpy(), targets["item_nbr"].to_numpy())
+    ahead = (pd.to_datetime(targets["date"]) - panel.end).dt.days.to_numpy()
+    last_same_weekday = end + ahead - 7 * ((ahead + 6) // 7)
+    cols = last_same_weekday[:, None] - 7 * np.arange(4)[None, :]
+    sales = np.log1p(np.clip(np.nan_to_num(panel.sales[rows[:, None], cols], nan=0.0), 0, None))
+    np.testing.assert_allclose(anchors["dow_mean"][known], sales.mean(axis=1)[known], atol=1e-5)
+
+
+def test_each_horizon_gets_its_own_weights_where_its_rows_say_so() -> None:
+    rng = np.random.default_rng(2)
+    x, names, truth, horizon = _rows(rng, 64_000)
+    near = horizon <= 8
+    # The model knows the near horizons and is noise far ahead, where the anchors know as much as ever.
+    pred = np.where(near, truth + rng.normal(0, 0.05, len(truth)), truth + rng.normal(0, 1.5, len(truth)))
+    blend = _fit_blend(pred, x, names, truth, np.ones(len(truth)), horizon)
+    assert blend is not None
+    # (each shrunk a third of the way to the all-horizon weight: 4,000 rows against a prior of 2,000)
+    assert min(blend["weights"][str(h)][0] for h in range(1, 9)) > 0.6
+    assert max(blend["weights"][str(h)][0] for h in range(9, 17)) < 0.4
+
+
+def test_a_store_item_without_history_gets_the_booster_output_alone(
+    trained: ForecastModel, generated: GeneratedData
+) -> None:
+    day = generated.panel.end + pd.Timedelta(days=1)
+    new = pd.DataFrame({"store_nbr": [1], "item_nbr": [999_999_999], "date": [day], "onpromotion": [False]})
+    x = trained.features(generated.panel, generated.panel.end, new, generated.reference)
+    raw = trained.booster.predict(x.to_numpy(dtype=np.float32))
+    served = trained.predict(generated.panel, generated.panel.end, new, generated.reference)
+    np.testing.assert_allclose(served, np.clip(np.expm1(raw), 0, None), rtol=1e-6)
+
+
+def test_a_spec_without_the_median_windows_trains_without_a_blend() -> None:
+    names = feature_names(FeatureSpec(windows=(3, 5)))
+    x = np.zeros((100, len(names)), dtype=np.float32)
+    assert _anchors(x, names) == {}
+    assert _fit_blend(np.zeros(100), x, names, np.zeros(100), np.ones(100), np.ones(100, int)) is None
 
 
 def test_predictions_are_the_blend_of_booster_and_anchors_and_a_format_4_artifact_serves_the_booster(

@@ -72,8 +72,8 @@ METADATA_FILE = "metadata.json"
 #: 3: ``promo_known`` (future promotions unknown for sales uploads), short-history origins, class and
 #: family levels, promotions over the forecast window. 4: pooled features average over every series
 #: with a record in the lookback (absent days as zeros), not over those with a row on the origin day.
-#: 5: ``blend``: the output is shrunk towards a baseline anchor by per-horizon weights (a format-4
-#: artifact has none and is still served as it was).
+#: 5: ``blend``: the output is stacked with three baselines rebuilt from the features, by per-horizon
+#: weights (a format-4 artifact has none and is still served as it was).
 ARTIFACT_FORMAT = 5
 #: Artifact formats this library serves: 4 differs from 5 only by lacking the blend.
 SUPPORTED_FORMATS: tuple[int, ...] = (4, 5)
@@ -177,8 +177,8 @@ class TrainConfig:
         unknown_promo_share: Share of training rows whose target-day promotion is hidden
             (``promo_known`` 0), as it is for every row of a sales upload's forecast, so the
             model learns to forecast without it. Defaults to 0.2.
-        blend: Fit per-horizon weights that shrink the output towards the baseline anchor that
-            validates best (:func:`_fit_blend`); needs a validation window. Defaults to True.
+        blend: Stack the output with the :data:`BLEND_ANCHORS` baselines by per-horizon weights
+            fitted on the validation window (:func:`_fit_blend`); needs one. Defaults to True.
     """
 
     horizon: int = MAX_HORIZON
@@ -356,6 +356,8 @@ def _anchors(x: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
     col = {n: i for i, n in enumerate(names)}
     days = x[:, col["history_days"]].astype(np.float64)
     windows = [w for w in MEDIAN_WINDOWS if f"sales_mean_w{w}" in col]
+    if not windows or "history_days" not in col:  # a custom spec without the median's windows
+        return {}
     means = np.stack([x[:, col[f"sales_mean_w{w}"]].astype(np.float64) for w in windows], axis=1)
     # As :func:`~grocery_forecast.forecasting.baselines.moving_median`: the windows the history
     # covers (all of them on less than the shortest, where every window mean is the same).
@@ -376,25 +378,41 @@ def _anchors(x: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
 
 
 def _stack(a: np.ndarray, b: np.ndarray, prior: np.ndarray | None, strength: float) -> np.ndarray:
-    """Non-negative weights summing to 1 that minimise ``|a w - b|^2`` (+ ``strength |L'(w - prior)|^2``).
+    """Non-negative weights summing to 1 that minimise ``|a w - b|^2 + strength (w - prior)' G (w - prior)``.
 
-    ``L`` is the Cholesky factor of ``a'a / rows``, so the prior counts as ``strength`` rows like these.
+    ``G = a'a / rows``, so the prior counts as ``strength`` rows like these. With a handful of
+    parts every support is tried (the equality-constrained least squares of each, by its KKT
+    system) and the best feasible one kept: exact, and NumPy only (the training bundle ships no
+    ``scipy.optimize``).
     """
-    from scipy.optimize import nnls
-
     k = a.shape[1]
-    rows, target = [a], [b]
+    q = a.T @ a
+    c = a.T @ b
     if prior is not None and strength > 0:
-        gram = a.T @ a / max(len(a), 1) + 1e-9 * np.eye(k)
-        lt = np.sqrt(strength) * np.linalg.cholesky(gram).T
-        rows.append(lt)
-        target.append(lt @ prior)
-    # The sum-to-one constraint as one heavily weighted row.
-    scale = 1e3 * np.sqrt(max(float(np.sum(a * a)), 1.0))
-    rows.append(np.full((1, k), scale))
-    target.append(np.array([scale]))
-    w, _ = nnls(np.vstack(rows), np.concatenate(target))
-    return w / w.sum() if w.sum() > 0 else np.eye(k)[0]
+        g = q / max(len(a), 1)
+        q = q + strength * g
+        c = c + strength * (g @ prior)
+    best, best_cost = np.eye(k)[0], np.inf
+    for mask in range(1, 2**k):
+        support = [j for j in range(k) if mask >> j & 1]
+        m = len(support)
+        kkt = np.zeros((m + 1, m + 1))
+        kkt[:m, :m] = q[np.ix_(support, support)]
+        kkt[:m, m] = kkt[m, :m] = 1.0
+        rhs = np.append(c[support], 1.0)
+        try:
+            solution = np.linalg.solve(kkt, rhs)
+        except np.linalg.LinAlgError:
+            solution = np.linalg.lstsq(kkt, rhs, rcond=None)[0]
+        if np.any(solution[:m] < -1e-12):
+            continue
+        w = np.zeros(k)
+        w[support] = np.clip(solution[:m], 0.0, None)
+        w /= w.sum()
+        cost = float(w @ q @ w - 2 * c @ w)
+        if cost < best_cost - 1e-12:
+            best, best_cost = w, cost
+    return best
 
 
 def _fit_blend(
@@ -412,6 +430,8 @@ def _fit_blend(
     losing to it.
     """
     anchors = _anchors(x, names)
+    if not anchors:
+        return None
     parts = ["model", *anchors]
     c = np.column_stack([pred.astype(np.float64), *anchors.values()])
     ok = np.isfinite(c).all(axis=1)
@@ -530,7 +550,7 @@ class ForecastModel:
     ) -> None:
         self.spec = spec or FeatureSpec()
         self.params: dict[str, Any] = {**DEFAULT_PARAMS, **(params or {})}
-        #: Parameters the caller set: kept as given when training sizes the trees to the rows.
+        #: Parameters the caller set: kept as given when training sizes the trees to the history.
         self.fixed_params = frozenset(params or {})
         self.config = config or TrainConfig()
         self.booster: lgb.Booster | None = None
@@ -688,6 +708,7 @@ class ForecastModel:
                 "valid_rows": fitted.valid_rows,
             },
             "params": fitted.params,
+            "params_set_by_caller": sorted(self.fixed_params),
             "train_config": asdict(self.config),
             "best_iteration": fitted.best_iteration,
             "num_boost_round": fitted.final_rounds,
@@ -836,6 +857,8 @@ class ForecastModel:
         config = TrainConfig(**{k: v for k, v in metadata.get("train_config", {}).items() if k in known})
         model = cls(spec=spec, params=metadata.get("params"), config=config)
         model.booster = booster
+        # Only what the caller of the first fit set stays fixed (all of it for a format-4 artifact).
+        model.fixed_params = frozenset(metadata.get("params_set_by_caller", metadata.get("params") or {}))
         model.category_maps = {k: list(v) for k, v in maps.items()}
         model.metadata = dict(metadata)
         return model
