@@ -4,8 +4,10 @@ it writes when something it needs is missing."""
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -17,6 +19,7 @@ from grocery_forecast.contract.runs import HandOff, RunStatus
 from grocery_forecast.contract.schema import FileKind
 from grocery_forecast.pipeline import manifest as mf
 from grocery_forecast.pipeline.etl import EtlConfig, run_etl
+from grocery_forecast.forecasting.panel import SalesPanel
 from grocery_forecast.pipeline.forecast import ForecastConfig, ModelCache, forecast_targets, run_forecast
 
 from .conftest import Deployed
@@ -181,3 +184,31 @@ def test_forecast_targets_without_an_origin_start_the_day_before_the_request() -
     )
     origin, targets = forecast_targets(request, FileKind.REQUEST, HORIZON)
     assert origin == pd.Timestamp("2017-08-15") and targets["id"].tolist() == [1, 2]
+
+
+def test_an_upload_of_one_store_is_forecast_with_the_pooled_features_training_builds_from_every_store(
+    deployed: Deployed, config: ForecastConfig, trained
+) -> None:
+    # GIVEN history for six stores and an upload holding one store's last day
+    day = _last_day(deployed)
+    one_store = day[day["store_nbr"] == day["store_nbr"].min()]
+    key = _put_processed(deployed, FileKind.ACTUALS, one_store)
+    # WHEN the predict step forecasts it
+    run = _forecast(deployed, key, config)
+    assert run.status is RunStatus.SUCCEEDED and "pool_history_seconds" in run.steps
+    served = _output_csv(deployed, str(run.output)).sort_values(["store_nbr", "item_nbr", "date"])
+    # THEN it equals the model's forecast from the whole history, as training and a backtest build
+    # features (item, store, class and family levels pooled over every series in the lookback)
+    origin = pd.Timestamp(run.origin)
+    train = deployed.data.train
+    stored = train[train["date"] > train["date"].max() - pd.Timedelta(days=90)]  # what `deployed` holds
+    whole = SalesPanel.from_frame(stored.drop(columns=["id"]))
+    _, targets = forecast_targets(one_store, FileKind.ACTUALS, HORIZON, origin)
+    expected = targets.assign(
+        unit_sales=np.round(trained.predict(whole, origin, targets, deployed.data.reference), 4)
+    ).sort_values(["store_nbr", "item_nbr", "date"])
+    np.testing.assert_allclose(served["unit_sales"], expected["unit_sales"], atol=1e-4)
+    # and pooling over the upload's series alone (the step before) gives other forecasts.
+    alone = _forecast(deployed, key, replace(config, pool_over_history=False))
+    forecast_alone = _output_csv(deployed, str(alone.output)).sort_values(["store_nbr", "item_nbr", "date"])
+    assert np.abs(forecast_alone["unit_sales"].to_numpy() - expected["unit_sales"].to_numpy()).max() > 1e-3

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ __all__ = [
     "ModelCache",
     "forecast_frame",
     "forecast_targets",
+    "history_pooled_sums",
     "read_history",
     "run_forecast",
     "write_forecast",
@@ -58,6 +59,9 @@ class ForecastConfig:
     shard_rows: int = 0
     #: The Step Functions state machine of the sharded workflow.
     state_machine_arn: str = ""
+    #: Pool the item, store, class and family features over every series of the history table
+    #: (a parallel Scan), as training pools them, not over the upload's series only.
+    pool_over_history: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ForecastConfig:
@@ -71,6 +75,7 @@ class ForecastConfig:
                 max_retry_attempts(environ),
                 int(environ.get("FORECAST_SHARD_ROWS", 0)),
                 environ.get("FORECAST_STATE_MACHINE_ARN", ""),
+                environ.get("FORECAST_POOL_OVER_HISTORY", "true").lower() == "true",
             )
         except KeyError as exc:
             raise RuntimeError(
@@ -158,11 +163,60 @@ def read_history(
     (``stored_from``), so every shard reads from the same day even if older history arrives
     while the workflow runs; without it, the first day is read from the table.
     """
+    first = _window_first(store, origin, lookback, stored_from)
+    return store.read_panel(targets["store_nbr"].to_numpy(), targets["item_nbr"].to_numpy(), first, origin)
+
+
+def _window_first(
+    store: DynamoHistoryStore, origin: pd.Timestamp, lookback: int, stored_from: pd.Timestamp | None
+) -> pd.Timestamp:
+    """The first day a forecast at ``origin`` reads: the lookback's, or the table's first day if later."""
     first = origin - pd.Timedelta(days=lookback - 1)
     start = stored_from if stored_from is not None else history_start(store)
-    if start is not None:
-        first = min(max(first, start), origin)
-    return store.read_panel(targets["store_nbr"].to_numpy(), targets["item_nbr"].to_numpy(), first, origin)
+    return first if start is None else min(max(first, start), origin)
+
+
+#: Parallel-Scan segments of one invocation's read of the whole history table for the pooled sums,
+#: and how many it reads at once: memory holds about ``POOL_WORKERS / POOL_SEGMENTS`` of the table's
+#: buckets in the window's years (a Scan segment holds whole series, so their sums add up exactly).
+POOL_SEGMENTS = 16
+POOL_WORKERS = 4
+
+
+def history_pooled_sums(
+    store: DynamoHistoryStore,
+    origin: pd.Timestamp,
+    model: Any,
+    reference: Any,
+    stored_from: pd.Timestamp | None = None,
+    segments: Sequence[int] | None = None,
+    total_segments: int = POOL_SEGMENTS,
+) -> Any:
+    """The sums behind the pooled features over every series of the history table, as training has them.
+
+    Training (and a backtest) pools each item's, store's, class's and family's level over every
+    series with a record in the lookback; an upload holds only some of them (a daily file the
+    series that sold, one store's file one store), and pooled over those the features differ
+    (+1.0% NWRMSLE for a daily file, +1.9% for one store's, on the 21,500-series hard set). So the
+    predict step reads the whole table by parallel Scan, ``segments`` of ``total_segments`` (all by
+    default; a shard of the sharded workflow reads its own), lays each out over the same window
+    :func:`read_history` reads, and adds the segments' sums up.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from grocery_forecast.aws.history import panel_from_buckets
+    from grocery_forecast.forecasting.features import PooledSums, pooled_sums
+
+    first = _window_first(store, origin, int(model.spec.lookback_days), stored_from)
+
+    def one(segment: int) -> Any:
+        buckets = store.scan_segment(segment, total_segments, first_year=first.year)
+        panel = panel_from_buckets(buckets, first, origin)
+        return pooled_sums(panel, origin, model.spec, reference)
+
+    wanted = list(range(total_segments)) if segments is None else list(segments)
+    with ThreadPoolExecutor(max_workers=min(POOL_WORKERS, max(len(wanted), 1))) as pool:
+        return PooledSums.merge(list(pool.map(one, wanted)))
 
 
 def fallback_reason(panel: SalesPanel, origin: pd.Timestamp) -> str | None:
@@ -307,8 +361,14 @@ def _forecast(
     panel = read_history(store, targets, origin, int(model.spec.lookback_days))
     steps["read_history_seconds"] = round(time.perf_counter() - t0, 3)
 
+    pooled = None
+    if config.pool_over_history:
+        t0 = time.perf_counter()
+        pooled = history_pooled_sums(store, origin, model, reference)
+        steps["pool_history_seconds"] = round(time.perf_counter() - t0, 3)
+
     t0 = time.perf_counter()
-    forecast, fallback = forecast_frame(model, panel, origin, targets, reference, kind)
+    forecast, fallback = forecast_frame(model, panel, origin, targets, reference, kind, pooled)
     steps["predict_seconds"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()

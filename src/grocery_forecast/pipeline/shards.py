@@ -50,7 +50,12 @@ from grocery_forecast.aws.s3io import get_json, put_csv, put_json
 from grocery_forecast.contract import runs
 from grocery_forecast.contract.runs import HandOff, RunInput, RunManifest, RunStatus
 from grocery_forecast.pipeline import manifest as mf
-from grocery_forecast.pipeline.forecast import forecast_frame, read_history, write_forecast
+from grocery_forecast.pipeline.forecast import (
+    forecast_frame,
+    history_pooled_sums,
+    read_history,
+    write_forecast,
+)
 
 __all__ = ["ShardFault", "plan_shards", "run_task", "start"]
 
@@ -323,12 +328,17 @@ def _shard_work(phase: str, index: int, plan: dict[str, Any], deps: _Deps) -> di
             sales=panel.sales,
             promo=panel.promo,
         )
-        _put_npz(
-            s3,
-            bucket,
-            runs.shard_key(run_id, f"sums/{index:05d}.npz"),
-            **_sums_arrays(pooled_sums(panel, origin, model.spec, reference)),
+        # Pooled over the whole history table as training pools: each shard reads one Scan segment
+        # of it (as many segments as shards; each holds whole series, so PoolStats adds them up).
+        # Without that, over the upload's series: the shards' own.
+        sums = (
+            history_pooled_sums(
+                deps.store, origin, model, reference, stored_from, [index], len(plan["shards"])
+            )
+            if config.pool_over_history
+            else pooled_sums(panel, origin, model.spec, reference)
         )
+        _put_npz(s3, bucket, runs.shard_key(run_id, f"sums/{index:05d}.npz"), **_sums_arrays(sums))
         found = int(np.count_nonzero(~np.all(np.isnan(panel.sales), axis=1))) if panel.n_series else 0
         return {"rows": len(targets), "series": panel.n_series, "history_series_found": found}
     arrays = _get_npz(s3, bucket, panel_key)

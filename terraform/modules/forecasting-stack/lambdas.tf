@@ -55,11 +55,16 @@ locals {
     "dynamodb:UpdateItem",
   ]
 
-  # Predict only reads: one BatchGetItem key per series and year, GetItem for the date range.
-  predict_table_actions = [
+  # Reading the history of given series: one BatchGetItem key per series and year, GetItem for
+  # the date range (the monitor).
+  read_series_actions = [
     "dynamodb:BatchGetItem",
     "dynamodb:GetItem",
   ]
+
+  # Predict only reads: the upload's series, and with forecast_pool_over_history the whole table by
+  # parallel Scan, so the pooled item/store/class/family features are training's.
+  predict_table_actions = concat(local.read_series_actions, var.forecast_pool_over_history ? ["dynamodb:Scan"] : [])
 }
 
 ################################################################################
@@ -196,6 +201,7 @@ module "predict" {
       POWERTOOLS_SERVICE_NAME    = "predict"
       FORECAST_SHARD_ROWS        = tostring(var.forecast_shard_rows)
       FORECAST_STATE_MACHINE_ARN = module.forecast_workflow.state_machine_arn
+      FORECAST_POOL_OVER_HISTORY = tostring(var.forecast_pool_over_history)
     },
     # Test-only fault injection (pipeline/shards.py): set by the local root, never by the AWS one.
     var.forecast_shard_fault_marker == "" ? {} : { FORECAST_SHARD_FAULT = var.forecast_shard_fault_marker },

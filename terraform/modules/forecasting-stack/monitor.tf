@@ -90,7 +90,7 @@ module "monitor" {
     {
       # The history of the forecast series (actuals and the baselines' lookback): read only.
       sid       = "ReadHistory"
-      actions   = local.predict_table_actions
+      actions   = local.read_series_actions
       resources = [module.history_table.dynamodb_table_arn]
     },
     local.send_to_dlq_statement,

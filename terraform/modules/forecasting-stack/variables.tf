@@ -182,6 +182,12 @@ variable "forecast_shard_rows" {
   }
 }
 
+variable "forecast_pool_over_history" {
+  description = "Pool the item, store, class and family features over every series of the history table (predict reads it by parallel Scan; the sharded workflow one Scan segment per shard), as training pools them. False pools over the upload's series only: no Scan, but an upload holding some stores gets other features than training built (+1.0-1.9% NWRMSLE measured)."
+  type        = bool
+  default     = true
+}
+
 variable "forecast_max_concurrency" {
   description = "Shards forecast at the same time, 1..1000 (concurrent predict invocations: keep it within the account's Lambda concurrency)."
   type        = number

@@ -399,6 +399,7 @@ run "functions_get_their_settings_and_environment" {
 
       FORECAST_SHARD_ROWS        = "2000000"
       FORECAST_STATE_MACHINE_ARN = "arn:aws:states:eu-west-1:123456789012:stateMachine:test-stack-forecast-shards"
+      FORECAST_POOL_OVER_HISTORY = "true"
     })
     error_message = "Unexpected predict environment: ${jsonencode(module.predict.lambda_function_environment_variables)}"
   }
@@ -542,6 +543,7 @@ run "predict_policy_is_exactly_what_predict_needs" {
       "s3:ListBucket arn:aws:s3:::test-stack-output",
       "dynamodb:BatchGetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "dynamodb:GetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
+      "dynamodb:Scan arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "s3:GetObject arn:aws:s3:::test-stack-processed/shards/*",
       "s3:PutObject arn:aws:s3:::test-stack-processed/shards/*",
       "states:StartExecution arn:aws:states:eu-west-1:123456789012:stateMachine:test-stack-forecast-shards",
@@ -738,5 +740,25 @@ run "the_ingest_workflow_runs_the_etl_function_on_the_processed_ingest_files" {
   assert {
     condition     = output.ingest_state_machine_name == "test-stack-ingest-shards" && output.ingest_shard_bytes == 262144 && output.ingest_partitions == 8
     error_message = "The outputs name the workflow, the shard size and the partitions."
+  }
+}
+
+run "predict_without_pooling_over_history_gets_no_scan" {
+  command = plan
+
+  variables {
+    forecast_pool_over_history = false
+  }
+
+  assert {
+    condition     = module.predict.lambda_function_environment_variables["FORECAST_POOL_OVER_HISTORY"] == "false"
+    error_message = "predict must be told to pool over the upload's series only."
+  }
+
+  assert {
+    condition = !contains(flatten([
+      for s in jsondecode(module.predict.lambda_role_policy_json).Statement : flatten([s.Action])
+    ]), "dynamodb:Scan")
+    error_message = "Without pooling over the history, predict reads given series only: no Scan."
   }
 }
