@@ -427,7 +427,10 @@ def _fit_blend(
     towards the weights fitted over all horizons by :data:`BLEND_PRIOR_ROWS`. Where the model is
     ahead (Favorita-size generated history) its weight stays near 1; where a strong baseline is
     ahead (a few dozen smooth series, a noisy short history) the forecast leans on it instead of
-    losing to it.
+    losing to it. The weights are fitted on the early-stopping booster's output and served with
+    the refit one, which has also learnt from the validation days, so the model's weight is if
+    anything too small; matching them by not refitting scored worse at every history length of
+    the 500-series hard sets (``scripts/experiments/README.md``).
     """
     anchors = _anchors(x, names)
     if not anchors:
