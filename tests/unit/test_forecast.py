@@ -17,9 +17,9 @@ from grocery_forecast.aws.s3io import csv_bytes
 from grocery_forecast.contract import runs
 from grocery_forecast.contract.runs import HandOff, RunStatus
 from grocery_forecast.contract.schema import FileKind
+from grocery_forecast.forecasting.panel import SalesPanel
 from grocery_forecast.pipeline import manifest as mf
 from grocery_forecast.pipeline.etl import EtlConfig, run_etl
-from grocery_forecast.forecasting.panel import SalesPanel
 from grocery_forecast.pipeline.forecast import ForecastConfig, ModelCache, forecast_targets, run_forecast
 
 from .conftest import Deployed
@@ -193,8 +193,8 @@ def test_an_upload_of_one_store_is_forecast_with_the_pooled_features_training_bu
     day = _last_day(deployed)
     one_store = day[day["store_nbr"] == day["store_nbr"].min()]
     key = _put_processed(deployed, FileKind.ACTUALS, one_store)
-    # WHEN the predict step forecasts it
-    run = _forecast(deployed, key, config)
+    # WHEN the predict step forecasts it, pooling over the history (forecast_pool_over_history)
+    run = _forecast(deployed, key, replace(config, pool_over_history=True))
     assert run.status is RunStatus.SUCCEEDED and "pool_history_seconds" in run.steps
     served = _output_csv(deployed, str(run.output)).sort_values(["store_nbr", "item_nbr", "date"])
     # THEN it equals the model's forecast from the whole history, as training and a backtest build
@@ -208,7 +208,7 @@ def test_an_upload_of_one_store_is_forecast_with_the_pooled_features_training_bu
         unit_sales=np.round(trained.predict(whole, origin, targets, deployed.data.reference), 4)
     ).sort_values(["store_nbr", "item_nbr", "date"])
     np.testing.assert_allclose(served["unit_sales"], expected["unit_sales"], atol=1e-4)
-    # and pooling over the upload's series alone (the step before) gives other forecasts.
-    alone = _forecast(deployed, key, replace(config, pool_over_history=False))
+    # and pooling over the upload's series alone (the default) gives other forecasts.
+    alone = _forecast(deployed, key, config)
     forecast_alone = _output_csv(deployed, str(alone.output)).sort_values(["store_nbr", "item_nbr", "date"])
     assert np.abs(forecast_alone["unit_sales"].to_numpy() - expected["unit_sales"].to_numpy()).max() > 1e-3

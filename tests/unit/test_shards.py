@@ -139,11 +139,22 @@ def _forecast(s3: FakeS3, run_id: str) -> pd.DataFrame:
 
 
 def _whole_and_sharded(
-    s3: FakeS3, store, generated: GeneratedData, tmp: Path, shard_rows: int, sharded_name: str
+    s3: FakeS3,
+    store,
+    generated: GeneratedData,
+    tmp: Path,
+    shard_rows: int,
+    sharded_name: str,
+    pool_over_history: bool = False,
 ) -> tuple[dict, dict, ForecastConfig, FakeSfn]:
     """The same request uploaded twice and forecast in one invocation and, planned, in shards of
     ``shard_rows``: the first run's manifest, the second's as planned, its config and the Step Functions fake."""
-    base = dict(processed_bucket="processed", models_bucket="models", output_bucket="output")
+    base = dict(
+        processed_bucket="processed",
+        models_bucket="models",
+        output_bucket="output",
+        pool_over_history=pool_over_history,
+    )
     sfn = FakeSfn()
     manifests = []
     for name, cfg in (
@@ -194,6 +205,21 @@ def test_a_sharded_request_gives_the_unsharded_forecast_in_request_order(
     a, b = _forecast(s3, whole["run_id"]), _forecast(s3, started["run_id"])
     assert list(a.columns) == list(b.columns)
     pd.testing.assert_frame_equal(a.drop(columns="unit_sales"), b.drop(columns="unit_sales"))
+    np.testing.assert_allclose(b["unit_sales"], a["unit_sales"], atol=2e-4)
+
+
+def test_pooled_over_the_history_the_shards_scan_segments_add_up_to_the_single_invocations_scan(
+    deployed, generated: GeneratedData
+) -> None:
+    s3, store, tmp = deployed
+    whole, started, sharded_cfg, sfn = _whole_and_sharded(
+        s3, store, generated, tmp, 100, "sharded-pooled", pool_over_history=True
+    )
+    assert whole["status"] == "succeeded" and "pool_history_seconds" in whole["steps"]
+    _run_workflow(s3, store, sharded_cfg, sfn.started[0])
+    done = json.loads(s3.text("output", runs.manifest_key(started["run_id"])))
+    assert done["status"] == "succeeded" and done["sharded"]["shard_count"] >= 5
+    a, b = _forecast(s3, whole["run_id"]), _forecast(s3, started["run_id"])
     np.testing.assert_allclose(b["unit_sales"], a["unit_sales"], atol=2e-4)
 
 

@@ -399,7 +399,7 @@ run "functions_get_their_settings_and_environment" {
 
       FORECAST_SHARD_ROWS        = "2000000"
       FORECAST_STATE_MACHINE_ARN = "arn:aws:states:eu-west-1:123456789012:stateMachine:test-stack-forecast-shards"
-      FORECAST_POOL_OVER_HISTORY = "true"
+      FORECAST_POOL_OVER_HISTORY = "false"
     })
     error_message = "Unexpected predict environment: ${jsonencode(module.predict.lambda_function_environment_variables)}"
   }
@@ -543,7 +543,6 @@ run "predict_policy_is_exactly_what_predict_needs" {
       "s3:ListBucket arn:aws:s3:::test-stack-output",
       "dynamodb:BatchGetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "dynamodb:GetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
-      "dynamodb:Scan arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "s3:GetObject arn:aws:s3:::test-stack-processed/shards/*",
       "s3:PutObject arn:aws:s3:::test-stack-processed/shards/*",
       "states:StartExecution arn:aws:states:eu-west-1:123456789012:stateMachine:test-stack-forecast-shards",
@@ -743,22 +742,24 @@ run "the_ingest_workflow_runs_the_etl_function_on_the_processed_ingest_files" {
   }
 }
 
-run "predict_without_pooling_over_history_gets_no_scan" {
+run "predict_pooling_over_history_may_scan_the_history_table" {
   command = plan
 
   variables {
-    forecast_pool_over_history = false
+    forecast_pool_over_history = true
   }
 
   assert {
-    condition     = module.predict.lambda_function_environment_variables["FORECAST_POOL_OVER_HISTORY"] == "false"
-    error_message = "predict must be told to pool over the upload's series only."
+    condition     = module.predict.lambda_function_environment_variables["FORECAST_POOL_OVER_HISTORY"] == "true"
+    error_message = "predict must be told to pool over the whole history."
   }
 
   assert {
-    condition = !contains(flatten([
-      for s in jsondecode(module.predict.lambda_role_policy_json).Statement : flatten([s.Action])
-    ]), "dynamodb:Scan")
-    error_message = "Without pooling over the history, predict reads given series only: no Scan."
+    condition = contains(flatten([
+      for s in jsondecode(module.predict.lambda_role_policy_json).Statement : [
+        for a in flatten([s.Action]) : [for r in flatten([s.Resource]) : "${a} ${r}"]
+      ]
+    ]), "dynamodb:Scan arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history")
+    error_message = "Pooling over the history reads the whole table: predict needs dynamodb:Scan on it (and only on it)."
   }
 }
