@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from grocery_forecast.forecasting import model as model_module
 from grocery_forecast.forecasting.datagen import GeneratedData
+from grocery_forecast.forecasting.features import FeatureSpec, build_features, fit_category_maps
 from grocery_forecast.forecasting.metrics import nwrmsle
-from grocery_forecast.forecasting.model import ForecastModel, _never_sold_pairs
+from grocery_forecast.forecasting.model import ForecastModel, TrainConfig, _never_sold_pairs
 from grocery_forecast.forecasting.panel import SalesPanel
 
 from .conftest import FAST_CONFIG, FAST_PARAMS
@@ -83,6 +86,9 @@ def test_a_grid_too_large_to_list_is_sampled_for_unsold_pairs_only(monkeypatch: 
     unsold = set(zip(stores[~sold].tolist(), items[~sold].tolist(), strict=True))
     assert len(pairs) == 300 and pairs <= unsold
     assert stands_for == pytest.approx(len(unsold) / 300)
+    # All of them: one round of draws finds about 87%, the next rounds the rest.
+    got_stores, got_items, stands_for = _never_sold_pairs(panel)
+    assert set(zip(got_stores.tolist(), got_items.tolist(), strict=True)) == unsold and stands_for == 1.0
 
 
 def test_a_store_item_that_never_sold_is_forecast_near_zero_not_at_a_sellers_level(
@@ -117,3 +123,57 @@ def test_a_store_item_that_never_sold_is_forecast_near_zero_not_at_a_sellers_lev
     assert np.isfinite(nevers).all()
     # Measured: 0.018 against the sellers' 0.81 in log1p (0.37 before never-sold pairs were trained on).
     assert np.log1p(nevers).mean() < 0.2 * np.log1p(sellers).mean()
+
+
+def test_never_sold_training_rows_are_the_request_rows_serving_builds_at_zero_sales(
+    generated: GeneratedData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Train/serve parity for the never-sold pairs, their targets, weights, and no say in validation."""
+    panel, reference = generated.panel, generated.reference
+    end = panel.end - pd.Timedelta(days=16)
+    never = (panel.stores.astype(np.int64) + panel.items) % 3 == 0
+    history = panel.take(np.flatnonzero(~never)).window(panel.start, end)
+    spec, config = FeatureSpec(), TrainConfig(max_origins=6, max_rows=40_000)
+    maps = fit_category_maps(reference, history)
+    calls: list[tuple[pd.Timestamp, np.ndarray, np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]] = []
+    assemble = model_module._assemble
+
+    def spy(
+        block: Any, rows: np.ndarray, stores: np.ndarray, items: np.ndarray, ahead: np.ndarray, *rest: Any
+    ) -> Any:
+        frame = assemble(block, rows, stores, items, ahead, *rest)
+        if (rows < 0).all() and rest[5] is None:  # the never-sold pairs' call (no new-item mask)
+            calls.append((block.origin, stores, items, ahead, rest[4], frame))
+        return frame
+
+    monkeypatch.setattr(model_module, "_assemble", spy)
+    data = model_module._training_set(history, end, reference, spec, maps, config, None)
+    assert len(calls) == len(data.origins)
+    # Each origin's pairs are built exactly as a request for them (all 16 days, no promotion) is served.
+    origin, stores, items, ahead, known, frame = calls[-1]  # the earliest origin: its window is in the panel
+    request = pd.DataFrame(
+        {
+            "store_nbr": stores,
+            "item_nbr": items,
+            "date": origin + pd.to_timedelta(ahead, unit="D"),
+            "onpromotion": False,
+            "promo_known": known.astype(bool),
+        }
+    )
+    served = build_features(history.window(history.start, origin), origin, request, reference, spec, maps)
+    pd.testing.assert_frame_equal(
+        frame.reset_index(drop=True), served.reset_index(drop=True), check_dtype=False
+    )
+    # Zero sales, weighted for the pairs not sampled (at most as much as the series), never validated on.
+    pairs = data.never_sold
+    assert pairs.sum() == sum(len(c[1]) for c in calls) > 0
+    assert (data.y[pairs] == 0).all()
+    _, absent_items, stands_for = _never_sold_pairs(history)
+    assert len(absent_items) > 0.25 * history.n_series  # so only a quarter of the series' count is trained on
+    expected = min(
+        stands_for * len(absent_items) / int(0.25 * history.n_series),
+        history.n_series / int(0.25 * history.n_series),
+    )
+    perishable = reference.perishable_weights(np.concatenate([c[2] for c in calls]))
+    np.testing.assert_allclose(np.sort(data.weight[pairs]), np.sort(perishable * expected), rtol=1e-6)
+    assert not data.valid[pairs].any() and data.valid[~pairs].any()
