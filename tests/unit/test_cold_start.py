@@ -121,7 +121,7 @@ def test_a_store_item_that_never_sold_is_forecast_near_zero_not_at_a_sellers_lev
     sellers = forecast(np.flatnonzero(~never))
     nevers = forecast(np.flatnonzero(never))
     assert np.isfinite(nevers).all()
-    # Measured: 0.018 against the sellers' 0.81 in log1p (0.37 before never-sold pairs were trained on).
+    # Measured: 0.025 against the sellers' 0.81 in log1p (0.37 before never-sold pairs were trained on).
     assert np.log1p(nevers).mean() < 0.2 * np.log1p(sellers).mean()
 
 
