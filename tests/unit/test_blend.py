@@ -14,6 +14,7 @@ from grocery_forecast.forecasting.datagen import GeneratedData
 from grocery_forecast.forecasting.features import FeatureSpec, feature_names
 from grocery_forecast.forecasting.model import (
     BLEND_ANCHORS,
+    BLEND_MIN_HISTORY_DAYS,
     DEFAULT_PARAMS,
     ForecastModel,
     _anchors,
@@ -192,3 +193,16 @@ def test_artifact_formats_this_library_does_not_serve_are_refused(
     (tmp_path / "metadata.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=f"format {fmt} is not one this library serves"):
         ForecastModel.load(tmp_path)
+
+
+def test_the_blend_is_fitted_on_rows_with_a_week_of_history_as_served_forecasts_have() -> None:
+    """Origins 3-6 days into a history judge the baselines at their weakest: they do not set the weights."""
+    rng = np.random.default_rng(2)
+    x, names, truth, horizon = _rows(rng, 20_000)
+    young = rng.random(len(truth)) < 0.5
+    x[young, names.index("history_days")] = rng.integers(3, BLEND_MIN_HISTORY_DAYS, young.sum())
+    # On the young rows the model is exact; on the rows like a served forecast's it is noise.
+    pred = np.where(young, truth, truth + rng.normal(0, 1.0, len(truth)))
+    blend = _fit_blend(pred, x, names, truth, np.ones(len(truth)), horizon)
+    assert blend is not None and blend["validation_rows"] == (~young).sum()
+    assert blend["weights_all_horizons"][0] < 0.15
