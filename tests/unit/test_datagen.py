@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -249,3 +250,24 @@ def test_the_oracle_is_the_expected_log1p_of_the_noise_it_was_drawn_with() -> No
     np.testing.assert_allclose(hidden, 0.5 * full)
     with pytest.raises(ValueError, match="not after the origin"):
         latents.oracle_log1p("2017-01-01", origin="2017-01-01")
+
+
+def test_a_partial_assortment_leaves_store_items_that_never_sell_which_test_csv_still_asks_for() -> None:
+    config = GeneratorConfig(seed=3, stores=6, items=40, days=60, assortment=0.7)
+    data = generate(config)
+    sold = ~np.all(np.isnan(data.panel.sales), axis=1)
+    assert 0.55 < sold.mean() < 0.85  # about 70% of the 240 store-items sell
+    # Every store and every item still sells somewhere: the unsold pairs are the store x item grid's.
+    assert set(data.panel.stores[sold]) == set(data.panel.stores) and len(set(data.panel.items[sold])) == 40
+    # test.csv asks for all of them, and the answers for the store-items never carried are zero.
+    assert len(data.test) == 6 * 40 * config.horizon
+    # (nearly all zero: a pair carried but launched after train.csv's last day sells only later)
+    assert (data.future_sales[~sold] != 0).any(axis=1).mean() < 0.05 and (data.future_sales[sold] > 0).any()
+    with pytest.raises(ValueError, match="assortment"):
+        GeneratorConfig(assortment=0.0)
+    # The default carries everything, and draws nothing: the data are those of before the option.
+    full = generate(GeneratorConfig(seed=3, stores=6, items=40, days=60))
+    assert (~np.all(np.isnan(full.panel.sales), axis=1)).mean() > 0.97
+    assert np.array_equal(
+        np.isnan(full.panel.sales), np.isnan(generate(replace(config, assortment=1.0)).panel.sales)
+    )

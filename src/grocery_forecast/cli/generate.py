@@ -43,6 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="add promotion dips, cannibalisation within a family, drifting weekday profiles, store-specific "
         "holiday effects, long zero runs for slow movers and store closures (default: off, as the sample data)",
     )
+    parser.add_argument(
+        "--assortment",
+        type=float,
+        default=1.0,
+        help="share of the items each store carries; the rest never sell there, but test.csv asks for every "
+        "store x item, as Kaggle's does (default: 1.0, every item everywhere)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -83,6 +90,7 @@ def generate_command(args: argparse.Namespace) -> Path:
             days=args.days,
             horizon=args.horizon,
             hard=args.hard,
+            assortment=getattr(args, "assortment", 1.0),
         )
         reference = Reference.from_dir(args.reference) if args.reference else None
     except (ValueError, ReferenceTableError) as exc:
