@@ -64,8 +64,8 @@ def main() -> None:
     weights = reference.perishable_weights(targets["item_nbr"].to_numpy())
     in_history = np.tile(~np.all(np.isnan(panel.sales), axis=1), data.config.horizon)
     print(
-        f"{args.stores} x {args.items} grid, assortment {args.assortment}: {int(in_history.sum()) // 16:,} store-items "
-        f"with history, {int((~in_history).sum()) // 16:,} without; never-sold pairs per series {args.never_sold}; "
+        f"{args.stores} x {args.items} grid, assortment {args.assortment}: {int(in_history.sum()) // data.config.horizon:,} store-items "
+        f"with history, {int((~in_history).sum()) // data.config.horizon:,} without; never-sold pairs per series {args.never_sold}; "
         f"{time.perf_counter() - started:.0f} s"
     )
     print("| test.csv rows | model | " + " | ".join(BASELINES) + " |")

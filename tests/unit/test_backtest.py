@@ -13,7 +13,7 @@ from grocery_forecast.cli import main
 from grocery_forecast.forecasting.backtest import run_backtest
 from grocery_forecast.forecasting.datagen import GeneratedData, GeneratorConfig, generate, write_dataset
 
-from .conftest import FAST_CONFIG, FAST_PARAMS
+from .conftest import FAST_CONFIG, FAST_PARAMS, tiny_panel, tiny_reference
 
 REQUIRED = {"model", "baselines", "per_horizon", "rows", "series", "train_seconds"}
 
@@ -157,3 +157,15 @@ def test_a_year_of_history_trains_on_origins_of_every_weekday() -> None:
     assert set(pd.DatetimeIndex(_training_origins(seven, seven.end, TrainConfig())).day_of_week) == set(
         range(7)
     )
+
+
+def test_a_scored_day_on_which_nothing_sold_is_reported_not_divided_by_zero() -> None:
+    """zeros is exact on a day with no sale: the margins against it are finite numbers in the JSON."""
+    panel = tiny_panel(days=30)
+    cutoff = panel.start + pd.Timedelta(days=13)
+    panel.sales[:, 14] = np.nan  # nothing sold on the first scored day
+    report = run_backtest(panel, tiny_reference(), cutoff, 16, config=FAST_CONFIG, params=FAST_PARAMS).report
+    assert report["best_baseline_per_horizon"]["1"] == {"name": "zeros", "nwrmsle": 0.0}
+    assert np.isfinite(report["worst_horizon_ratio_to_best_baseline"])
+    assert np.isfinite(report["improvement_vs_best_baseline_per_horizon"]["1"])
+    json.loads(json.dumps(report, allow_nan=False))

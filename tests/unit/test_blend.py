@@ -206,3 +206,12 @@ def test_the_blend_is_fitted_on_rows_with_a_week_of_history_as_served_forecasts_
     blend = _fit_blend(pred, x, names, truth, np.ones(len(truth)), horizon)
     assert blend is not None and blend["validation_rows"] == (~young).sum()
     assert blend["weights_all_horizons"][0] < 0.15
+
+
+def test_a_spec_looking_back_under_a_week_still_gets_a_blend() -> None:
+    """history_days is capped at the lookback: the floor follows it instead of leaving no row."""
+    rng = np.random.default_rng(3)
+    x, names, truth, horizon = _rows(rng, 5_000)
+    x[:, names.index("history_days")] = 3
+    blend = _fit_blend(truth + rng.normal(0, 1.0, len(truth)), x, names, truth, np.ones(len(truth)), horizon)
+    assert blend is not None and blend["validation_rows"] == len(truth)

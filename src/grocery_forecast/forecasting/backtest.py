@@ -49,6 +49,12 @@ class BacktestResult:
     model: ForecastModel | None
 
 
+def _ratio(model: float, baseline: float) -> float:
+    """``model / baseline``; a baseline that is exact (zeros on a day nothing sold) counts as 1e-9,
+    so a model that is exact too scores 0 and one that is not a large finite ratio (JSON has no inf)."""
+    return model / max(baseline, 1e-9)
+
+
 def run_backtest(
     panel: SalesPanel,
     reference: Reference,
@@ -164,14 +170,16 @@ def run_backtest(
         "best_baseline_per_horizon": {
             str(h): {"name": best_at[h], "nwrmsle": best_per_h[h]} for h in best_at
         },
-        "improvement_vs_best_baseline": 1.0 - scores["model"] / baseline_scores[best],
+        "improvement_vs_best_baseline": 1.0 - _ratio(scores["model"], baseline_scores[best]),
         "improvement_vs_best_baseline_per_horizon": {
-            str(h): 1.0 - by_h["model"][h] / best_per_h[h] for h in best_per_h
+            str(h): 1.0 - _ratio(by_h["model"][h], best_per_h[h]) for h in best_per_h
         },
         "beats_best_baseline_at_every_horizon": bool(
             all(by_h["model"][h] <= best_per_h[h] for h in best_per_h)
         ),
-        "worst_horizon_ratio_to_best_baseline": max(by_h["model"][h] / best_per_h[h] for h in best_per_h),
+        "worst_horizon_ratio_to_best_baseline": max(
+            _ratio(by_h["model"][h], best_per_h[h]) for h in best_per_h
+        ),
         "fallback": fallback,
         "rows": len(targets),
         "series": n,

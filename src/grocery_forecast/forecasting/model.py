@@ -83,11 +83,13 @@ SUPPORTED_FORMATS: tuple[int, ...] = (4, 5)
 #: :data:`~grocery_forecast.forecasting.baselines.MEDIAN_WINDOWS` that the history covers, the
 #: store's weekday profile, and the target weekday's mean over the last four weeks.
 BLEND_ANCHORS: tuple[str, ...] = ("moving_median", "moving_median_dow", "dow_mean")
-#: The blend is fitted on validation rows whose origin had at least this much history, as a served
-#: forecast has (:data:`MIN_TRAIN_DAYS`): rows of origins 3-6 days into the history judge the
+#: The blend is fitted on validation rows whose origin had at least this much history (or the
+#: spec's whole lookback, if shorter): rows of origins 3-6 days into the history judge the
 #: baselines at their weakest, and weights fitted on them leant on the booster where the
 #: baselines serve better (real store transactions on 14 days: 3.8% above dow_mean, 1.4% below
-#: with this floor).
+#: with this floor). A served forecast has at least :data:`MIN_TRAIN_DAYS`; a floor that high
+#: would leave no row to fit on a two-week history, whose validation rows reach only a week ahead
+#: (its horizons 8-16 take the weights fitted over all horizons).
 BLEND_MIN_HISTORY_DAYS = 7
 #: Validation rows a horizon's own blend weight is worth as much as: fewer, and its weight leans on
 #: the weight fitted over all horizons (a few hundred series give a handful of rows per horizon).
@@ -557,7 +559,10 @@ def _fit_blend(
         return None
     parts = ["model", *anchors]
     c = np.column_stack([pred.astype(np.float64), *anchors.values()])
-    ok = np.isfinite(c).all(axis=1) & (x[:, names.index("history_days")] >= BLEND_MIN_HISTORY_DAYS)
+    history_days = x[:, names.index("history_days")]
+    # history_days is capped at the spec's lookback: a spec looking back under a week has no such row.
+    floor = min(BLEND_MIN_HISTORY_DAYS, float(np.max(history_days, initial=0.0)))
+    ok = np.isfinite(c).all(axis=1) & (history_days >= floor)
     if ok.sum() < 2 * len(parts):
         return None
     root_w = np.sqrt(weight[ok].astype(np.float64))
