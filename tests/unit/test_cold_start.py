@@ -118,6 +118,9 @@ def test_a_store_item_that_never_sold_is_forecast_near_zero_not_at_a_sellers_lev
         )
         return model.predict(sold.window(sold.start, cutoff), cutoff, targets, reference)
 
+    # The artifact says how many such rows it trained on, and what each stood for.
+    window = model.metadata["training_window"]
+    assert window["never_sold_rows"] > 0 and window["never_sold_stands_for"] >= 1.0
     sellers = forecast(np.flatnonzero(~never))
     nevers = forecast(np.flatnonzero(never))
     assert np.isfinite(nevers).all()

@@ -241,6 +241,8 @@ class _TrainingSet:
     cells: int
     #: Rows of never-sold store-items (:func:`_never_sold_pairs`), not of series.
     never_sold: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    #: How many never-sold pairs each of those rows stands for (its weight, times the perishable one).
+    never_sold_stands_for: float = 0.0
 
 
 def _training_origins(panel: SalesPanel, end: pd.Timestamp, config: TrainConfig) -> list[pd.Timestamp]:
@@ -456,7 +458,7 @@ def _training_set(
     # pairs' zeros are easy, and would make the score look better than the forecasts of sales are.
     valid = np.zeros(total, dtype=bool)
     valid[~is_pair] = _validation_rows(target_day[~is_pair], panel.day_index(end), config.valid_days)
-    return _TrainingSet(x, y, weight, horizon, valid, origins, panel.n_series * days, is_pair)
+    return _TrainingSet(x, y, weight, horizon, valid, origins, panel.n_series * days, is_pair, absent_weight)
 
 
 @dataclass
@@ -834,6 +836,9 @@ class ForecastModel:
                 "series": history.n_series,
                 "rows": len(data.y),
                 "valid_rows": fitted.valid_rows,
+                # Rows of store-items that never sold (_never_sold_pairs), and how many pairs each stands for.
+                "never_sold_rows": int(data.never_sold.sum()),
+                "never_sold_stands_for": round(data.never_sold_stands_for, 4),
             },
             "params": fitted.params,
             "params_set_by_caller": sorted(self.fixed_params),
