@@ -62,7 +62,7 @@ def main() -> None:
     # test.csv is the grid in the panel's series order, day by day: the answers are future_sales.T.
     actual = data.future_sales.T.reshape(-1)
     weights = reference.perishable_weights(targets["item_nbr"].to_numpy())
-    in_history = np.tile(~np.all(np.isnan(panel.sales), axis=1), data.config.horizon)
+    in_history = np.tile(panel.recorded, data.config.horizon)
     print(
         f"{args.stores} x {args.items} grid, assortment {args.assortment}: {int(in_history.sum()) // data.config.horizon:,} store-items "
         f"with history, {int((~in_history).sum()) // data.config.horizon:,} without; never-sold pairs per series {args.never_sold}; "

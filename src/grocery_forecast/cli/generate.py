@@ -78,8 +78,6 @@ def generate_command(args: argparse.Namespace) -> Path:
     if not getattr(args, "force", False):
         _refuse_overwrite(args.out)
 
-    import numpy as np
-
     from grocery_forecast.contract.reference import Reference, ReferenceTableError
     from grocery_forecast.forecasting.datagen import GeneratorConfig, generate, write_dataset
 
@@ -104,7 +102,7 @@ def generate_command(args: argparse.Namespace) -> Path:
     with tqdm(total=data.train_rows, desc="writing train.csv", unit="row", unit_scale=True) as bar:
         paths = write_dataset(args.out, data, progress=bar.update)
     print(
-        f"wrote {data.train_rows:,} sales rows ({int((~np.all(np.isnan(data.panel.sales), axis=1)).sum()):,} series, "
+        f"wrote {data.train_rows:,} sales rows ({int(data.panel.recorded.sum()):,} series, "
         f"{data.panel.start.date()}..{data.panel.end.date()}) and {len(data.test):,} test rows "
         f"to {args.out} in {time.perf_counter() - started:.1f}s"
     )

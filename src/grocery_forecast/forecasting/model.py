@@ -727,7 +727,7 @@ class ForecastModel:
             raise ValueError(f"training end {last.date()} is before the panel starts ({panel.start.date()})")
         history = panel.window(panel.start, last) if last != panel.end else panel
         # Series that first appear after ``last`` carry no information up to it.
-        seen = ~np.all(np.isnan(history.sales), axis=1)
+        seen = history.recorded
         history = history.take(np.flatnonzero(seen)) if not seen.all() else history
         self.category_maps = fit_category_maps(reference, history)
 

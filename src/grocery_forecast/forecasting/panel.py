@@ -86,6 +86,12 @@ class SalesPanel:
         )
         return np.asarray(lookup.get_indexer(wanted), dtype=np.int64)
 
+    @property
+    def recorded(self) -> np.ndarray:
+        """Per series, whether it has a row at all: a window can cut a series to none, and a
+        store-item that never sold (a grid's, a generated assortment's) has none."""
+        return ~np.all(np.isnan(self.sales), axis=1)
+
     def sales_filled(self) -> np.ndarray:
         """Sales with absent rows as zeros: the Favorita reading of "no row"."""
         return np.nan_to_num(self.sales, nan=0.0)

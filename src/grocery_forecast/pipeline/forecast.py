@@ -389,9 +389,7 @@ def _forecast(
     manifest.horizon_days = int((targets["date"].max() - origin).days)
     manifest.series_forecast = int(targets[["store_nbr", "item_nbr"]].drop_duplicates().shape[0])
     manifest.rows_forecast = len(forecast)
-    manifest.history_series_found = (
-        int(np.count_nonzero(~np.all(np.isnan(panel.sales), axis=1))) if panel.n_series else 0
-    )
+    manifest.history_series_found = int(np.count_nonzero(panel.recorded))
     manifest.output = f"s3://{config.output_bucket}/{out_key}"
     manifest.peak_memory_mb_predict = mf.peak_memory_mb()
     mf.save(s3, config.output_bucket, manifest)

@@ -339,7 +339,7 @@ def _shard_work(phase: str, index: int, plan: dict[str, Any], deps: _Deps) -> di
             else pooled_sums(panel, origin, model.spec, reference)
         )
         _put_npz(s3, bucket, runs.shard_key(run_id, f"sums/{index:05d}.npz"), **_sums_arrays(sums))
-        found = int(np.count_nonzero(~np.all(np.isnan(panel.sales), axis=1))) if panel.n_series else 0
+        found = int(np.count_nonzero(panel.recorded))
         return {"rows": len(targets), "series": panel.n_series, "history_series_found": found}
     arrays = _get_npz(s3, bucket, panel_key)
     panel = SalesPanel(
