@@ -77,6 +77,20 @@ def test_actuals_upload_stores_history_and_writes_a_forecast(
     assert item is not None and "data" in item and int(item["days"]["N"]) >= 1
     np.testing.assert_allclose(_panel_values(history, recent), recent["unit_sales"].to_numpy(), rtol=1e-6)
 
+    # AND the history's series index names every series with a year bucket, so the forecast pooled
+    # its item/store/class/family features over all of them (as training does), not the upload's
+    assert run.pooled_over == "history" and not run.warnings, run
+    year = int(recent["date"].max().year)
+    buckets = set()
+    for page in stack.client("dynamodb").get_paginator("scan").paginate(TableName=stack.history_table_name):
+        buckets |= {
+            tuple(int(x) for x in it["series"]["S"].split("#"))
+            for it in page["Items"]
+            if not it["series"]["S"].startswith("__") and it["bucket"]["S"] == f"Y{year}"
+        }
+    stores, items = history.series_index(year, year)
+    assert set(zip(stores.tolist(), items.tolist(), strict=True)) == buckets and len(buckets) >= N_SERIES
+
     # AND the cleaned file sits in the processed bucket under a key derived from the input key and the run
     processed_key = runs.processed_key(FileKind.ACTUALS, key, run.run_id)
     assert run.processed == f"s3://{stack.processed_bucket_name}/{processed_key}"

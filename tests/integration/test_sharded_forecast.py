@@ -16,7 +16,7 @@ from grocery_forecast.aws.model_store import current_version, download_model
 from grocery_forecast.aws.reference_store import ReferenceObjects
 from grocery_forecast.contract.runs import RunManifest
 from grocery_forecast.forecasting.model import ForecastModel
-from grocery_forecast.pipeline.forecast import forecast_frame, read_history
+from grocery_forecast.pipeline.forecast import forecast_frame, pooled_over_history, read_history
 
 from .helpers import read_output_csv, upload_and_wait, write_csv
 
@@ -78,7 +78,10 @@ def _unsharded(stack, s3, history, run: RunManifest, tmp_path) -> pd.DataFrame:
     panel = read_history(history, cleaned, origin, int(model.spec.lookback_days))
     reference = ReferenceObjects().reference(s3, stack.processed_bucket_name)
     targets = cleaned[["id", "date", "store_nbr", "item_nbr", "onpromotion"]]
-    forecast, fallback = forecast_frame(model, panel, origin, targets, reference, "request")
+    # pooled over every series of the deployed history, as the run was (the manifest says so)
+    assert run.pooled_over == "history"
+    pooled = pooled_over_history(history, panel, origin, model, reference)
+    forecast, fallback = forecast_frame(model, panel, origin, targets, reference, "request", pooled)
     assert fallback is None and run.fallback is None
     return forecast
 
@@ -114,7 +117,7 @@ def test_a_sharded_request_gives_one_csv_in_request_order_equal_to_the_unsharded
     assert forecast["id"].tolist() == request["id"].tolist()
 
     # AND its values are those of the same rows forecast in one invocation (item, store, class and
-    # family features pooled over every shard's series, not each shard's own)
+    # family features pooled over every series of the history, not each shard's range alone)
     expected = _unsharded(stack, s3, history, run, tmp_path)
     assert expected["id"].tolist() == request["id"].tolist()
     np.testing.assert_allclose(forecast["unit_sales"], expected["unit_sales"], atol=2e-4)

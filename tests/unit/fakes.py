@@ -196,7 +196,13 @@ class FakeDynamo:
     scan_page = 7
 
     def scan(
-        self, TableName: str, Segment: int = 0, TotalSegments: int = 1, ExclusiveStartKey: dict | None = None
+        self,
+        TableName: str,
+        Segment: int = 0,
+        TotalSegments: int = 1,
+        ExclusiveStartKey: dict | None = None,
+        ProjectionExpression: str | None = None,
+        ExpressionAttributeNames: dict | None = None,
     ) -> dict:
         """A parallel Scan: segment = a stable hash of the partition key, pages of ``scan_page``."""
         import zlib
@@ -209,6 +215,10 @@ class FakeDynamo:
             keys = [k for k in keys if k > self._key(ExclusiveStartKey)]
         page = keys[: self.scan_page]
         out: dict = {"Items": [self._table(TableName)[k] for k in page]}
+        if ProjectionExpression:
+            names = ExpressionAttributeNames or {}
+            wanted = {names.get(p.strip(), p.strip()) for p in ProjectionExpression.split(",")}
+            out["Items"] = [{k: v for k, v in it.items() if k in wanted} for it in out["Items"]]
         if len(keys) > self.scan_page:
             out["LastEvaluatedKey"] = {"series": {"S": page[-1][0]}, "bucket": {"S": page[-1][1]}}
         return out
@@ -314,6 +324,9 @@ class FakeDynamo:
         self._table(TableName).pop(self._key(Key), None)
         return {}
 
+    #: Items per Query page, small so that pagination (LastEvaluatedKey) is exercised.
+    query_page = 3
+
     def query(
         self,
         TableName: str,
@@ -321,13 +334,26 @@ class FakeDynamo:
         ExpressionAttributeNames: dict,
         ExpressionAttributeValues: dict,
         ConsistentRead: bool = False,
+        ExclusiveStartKey: dict | None = None,
     ) -> dict:
+        """The partition's items in sort-key order, optionally a sort-key range (``BETWEEN``), paged."""
         self._count("Query")
-        m = re.match(r"^(#\w+) = (:\w+)$", KeyConditionExpression)
+        m = re.match(r"^(#\w+) = (:\w+)(?: AND (#\w+) BETWEEN (:\w+) AND (:\w+))?$", KeyConditionExpression)
         assert m and ExpressionAttributeNames[m.group(1)] == "series", KeyConditionExpression
         want = ExpressionAttributeValues[m.group(2)]["S"]
-        items = [dict(v) for (s, _), v in sorted(self._table(TableName).items()) if s == want]
-        return {"Items": items, "Count": len(items)}
+        lo, hi = (
+            (ExpressionAttributeValues[m.group(4)]["S"], ExpressionAttributeValues[m.group(5)]["S"])
+            if m.group(3)
+            else ("", "\uffff")
+        )
+        keys = [k for k in sorted(self._table(TableName)) if k[0] == want and lo <= k[1] <= hi]
+        if ExclusiveStartKey is not None:
+            keys = [k for k in keys if k > self._key(ExclusiveStartKey)]
+        page = keys[: self.query_page]
+        out: dict = {"Items": [dict(self._table(TableName)[k]) for k in page], "Count": len(page)}
+        if len(keys) > self.query_page:
+            out["LastEvaluatedKey"] = {"series": {"S": page[-1][0]}, "bucket": {"S": page[-1][1]}}
+        return out
 
     def get_item(self, TableName: str, Key: dict, ConsistentRead: bool = False) -> dict:
         self._count("GetItem")
@@ -390,9 +416,16 @@ class FakeDynamo:
         names, values = ExpressionAttributeNames or {}, ExpressionAttributeValues or {}
         existing = self._table(TableName).get(self._key(Key))
         self._check(existing, ConditionExpression, names, values, "UpdateItem")
-        m = re.match(r"^SET (#\w+) = (:\w+)$", UpdateExpression)
+        m = re.match(r"^(SET|ADD) (#\w+) =? ?(:\w+)$", UpdateExpression)
         assert m, f"fake cannot evaluate update {UpdateExpression!r}"
         item = dict(existing or Key)
-        item[names[m.group(1)]] = values[m.group(2)]
+        name, value = names[m.group(2)], values[m.group(3)]
+        if m.group(1) == "ADD":  # a set union (number sets: the values compared as numbers)
+            ((kind, members),) = value.items()
+            assert kind in ("NS", "SS"), f"fake ADDs sets only, got {kind}"
+            have = item.get(name, {kind: []})[kind]
+            merged = {str(float(v)) if kind == "NS" else v: v for v in [*have, *members]}
+            value = {kind: list(merged.values())}
+        item[name] = value
         self._table(TableName)[self._key(Key)] = item
         return {}

@@ -193,9 +193,10 @@ def test_an_upload_of_one_store_is_forecast_with_the_pooled_features_training_bu
     day = _last_day(deployed)
     one_store = day[day["store_nbr"] == day["store_nbr"].min()]
     key = _put_processed(deployed, FileKind.ACTUALS, one_store)
-    # WHEN the predict step forecasts it, pooling over the history (forecast_pool_over_history)
-    run = _forecast(deployed, key, replace(config, pool_over_history=True))
+    # WHEN the predict step forecasts it (pooling over the history: forecast_pool_over_history, the default)
+    run = _forecast(deployed, key, config)
     assert run.status is RunStatus.SUCCEEDED and "pool_history_seconds" in run.steps
+    assert run.pooled_over == "history" and not run.warnings
     served = _output_csv(deployed, str(run.output)).sort_values(["store_nbr", "item_nbr", "date"])
     # THEN it equals the model's forecast from the whole history, as training and a backtest build
     # features (item, store, class and family levels pooled over every series in the lookback)
@@ -208,7 +209,33 @@ def test_an_upload_of_one_store_is_forecast_with_the_pooled_features_training_bu
         unit_sales=np.round(trained.predict(whole, origin, targets, deployed.data.reference), 4)
     ).sort_values(["store_nbr", "item_nbr", "date"])
     np.testing.assert_allclose(served["unit_sales"], expected["unit_sales"], atol=1e-4)
-    # and pooling over the upload's series alone (the default) gives other forecasts.
-    alone = _forecast(deployed, key, config)
+    # and pooling over the upload's series alone (switched off) gives other forecasts.
+    alone = _forecast(deployed, key, replace(config, pool_over_history=False))
+    assert alone.pooled_over == "upload" and not alone.warnings
     forecast_alone = _output_csv(deployed, str(alone.output)).sort_values(["store_nbr", "item_nbr", "date"])
     assert np.abs(forecast_alone["unit_sales"].to_numpy() - expected["unit_sales"].to_numpy()).max() > 1e-3
+
+
+def test_a_history_written_before_the_series_index_is_pooled_over_the_upload_until_it_is_indexed(
+    deployed: Deployed, config: ForecastConfig
+) -> None:
+    # GIVEN a history table as code before the series index left it: no index items, no flag
+    table = deployed.store.client.tables[deployed.store.table]
+    for key in [k for k in table if k[0] == "__index__"]:
+        del table[key]
+    del table[("__meta__", "dates")]["series_index"]
+    day = _last_day(deployed)
+    key = _put_processed(deployed, FileKind.ACTUALS, day[day["store_nbr"] == day["store_nbr"].min()])
+    # WHEN it is forecast, it is pooled over the upload, and the manifest says so and how to fix it
+    before = _forecast(deployed, key, config)
+    assert before.status is RunStatus.SUCCEEDED and before.pooled_over == "upload"
+    assert any("grocery-forecast history index" in w for w in before.warnings), before.warnings
+    served_before = _output_csv(deployed, str(before.output))["unit_sales"].to_numpy()
+    # THEN once the index is built (a keys-only Scan), the same upload is pooled over the history
+    train = deployed.data.train
+    stored = train[train["date"] > train["date"].max() - pd.Timedelta(days=90)]  # what `deployed` holds
+    assert deployed.store.build_series_index() == stored.groupby(["store_nbr", "item_nbr"]).ngroups
+    after = _forecast(deployed, key, config)
+    assert after.pooled_over == "history" and not any("series index" in w for w in after.warnings)
+    served_after = _output_csv(deployed, str(after.output))["unit_sales"].to_numpy()
+    assert np.abs(served_before - served_after).max() > 1e-3

@@ -524,3 +524,78 @@ def _throttled() -> Exception:
     from botocore.exceptions import ClientError
 
     return ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "BatchWriteItem")
+
+
+# -- the series index ---------------------------------------------------------------------------
+
+
+def test_the_series_index_names_every_series_with_a_bucket_in_the_years_asked() -> None:
+    client = FakeDynamo()
+    store = _store(client)
+    assert store.series_index(2017, 2017) is not None and len(store.series_index(2017, 2017)[0]) == 0
+    rows = [("2016-12-31", 1, 10, 1.0, False), ("2017-01-02", 2, 10, 2.0, False)]
+    rows += [("2017-03-01", s, i, 1.0, False) for s in (1, 3) for i in (11, 12, 13, 14)]
+    frame = _frame(rows)
+    store.upsert(frame, stamp=runs.upload_stamp("2017-03-02T00:00:00.000Z"))
+    index = {k: v for k, v in client.tables[TABLE].items() if k[0] == "__index__"}
+    stores, items = store.series_index(2017, 2017)  # 3 index items: a Query of more than one page
+    assert list(zip(stores.tolist(), items.tolist(), strict=True)) == [
+        (1, 11),
+        (1, 12),
+        (1, 13),
+        (1, 14),
+        (2, 10),
+        (3, 11),
+        (3, 12),
+        (3, 13),
+        (3, 14),
+    ]
+    stores, items = store.series_index(2016, 2017)
+    assert (1, 10) in set(zip(stores.tolist(), items.tolist(), strict=True)) and len(stores) == 10
+    # the same upload again (a retry), or a later one of the same series, changes nothing
+    store.upsert(frame, stamp=runs.upload_stamp("2017-03-02T00:00:00.000Z"))
+    store.upsert(frame.assign(unit_sales=5.0), stamp=runs.upload_stamp("2017-03-03T00:00:00.000Z"))
+    assert {k: v for k, v in client.tables[TABLE].items() if k[0] == "__index__"} == index
+
+
+def test_a_merge_killed_after_its_index_update_leaves_every_written_bucket_indexed() -> None:
+    # GIVEN a merge whose writes stop after the first BatchWriteItem (its invocation killed)
+    client = FakeDynamo()
+    store = _store(client)
+    frame = _frame([("2017-03-01", s, i, 1.0, False) for s in range(1, 4) for i in range(100, 130)])
+    calls = {"n": 0}
+    write = client.batch_write_item
+
+    def dies_after_one(**kwargs):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise RuntimeError("killed")
+        return write(**kwargs)
+
+    client.batch_write_item = dies_after_one  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="killed"):
+        store.upsert(frame, chunk_buckets=25)
+    # THEN every bucket on the table is in the index (indexed before any bucket is written)
+    buckets = {
+        (int(s.split("#")[0]), int(s.split("#")[1]))
+        for s, b in client.tables[TABLE]
+        if not s.startswith("__")
+    }
+    stores, items = store.series_index(2017, 2017)
+    assert 0 < len(buckets) < 90 and buckets <= set(zip(stores.tolist(), items.tolist(), strict=True))
+
+
+def test_a_table_written_before_the_index_is_not_indexed_until_it_is_built() -> None:
+    client = FakeDynamo()
+    store = _store(client)
+    store.upsert(_frame([("2017-03-01", s, i, 1.0, False) for s in (1, 2) for i in (7, 8, 9)]))
+    table = client.tables[TABLE]
+    for key in [k for k in table if k[0] == "__index__"]:
+        del table[key]
+    del table[("__meta__", "dates")]["series_index"]
+    # a later upload indexes its own series, but the index stays incomplete
+    store.upsert(_frame([("2017-03-02", 3, 7, 1.0, False)]))
+    assert not store.series_index_complete() and store.series_index(2017, 2017) is None
+    assert store.build_series_index() == 7
+    stores, _ = store.series_index(2017, 2017)
+    assert store.series_index_complete() and len(stores) == 7

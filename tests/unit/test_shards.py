@@ -107,8 +107,13 @@ def deployed(generated: GeneratedData, trained: ForecastModel, tmp_path: Path):
     return _deploy(generated, trained, tmp_path, generated.train)
 
 
-def _upload(s3: FakeS3, generated: GeneratedData, key: str) -> None:
+def _upload(s3: FakeS3, generated: GeneratedData, key: str, every: int = 1) -> None:
+    """The generated request, in any order; ``every`` > 1 keeps one series in ``every``."""
     request = generated.test.sample(frac=1.0, random_state=3).reset_index(drop=True)  # any order
+    if every > 1:
+        request = request[(request["store_nbr"] * 7 + request["item_nbr"]) % every == 0].reset_index(
+            drop=True
+        )
     origin = str(generated.panel.end.date())
     s3.put_object(Bucket="processed", Key=key, Body=csv_bytes(request), Metadata={"origin": origin})
 
@@ -145,7 +150,8 @@ def _whole_and_sharded(
     tmp: Path,
     shard_rows: int,
     sharded_name: str,
-    pool_over_history: bool = False,
+    pool_over_history: bool = True,
+    every: int = 1,
 ) -> tuple[dict, dict, ForecastConfig, FakeSfn]:
     """The same request uploaded twice and forecast in one invocation and, planned, in shards of
     ``shard_rows``: the first run's manifest, the second's as planned, its config and the Step Functions fake."""
@@ -164,7 +170,7 @@ def _whole_and_sharded(
             ForecastConfig(**base, model_dir=tmp / "m2", shard_rows=shard_rows, state_machine_arn=ARN),
         ),
     ):
-        _upload(s3, generated, f"requests/{name}.csv")
+        _upload(s3, generated, f"requests/{name}.csv", every)
         run = run_forecast(
             s3,
             store,
@@ -208,17 +214,42 @@ def test_a_sharded_request_gives_the_unsharded_forecast_in_request_order(
     np.testing.assert_allclose(b["unit_sales"], a["unit_sales"], atol=2e-4)
 
 
-def test_pooled_over_the_history_the_shards_scan_segments_add_up_to_the_single_invocations_scan(
-    deployed, generated: GeneratedData
+def test_pooled_over_the_history_the_shards_ranges_add_up_to_every_series_as_training_pools(
+    deployed, generated: GeneratedData, trained: ForecastModel
 ) -> None:
+    from grocery_forecast.forecasting.features import pooled_sums
+    from grocery_forecast.forecasting.panel import SalesPanel
+
+    # GIVEN a request for one series in three: each shard's range of the history holds series the
+    # request does not (read from the series index), and ones it does (from the shard's own panel)
     s3, store, tmp = deployed
     whole, started, sharded_cfg, sfn = _whole_and_sharded(
-        s3, store, generated, tmp, 100, "sharded-pooled", pool_over_history=True
+        s3, store, generated, tmp, 100, "sharded-pooled", every=3
     )
     assert whole["status"] == "succeeded" and "pool_history_seconds" in whole["steps"]
+    assert whole["pooled_over"] == started["pooled_over"] == "history"
+    plan = json.loads(s3.text("processed", runs.shard_key(started["run_id"], "plan.json")))
+    assert plan["pooled_over"] == "history"
     _run_workflow(s3, store, sharded_cfg, sfn.started[0])
     done = json.loads(s3.text("output", runs.manifest_key(started["run_id"])))
     assert done["status"] == "succeeded" and done["sharded"]["shard_count"] >= 5
+    assert done["pooled_over"] == "history"
+    # THEN the sums the Pool task added up are those of every series of the history, as training
+    # pools them (not only the requested third)
+    origin = pd.Timestamp(plan["origin"])
+    everything = SalesPanel.from_frame(generated.train.drop(columns=["id"]))
+    first = max(everything.start, origin - pd.Timedelta(days=int(trained.spec.lookback_days) - 1))
+    expected = pooled_sums(everything.window(first, origin), origin, trained.spec, generated.reference)
+    got = shards._sums_from_arrays(
+        shards._get_npz(s3, "processed", runs.shard_key(plan["run_id"], "pooled.npz"))
+    )
+    assert got.recorded == expected.recorded > done["series_forecast"]
+    np.testing.assert_array_equal(got.item_keys, expected.item_keys)
+    for side in ("item", "store", "group"):
+        assert set(getattr(got, side)) == set(getattr(expected, side))
+        for name, table in getattr(expected, side).items():
+            np.testing.assert_allclose(getattr(got, side)[name], table, rtol=1e-9, atol=1e-9, err_msg=name)
+    # and the sharded forecast is the single invocation's
     a, b = _forecast(s3, whole["run_id"]), _forecast(s3, started["run_id"])
     np.testing.assert_allclose(b["unit_sales"], a["unit_sales"], atol=2e-4)
 

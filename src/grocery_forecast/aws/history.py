@@ -33,6 +33,15 @@ Layout of the history table (partition key ``series`` = ``"store#item"``, sort k
   leases, ``ingest_partitions``) history is written with, with the count before it and when it
   changed (:meth:`DynamoHistoryStore.use_partitions`): two writers using different partitionings
   would take different leases for one series.
+* ``__index__ / Y2017#00003``: the series index, one item per calendar year and store: attribute
+  ``items``, a number set of the items of that store with a bucket in that year. An upload adds
+  its series (``ADD``: a set union, so a retry or a second merge of the same file changes nothing)
+  before it writes their buckets, so every bucket is indexed. A forecast reads the index of the
+  years it looks back over (one Query) and then those series' buckets (BatchGetItem), to pool the
+  item, store, class and family features over every series as training does, without a Scan of
+  every year of the table. ``__meta__``'s ``series_index`` says the index is complete: set by the
+  first merge into an empty table, or by :meth:`DynamoHistoryStore.build_series_index` for a table
+  written before the index existed.
 * ``__lock__ / writer-NNNN``: the writer lease of one partition of the series (one partition,
   ``writer-0000``, today; a sharded ingest would take one per partition), held while a file's rows
   are merged into year buckets. Merging is read-modify-write; the lease keeps two uploads landing
@@ -88,6 +97,7 @@ log = logging.getLogger(__name__)
 SLOTS = 366
 META_KEY = {"series": {"S": "__meta__"}, "bucket": {"S": "dates"}}
 LEASE_SERIES = "__lock__"
+INDEX_SERIES = "__index__"
 #: The item format written for a bucket whose days all come from one upload (the leading byte of
 #: the decompressed ``data``); a bucket of several uploads' days is written in format 2 (per-day
 #: stamps, ``_FORMAT_PLANES``); format 1 had no leading byte. All three are read.
@@ -352,6 +362,12 @@ def _is_year_bucket(item: dict[str, dict[str, Any]]) -> bool:
     (``__meta__``, the ``__lock__`` leases: their series start with ``__``, no store#item does)."""
     series, bucket = item["series"]["S"], item["bucket"]["S"]
     return not series.startswith("__") and len(bucket) == 5 and bucket[0] == "Y" and bucket[1:].isdigit()
+
+
+def index_bucket(year: int, store: int) -> str:
+    """Sort key of the series index item of ``store`` in ``year`` (``Y2017#00003``): the years in
+    order, so one Query over a key range reads the index of a span of years."""
+    return f"Y{int(year):04d}#{int(store):05d}"
 
 
 def _is_retryable(exc: Exception) -> bool:
@@ -649,18 +665,26 @@ class DynamoHistoryStore:
 
     def leases(self) -> list[dict[str, Any]]:
         """The lease items present (held, or left by a writer that died: they expire by themselves)."""
-        resp = self._call(
-            self._db.query,
-            TableName=self.table,
+        found = self._query_all(
             KeyConditionExpression="#s = :lock",
             ExpressionAttributeNames={"#s": "series"},
             ExpressionAttributeValues={":lock": {"S": LEASE_SERIES}},
-            ConsistentRead=True,
         )
         return [
             {"partition": it["bucket"]["S"], "owner": it["owner"]["S"], "expires": float(it["expires"]["N"])}
-            for it in resp.get("Items", [])
+            for it in found
         ]
+
+    def _query_all(self, **kwargs: Any) -> list[dict]:
+        """Every item a (strongly consistent) Query of this table returns, page after page."""
+        kwargs = {"TableName": self.table, "ConsistentRead": True, **kwargs}
+        out: list[dict] = []
+        while True:
+            page = self._call(self._db.query, **kwargs)
+            out.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return out
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # -- dates ------------------------------------------------------------------------------------
 
@@ -911,6 +935,8 @@ class DynamoHistoryStore:
             )
         )
         with held as holding:
+            # Indexed before any bucket is written: a bucket is never on the table unindexed.
+            self._index_series(b_store, b_item, b_year, guard=holding.guard)
             done = list(self._parallel(lambda c: merge_chunk(c, holding), list(range(n_chunks))))
             self._extend_dates(dates.min().normalize(), dates.max().normalize())
         return UpsertStats(
@@ -920,6 +946,136 @@ class DynamoHistoryStore:
             buckets_existing=sum(e for _, e in done),
             seconds=time.perf_counter() - started,
         )
+
+    # -- series index -----------------------------------------------------------------------------
+
+    #: Items added to one index item per UpdateItem (a store carries about 4,000 in Favorita).
+    _INDEX_ADD = 1000
+
+    def _index_series(
+        self,
+        stores: np.ndarray,
+        items: np.ndarray,
+        years: np.ndarray,
+        guard: Callable[[], None] | None = None,
+    ) -> None:
+        """Add the series of buckets ``(stores, items, years)`` to the series index (idempotent).
+
+        The first merge into an empty table marks the index complete (``series_index`` on
+        ``__meta__``, set only while no date range is recorded, i.e. nothing has been merged).
+        """
+        try:
+            self._call(
+                self._db.update_item,
+                guard,
+                TableName=self.table,
+                Key=META_KEY,
+                UpdateExpression="SET #x = :x",
+                ConditionExpression="attribute_not_exists(#e)",
+                ExpressionAttributeNames={"#x": "series_index", "#e": "earliest"},
+                ExpressionAttributeValues={":x": {"S": "complete"}},
+            )
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+        frame = pd.DataFrame({"year": years, "store": stores, "item": items}).drop_duplicates()
+        calls = [
+            (int(year), int(store), chunk)
+            for (year, store), group in frame.groupby(["year", "store"], sort=True)
+            for chunk in np.array_split(
+                np.unique(group["item"].to_numpy(np.int64)), -(-len(group) // self._INDEX_ADD)
+            )
+        ]
+
+        def add(call: tuple[int, int, np.ndarray]) -> None:
+            year, store, chunk = call
+            self._call(
+                self._db.update_item,
+                guard,
+                TableName=self.table,
+                Key={"series": {"S": INDEX_SERIES}, "bucket": {"S": index_bucket(year, store)}},
+                UpdateExpression="ADD #i :i",
+                ExpressionAttributeNames={"#i": "items"},
+                ExpressionAttributeValues={":i": {"NS": [str(i) for i in chunk.tolist()]}},
+            )
+
+        list(self._parallel(add, calls))
+
+    def series_index_complete(self) -> bool:
+        """Whether the series index names every series of the table (an empty table's does)."""
+        meta = self._call(self._db.get_item, TableName=self.table, Key=META_KEY, ConsistentRead=True).get(
+            "Item"
+        )
+        return not meta or "earliest" not in meta or "series_index" in meta
+
+    def series_index(self, first_year: int, last_year: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Every series with a bucket in ``first_year..last_year``: ``(stores, items)`` sorted by
+        (store, item); empty for an empty table, None when the index is not complete (a table
+        written before it existed: see :meth:`build_series_index`)."""
+        empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        if not self.series_index_complete():
+            return None
+        stores: list[np.ndarray] = []
+        items: list[np.ndarray] = []
+        for it in self._query_all(
+            KeyConditionExpression="#s = :s AND #b BETWEEN :lo AND :hi",
+            ExpressionAttributeNames={"#s": "series", "#b": "bucket"},
+            ExpressionAttributeValues={
+                ":s": {"S": INDEX_SERIES},
+                ":lo": {"S": f"Y{int(first_year):04d}#"},
+                ":hi": {"S": f"Y{int(last_year):04d}#~"},  # "~" sorts after every store number
+            },
+        ):
+            found = np.array(it["items"]["NS"], dtype=np.int64)
+            items.append(found)
+            stores.append(np.full(len(found), int(it["bucket"]["S"].split("#", 1)[1]), np.int64))
+        if not items:
+            return empty
+        pairs = np.unique(np.column_stack([np.concatenate(stores), np.concatenate(items)]), axis=0)
+        return pairs[:, 0], pairs[:, 1]
+
+    def build_series_index(self, total_segments: int = 4) -> int:
+        """Index every series of a table written before the series index existed; the series count.
+
+        A keys-only parallel Scan of the whole table, once; uploads merging meanwhile index their
+        own series as they go (a set union: order does not matter), so the index is marked
+        complete only after every bucket the Scan saw is in it.
+        """
+
+        def keys(segment: int) -> list[tuple[str, str]]:
+            out: list[tuple[str, str]] = []
+            kwargs: dict[str, Any] = {
+                "TableName": self.table,
+                "Segment": segment,
+                "TotalSegments": total_segments,
+                "ProjectionExpression": "#s, #b",
+                "ExpressionAttributeNames": {"#s": "series", "#b": "bucket"},
+            }
+            while True:
+                page = self._call(self._db.scan, **kwargs)
+                out.extend(
+                    (it["series"]["S"], it["bucket"]["S"])
+                    for it in page.get("Items", [])
+                    if _is_year_bucket(it)
+                )
+                if "LastEvaluatedKey" not in page:
+                    return out
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+        found = [k for part in self._parallel(keys, list(range(total_segments))) for k in part]
+        if found:
+            split = np.array([name.split("#", 1) for name, _ in found], dtype=np.int64).reshape(-1, 2)
+            years = np.array([int(bucket[1:]) for _, bucket in found], dtype=np.int64)
+            self._index_series(split[:, 0], split[:, 1], years)
+        self._call(
+            self._db.update_item,
+            TableName=self.table,
+            Key=META_KEY,
+            UpdateExpression="SET #x = :x",
+            ExpressionAttributeNames={"#x": "series_index"},
+            ExpressionAttributeValues={":x": {"S": "complete"}},
+        )
+        return len({name for name, _ in found})
 
     # -- read -------------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "accuracy",
     "models",
     "reference",
+    "history",
 )
 
 

@@ -433,6 +433,10 @@ class RunManifest:
     series_forecast: int | None = None
     rows_forecast: int | None = None
     history_series_found: int | None = None
+    #: what the pooled item, store, class and family features were averaged over: ``history``
+    #: (every series of the history table, as training pools) or ``upload`` (the upload's series:
+    #: pooling over the history switched off, or its series index not complete; see warnings)
+    pooled_over: str | None = None
     output: str | None = None
     #: the largest peak of the run's predict invocations (of a sharded one: plan, shards, pool, combine)
     peak_memory_mb_predict: float | None = None

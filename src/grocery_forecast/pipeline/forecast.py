@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ __all__ = [
     "ModelCache",
     "forecast_frame",
     "forecast_targets",
-    "history_pooled_sums",
+    "pooled_over_history",
     "read_history",
     "run_forecast",
     "write_forecast",
@@ -59,10 +59,10 @@ class ForecastConfig:
     shard_rows: int = 0
     #: The Step Functions state machine of the sharded workflow.
     state_machine_arn: str = ""
-    #: Pool the item, store, class and family features over every series of the history table
-    #: (a parallel Scan), as training pools them, not over the upload's series only. Off by
-    #: default: it reads the whole table for every forecast (see :func:`history_pooled_sums`).
-    pool_over_history: bool = False
+    #: Pool the item, store, class and family features over every series of the history (the
+    #: series index, then their buckets), as training pools them, not over the upload's series
+    #: only (see :func:`pooled_over_history`). On by default; off saves the reads.
+    pool_over_history: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ForecastConfig:
@@ -76,7 +76,7 @@ class ForecastConfig:
                 max_retry_attempts(environ),
                 int(environ.get("FORECAST_SHARD_ROWS", 0)),
                 environ.get("FORECAST_STATE_MACHINE_ARN", ""),
-                environ.get("FORECAST_POOL_OVER_HISTORY", "false").lower() == "true",
+                environ.get("FORECAST_POOL_OVER_HISTORY", "true").lower() == "true",
             )
         except KeyError as exc:
             raise RuntimeError(
@@ -177,51 +177,82 @@ def _window_first(
     return first if start is None else min(max(first, start), origin)
 
 
-#: Parallel-Scan segments of one invocation's read of the whole history table for the pooled sums,
-#: and how many it reads at once: memory holds about ``POOL_WORKERS / POOL_SEGMENTS`` of the table's
-#: buckets in the window's years (a Scan segment holds whole series, so their sums add up exactly).
-POOL_SEGMENTS = 16
-POOL_WORKERS = 4
+#: Series whose year buckets the pool reads at once, beyond the upload's own (already read): memory
+#: holds one chunk's buckets (two years of 366 days, about 3.7 KB a series decoded) at a time.
+POOL_CHUNK_SERIES = 20_000
+
+SeriesKey = tuple[int, int]
 
 
-def history_pooled_sums(
+def pooled_over_history(
     store: DynamoHistoryStore,
+    panel: SalesPanel,
     origin: pd.Timestamp,
     model: Any,
     reference: Any,
-    stored_from: pd.Timestamp | None = None,
-    segments: Sequence[int] | None = None,
-    total_segments: int = POOL_SEGMENTS,
+    key_range: tuple[SeriesKey | None, SeriesKey | None] = (None, None),
 ) -> Any:
-    """The sums behind the pooled features over every series of the history table, as training has them.
+    """The sums behind the pooled features over every series of the history, as training has them;
+    None when the history's series index is not complete (pool over the upload instead).
 
     Training (and a backtest) pools each item's, store's, class's and family's level over every
     series with a record in the lookback; an upload holds only some of them (a daily file the
     series that sold, one store's file one store), and pooled over those the features differ
     (+1.0% NWRMSLE for a daily file, +1.9% for one store's, on the 21,500-series hard set). So the
-    predict step reads the whole table by parallel Scan, ``segments`` of ``total_segments`` (all by
-    default; a shard of the sharded workflow reads its own), lays each out over the same window
-    :func:`read_history` reads, and adds the segments' sums up.
+    series index (one Query) names every series with a bucket in the years ``panel`` covers; the
+    upload's own come from ``panel`` (the targets' history, already read), the others are read by
+    BatchGetItem in chunks of :data:`POOL_CHUNK_SERIES`, and the chunks' sums are added up. On AWS
+    that costs one read per series and year of the lookback, as a forecast of the whole store x
+    item grid does; a Scan would read every year of the table.
 
-    The price is a read of the whole table (every year bucket of every series: DynamoDB's Scan
-    cannot skip old years) for every forecast: on the emulator a 900,000-item table did not scan
-    within predict's 300 s, which is why it is off unless ``forecast_pool_over_history`` is set.
+    ``key_range`` (``[from, to)`` in (store, item) order, None = open) keeps the series of one
+    shard's range: the shards' ranges cover every series once, so their sums add up to the whole.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from grocery_forecast.aws.history import panel_from_buckets
     from grocery_forecast.forecasting.features import PooledSums, pooled_sums
 
-    first = _window_first(store, origin, int(model.spec.lookback_days), stored_from)
+    first = panel.start
+    index = store.series_index(first.year, origin.year)
+    if index is None:
+        return None
+    stores, items = index
+    keep = np.ones(len(stores), dtype=bool)
+    lo, hi = key_range
+    if lo is not None:
+        keep &= (stores > lo[0]) | ((stores == lo[0]) & (items >= lo[1]))
+    if hi is not None:
+        keep &= (stores < hi[0]) | ((stores == hi[0]) & (items < hi[1]))
+    stores, items = stores[keep], items[keep]
+    rows = panel.index_of(stores, items)
+    spec = model.spec
+    parts = []
+    if np.any(rows >= 0):
+        parts.append(pooled_sums(panel.take(rows[rows >= 0]), origin, spec, reference))
+    other_stores, other_items = stores[rows < 0], items[rows < 0]
+    for a in range(0, len(other_stores), POOL_CHUNK_SERIES):
+        chunk = store.read_panel(
+            other_stores[a : a + POOL_CHUNK_SERIES], other_items[a : a + POOL_CHUNK_SERIES], first, origin
+        )
+        parts.append(pooled_sums(chunk, origin, spec, reference))
+    if not parts:
+        return PooledSums.empty(np.zeros(0, np.int64), np.zeros(0, np.int64))
+    return PooledSums.merge(parts)
 
-    def one(segment: int) -> Any:
-        buckets = store.scan_segment(segment, total_segments, first_year=first.year)
-        panel = panel_from_buckets(buckets, first, origin)
-        return pooled_sums(panel, origin, model.spec, reference)
 
-    wanted = list(range(total_segments)) if segments is None else list(segments)
-    with ThreadPoolExecutor(max_workers=min(POOL_WORKERS, max(len(wanted), 1))) as pool:
-        return PooledSums.merge(list(pool.map(one, wanted)))
+def pooled_over(config: ForecastConfig, from_history: bool, manifest: RunManifest) -> str:
+    """What the run's pooled features were averaged over (the manifest's ``pooled_over``), with a
+    warning in the manifest when the history could not be pooled over although it was asked (and
+    none once it is, for a run forecast again)."""
+    warning = (
+        "pooled features averaged over the upload's series, not the whole history: the history "
+        "table's series index is not complete (written before it existed); "
+        "`grocery-forecast history index` builds it"
+    )
+    manifest.warnings = [w for w in manifest.warnings if w != warning]
+    if from_history:
+        return "history"
+    if config.pool_over_history:
+        manifest.warnings.append(warning)
+    return "upload"
 
 
 def fallback_reason(panel: SalesPanel, origin: pd.Timestamp) -> str | None:
@@ -354,7 +385,21 @@ def _forecast(
     if sfn is not None and 0 < config.shard_rows < len(targets):
         from grocery_forecast.pipeline import shards
 
-        shards.start(s3, sfn, key, hand_off, origin, targets, manifest, config, started, history_start(store))
+        pool_history = config.pool_over_history and store.series_index_complete()
+        manifest.pooled_over = pooled_over(config, pool_history, manifest)
+        shards.start(
+            s3,
+            sfn,
+            key,
+            hand_off,
+            origin,
+            targets,
+            manifest,
+            config,
+            started,
+            history_start(store),
+            pool_history,
+        )
         return
 
     t0 = time.perf_counter()
@@ -369,8 +414,9 @@ def _forecast(
     pooled = None
     if config.pool_over_history:
         t0 = time.perf_counter()
-        pooled = history_pooled_sums(store, origin, model, reference)
+        pooled = pooled_over_history(store, panel, origin, model, reference)
         steps["pool_history_seconds"] = round(time.perf_counter() - t0, 3)
+    manifest.pooled_over = pooled_over(config, pooled is not None, manifest)
 
     t0 = time.perf_counter()
     forecast, fallback = forecast_frame(model, panel, origin, targets, reference, kind, pooled)

@@ -52,7 +52,7 @@ from grocery_forecast.contract.runs import HandOff, RunInput, RunManifest, RunSt
 from grocery_forecast.pipeline import manifest as mf
 from grocery_forecast.pipeline.forecast import (
     forecast_frame,
-    history_pooled_sums,
+    pooled_over_history,
     read_history,
     write_forecast,
 )
@@ -115,9 +115,14 @@ def start(
     config: Any,
     started: float,
     stored_from: pd.Timestamp | None = None,
+    pool_history: bool = False,
 ) -> None:
     """Write the shards of the processed file ``key``'s ``targets`` and start the workflow; the
-    manifest says ``forecasting`` (the Combine or RecordFailure task completes it)."""
+    manifest says ``forecasting`` (the Combine or RecordFailure task completes it).
+
+    ``pool_history``: the shards pool over every series of the history (each over the series
+    index's share in its key range) rather than over their own series; decided here once, so every
+    shard pools the same way."""
     run_id = hand_off.run_id
     previous = (manifest.sharded or {}).get("execution_arn")
     if previous and _execution_live(sfn, previous):
@@ -148,6 +153,9 @@ def start(
                 "index": index,
                 "rows": len(rows),
                 "series": int(part[["store_nbr", "item_nbr"]].drop_duplicates().shape[0]),
+                # The shard's first series: shards are (store, item) ranges, in order, so a shard's
+                # share of the history's series for the pooled sums runs up to the next one's.
+                "first_series": [int(part["store_nbr"].iloc[0]), int(part["item_nbr"].iloc[0])],
             }
         )
     plan = {
@@ -157,6 +165,7 @@ def start(
         "origin": str(origin.date()),
         # The history table's first day as planned: every shard reads from it (see read_history).
         "history_start": None if stored_from is None else str(stored_from.date()),
+        "pooled_over": "history" if pool_history else "upload",
         "model_version": version,
         "rows": len(targets),
         "shard_rows": config.shard_rows,
@@ -328,16 +337,16 @@ def _shard_work(phase: str, index: int, plan: dict[str, Any], deps: _Deps) -> di
             sales=panel.sales,
             promo=panel.promo,
         )
-        # Pooled over the whole history table as training pools: each shard reads one Scan segment
-        # of it (as many segments as shards; each holds whole series, so PoolStats adds them up).
-        # Without that, over the upload's series: the shards' own.
+        # Pooled over every series of the history as training pools: each shard over the series in
+        # its (store, item) range (the ranges cover them all once, so PoolStats adds them up).
+        # Otherwise over the upload's series: the shard's own.
         sums = (
-            history_pooled_sums(
-                deps.store, origin, model, reference, stored_from, [index], len(plan["shards"])
-            )
-            if config.pool_over_history
-            else pooled_sums(panel, origin, model.spec, reference)
+            pooled_over_history(deps.store, panel, origin, model, reference, _pool_range(plan, index))
+            if plan.get("pooled_over") == "history"
+            else None
         )
+        if sums is None:
+            sums = pooled_sums(panel, origin, model.spec, reference)
         _put_npz(s3, bucket, runs.shard_key(run_id, f"sums/{index:05d}.npz"), **_sums_arrays(sums))
         found = int(np.count_nonzero(panel.recorded))
         return {"rows": len(targets), "series": panel.n_series, "history_series_found": found}
@@ -359,6 +368,15 @@ def _shard_work(phase: str, index: int, plan: dict[str, Any], deps: _Deps) -> di
         forecast.assign(row=targets["row"].to_numpy()),
     )
     return {"rows": len(forecast), **({"fallback": fallback} if fallback else {})}
+
+
+def _pool_range(plan: dict[str, Any], index: int) -> tuple[Any, Any]:
+    """Shard ``index``'s ``[from, to)`` range of series keys: from its first series (the first
+    shard: from the start) up to the next shard's (the last: to the end)."""
+    shards = plan["shards"]
+    first = None if index == 0 else tuple(shards[index]["first_series"])
+    to = None if index == len(shards) - 1 else tuple(shards[index + 1]["first_series"])
+    return first, to
 
 
 def _pool(plan: dict[str, Any], s3: Any, bucket: str) -> dict[str, Any]:
@@ -427,6 +445,7 @@ def _finish(plan: dict[str, Any], s3: Any, config: Any, error: dict[str, Any] | 
     manifest.series_forecast = sum(int(s["series"]) for s in shards)
     manifest.rows_forecast = len(forecast)
     manifest.history_series_found = sum(int(s.get("history_series_found", 0)) for s in shards)
+    manifest.pooled_over = plan.get("pooled_over", "upload")
     manifest.output = f"s3://{config.output_bucket}/{out_key}"
     _record_peaks(manifest, shards, pool, peak_memory_mb(), seconds, plan)
     mf.save(s3, config.output_bucket, manifest)

@@ -62,9 +62,17 @@ locals {
     "dynamodb:GetItem",
   ]
 
-  # Predict only reads: the upload's series, and with forecast_pool_over_history the whole table by
-  # parallel Scan, so the pooled item/store/class/family features are training's.
-  predict_table_actions = concat(local.read_series_actions, var.forecast_pool_over_history ? ["dynamodb:Scan"] : [])
+  # Predict only reads: the series it forecasts and, with forecast_pool_over_history, every series the
+  # history's series index names (BatchGetItem), so the pooled item/store/class/family features are
+  # training's. The index is one partition ("__index__"): predict may Query that partition and no other.
+  predict_index_statements = var.forecast_pool_over_history ? [
+    {
+      sid        = "QuerySeriesIndex"
+      actions    = ["dynamodb:Query"]
+      resources  = [module.history_table.dynamodb_table_arn]
+      conditions = [{ test = "ForAllValues:StringEquals", variable = "dynamodb:LeadingKeys", values = ["__index__"] }]
+    },
+  ] : []
 }
 
 ################################################################################
@@ -237,7 +245,7 @@ module "predict" {
     },
     {
       sid       = "ReadHistory"
-      actions   = local.predict_table_actions
+      actions   = local.read_series_actions
       resources = [module.history_table.dynamodb_table_arn]
     },
     {
@@ -258,7 +266,7 @@ module "predict" {
       resources = [module.forecast_workflow.execution_arns]
     },
     local.send_to_dlq_statement,
-  ])
+  ], local.predict_index_statements)
 
   log_retention_days           = var.log_retention_days
   cloudwatch_logs_kms_key_arn  = local.cloudwatch_logs_kms_key_arn

@@ -399,7 +399,7 @@ run "functions_get_their_settings_and_environment" {
 
       FORECAST_SHARD_ROWS        = "2000000"
       FORECAST_STATE_MACHINE_ARN = "arn:aws:states:eu-west-1:123456789012:stateMachine:test-stack-forecast-shards"
-      FORECAST_POOL_OVER_HISTORY = "false"
+      FORECAST_POOL_OVER_HISTORY = "true"
     })
     error_message = "Unexpected predict environment: ${jsonencode(module.predict.lambda_function_environment_variables)}"
   }
@@ -543,6 +543,8 @@ run "predict_policy_is_exactly_what_predict_needs" {
       "s3:ListBucket arn:aws:s3:::test-stack-output",
       "dynamodb:BatchGetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "dynamodb:GetItem arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
+      # the series index only (a condition on the leading key: see the pooling runs below)
+      "dynamodb:Query arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history",
       "s3:GetObject arn:aws:s3:::test-stack-processed/shards/*",
       "s3:PutObject arn:aws:s3:::test-stack-processed/shards/*",
       "states:StartExecution arn:aws:states:eu-west-1:123456789012:stateMachine:test-stack-forecast-shards",
@@ -742,24 +744,48 @@ run "the_ingest_workflow_runs_the_etl_function_on_the_processed_ingest_files" {
   }
 }
 
-run "predict_pooling_over_history_may_scan_the_history_table" {
+run "predict_pools_over_the_history_by_its_series_index_and_may_query_nothing_else" {
   command = plan
-
-  variables {
-    forecast_pool_over_history = true
-  }
 
   assert {
     condition     = module.predict.lambda_function_environment_variables["FORECAST_POOL_OVER_HISTORY"] == "true"
-    error_message = "predict must be told to pool over the whole history."
+    error_message = "predict pools over the whole history by default."
   }
 
   assert {
-    condition = contains(flatten([
-      for s in jsondecode(module.predict.lambda_role_policy_json).Statement : [
-        for a in flatten([s.Action]) : [for r in flatten([s.Resource]) : "${a} ${r}"]
-      ]
-    ]), "dynamodb:Scan arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history")
-    error_message = "Pooling over the history reads the whole table: predict needs dynamodb:Scan on it (and only on it)."
+    condition = length([
+      for s in jsondecode(module.predict.lambda_role_policy_json).Statement : s
+      if contains(flatten([s.Action]), "dynamodb:Query")
+      && flatten([s.Resource]) == ["arn:aws:dynamodb:eu-west-1:123456789012:table/test-stack-history"]
+      && try(s.Condition["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"], []) == ["__index__"]
+    ]) == 1
+    error_message = "predict may Query the history table's series index partition (__index__), and only it."
+  }
+
+  assert {
+    condition = !contains(flatten([
+      for s in jsondecode(module.predict.lambda_role_policy_json).Statement : flatten([s.Action])
+    ]), "dynamodb:Scan")
+    error_message = "Pooling over the history reads the series index, never the whole table: predict has no dynamodb:Scan."
+  }
+}
+
+run "predict_pooling_over_the_upload_only_may_not_query" {
+  command = plan
+
+  variables {
+    forecast_pool_over_history = false
+  }
+
+  assert {
+    condition     = module.predict.lambda_function_environment_variables["FORECAST_POOL_OVER_HISTORY"] == "false"
+    error_message = "predict must be told to pool over the upload only."
+  }
+
+  assert {
+    condition = !contains(flatten([
+      for s in jsondecode(module.predict.lambda_role_policy_json).Statement : flatten([s.Action])
+    ]), "dynamodb:Query")
+    error_message = "Without pooling over the history predict needs no Query."
   }
 }
