@@ -2,7 +2,8 @@
 
 The project's own generator at Favorita's size (54 stores x 4,000 items: 216,000 series): three weeks of
 history (about 1.9 M rows) uploaded first, then the Kaggle-size request (test.csv: 3,456,000 rows, 16 days).
-Both forecasts are over the shard size, so both run as the Step Functions workflow. Prints the wall time
+Both forecasts are over the shard size, so both run as the Step Functions workflow. Then a daily file of
+100,000 of the series, forecast in one invocation pooled over all 216,000. Prints the wall time
 from PutObject of the request to the finished forecast CSV, the shard count, and each shard's peak memory
 against the predict function's memory size. One run takes several minutes of both cores: run it alone
 (`python -m scripts.bench.run --only kaggle`), not in a loop.
@@ -99,3 +100,45 @@ def bench_kaggle_request(results: Results, work: Path) -> None:
     _report(results, "kaggle_history_3_weeks_seconds", seconds, run, limits)
     seconds, run = _upload(stack, s3, data / "test.csv", f"bench/{tag}/kaggle_test.csv")
     _report(results, "kaggle_request_seconds", seconds, run, limits)
+    _daily_file(results, stack, s3, data, work, tag, limits)
+
+
+#: Series in the daily file: a Favorita day holds about 100,000 of the store-items that sell.
+DAILY_SERIES = 100_000
+
+
+def _daily_file(results: Results, stack, s3, data: Path, work: Path, tag: int, limits: dict) -> None:
+    """A daily actuals file of 100,000 of the 216,000 series (the day after the history, their last
+    day's rows): forecast in one invocation, pooled over every series of the history, so the predict
+    step reads the other series' buckets too (``steps.pool_history_seconds``)."""
+    import pandas as pd
+
+    train = pd.read_csv(data / "train.csv", parse_dates=["date"])
+    last = train[train["date"] == train["date"].max()]
+    day = last.sample(n=min(DAILY_SERIES, len(last)), random_state=0).sort_values(["store_nbr", "item_nbr"])
+    day = day.assign(date=day["date"] + pd.Timedelta(days=1)).drop(columns=["id"], errors="ignore")
+    path = work / "kaggle_daily.csv"
+    day.to_csv(path, index=False, date_format="%Y-%m-%d")
+    seconds, run = _upload(stack, s3, path, f"bench/{tag}/kaggle_daily.csv")
+    if run.get("status") != "succeeded":
+        raise SystemExit(f"bench: the daily file ended {run.get('status')}: {run.get('errors')}")
+    over = violations(run, limits)
+    if over:
+        raise SystemExit("bench: over AWS Lambda's limits:\n" + "\n".join(over))
+    steps = run["steps"]
+    memory = limits["predict_function_name"].memory_mb
+    results.add(
+        "kaggle_daily_file_seconds",
+        round(seconds, 1),
+        "s",
+        f"{run['rows_in']:,} rows in, {run['rows_forecast']:,} forecast, pooled over the {run.get('pooled_over')}; "
+        f"ETL {steps.get('etl_seconds')} s; predict {steps.get('forecast_seconds')} s (history "
+        f"{steps.get('read_history_seconds')} s, pool {steps.get('pool_history_seconds')} s), peak "
+        f"{run.get('peak_memory_mb_predict')} / {memory} MB",
+    )
+    results.add(
+        "kaggle_daily_pool_history_seconds",
+        steps.get("pool_history_seconds", 0.0),
+        "s",
+        "reading the series index and the buckets of the series the daily file does not hold, and their sums",
+    )

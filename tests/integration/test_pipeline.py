@@ -89,7 +89,9 @@ def test_actuals_upload_stores_history_and_writes_a_forecast(
             if not it["series"]["S"].startswith("__") and it["bucket"]["S"] == f"Y{year}"
         }
     stores, items = history.series_index(year, year)
-    assert set(zip(stores.tolist(), items.tolist(), strict=True)) == buckets and len(buckets) >= N_SERIES
+    # (a superset: an upload indexes its series before merging them, and a file that failed for good
+    # after that leaves its series indexed without buckets, which pools nothing)
+    assert set(zip(stores.tolist(), items.tolist(), strict=True)) >= buckets and len(buckets) >= N_SERIES
 
     # AND the cleaned file sits in the processed bucket under a key derived from the input key and the run
     processed_key = runs.processed_key(FileKind.ACTUALS, key, run.run_id)

@@ -325,7 +325,7 @@ class FakeDynamo:
         return {}
 
     #: Items per Query page, small so that pagination (LastEvaluatedKey) is exercised.
-    query_page = 3
+    query_page = 2
 
     def query(
         self,
@@ -416,13 +416,16 @@ class FakeDynamo:
         names, values = ExpressionAttributeNames or {}, ExpressionAttributeValues or {}
         existing = self._table(TableName).get(self._key(Key))
         self._check(existing, ConditionExpression, names, values, "UpdateItem")
-        m = re.match(r"^(SET|ADD) (#\w+) =? ?(:\w+)$", UpdateExpression)
+        m = re.match(r"^(?:SET (#\w+) = (:\w+)|ADD (#\w+) (:\w+))$", UpdateExpression)
         assert m, f"fake cannot evaluate update {UpdateExpression!r}"
         item = dict(existing or Key)
-        name, value = names[m.group(2)], values[m.group(3)]
-        if m.group(1) == "ADD":  # a set union (number sets: the values compared as numbers)
+        adding = m.group(3) is not None
+        name, value = names[m.group(3 if adding else 1)], values[m.group(4 if adding else 2)]
+        if adding:  # a set union (number sets: the values compared as numbers)
             ((kind, members),) = value.items()
             assert kind in ("NS", "SS"), f"fake ADDs sets only, got {kind}"
+            # DynamoDB refuses an empty set and a set with the same member twice
+            assert members and len(set(members)) == len(members), f"invalid set {members!r}"
             have = item.get(name, {kind: []})[kind]
             merged = {str(float(v)) if kind == "NS" else v: v for v in [*have, *members]}
             value = {kind: list(merged.values())}

@@ -239,3 +239,34 @@ def test_a_history_written_before_the_series_index_is_pooled_over_the_upload_unt
     assert after.pooled_over == "history" and not any("series index" in w for w in after.warnings)
     served_after = _output_csv(deployed, str(after.output))["unit_sales"].to_numpy()
     assert np.abs(served_before - served_after).max() > 1e-3
+
+
+def test_the_uploads_own_series_are_pooled_even_where_the_index_lacks_them(
+    deployed: Deployed, trained
+) -> None:
+    from grocery_forecast.forecasting.features import pooled_sums
+    from grocery_forecast.pipeline.forecast import pooled_over_history, read_history
+
+    # GIVEN an upload of one store, whose series the index has lost (it never should)
+    day = _last_day(deployed)
+    store_nbr = int(day["store_nbr"].min())
+    origin = pd.Timestamp(day["date"].max())
+    table = deployed.store.client.tables[deployed.store.table]
+    for key in [k for k in table if k[0] == "__index__" and k[1].endswith(f"#{store_nbr:05d}")]:
+        del table[key]
+    targets = day[day["store_nbr"] == store_nbr]
+    reference = ReferenceObjects().reference(deployed.s3, deployed.processed)
+    panel = read_history(deployed.store, targets, origin, int(trained.spec.lookback_days))
+    # WHEN the pooled sums are built over the history
+    got = pooled_over_history(deployed.store, panel, origin, trained, reference)
+    # THEN they still hold the upload's series: those of the other stores and the upload's
+    train = deployed.data.train
+    stored = train[train["date"] > train["date"].max() - pd.Timedelta(days=90)]
+    whole = SalesPanel.from_frame(stored.drop(columns=["id"])).window(panel.start, origin)
+    uploaded = whole.index_of(targets["store_nbr"], targets["item_nbr"])
+    kept = np.flatnonzero(whole.stores != store_nbr)
+    assert len(uploaded) < np.count_nonzero(whole.stores == store_nbr), "the upload is part of its store"
+    expected = pooled_sums(whole.take(np.r_[kept, uploaded]), origin, trained.spec, reference)
+    assert got.recorded == expected.recorded
+    for name, table in expected.item.items():
+        np.testing.assert_allclose(got.item[name], table, err_msg=name)

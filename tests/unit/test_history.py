@@ -111,14 +111,15 @@ def test_history_spanning_new_year_is_read_back_in_calendar_order() -> None:
 
 
 def test_unprocessed_batch_items_and_keys_are_retried_until_done() -> None:
-    client = FakeDynamo(unprocessed_first=8)  # the first 8 batch calls only half-succeed
+    client = FakeDynamo(unprocessed_first=14)  # the first 14 batch calls only half-succeed
     store = _store(client)
     rows = [("2017-05-01", 1, item, float(item), False) for item in range(1, 61)]
     store.upsert(_frame(rows))
     panel = store.read_panel([1] * 60, list(range(1, 61)), "2017-05-01", "2017-05-01")
     np.testing.assert_array_equal(panel.sales[:, 0], np.arange(1, 61, dtype=np.float32))
-    # Without faults: 2 BatchGets (merge, read) and 3 BatchWrites (60 items); each fault forces a retry.
-    assert client.calls["BatchGetItem"] > 2
+    # Without faults: 3 BatchGets (series index, merge, read) and 3 BatchWrites (60 items); each
+    # fault forces a retry.
+    assert client.calls["BatchGetItem"] > 3
     assert client.calls["BatchWriteItem"] > 3
 
 
@@ -538,7 +539,7 @@ def test_the_series_index_names_every_series_with_a_bucket_in_the_years_asked() 
     frame = _frame(rows)
     store.upsert(frame, stamp=runs.upload_stamp("2017-03-02T00:00:00.000Z"))
     index = {k: v for k, v in client.tables[TABLE].items() if k[0] == "__index__"}
-    stores, items = store.series_index(2017, 2017)  # 3 index items: a Query of more than one page
+    stores, items = store.series_index(2017, 2017)  # 3 index items: a Query of two pages
     assert list(zip(stores.tolist(), items.tolist(), strict=True)) == [
         (1, 11),
         (1, 12),
@@ -552,10 +553,33 @@ def test_the_series_index_names_every_series_with_a_bucket_in_the_years_asked() 
     ]
     stores, items = store.series_index(2016, 2017)
     assert (1, 10) in set(zip(stores.tolist(), items.tolist(), strict=True)) and len(stores) == 10
-    # the same upload again (a retry), or a later one of the same series, changes nothing
+    # the same upload again (a retry), or a later one of the same series, changes nothing, and
+    # writes nothing to the index (it reads what the index holds first)
+    updates = client.calls.get("UpdateItem", 0)
     store.upsert(frame, stamp=runs.upload_stamp("2017-03-02T00:00:00.000Z"))
     store.upsert(frame.assign(unit_sales=5.0), stamp=runs.upload_stamp("2017-03-03T00:00:00.000Z"))
     assert {k: v for k, v in client.tables[TABLE].items() if k[0] == "__index__"} == index
+    assert client.calls["UpdateItem"] - updates == 2 * 3, "per merge: the flag and the two date bounds"
+
+
+def test_the_index_adds_only_the_items_it_lacks_in_calls_of_at_most_index_add(monkeypatch) -> None:
+    client = FakeDynamo()
+    store = _store(client)
+    monkeypatch.setattr(DynamoHistoryStore, "_INDEX_ADD", 2)
+    store.upsert(_frame([("2017-03-01", 1, i, 1.0, False) for i in (1, 2, 3)]))
+    adds: list[list[str]] = []
+    update = client.update_item
+
+    def recording(**kwargs):
+        if kwargs["UpdateExpression"].startswith("ADD"):
+            adds.append(kwargs["ExpressionAttributeValues"][":i"]["NS"])
+        return update(**kwargs)
+
+    client.update_item = recording  # type: ignore[method-assign]
+    store.upsert(_frame([("2017-03-02", 1, i, 1.0, False) for i in (2, 3, 4, 5, 6, 7, 8)]))
+    assert sorted(sorted(a) for a in adds) == [["4", "5"], ["6", "7"], ["8"]]
+    stores, items = store.series_index(2017, 2017)
+    assert items.tolist() == [1, 2, 3, 4, 5, 6, 7, 8] and set(stores.tolist()) == {1}
 
 
 def test_a_merge_killed_after_its_index_update_leaves_every_written_bucket_indexed() -> None:

@@ -474,15 +474,15 @@ class DynamoHistoryStore:
                 self._sleep(_backoff(attempt))
         raise AssertionError("unreachable")
 
-    def _get_batch(self, keys: list[dict]) -> list[dict]:
+    def _get_batch(self, keys: list[dict], attribute: str = "data", consistent: bool = True) -> list[dict]:
         found: list[dict] = []
         # Only what decoding needs: at 100,000 items, parsing responses is most of the client's CPU.
         request: dict[str, Any] = {
             self.table: {
                 "Keys": keys,
-                "ConsistentRead": True,
+                "ConsistentRead": consistent,
                 "ProjectionExpression": "#s, #b, #d",
-                "ExpressionAttributeNames": {"#s": "series", "#b": "bucket", "#d": "data"},
+                "ExpressionAttributeNames": {"#s": "series", "#b": "bucket", "#d": attribute},
             }
         }
         for attempt in range(self.max_attempts):
@@ -519,11 +519,12 @@ class DynamoHistoryStore:
         with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
             yield from pool.map(fn, chunks)
 
-    def batch_get(self, keys: list[dict]) -> list[dict]:
-        """Every existing item of ``keys`` (any order), 100 keys per call, concurrently."""
+    def batch_get(self, keys: list[dict], attribute: str = "data", consistent: bool = True) -> list[dict]:
+        """Every existing item of ``keys`` (any order) with its keys and ``attribute``, 100 keys per
+        call, concurrently."""
         chunks = [keys[i : i + _GET_BATCH] for i in range(0, len(keys), _GET_BATCH)]
         out: list[dict] = []
-        for part in self._parallel(self._get_batch, chunks):
+        for part in self._parallel(lambda chunk: self._get_batch(chunk, attribute, consistent), chunks):
             out.extend(part)
         return out
 
@@ -949,8 +950,9 @@ class DynamoHistoryStore:
 
     # -- series index -----------------------------------------------------------------------------
 
-    #: Items added to one index item per UpdateItem (a store carries about 4,000 in Favorita).
-    _INDEX_ADD = 1000
+    #: Items added to one index item per UpdateItem: a store-year's new items in one call (a
+    #: Favorita store carries about 4,000; 5,000 numbers are a request of about 50 KB).
+    _INDEX_ADD = 5000
 
     def _index_series(
         self,
@@ -960,6 +962,13 @@ class DynamoHistoryStore:
         guard: Callable[[], None] | None = None,
     ) -> None:
         """Add the series of buckets ``(stores, items, years)`` to the series index (idempotent).
+
+        The index items of the store-years are read first (BatchGetItem) and only the items they
+        lack are added: an UpdateItem is charged for the whole item (a Favorita store-year is about
+        28 KB), and a daily file mostly brings series the index holds already, so most days write
+        nothing. The read may be stale (eventually consistent): sets only grow, so a stale read
+        can cost a redundant ADD, never a missing one. An index item holds one store's items of
+        one year, within DynamoDB's 400 KB item limit up to about 60,000 items per store.
 
         The first merge into an empty table marks the index complete (``series_index`` on
         ``__meta__``, set only while no date range is recorded, i.e. nothing has been merged).
@@ -979,21 +988,32 @@ class DynamoHistoryStore:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
         frame = pd.DataFrame({"year": years, "store": stores, "item": items}).drop_duplicates()
-        calls = [
-            (int(year), int(store), chunk)
+        wanted = {
+            index_bucket(year, store): np.unique(group["item"].to_numpy(np.int64))
             for (year, store), group in frame.groupby(["year", "store"], sort=True)
-            for chunk in np.array_split(
-                np.unique(group["item"].to_numpy(np.int64)), -(-len(group) // self._INDEX_ADD)
+        }
+        held = {
+            it["bucket"]["S"]: np.array(it["items"]["NS"], dtype=np.int64)
+            for it in self.batch_get(
+                [{"series": {"S": INDEX_SERIES}, "bucket": {"S": b}} for b in wanted],
+                "items",
+                consistent=False,
             )
-        ]
+            if "items" in it
+        }
+        calls = []
+        for bucket, want in wanted.items():
+            missing = np.setdiff1d(want, held.get(bucket, np.zeros(0, np.int64)), assume_unique=True)
+            for a in range(0, len(missing), self._INDEX_ADD):
+                calls.append((bucket, missing[a : a + self._INDEX_ADD]))
 
-        def add(call: tuple[int, int, np.ndarray]) -> None:
-            year, store, chunk = call
+        def add(call: tuple[str, np.ndarray]) -> None:
+            bucket, chunk = call
             self._call(
                 self._db.update_item,
                 guard,
                 TableName=self.table,
-                Key={"series": {"S": INDEX_SERIES}, "bucket": {"S": index_bucket(year, store)}},
+                Key={"series": {"S": INDEX_SERIES}, "bucket": {"S": bucket}},
                 UpdateExpression="ADD #i :i",
                 ExpressionAttributeNames={"#i": "items"},
                 ExpressionAttributeValues={":i": {"NS": [str(i) for i in chunk.tolist()]}},

@@ -17,13 +17,24 @@ if TYPE_CHECKING:
 __all__ = ["add_env_argument", "open_stack", "say", "send"]
 
 
-def add_env_argument(parser: argparse.ArgumentParser) -> None:
+def add_env_argument(
+    parser: argparse.ArgumentParser, actions: argparse._SubParsersAction | None = None
+) -> None:
+    """``--env``; with ``actions``, also after each action (``reference upload DIR --env aws``), where
+    it overrides the one before the action only when given."""
     parser.add_argument(
         "--env",
         choices=["local", "aws"],
         default="local",
         help="which deployed stack (terraform/environments/<env>) to use (default: local)",
     )
+    for action in actions.choices.values() if actions is not None else ():
+        action.add_argument(
+            "--env",
+            choices=["local", "aws"],
+            default=argparse.SUPPRESS,
+            help="which deployed stack to use (default: local)",
+        )
 
 
 def open_stack(args: argparse.Namespace) -> Any:

@@ -21,12 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="maintain the deployed history table (index: build its series index)",
         description="Maintain the deployed stack's history table.",
     )
-    add_env_argument(parser)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser(
         "index",
         help="index every series of a table written before the series index existed (one keys-only Scan)",
     )
+    add_env_argument(parser, actions)
     parser.set_defaults(func=run)
 
 

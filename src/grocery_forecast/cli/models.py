@@ -61,7 +61,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Model versions in the models bucket (models/<version>/) and the "
         "one in service (models/current.json).",
     )
-    add_env_argument(parser)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.add_parser("list", help="list versions, newest first (default)")
     show = actions.add_parser("show", help="print a version's metadata (default: the current one)")
@@ -76,6 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pub = actions.add_parser("publish", help="upload a saved model directory as a new version and use it")
     pub.add_argument("model_dir", type=Path)
     pub.add_argument("--no-switch", action="store_true", help="upload without putting it in service")
+    add_env_argument(parser, actions)
     parser.set_defaults(func=run, action="list")
 
 

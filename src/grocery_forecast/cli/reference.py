@@ -23,7 +23,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Upload Favorita reference tables to the raw bucket's reference/ prefix; "
         "the ETL validates them and the forecasts use them.",
     )
-    add_env_argument(parser)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     up = actions.add_parser(
         "upload", help="upload DIR/{items,stores,holidays_events}.csv (and oil, transactions with --all)"
@@ -32,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--all", action="store_true", help="also upload the optional tables (oil, transactions)")
     up.add_argument("--wait", action="store_true", help="wait until the ETL has validated each table")
     up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait per table (default: 300)")
+    add_env_argument(parser, actions)
     parser.set_defaults(func=run)
 
 

@@ -214,7 +214,19 @@ def pooled_over_history(
     index = store.series_index(first.year, origin.year)
     if index is None:
         return None
-    stores, items = index
+    # The upload's own series with a record belong to the pool whatever the index says (they have
+    # a bucket): a series the index lacks can then only be one the upload does not hold.
+    recorded = panel.recorded
+    pairs = np.unique(
+        np.column_stack(
+            [
+                np.concatenate([index[0], panel.stores[recorded].astype(np.int64)]),
+                np.concatenate([index[1], panel.items[recorded].astype(np.int64)]),
+            ]
+        ).reshape(-1, 2),
+        axis=0,
+    )
+    stores, items = pairs[:, 0], pairs[:, 1]
     keep = np.ones(len(stores), dtype=bool)
     lo, hi = key_range
     if lo is not None:

@@ -42,6 +42,8 @@ module "forecasting_stack" {
   forecast_shard_rows      = var.forecast_shard_rows
   forecast_max_concurrency = var.forecast_max_concurrency
   forecast_shard_retries   = var.forecast_shard_retries
+  # Pool the item/store/class/family features over every series of the history (its series index).
+  forecast_pool_over_history = var.forecast_pool_over_history
 
   ingest_shard_bytes     = var.ingest_shard_bytes
   ingest_partitions      = var.ingest_partitions

@@ -90,6 +90,12 @@ variable "forecast_shard_retries" {
   default     = 2
 }
 
+variable "forecast_pool_over_history" {
+  description = "Pool the item, store, class and family features over every series of the history (as training does) by reading its series index and those series' buckets; false: over the upload's series only, for half the reads of a daily file."
+  type        = bool
+  default     = true
+}
+
 variable "ingest_shard_bytes" {
   description = "Actuals uploads larger than this (bytes; a .csv.gz counts 4 times its size) are ingested by the sharded workflow in shards of about this size, 1,024..268,435,456. 128 MiB is about 2.7 M Favorita rows per shard: Kaggle's whole train.csv (4.7 GB) is 37 shards."
   type        = number
