@@ -100,26 +100,29 @@ def bench_kaggle_request(results: Results, work: Path) -> None:
     _report(results, "kaggle_history_3_weeks_seconds", seconds, run, limits)
     seconds, run = _upload(stack, s3, data / "test.csv", f"bench/{tag}/kaggle_test.csv")
     _report(results, "kaggle_request_seconds", seconds, run, limits)
-    _daily_file(results, stack, s3, data, work, tag, limits)
+    daily_file(results, "kaggle_daily", stack, s3, data / "train.csv", work, tag, limits)
 
 
 #: Series in the daily file: a Favorita day holds about 100,000 of the store-items that sell.
 DAILY_SERIES = 100_000
 
 
-def _daily_file(results: Results, stack, s3, data: Path, work: Path, tag: int, limits: dict) -> None:
-    """A daily actuals file of 100,000 of the 216,000 series (the day after the history, their last
-    day's rows): forecast in one invocation, pooled over every series of the history, so the predict
-    step reads the other series' buckets too (``steps.pool_history_seconds``)."""
+def daily_file(
+    results: Results, label: str, stack, s3, train_csv: Path, work: Path, tag: int, limits: dict
+) -> None:
+    """A daily actuals file of 100,000 of the history's series (the day after ``train_csv`` ends, those
+    series' last-day rows): forecast in one invocation, pooled over every series of the history, so
+    the predict step reads the other series' buckets too (``steps.pool_history_seconds``)."""
     import pandas as pd
 
-    train = pd.read_csv(data / "train.csv", parse_dates=["date"])
+    train = pd.read_csv(train_csv, parse_dates=["date"])
     last = train[train["date"] == train["date"].max()]
     day = last.sample(n=min(DAILY_SERIES, len(last)), random_state=0).sort_values(["store_nbr", "item_nbr"])
     day = day.assign(date=day["date"] + pd.Timedelta(days=1)).drop(columns=["id"], errors="ignore")
-    path = work / "kaggle_daily.csv"
+    del train, last
+    path = work / f"{label}.csv"
     day.to_csv(path, index=False, date_format="%Y-%m-%d")
-    seconds, run = _upload(stack, s3, path, f"bench/{tag}/kaggle_daily.csv")
+    seconds, run = _upload(stack, s3, path, f"bench/{tag}/{label}.csv")
     if run.get("status") != "succeeded":
         raise SystemExit(f"bench: the daily file ended {run.get('status')}: {run.get('errors')}")
     over = violations(run, limits)
@@ -128,16 +131,17 @@ def _daily_file(results: Results, stack, s3, data: Path, work: Path, tag: int, l
     steps = run["steps"]
     memory = limits["predict_function_name"].memory_mb
     results.add(
-        "kaggle_daily_file_seconds",
+        f"{label}_file_seconds",
         round(seconds, 1),
         "s",
-        f"{run['rows_in']:,} rows in, {run['rows_forecast']:,} forecast, pooled over the {run.get('pooled_over')}; "
+        f"{run['rows_in']:,} rows in on {day['date'].iloc[0].date()}, {run['rows_forecast']:,} forecast, "
+        f"pooled over the {run.get('pooled_over')}; "
         f"ETL {steps.get('etl_seconds')} s; predict {steps.get('forecast_seconds')} s (history "
         f"{steps.get('read_history_seconds')} s, pool {steps.get('pool_history_seconds')} s), peak "
         f"{run.get('peak_memory_mb_predict')} / {memory} MB",
     )
     results.add(
-        "kaggle_daily_pool_history_seconds",
+        f"{label}_pool_history_seconds",
         steps.get("pool_history_seconds", 0.0),
         "s",
         "reading the series index and the buckets of the series the daily file does not hold, and their sums",

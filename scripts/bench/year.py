@@ -8,7 +8,9 @@ ETL only plans it and the ingest workflow validates, partitions and merges it; t
 series (3.5 M target rows) runs as the sharded forecast. Prints the wall time from PutObject to the forecast
 CSV, the shard and partition counts, and every ingest invocation's peak memory and seconds against the ETL
 function's memory size and timeout. Tens of minutes of both cores: run it alone
-(`make bench BENCH=year`), niced, not in a loop.
+(`make bench BENCH=year`), niced, not in a loop. Then the next day's daily file of 100,000 series, forecast
+pooled over every series of the history (``BENCH_YEAR_END=2017-02-28`` ends the file early in a year, so
+that forecast looks back over two year buckets per series).
 
 ``BENCH_YEAR_GZIP=1`` uploads the same file gzipped (``train.csv.gz``, made once with ``gzip -6``, as
 Kaggle ships its files): the planning invocation then decompresses and splits it into plain parts
@@ -30,12 +32,23 @@ from grocery_forecast.cli.client import upload_and_wait
 from grocery_forecast.cli.stack import load_stack
 
 from .common import ROOT, Results, timed
+from .kaggle import daily_file
 
 #: Days of history in the file (a year unless ``BENCH_YEAR_DAYS`` says otherwise), ending on the sample
 #: data's last day.
 DAYS = int(os.environ.get("BENCH_YEAR_DAYS", "365"))
-START = date(2017, 8, 15) - timedelta(days=DAYS - 1)
-DATA = ROOT / "build" / "bench" / f"favorita-upload-{DAYS}d"
+#: The file's last day (``BENCH_YEAR_END``; default the sample data's last day). One early in a year
+#: makes the forecasts after it look back over two year buckets per series.
+END_DEFAULT = "2017-08-15"
+END_TEXT = os.environ.get("BENCH_YEAR_END", END_DEFAULT)
+END = date.fromisoformat(END_TEXT)
+START = END - timedelta(days=DAYS - 1)
+DATA = (
+    ROOT
+    / "build"
+    / "bench"
+    / (f"favorita-upload-{DAYS}d" + ("" if END_TEXT == END_DEFAULT else f"-to-{END_TEXT}"))
+)
 #: Upload the file gzipped (``BENCH_YEAR_GZIP=1``).
 GZIP = os.environ.get("BENCH_YEAR_GZIP", "") not in ("", "0")
 GENERATE = [
@@ -185,3 +198,6 @@ def bench_year_upload(results: Results) -> None:
         f"of {limits['predict_function_name'].memory_mb} MB; "
         f"{(run.get('sharded') or {}).get('shard_count', 0)} forecast shards",
     )
+    # The next day's file of 100,000 series, pooled over the others (with an END early in a year the
+    # lookback spans two year buckets: predict's largest read of a daily file).
+    daily_file(results, "year_daily", stack, s3, data / "train.csv", data, tag, limits)

@@ -553,6 +553,13 @@ def test_the_series_index_names_every_series_with_a_bucket_in_the_years_asked() 
     ]
     stores, items = store.series_index(2016, 2017)
     assert (1, 10) in set(zip(stores.tolist(), items.tolist(), strict=True)) and len(stores) == 10
+    # a store range (a shard's): the index items of those stores only, every year asked
+    queries = client.calls["Query"]
+    stores, items = store.series_index(2016, 2017, (1, 2))
+    assert set(stores.tolist()) == {1, 2} and len(stores) == 6
+    assert client.calls["Query"] - queries == 2, "one Query a year, each a page: not store 3's items"
+    stores, _ = store.series_index(2017, 2017, (2, None))
+    assert set(stores.tolist()) == {2, 3}
     # the same upload again (a retry), or a later one of the same series, changes nothing, and
     # writes nothing to the index (it reads what the index holds first)
     updates = client.calls.get("UpdateItem", 0)

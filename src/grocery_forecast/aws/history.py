@@ -1028,30 +1028,39 @@ class DynamoHistoryStore:
         )
         return not meta or "earliest" not in meta or "series_index" in meta
 
-    def series_index(self, first_year: int, last_year: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def series_index(
+        self, first_year: int, last_year: int, stores: tuple[int | None, int | None] = (None, None)
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """Every series with a bucket in ``first_year..last_year``: ``(stores, items)`` sorted by
         (store, item); empty for an empty table, None when the index is not complete (a table
-        written before it existed: see :meth:`build_series_index`)."""
+        written before it existed: see :meth:`build_series_index`).
+
+        ``stores``: only the stores in ``[from, to]`` (None: open), one Query a year over their
+        keys, so a shard of a sharded forecast reads its own stores' index items.
+        """
         empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         if not self.series_index_complete():
             return None
-        stores: list[np.ndarray] = []
+        low, high = stores
+        stores_found: list[np.ndarray] = []
         items: list[np.ndarray] = []
-        for it in self._query_all(
-            KeyConditionExpression="#s = :s AND #b BETWEEN :lo AND :hi",
-            ExpressionAttributeNames={"#s": "series", "#b": "bucket"},
-            ExpressionAttributeValues={
-                ":s": {"S": INDEX_SERIES},
-                ":lo": {"S": f"Y{int(first_year):04d}#"},
-                ":hi": {"S": f"Y{int(last_year):04d}#~"},  # "~" sorts after every store number
-            },
-        ):
-            found = np.array(it["items"]["NS"], dtype=np.int64)
-            items.append(found)
-            stores.append(np.full(len(found), int(it["bucket"]["S"].split("#", 1)[1]), np.int64))
+        for year in range(int(first_year), int(last_year) + 1):
+            for it in self._query_all(
+                KeyConditionExpression="#s = :s AND #b BETWEEN :lo AND :hi",
+                ExpressionAttributeNames={"#s": "series", "#b": "bucket"},
+                ExpressionAttributeValues={
+                    ":s": {"S": INDEX_SERIES},
+                    ":lo": {"S": f"Y{year:04d}#" if low is None else index_bucket(year, low)},
+                    # "~" sorts after every store number
+                    ":hi": {"S": f"Y{year:04d}#~" if high is None else index_bucket(year, high)},
+                },
+            ):
+                found = np.array(it["items"]["NS"], dtype=np.int64)
+                items.append(found)
+                stores_found.append(np.full(len(found), int(it["bucket"]["S"].split("#", 1)[1]), np.int64))
         if not items:
             return empty
-        pairs = np.unique(np.column_stack([np.concatenate(stores), np.concatenate(items)]), axis=0)
+        pairs = np.unique(np.column_stack([np.concatenate(stores_found), np.concatenate(items)]), axis=0)
         return pairs[:, 0], pairs[:, 1]
 
     def build_series_index(self, total_segments: int = 4) -> int:

@@ -211,7 +211,10 @@ def pooled_over_history(
     from grocery_forecast.forecasting.features import PooledSums, pooled_sums
 
     first = panel.start
-    index = store.series_index(first.year, origin.year)
+    lo, hi = key_range
+    index = store.series_index(
+        first.year, origin.year, (None if lo is None else lo[0], None if hi is None else hi[0])
+    )
     if index is None:
         return None
     # The upload's own series with a record belong to the pool whatever the index says (they have
@@ -228,7 +231,6 @@ def pooled_over_history(
     )
     stores, items = pairs[:, 0], pairs[:, 1]
     keep = np.ones(len(stores), dtype=bool)
-    lo, hi = key_range
     if lo is not None:
         keep &= (stores > lo[0]) | ((stores == lo[0]) & (items >= lo[1]))
     if hi is not None:
