@@ -630,3 +630,45 @@ def test_a_table_written_before_the_index_is_not_indexed_until_it_is_built() -> 
     assert store.build_series_index() == 7
     stores, _ = store.series_index(2017, 2017)
     assert store.series_index_complete() and len(stores) == 7
+
+
+def test_a_window_across_a_leap_day_and_new_year_reads_back_what_was_merged() -> None:
+    # GIVEN random days of six series from December 2015 to January 2017 (2016 a leap year)
+    from grocery_forecast.forecasting.panel import SalesPanel
+
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2015-12-20", "2017-01-10")
+    frame = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "date": days,
+                    "store_nbr": s,
+                    "item_nbr": i,
+                    "unit_sales": rng.integers(0, 9, len(days)) * 1.0,
+                }
+            ).assign(onpromotion=rng.random(len(days)) < 0.2)[rng.random(len(days)) < 0.6]
+            for s in (1, 2)
+            for i in (5, 6, 7)
+        ]
+    )
+    store = _store()
+    store.upsert(frame)
+    merged = SalesPanel.from_frame(frame)
+    # WHEN windows inside a year, across the leap day, across New Year and before any history are read
+    for first, last in [
+        ("2016-02-20", "2016-03-05"),
+        ("2015-12-25", "2016-01-05"),
+        ("2015-12-20", "2017-01-10"),
+        ("2014-12-30", "2015-12-22"),
+    ]:
+        panel = store.read_panel([1, 2, 1, 2, 2], [5, 6, 7, 7, 9], first, last)
+        # THEN every day is the merged one, and a series never stored reads as no rows
+        expected = merged.window(first, last)
+        assert panel.start == pd.Timestamp(first) and panel.n_days == expected.n_days
+        for k, row in enumerate(expected.index_of(panel.stores, panel.items)):
+            if row < 0:
+                assert np.isnan(panel.sales[k]).all() and not panel.promo[k].any()
+                continue
+            np.testing.assert_array_equal(panel.sales[k], expected.sales[row])
+            np.testing.assert_array_equal(panel.promo[k], expected.promo[row])

@@ -1173,31 +1173,40 @@ class DynamoHistoryStore:
         pairs = pairs.sort_values()
         s_arr = pairs.get_level_values(0).to_numpy()
         i_arr = pairs.get_level_values(1).to_numpy()
-        year_list = list(range(first.year, last.year + 1))
+        n_days = (last - first).days + 1
+        # Per year of the window: its day-of-year slots and the window's columns they land in.
+        spans: dict[int, tuple[int, int, int]] = {}
+        for year in range(first.year, last.year + 1):
+            a = max(first, pd.Timestamp(year=year, month=1, day=1))
+            b = min(last, pd.Timestamp(year=year, month=12, day=31))
+            spans[year] = (a.day_of_year - 1, b.day_of_year, (a - first).days)  # slot from, slot to, column
         names = [series_key(s, i) for s, i in zip(s_arr, i_arr, strict=True)]
         row_of = {name: r for r, name in enumerate(names)}
-        keys = [{"series": {"S": name}, "bucket": {"S": bucket_name(y)}} for name in names for y in year_list]
-        year_start = pd.Timestamp(year=year_list[0], month=1, day=1)
-        # One block of 366 slots per year, laid out on the real calendar afterwards.
-        block = np.full((len(names), len(year_list), SLOTS), np.nan, dtype=np.float32)
-        pblock = np.zeros((len(names), len(year_list), SLOTS), dtype=np.int8)
-        found = self.batch_get(keys)
-        if found:
-            r = np.fromiter((row_of[it["series"]["S"]] for it in found), dtype=np.int64, count=len(found))
-            y = np.fromiter(
-                (int(it["bucket"]["S"][1:]) - year_list[0] for it in found), dtype=np.int64, count=len(found)
+        keys = [{"series": {"S": name}, "bucket": {"S": bucket_name(y)}} for name in names for y in spans]
+        sales = np.full((len(names), n_days), np.nan, dtype=np.float32)
+        promo = np.zeros((len(names), n_days), dtype=np.int8)
+
+        def fetch(chunk: list[dict]) -> None:
+            # Each BatchGetItem's items are decoded into the window as they arrive and dropped: memory
+            # holds the window's days, not whole years of every series nor the raw responses.
+            found = self._get_batch(chunk)
+            if not found:
+                return
+            got_sales, got_promo = _decode_many(found)
+            rows = np.fromiter((row_of[it["series"]["S"]] for it in found), dtype=np.int64, count=len(found))
+            years = np.fromiter(
+                (int(it["bucket"]["S"][1:]) for it in found), dtype=np.int64, count=len(found)
             )
-            block[r, y], pblock[r, y] = _decode_many(found)
-        # Drop slot 366 of non-leap years so columns are consecutive calendar days.
-        day_cols = [
-            j * SLOTS + d
-            for j, year in enumerate(year_list)
-            for d in range(366 if pd.Timestamp(year=year, month=12, day=31).day_of_year == 366 else 365)
-        ]
-        sales = block.reshape(len(names), -1)[:, day_cols]
-        promo = pblock.reshape(len(names), -1)[:, day_cols]
-        panel = SalesPanel(year_start, s_arr.astype(np.int32), i_arr.astype(np.int64), sales, promo)
-        return panel.window(first, last)
+            for year, (lo, hi, col) in spans.items():
+                at = np.flatnonzero(years == year)
+                if at.size:
+                    sales[rows[at], col : col + hi - lo] = got_sales[at, lo:hi]
+                    promo[rows[at], col : col + hi - lo] = got_promo[at, lo:hi]
+
+        chunks = [keys[i : i + _GET_BATCH] for i in range(0, len(keys), _GET_BATCH)]
+        for _ in self._parallel(fetch, chunks):
+            pass
+        return SalesPanel(first, s_arr.astype(np.int32), i_arr.astype(np.int64), sales, promo)
 
 
 def panel_from_buckets(

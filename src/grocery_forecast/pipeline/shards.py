@@ -9,8 +9,8 @@ bucket under ``shards/<run_id>/``, and starts the state machine, which runs the 
 each task (:func:`run_task`)::
 
     ShardStats (Distributed Map over shards.json)  each shard reads its series' history, keeps it,
-        │                                          and writes the item/store/class/family sums it
-        │                                          contributes
+        │                                          and writes the item/store/class/family sums of
+        │                                          the history's series in its (store, item) range
     PoolStats                                      adds the sums up (PooledSums.merge)
     ForecastShards (Distributed Map)               each shard forecasts its rows with the total
         │                                          sums, so pooled features are the same as in one
