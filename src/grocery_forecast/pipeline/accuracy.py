@@ -209,6 +209,7 @@ def score_arrivals(
     ``store`` is the history table (:class:`~grocery_forecast.aws.history.DynamoHistoryStore`).
     """
     started = time.perf_counter()
+    mf.reset_peak_memory()  # this invocation's peak, not a warm container's earlier ones
     references = references or ReferenceObjects()
     actuals_run, (first, last) = arrived_days(s3, config, bucket, key)
     span = store.date_range()
@@ -257,7 +258,7 @@ def score_arrivals(
         recent = load_scores(s3, config.output_bucket, since=since, until=newest, workers=config.workers)
         result.streak = worse_than_baseline_streak(recent, newest)
     result.seconds = time.perf_counter() - started
-    result.peak_memory_mb = mf.peak_memory_mb()
+    result.peak_memory_mb = mf.invocation_peak_memory_mb()
     log.info("realized accuracy", extra=result.to_dict())
     return result
 

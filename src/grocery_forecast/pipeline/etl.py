@@ -189,6 +189,7 @@ def run_etl(
     execution ingests the upload again, unless the run has completed since.
     """
     started = time.perf_counter()
+    mf.reset_peak_memory()  # this invocation's peak, not a warm container's earlier ones
     # Without VersionId, S3 serves whatever is newest at the key: two uploads to one key in a row
     # would process the second twice and the first never.
     version = {"VersionId": version_id} if version_id else {}
@@ -452,7 +453,7 @@ def _etl(
         manifest.rows_rejected = 0
         manifest.status = RunStatus.FORECASTING
         manifest.steps["etl_seconds"] = round(time.perf_counter() - started, 3)
-        manifest.peak_memory_mb_etl = mf.peak_memory_mb()
+        manifest.peak_memory_mb_etl = mf.invocation_peak_memory_mb()
         # The manifest first: the processed object triggers the forecast, which completes it.
         mf.save(s3, config.output_bucket, manifest)
         s3.put_object(

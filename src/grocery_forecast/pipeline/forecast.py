@@ -358,6 +358,7 @@ def run_forecast(
     (:mod:`grocery_forecast.pipeline.shards`), which completes the manifest.
     """
     started = time.perf_counter()
+    mf.reset_peak_memory()  # this invocation's peak, not a warm container's earlier ones
     obj = s3.get_object(Bucket=bucket, Key=key)
     hand_off = HandOff.from_object(key, obj["ETag"], obj.get("Metadata"))
     manifest = mf.load(s3, config.output_bucket, hand_off.run_id) or RunManifest.new(
@@ -451,5 +452,5 @@ def _forecast(
     manifest.rows_forecast = len(forecast)
     manifest.history_series_found = int(np.count_nonzero(panel.recorded))
     manifest.output = f"s3://{config.output_bucket}/{out_key}"
-    manifest.peak_memory_mb_predict = mf.peak_memory_mb()
+    manifest.peak_memory_mb_predict = mf.invocation_peak_memory_mb()
     mf.save(s3, config.output_bucket, manifest)

@@ -35,8 +35,34 @@ def load(s3: Any, bucket: str, run_id: str) -> RunManifest | None:
 
 
 def peak_memory_mb() -> float:
-    """High-water mark of this process's resident memory: the figure a Lambda memory size must cover."""
+    """High-water mark of this process's resident memory (since the last :func:`reset_peak_memory`, on Linux)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def reset_peak_memory() -> None:
+    """Start this invocation's peak-memory count afresh (a warm container carries the previous one's).
+
+    Linux resets the resident high-water mark (VmHWM) on ``echo 5 > /proc/self/clear_refs``;
+    elsewhere the process-lifetime peak stands (an upper bound).
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def invocation_peak_memory_mb() -> float:
+    """Peak resident memory since :func:`reset_peak_memory` (VmHWM), else the process's peak: the
+    figure a Lambda memory size must cover for this invocation."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return peak_memory_mb()
 
 
 @contextmanager

@@ -219,29 +219,9 @@ def _execution_live(sfn: Any, execution_arn: str) -> bool:
 # -- peak memory of one invocation -------------------------------------------------------------
 
 
-def reset_peak_memory() -> None:
-    """Start this invocation's peak-memory count afresh (a warm container carries the previous one's).
-
-    Linux resets the resident high-water mark (VmHWM) on ``echo 5 > /proc/self/clear_refs``;
-    elsewhere the process-lifetime peak stands (an upper bound).
-    """
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-
-
-def peak_memory_mb() -> float:
-    """Peak resident memory since :func:`reset_peak_memory` (VmHWM), else the process's peak."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return mf.peak_memory_mb()
+#: The invocation's peak memory (the owner is :mod:`grocery_forecast.pipeline.manifest`).
+reset_peak_memory = mf.reset_peak_memory
+peak_memory_mb = mf.invocation_peak_memory_mb
 
 
 # -- tasks of the state machine ----------------------------------------------------------------
