@@ -3,8 +3,8 @@
 MiniStack runs each function as a plain process with no memory limit: a function that needs more
 than its configured memory passes here and is killed on AWS. Every run manifest records the peak
 resident memory of the process that ran each step (``peak_memory_mb_etl``,
-``peak_memory_mb_predict``: the high-water mark of a warm container, so an upper bound of any one
-invocation) and its duration (``steps.etl_seconds``, ``steps.forecast_seconds``). This module
+``peak_memory_mb_predict``: the resident high-water mark of the invocation, reset at its start so
+a warm worker's earlier invocations do not count) and its duration (``steps.etl_seconds``, ``steps.forecast_seconds``). This module
 compares them with the deployed functions' ``MemorySize`` and ``Timeout``, read from the emulator's
 Lambda API (the configuration Terraform applied, not a copy of it).
 """
