@@ -11,9 +11,12 @@ against the predict function's memory size. One run takes several minutes of bot
 
 from __future__ import annotations
 
+import io
 import subprocess
 import time
 from pathlib import Path
+
+import pandas as pd
 
 from grocery_forecast.cli.aws_limits import function_limits, violations
 from grocery_forecast.cli.client import upload_and_wait
@@ -107,19 +110,30 @@ def bench_kaggle_request(results: Results, work: Path) -> None:
 DAILY_SERIES = 100_000
 
 
+def _last_day(train_csv: Path, tail_bytes: int = 64 * 2**20) -> pd.DataFrame:
+    """The rows of the last day of a date-ordered ``train.csv``, read from its tail (a year's file
+    is gigabytes; a day of 216,000 series is about 9 MB)."""
+    with open(train_csv, "rb") as f:
+        header = f.readline()
+        f.seek(max(f.tell(), train_csv.stat().st_size - tail_bytes))
+        f.readline()  # a partial line, unless the seek hit a line start: either way one line less
+        tail = pd.read_csv(io.BytesIO(header + f.read()), parse_dates=["date"])
+    last = tail[tail["date"] == tail["date"].max()]
+    if len(last) == len(tail):
+        raise SystemExit(f"bench: {train_csv}'s last day is longer than its last {tail_bytes:,} bytes")
+    return last
+
+
 def daily_file(
     results: Results, label: str, stack, s3, train_csv: Path, work: Path, tag: int, limits: dict
 ) -> None:
     """A daily actuals file of 100,000 of the history's series (the day after ``train_csv`` ends, those
     series' last-day rows): forecast in one invocation, pooled over every series of the history, so
     the predict step reads the other series' buckets too (``steps.pool_history_seconds``)."""
-    import pandas as pd
-
-    train = pd.read_csv(train_csv, parse_dates=["date"])
-    last = train[train["date"] == train["date"].max()]
+    last = _last_day(train_csv)
     day = last.sample(n=min(DAILY_SERIES, len(last)), random_state=0).sort_values(["store_nbr", "item_nbr"])
     day = day.assign(date=day["date"] + pd.Timedelta(days=1)).drop(columns=["id"], errors="ignore")
-    del train, last
+    del last
     path = work / f"{label}.csv"
     day.to_csv(path, index=False, date_format="%Y-%m-%d")
     seconds, run = _upload(stack, s3, path, f"bench/{tag}/{label}.csv")

@@ -34,8 +34,7 @@ from grocery_forecast.cli.stack import load_stack
 from .common import ROOT, Results, timed
 from .kaggle import daily_file
 
-#: Days of history in the file (a year unless ``BENCH_YEAR_DAYS`` says otherwise), ending on the sample
-#: data's last day.
+#: Days of history in the file (a year unless ``BENCH_YEAR_DAYS`` says otherwise), ending on ``END``.
 DAYS = int(os.environ.get("BENCH_YEAR_DAYS", "365"))
 #: The file's last day (``BENCH_YEAR_END``; default the sample data's last day). One early in a year
 #: makes the forecasts after it look back over two year buckets per series.
@@ -47,7 +46,7 @@ DATA = (
     ROOT
     / "build"
     / "bench"
-    / (f"favorita-upload-{DAYS}d" + ("" if END_TEXT == END_DEFAULT else f"-to-{END_TEXT}"))
+    / (f"favorita-upload-{DAYS}d" + ("" if END_TEXT == END_DEFAULT else f"-to-{END.isoformat()}"))
 )
 #: Upload the file gzipped (``BENCH_YEAR_GZIP=1``).
 GZIP = os.environ.get("BENCH_YEAR_GZIP", "") not in ("", "0")

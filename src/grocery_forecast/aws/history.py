@@ -37,7 +37,7 @@ Layout of the history table (partition key ``series`` = ``"store#item"``, sort k
   ``items``, a number set of the items of that store with a bucket in that year. An upload adds
   its series (``ADD``: a set union, so a retry or a second merge of the same file changes nothing)
   before it writes their buckets, so every bucket is indexed. A forecast reads the index of the
-  years it looks back over (one Query) and then those series' buckets (BatchGetItem), to pool the
+  years it looks back over (one Query a year) and then those series' buckets (BatchGetItem), to pool the
   item, store, class and family features over every series as training does, without a Scan of
   every year of the table. ``__meta__``'s ``series_index`` says the index is complete: set by the
   first merge into an empty table, or by :meth:`DynamoHistoryStore.build_series_index` for a table
@@ -366,7 +366,7 @@ def _is_year_bucket(item: dict[str, dict[str, Any]]) -> bool:
 
 def index_bucket(year: int, store: int) -> str:
     """Sort key of the series index item of ``store`` in ``year`` (``Y2017#00003``): the years in
-    order, so one Query over a key range reads the index of a span of years."""
+    order, so one Query over a key range reads a year's index (or some stores' of it)."""
     return f"Y{int(year):04d}#{int(store):05d}"
 
 
@@ -1167,6 +1167,8 @@ class DynamoHistoryStore:
         Series with no stored history come back as all-NaN rows, so callers can still index them.
         """
         first, last = pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize()
+        if last < first:
+            raise ValueError(f"empty window: {first.date()} .. {last.date()}")
         pairs = pd.MultiIndex.from_arrays(
             [np.asarray(stores, dtype=np.int64), np.asarray(items, dtype=np.int64)]
         ).unique()

@@ -142,7 +142,7 @@ class PhaseClock:
     """
 
     def __init__(self) -> None:
-        from grocery_forecast.pipeline.shards import reset_peak_memory
+        from grocery_forecast.pipeline.manifest import reset_peak_memory
 
         reset_peak_memory()
         self.started = self.last = time.perf_counter()
@@ -151,8 +151,8 @@ class PhaseClock:
         self.peak_mb = peak_memory_mb()
 
     def __call__(self, name: str) -> None:
-        from grocery_forecast.pipeline.shards import peak_memory_mb as phase_peak_mb
-        from grocery_forecast.pipeline.shards import reset_peak_memory
+        from grocery_forecast.pipeline.manifest import invocation_peak_memory_mb as phase_peak_mb
+        from grocery_forecast.pipeline.manifest import reset_peak_memory
 
         now = time.perf_counter()
         peak = phase_peak_mb()

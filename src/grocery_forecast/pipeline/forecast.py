@@ -199,7 +199,7 @@ def pooled_over_history(
     series with a record in the lookback; an upload holds only some of them (a daily file the
     series that sold, one store's file one store), and pooled over those the features differ
     (+1.0% NWRMSLE for a daily file, +1.9% for one store's, on the 21,500-series hard set). So the
-    series index (one Query) names every series with a bucket in the years ``panel`` covers; the
+    series index (one Query a year) names every series with a bucket in the years ``panel`` covers; the
     upload's own come from ``panel`` (the targets' history, already read), the others are read by
     BatchGetItem in chunks of :data:`POOL_CHUNK_SERIES`, and the chunks' sums are added up. On AWS
     that costs one read per series and year of the lookback, as a forecast of the whole store x

@@ -101,7 +101,7 @@ from grocery_forecast.contract.ingest_plan import (
 from grocery_forecast.contract.runs import HandOff, RunManifest, RunStatus
 from grocery_forecast.contract.schema import FileKind
 from grocery_forecast.pipeline import manifest as mf
-from grocery_forecast.pipeline.shards import peak_memory_mb, reset_peak_memory
+from grocery_forecast.pipeline.manifest import invocation_peak_memory_mb, reset_peak_memory
 
 __all__ = [
     "REDRIVE_FIELD",
@@ -515,7 +515,10 @@ def start(
             **({"gzip_trailer_bytes": estimate} if estimate is not None else {}),
             "shard_bytes": settings.shard_bytes,
             **({"redrive": redrive} if redrive else {}),
-            "plan": {"peak_memory_mb": peak_memory_mb(), "seconds": round(time.perf_counter() - started, 3)},
+            "plan": {
+                "peak_memory_mb": invocation_peak_memory_mb(),
+                "seconds": round(time.perf_counter() - started, 3),
+            },
         },
     )
     log.info("sharded ingest started", extra={"run_id": manifest.run_id, "shards": len(shards)})
@@ -698,7 +701,7 @@ def _tracked(
         )
         raise
     finally:
-        status.update(peak_memory_mb=peak_memory_mb(), seconds=round(time.perf_counter() - t0, 3))
+        status.update(peak_memory_mb=invocation_peak_memory_mb(), seconds=round(time.perf_counter() - t0, 3))
         if not put_json_unless(
             ctx.s3, plan["bucket"], key, status, lambda stored: int(stored.get("attempts", 0)) > attempt + 1
         ):
@@ -1103,7 +1106,7 @@ def _record_invocation(ctx: TaskContext, plan: Mapping[str, Any], name: str, t0:
         ctx.s3,
         plan["bucket"],
         f"{plan['base']}status/{name}.json",
-        {"peak_memory_mb": peak_memory_mb(), "seconds": round(time.perf_counter() - t0, 3)},
+        {"peak_memory_mb": invocation_peak_memory_mb(), "seconds": round(time.perf_counter() - t0, 3)},
     )
 
 

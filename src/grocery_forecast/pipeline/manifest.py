@@ -16,7 +16,14 @@ from typing import Any
 from grocery_forecast.aws.s3io import get_json, put_json
 from grocery_forecast.contract.runs import RunManifest, manifest_key
 
-__all__ = ["load", "peak_memory_mb", "recording_failure", "save"]
+__all__ = [
+    "invocation_peak_memory_mb",
+    "load",
+    "peak_memory_mb",
+    "recording_failure",
+    "reset_peak_memory",
+    "save",
+]
 
 
 def save(s3: Any, bucket: str, manifest: RunManifest) -> str:

@@ -196,7 +196,7 @@ def start(
         "shard_count": len(items),
         "shard_rows": config.shard_rows,
         "execution_arn": execution["executionArn"],
-        "plan": {"peak_memory_mb": peak_memory_mb(), "seconds": seconds},
+        "plan": {"peak_memory_mb": mf.invocation_peak_memory_mb(), "seconds": seconds},
     }
     mf.save(s3, config.output_bucket, manifest)
     log.info(
@@ -219,11 +219,6 @@ def _execution_live(sfn: Any, execution_arn: str) -> bool:
 # -- peak memory of one invocation -------------------------------------------------------------
 
 
-#: The invocation's peak memory (the owner is :mod:`grocery_forecast.pipeline.manifest`).
-reset_peak_memory = mf.reset_peak_memory
-peak_memory_mb = mf.invocation_peak_memory_mb
-
-
 # -- tasks of the state machine ----------------------------------------------------------------
 
 
@@ -231,7 +226,7 @@ def run_task(
     event: Mapping[str, Any], s3: Any, store: Any, config: Any, models: Any, references: Any
 ) -> dict[str, Any]:
     """One task of the workflow: ``shard_stats``, ``pool``, ``shard_forecast``, ``combine`` or ``fail``."""
-    reset_peak_memory()
+    mf.reset_peak_memory()
     task, run_id, bucket = event["task"], event["run_id"], event["bucket"]
     plan = get_json(s3, bucket, runs.shard_key(run_id, "plan.json"))
     if plan is None:
@@ -277,7 +272,9 @@ def _shard(task: str, index: int, attempt: int, plan: dict[str, Any], deps: _Dep
         )
         raise
     finally:
-        status.update(peak_memory_mb=peak_memory_mb(), seconds=round(time.perf_counter() - t0, 3))
+        status.update(
+            peak_memory_mb=mf.invocation_peak_memory_mb(), seconds=round(time.perf_counter() - t0, 3)
+        )
         put_json(s3, bucket, status_key, status)
     return {"index": index}
 
@@ -373,7 +370,7 @@ def _pool(plan: dict[str, Any], s3: Any, bucket: str) -> dict[str, Any]:
         s3,
         bucket,
         runs.shard_key(run_id, "status/pool.json"),
-        {"peak_memory_mb": peak_memory_mb(), "seconds": round(time.perf_counter() - t0, 3)},
+        {"peak_memory_mb": mf.invocation_peak_memory_mb(), "seconds": round(time.perf_counter() - t0, 3)},
     )
     return {"shards": len(parts)}
 
@@ -399,7 +396,9 @@ def _finish(plan: dict[str, Any], s3: Any, config: Any, error: dict[str, Any] | 
             f"forecast: sharded workflow failed ({error.get('Error', 'unknown')}): "
             + ("; ".join(failed) if failed else cause)
         )
-        _record_peaks(manifest, shards, pool, peak_memory_mb(), round(time.perf_counter() - t0, 3), plan)
+        _record_peaks(
+            manifest, shards, pool, mf.invocation_peak_memory_mb(), round(time.perf_counter() - t0, 3), plan
+        )
         manifest.finished_at = runs.utc_now()
         mf.save(s3, config.output_bucket, manifest)
         return {"status": "failed"}
@@ -427,7 +426,7 @@ def _finish(plan: dict[str, Any], s3: Any, config: Any, error: dict[str, Any] | 
     manifest.history_series_found = sum(int(s.get("history_series_found", 0)) for s in shards)
     manifest.pooled_over = plan.get("pooled_over", "upload")
     manifest.output = f"s3://{config.output_bucket}/{out_key}"
-    _record_peaks(manifest, shards, pool, peak_memory_mb(), seconds, plan)
+    _record_peaks(manifest, shards, pool, mf.invocation_peak_memory_mb(), seconds, plan)
     mf.save(s3, config.output_bucket, manifest)
     return {"status": "succeeded", "rows": len(forecast)}
 

@@ -52,7 +52,7 @@ from grocery_forecast.forecasting.backtest import run_backtest
 from grocery_forecast.forecasting.metrics import nwrmsle
 from grocery_forecast.forecasting.model import MAX_HORIZON, ForecastModel, TrainConfig
 from grocery_forecast.forecasting.panel import SalesPanel
-from grocery_forecast.pipeline.shards import peak_memory_mb, reset_peak_memory
+from grocery_forecast.pipeline.manifest import invocation_peak_memory_mb, reset_peak_memory
 
 __all__ = [
     "PARTS_PREFIX",
@@ -382,7 +382,7 @@ def train_challenger(
         scan_segments=total,
         evaluation=evaluation,
         train_step_seconds=round(time.perf_counter() - started, 2),
-        train_step_peak_memory_mb=peak_memory_mb(),
+        train_step_peak_memory_mb=invocation_peak_memory_mb(),
     )
     return {
         "run_id": run_id,
