@@ -1182,16 +1182,19 @@ class DynamoHistoryStore:
             a = max(first, pd.Timestamp(year=year, month=1, day=1))
             b = min(last, pd.Timestamp(year=year, month=12, day=31))
             spans[year] = (a.day_of_year - 1, b.day_of_year, (a - first).days)  # slot from, slot to, column
-        names = [series_key(s, i) for s, i in zip(s_arr, i_arr, strict=True)]
-        row_of = {name: r for r, name in enumerate(names)}
-        keys = [{"series": {"S": name}, "bucket": {"S": bucket_name(y)}} for name in names for y in spans]
-        sales = np.full((len(names), n_days), np.nan, dtype=np.float32)
-        promo = np.zeros((len(names), n_days), dtype=np.int8)
+        sales = np.full((len(s_arr), n_days), np.nan, dtype=np.float32)
+        promo = np.zeros((len(s_arr), n_days), dtype=np.int8)
+        per_call = max(1, _GET_BATCH // len(spans))  # series per BatchGetItem: one key per year each
 
-        def fetch(chunk: list[dict]) -> None:
-            # Each BatchGetItem's items are decoded into the window as they arrive and dropped: memory
-            # holds the window's days, not whole years of every series nor the raw responses.
-            found = self._get_batch(chunk)
+        def fetch(first_row: int) -> None:
+            # The keys are built per call and each call's items decoded into the window as they arrive
+            # and dropped: memory holds the window's days, not whole years of every series, the raw
+            # responses or a key per series and year.
+            rows_asked = range(first_row, min(first_row + per_call, len(s_arr)))
+            row_of = {series_key(s_arr[r], i_arr[r]): r for r in rows_asked}
+            found = self._get_batch(
+                [{"series": {"S": name}, "bucket": {"S": bucket_name(y)}} for name in row_of for y in spans]
+            )
             if not found:
                 return
             got_sales, got_promo = _decode_many(found)
@@ -1205,8 +1208,7 @@ class DynamoHistoryStore:
                     sales[rows[at], col : col + hi - lo] = got_sales[at, lo:hi]
                     promo[rows[at], col : col + hi - lo] = got_promo[at, lo:hi]
 
-        chunks = [keys[i : i + _GET_BATCH] for i in range(0, len(keys), _GET_BATCH)]
-        for _ in self._parallel(fetch, chunks):
+        for _ in self._parallel(fetch, list(range(0, len(s_arr), per_call))):
             pass
         return SalesPanel(first, s_arr.astype(np.int32), i_arr.astype(np.int64), sales, promo)
 
