@@ -973,20 +973,7 @@ class DynamoHistoryStore:
         The first merge into an empty table marks the index complete (``series_index`` on
         ``__meta__``, set only while no date range is recorded, i.e. nothing has been merged).
         """
-        try:
-            self._call(
-                self._db.update_item,
-                guard,
-                TableName=self.table,
-                Key=META_KEY,
-                UpdateExpression="SET #x = :x",
-                ConditionExpression="attribute_not_exists(#e)",
-                ExpressionAttributeNames={"#x": "series_index", "#e": "earliest"},
-                ExpressionAttributeValues={":x": {"S": "complete"}},
-            )
-        except Exception as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
+        self._mark_index_complete(only_if_empty=True, guard=guard)
         frame = pd.DataFrame({"year": years, "store": stores, "item": items}).drop_duplicates()
         wanted = {
             index_bucket(year, store): np.unique(group["item"].to_numpy(np.int64))
@@ -1020,6 +1007,31 @@ class DynamoHistoryStore:
             )
 
         list(self._parallel(add, calls))
+
+    def _mark_index_complete(self, only_if_empty: bool, guard: Callable[[], None] | None = None) -> None:
+        """Mark the series index complete on ``__meta__``; ``only_if_empty``: only while nothing has
+        been merged (no date range recorded), i.e. for the first merge into an empty table."""
+        condition = (
+            {
+                "ConditionExpression": "attribute_not_exists(#e)",
+                "ExpressionAttributeNames": {"#x": "series_index", "#e": "earliest"},
+            }
+            if only_if_empty
+            else {"ExpressionAttributeNames": {"#x": "series_index"}}
+        )
+        try:
+            self._call(
+                self._db.update_item,
+                guard,
+                TableName=self.table,
+                Key=META_KEY,
+                UpdateExpression="SET #x = :x",
+                ExpressionAttributeValues={":x": {"S": "complete"}},
+                **condition,
+            )
+        except Exception as exc:
+            if not only_if_empty or error_code(exc) != "ConditionalCheckFailedException":
+                raise
 
     def series_index_complete(self) -> bool:
         """Whether the series index names every series of the table (an empty table's does)."""
@@ -1072,41 +1084,39 @@ class DynamoHistoryStore:
         """
 
         def keys(segment: int) -> list[tuple[str, str]]:
-            out: list[tuple[str, str]] = []
-            kwargs: dict[str, Any] = {
-                "TableName": self.table,
-                "Segment": segment,
-                "TotalSegments": total_segments,
-                "ProjectionExpression": "#s, #b",
-                "ExpressionAttributeNames": {"#s": "series", "#b": "bucket"},
-            }
-            while True:
-                page = self._call(self._db.scan, **kwargs)
-                out.extend(
-                    (it["series"]["S"], it["bucket"]["S"])
-                    for it in page.get("Items", [])
-                    if _is_year_bucket(it)
-                )
-                if "LastEvaluatedKey" not in page:
-                    return out
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            pages = self._year_bucket_pages(
+                segment,
+                total_segments,
+                ProjectionExpression="#s, #b",
+                ExpressionAttributeNames={"#s": "series", "#b": "bucket"},
+            )
+            return [(it["series"]["S"], it["bucket"]["S"]) for page in pages for it in page]
 
         found = [k for part in self._parallel(keys, list(range(total_segments))) for k in part]
         if found:
             split = np.array([name.split("#", 1) for name, _ in found], dtype=np.int64).reshape(-1, 2)
             years = np.array([int(bucket[1:]) for _, bucket in found], dtype=np.int64)
             self._index_series(split[:, 0], split[:, 1], years)
-        self._call(
-            self._db.update_item,
-            TableName=self.table,
-            Key=META_KEY,
-            UpdateExpression="SET #x = :x",
-            ExpressionAttributeNames={"#x": "series_index"},
-            ExpressionAttributeValues={":x": {"S": "complete"}},
-        )
+        self._mark_index_complete(only_if_empty=False)
         return len({name for name, _ in found})
 
     # -- read -------------------------------------------------------------------------------------
+
+    def _year_bucket_pages(self, segment: int, total_segments: int, **extra: Any) -> Iterator[list[dict]]:
+        """The year buckets of one parallel-Scan segment, page by page: the table's own rows
+        (``__meta__``, the ``__lock__`` leases, the ``__index__``) skipped."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "Segment": segment,
+            "TotalSegments": total_segments,
+            **extra,
+        }
+        while True:
+            page = self._call(self._db.scan, **kwargs)
+            yield [it for it in page.get("Items", []) if _is_year_bucket(it)]
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def scan_segment(self, segment: int, total_segments: int, first_year: int | None = None) -> YearBuckets:
         """Every year bucket in one parallel-Scan segment (from ``first_year`` on), decoded.
@@ -1123,21 +1133,10 @@ class DynamoHistoryStore:
             raise ValueError(f"segment must be within 0..{total_segments - 1}, got {segment}")
         series: list[str] = []
         years: list[int] = []
-        sales: list[np.ndarray] = []
-        promo: list[np.ndarray] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "Segment": segment,
-            "TotalSegments": total_segments,
-        }
-        while True:
-            page = self._call(self._db.scan, **kwargs)
-            kept = [
-                item
-                for item in page.get("Items", [])
-                if _is_year_bucket(item)  # not __meta__ / dates, nor a __lock__ / writer-NNNN lease
-                and (first_year is None or int(item["bucket"]["S"][1:]) >= first_year)
-            ]
+        sales: list[np.ndarray] = [np.zeros((0, SLOTS), np.float32)]
+        promo: list[np.ndarray] = [np.zeros((0, SLOTS), np.int8)]
+        for page in self._year_bucket_pages(segment, total_segments):
+            kept = [it for it in page if first_year is None or int(it["bucket"]["S"][1:]) >= first_year]
             # Decoded page by page: a format-2 item decompresses to 4.8 KB of which training keeps
             # 1.8 KB, so the segment is never held decompressed whole.
             page_sales, page_promo = _decode_many(kept)
@@ -1145,9 +1144,6 @@ class DynamoHistoryStore:
             promo.append(page_promo)
             series.extend(it["series"]["S"] for it in kept)
             years.extend(int(it["bucket"]["S"][1:]) for it in kept)
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return YearBuckets(
             np.array(series, dtype=object),
             np.array(years, dtype=np.int32),

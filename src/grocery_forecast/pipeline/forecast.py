@@ -226,7 +226,7 @@ def pooled_over_history(
                 np.concatenate([index[0], panel.stores[recorded].astype(np.int64)]),
                 np.concatenate([index[1], panel.items[recorded].astype(np.int64)]),
             ]
-        ).reshape(-1, 2),
+        ),
         axis=0,
     )
     stores, items = pairs[:, 0], pairs[:, 1]
