@@ -129,7 +129,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
 #: origins on a short history. ``num_leaves`` is at most one per :data:`CELLS_PER_LEAF` series-days
 #: and ``min_data_in_leaf`` one per :data:`CELLS_PER_MIN_DATA`, never below :data:`MIN_LEAVES` /
 #: :data:`MIN_DATA_IN_LEAF` nor above :data:`DEFAULT_PARAMS`. Trees sized for Favorita overfit a few
-#: weeks of 500 series (README, "Short histories"); a year of 500 series, or more series, keeps them.
+#: weeks of 500 series (docs/forecast-accuracy.md, "Short histories"); a year of 500 series, or more
+#: series, keeps them.
 CELLS_PER_LEAF = 1000
 CELLS_PER_MIN_DATA = 400
 MIN_LEAVES = 7
