@@ -45,6 +45,13 @@ TRIM_SUFFIXES = (".pyc", ".pyo", ".pyx", ".pxd", ".pxi")
 COMPILE = ["-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 NEEDS_OPENMP = {"predict", "train"}
+#: Every bundle carries its own boto3 (in its requirements.txt), pinned as the tests ran it: the copy
+#: in the Lambda runtime is whatever version AWS ships there, and the code relies on API parameters
+#: younger than some of those (S3's conditional PutObject, ``IfMatch``, November 2024), which an
+#: older botocore refuses before any request. botocore's models of the services no function calls
+#: are dropped (31 MB unzipped of 33); ``tests/unit/test_build_lambdas.py`` checks that every client
+#: the handlers and the library create is in this list.
+BOTOCORE_SERVICES = ("cloudwatch", "dynamodb", "s3", "sqs", "stepfunctions")
 
 
 def _say(fn: str, message: str) -> None:
@@ -93,6 +100,19 @@ def _trim(root: Path, extra: list[str]) -> int:
             removed += path.stat().st_size
             path.unlink()
     shutil.rmtree(root / "bin", ignore_errors=True)
+    return removed + _trim_botocore(root)
+
+
+def _trim_botocore(root: Path) -> int:
+    """Drop botocore's service models but :data:`BOTOCORE_SERVICES`'s; returns the bytes removed."""
+    data = root / "botocore" / "data"
+    if not data.is_dir():
+        return 0
+    removed = 0
+    for service in data.iterdir():
+        if service.is_dir() and service.name not in BOTOCORE_SERVICES:
+            removed += sum(f.stat().st_size for f in service.rglob("*") if f.is_file())
+            shutil.rmtree(service)
     return removed
 
 
@@ -144,6 +164,7 @@ def _install_deps(fn: str, requirements: Path, target: str, cache: Path) -> Path
     key = _digest(
         requirements.read_bytes(),
         "\n".join(trim).encode(),
+        "\n".join(BOTOCORE_SERVICES).encode(),
         target.encode(),
         pyver.encode(),
         platform.encode(),

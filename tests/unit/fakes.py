@@ -65,6 +65,9 @@ class FakeS3:
         if not all(f"{k}{v}".isascii() for k, v in (Metadata or {}).items()):
             # S3 sends user metadata as HTTP headers: AWS refuses anything but ASCII
             raise _client_error("InvalidArgument", "PutObject")
+        if sum(len(f"{k}{v}".encode()) for k, v in (Metadata or {}).items()) > 2048:
+            # "The user-defined metadata is limited to 2 KB in size", names and values counted
+            raise _client_error("MetadataTooLarge", "PutObject")
         etag = '"' + hashlib.md5(data).hexdigest() + '"'
         obj = {"data": data, "etag": etag, "metadata": dict(Metadata or {}), "modified": datetime.now(UTC)}
         self.objects[(Bucket, Key)] = obj

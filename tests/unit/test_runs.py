@@ -65,6 +65,26 @@ def test_hand_off_metadata_is_ascii_and_round_trips_non_ascii_keys() -> None:
     assert HandOff.from_object("requests/x.csv", '"e2"', returned) == hand_off
 
 
+def test_hand_off_metadata_fits_s3s_2_kb_for_the_longest_non_ascii_name() -> None:
+    """S3 keys reach 1,024 bytes; percent-encoded, non-ASCII ones triple, past S3's 2 KB of metadata."""
+    key = "subidas/" + "ñ" * 506 + ".csv"  # 1,024 bytes of UTF-8, 3,044 once percent-encoded
+    assert len(key.encode()) == 1024
+    run_id = runs.run_id_for(key, "e1")
+    hand_off = HandOff(run_id, FileKind.REQUEST, key, "e1", "2017-08-15")
+    metadata = hand_off.to_metadata()
+    assert runs.metadata_bytes({**metadata, "content": "series"}) <= 2048
+    # The source key is left out (the run's manifest holds it); what predict reads survives.
+    back = HandOff.from_object("requests/x.csv", '"e2"', metadata)
+    assert (back.run_id, back.kind, back.source_etag, back.origin) == (
+        run_id,
+        FileKind.REQUEST,
+        "e1",
+        "2017-08-15",
+    )
+    # A short name keeps its source key.
+    assert "source-key" in HandOff(run_id, FileKind.REQUEST, "subidas/año.csv", "e1").to_metadata()
+
+
 def test_a_processed_object_without_hand_off_falls_back_to_its_key() -> None:
     hand_off = HandOff.from_object("actuals/uploads/a.csv", '"e9"', {})
     assert hand_off.kind is FileKind.ACTUALS and hand_off.origin is None

@@ -128,6 +128,16 @@ def run_id_for(key: str, etag: str) -> str:
     return f"{_stem(key)}-{digest}"
 
 
+def execution_name(run_id: str, suffix: str, readable: int = 55) -> str:
+    """A Step Functions execution name for a run: the end of its id for a reader, then ``suffix``.
+
+    Step Functions takes 1-80 characters, and with CloudWatch Logs logging on (the workflows log)
+    only letters, digits, ``-`` and ``_``: a run id keeps the ``.`` of its file name, so those go.
+    """
+    part = re.sub(r"[^A-Za-z0-9_-]", "-", run_id)[-readable:].strip("-")
+    return f"{part}-{suffix}" if part else suffix
+
+
 def is_reference_upload(key: str) -> bool:
     """Whether a raw-bucket key is a reference table upload (the only kind decided by location)."""
     return key.startswith(REFERENCE_PREFIX)
@@ -280,6 +290,16 @@ def request_origin(first_wanted: _D, history_latest: _D | None) -> _D:
 # -- S3 user metadata -----------------------------------------------------------------------------
 
 
+#: S3 refuses user metadata over 2 KB (names and values, as sent); the hand-off keeps below this,
+#: leaving room for a few more fields (e.g. the sharded ingest's ``content``).
+HAND_OFF_METADATA_BYTES = 1800
+
+
+def metadata_bytes(metadata: dict[str, str]) -> int:
+    """What S3 counts against its 2 KB user-metadata limit: every name and value, UTF-8."""
+    return sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items())
+
+
 def encode_metadata(values: dict[str, str]) -> dict[str, str]:
     """S3 user metadata must be ASCII: percent-encode every value (``año`` -> ``a%C3%B1o``)."""
     return {name: quote(str(value), safe="/-_.:@()+ ") for name, value in values.items()}
@@ -309,7 +329,13 @@ class HandOff:
         }
         if self.origin:
             values["origin"] = self.origin
-        return encode_metadata(values)
+        encoded = encode_metadata(values)
+        if metadata_bytes(encoded) > HAND_OFF_METADATA_BYTES:
+            # A long non-ASCII name triples when percent-encoded (1,024 bytes of it would be 3 KB):
+            # S3 would refuse the put. The source key is for a reader only; the run manifest, which
+            # the run id finds, holds it in full.
+            del encoded["source-key"]
+        return encoded
 
     @classmethod
     def from_object(cls, key: str, etag: str, metadata: dict[str, str] | None) -> HandOff:

@@ -189,8 +189,7 @@ def execution_name(run_id: str, stamp: int, redrive: int = 0) -> str:
     digest = hashlib.sha256((f"{run_id}/{stamp}" + (f"/r{redrive}" if redrive else "")).encode()).hexdigest()[
         :20
     ]
-    readable = re.sub(r"[^A-Za-z0-9_-]", "-", run_id)[-55:].strip("-")
-    return f"{readable}-{digest}" if readable else digest
+    return runs.execution_name(run_id, digest)
 
 
 def _execution_arn(state_machine_arn: str, name: str) -> str:

@@ -179,7 +179,7 @@ def start(
         Body=json.dumps([{"index": i["index"]} for i in items]).encode(),
         ContentType="application/json",
     )
-    name = f"{run_id[-60:]}-{uuid.uuid4().hex[:12]}".lstrip("-")
+    name = runs.execution_name(run_id, uuid.uuid4().hex[:12], readable=60)
     execution = sfn.start_execution(
         stateMachineArn=config.state_machine_arn,
         name=name,
