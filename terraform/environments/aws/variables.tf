@@ -43,9 +43,14 @@ variable "train_package_path" {
 }
 
 variable "lambda_runtime" {
-  description = "Python runtime of the functions: python3.11, python3.12 or python3.13. Must match the Python version the AWS bundles were built for."
+  description = "Python runtime of the functions: python3.12, the only one the AWS bundles are built for (scripts/build_lambdas.py --target aws bundles CPython 3.12 wheels of numpy, pandas and LightGBM)."
   type        = string
   default     = "python3.12"
+
+  validation {
+    condition     = var.lambda_runtime == "python3.12"
+    error_message = "lambda_runtime must be python3.12: scripts/build_lambdas.py builds the AWS bundles (numpy, pandas, LightGBM wheels) for CPython 3.12 only, and another Python runtime could not import them on AWS."
+  }
 }
 
 variable "etl_memory_mb" {
