@@ -149,6 +149,17 @@ variable "log_retention_days" {
   default     = 365
 }
 
+variable "cloudwatch_logs_kms_key_arn" {
+  description = "ARN of your own customer managed KMS key for the stack's log groups. null (the default): the stack creates one (alias/<name_prefix>-logs, rotated yearly). Your key's policy must let CloudWatch Logs (logs.<region>.amazonaws.com) use it for the stack's log groups: /aws/lambda/<name_prefix>-*, /aws/vendedlogs/states/<name_prefix>-* and, with training_runner = \"batch\", /aws/batch/<name_prefix>-train."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cloudwatch_logs_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.cloudwatch_logs_kms_key_arn))
+    error_message = "cloudwatch_logs_kms_key_arn must be null or a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>; CloudWatch Logs takes no alias)."
+  }
+}
+
 variable "maximum_retry_attempts" {
   description = "Retries of a failed S3-triggered invocation before it goes to the dead-letter queue, 0..2."
   type        = number
