@@ -55,6 +55,10 @@ module "forecasting_stack" {
   log_level          = var.log_level
   log_retention_days = var.log_retention_days
 
+  # Log encryption: the stack's own key unless you bring one.
+  create_cloudwatch_logs_kms_key = var.cloudwatch_logs_kms_key_arn == null
+  cloudwatch_logs_kms_key_arn    = var.cloudwatch_logs_kms_key_arn
+
   # Production data: buckets are never emptied by Terraform, the table keeps 35 days of recovery points.
   force_destroy             = false
   point_in_time_recovery    = true

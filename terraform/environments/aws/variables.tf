@@ -43,9 +43,14 @@ variable "train_package_path" {
 }
 
 variable "lambda_runtime" {
-  description = "Python runtime of the functions: python3.11, python3.12 or python3.13. Must match the Python version the AWS bundles were built for."
+  description = "Python runtime of the functions: python3.12, the only one the AWS bundles are built for (scripts/build_lambdas.py --target aws bundles CPython 3.12 wheels of numpy, pandas and LightGBM)."
   type        = string
   default     = "python3.12"
+
+  validation {
+    condition     = var.lambda_runtime == "python3.12"
+    error_message = "lambda_runtime must be python3.12: scripts/build_lambdas.py builds the AWS bundles (numpy, pandas, LightGBM wheels) for CPython 3.12 only, and another Python runtime could not import them on AWS."
+  }
 }
 
 variable "etl_memory_mb" {
@@ -142,6 +147,17 @@ variable "log_retention_days" {
   description = "Retention of the functions' log groups in days (a value CloudWatch Logs accepts; at least 365 for a year of audit trail, 0 for never)."
   type        = number
   default     = 365
+}
+
+variable "cloudwatch_logs_kms_key_arn" {
+  description = "ARN of your own customer managed KMS key for the stack's log groups. null (the default): the stack creates one (alias/<name_prefix>-logs, rotated yearly). Your key's policy must let CloudWatch Logs (logs.<region>.amazonaws.com) use it for the stack's log groups: /aws/lambda/<name_prefix>-*, /aws/vendedlogs/states/<name_prefix>-* and, with training_runner = \"batch\", /aws/batch/<name_prefix>-train."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cloudwatch_logs_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.cloudwatch_logs_kms_key_arn))
+    error_message = "cloudwatch_logs_kms_key_arn must be null or a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>; CloudWatch Logs takes no alias)."
+  }
 }
 
 variable "maximum_retry_attempts" {

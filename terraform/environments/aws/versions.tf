@@ -1,5 +1,7 @@
 terraform {
-  required_version = ">= 1.5"
+  # 1.10: the S3 backend's native locking (use_lockfile, below and in the README's backend.hcl) exists only
+  # from Terraform 1.10; an older CLI rejects that setting at init. (The local root, with local state, needs 1.5.)
+  required_version = ">= 1.10"
 
   required_providers {
     aws = {
@@ -15,7 +17,7 @@ terraform {
   #   key          = "grocery-forecast/terraform.tfstate"
   #   region       = "us-east-1"
   #   encrypt      = true
-  #   use_lockfile = true                                    # S3-native locking, Terraform >= 1.10
-  #   # dynamodb_table = "terraform-locks"                   # older Terraform: DynamoDB locking instead
+  #   use_lockfile = true                                    # S3-native locking (why required_version is 1.10)
+  #   # dynamodb_table = "terraform-locks"                   # DynamoDB locking instead: deprecated from 1.11
   backend "s3" {}
 }

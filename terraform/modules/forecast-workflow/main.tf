@@ -1,11 +1,17 @@
+data "aws_partition" "current" {}
+
 locals {
+  # The Distributed Maps read their item lists through the S3 integration, in the stack's own partition
+  # (aws, aws-cn, aws-us-gov, ...) as every other ARN of the stack.
+  s3_get_object = "arn:${data.aws_partition.current.partition}:states:::s3:getObject"
+
   # A Distributed Map over the shard list <shard_key_prefix><run>/shards.json, one function task per shard;
   # RetryCount tells the function which attempt it is, so each shard's status can count them.
   shard_map = {
     for task in ["shard_stats", "shard_forecast"] : task => {
       Type = "Map"
       ItemReader = {
-        Resource     = "arn:aws:states:::s3:getObject"
+        Resource     = local.s3_get_object
         ReaderConfig = { InputType = "JSON" }
         Parameters   = { "Bucket.$" = "$.bucket", "Key.$" = "$.shard_list_key" }
       }

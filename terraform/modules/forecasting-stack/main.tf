@@ -39,6 +39,10 @@ module "bucket" {
   force_destroy      = var.force_destroy
   versioning_enabled = each.value.versioning_enabled
   expire_prefixes    = each.value.expire_prefixes
+  # In the versioned models bucket, expiring the training parts only puts delete markers over them: their data
+  # (noncurrent versions) is deleted 1 day later, and with it the delete markers. Only under the expiring
+  # prefixes: the models themselves keep every version.
+  expire_prefixes_noncurrent_days = 1
 
   tags = var.tags
 }

@@ -1,4 +1,10 @@
+data "aws_partition" "current" {}
+
 locals {
+  # The Distributed Maps read their item lists through the S3 integration, in the stack's own partition
+  # (aws, aws-cn, aws-us-gov, ...) as every other ARN of the stack.
+  s3_get_object = "arn:${data.aws_partition.current.partition}:states:::s3:getObject"
+
   # A Distributed Map over a list in S3 (<prefix><run>/<stamp>/shards.json or partitions.json), one
   # function task per item; RetryCount tells the function which attempt it is, so each status can count them.
   maps = {
@@ -11,7 +17,7 @@ locals {
     for name, m in local.maps : name => {
       Type = "Map"
       ItemReader = {
-        Resource     = "arn:aws:states:::s3:getObject"
+        Resource     = local.s3_get_object
         ReaderConfig = { InputType = "JSON" }
         Parameters   = { "Bucket.$" = "$.bucket", "Key.$" = m.list }
       }

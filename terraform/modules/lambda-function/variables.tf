@@ -30,13 +30,14 @@ variable "handler" {
 }
 
 variable "runtime" {
-  description = "Lambda runtime identifier: python3.11, python3.12 or python3.13. Must match the Python version the package was built for."
+  description = "Lambda runtime identifier: python3.12, the only one the packages are built for (scripts/build_lambdas.py bundles CPython 3.12 wheels of numpy, pandas and LightGBM)."
   type        = string
   default     = "python3.12"
 
+  # The emulator ignores the runtime; on AWS another Python could not import the bundled native wheels.
   validation {
-    condition     = contains(["python3.11", "python3.12", "python3.13"], var.runtime)
-    error_message = "runtime must be one of python3.11, python3.12, python3.13."
+    condition     = var.runtime == "python3.12"
+    error_message = "runtime must be python3.12: scripts/build_lambdas.py builds the bundles (numpy, pandas, LightGBM wheels) for CPython 3.12 only, and another Python runtime could not import them on AWS."
   }
 }
 

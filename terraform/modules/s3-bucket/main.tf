@@ -105,6 +105,17 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
         days = rule.value.days
       }
 
+      # On a versioned bucket the expiration above only adds a delete marker: the data stays as a noncurrent
+      # version, billed until this deletes it. Once it is gone, the delete marker is an expired object delete
+      # marker, which S3 removes by itself for a rule with expiration days (ExpiredObjectDeleteMarker cannot
+      # be set beside days anyway).
+      dynamic "noncurrent_version_expiration" {
+        for_each = var.versioning_enabled && var.expire_prefixes_noncurrent_days != null ? [var.expire_prefixes_noncurrent_days] : []
+
+        content {
+          noncurrent_days = noncurrent_version_expiration.value
+        }
+      }
     }
   }
 

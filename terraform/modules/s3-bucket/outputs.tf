@@ -32,3 +32,8 @@ output "s3_bucket_expiring_prefixes" {
   description = "Key prefixes whose objects S3 deletes after a number of days: prefix => days."
   value       = { for r in aws_s3_bucket_lifecycle_configuration.this.rule : r.filter[0].prefix => r.expiration[0].days if startswith(r.id, "expire-") && r.id != "expire-noncurrent-versions" }
 }
+
+output "s3_bucket_noncurrent_expiring_prefixes" {
+  description = "Key prefixes whose noncurrent object versions S3 deletes after a number of days: prefix => days (expire_prefixes on a versioned bucket, with expire_prefixes_noncurrent_days)."
+  value       = { for r in aws_s3_bucket_lifecycle_configuration.this.rule : r.filter[0].prefix => r.noncurrent_version_expiration[0].noncurrent_days if startswith(r.id, "expire-") && r.id != "expire-noncurrent-versions" && length(r.noncurrent_version_expiration) > 0 }
+}

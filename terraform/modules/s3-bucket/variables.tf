@@ -61,6 +61,17 @@ variable "expire_prefixes" {
   }
 }
 
+variable "expire_prefixes_noncurrent_days" {
+  description = "Days an object version under one of expire_prefixes is kept after it became noncurrent (versioned buckets only): there the prefix's expiration only puts a delete marker over the object, and this deletes the data for good (S3 then removes the delete marker left alone). null keeps those versions, billed, unless noncurrent_version_expiration_days deletes them."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.expire_prefixes_noncurrent_days == null || try(var.expire_prefixes_noncurrent_days >= 1 && floor(var.expire_prefixes_noncurrent_days) == var.expire_prefixes_noncurrent_days, false)
+    error_message = "expire_prefixes_noncurrent_days must be null or a whole number of days >= 1."
+  }
+}
+
 ################################################################################
 # Encryption
 ################################################################################

@@ -110,6 +110,17 @@ run "runtime_must_be_a_supported_python" {
   expect_failures = [var.lambda_runtime]
 }
 
+# The bundles carry CPython 3.12 wheels: a newer Python is refused too, not only an old one.
+run "runtime_must_be_the_python_the_bundles_are_built_for" {
+  command = plan
+
+  variables {
+    lambda_runtime = "python3.13"
+  }
+
+  expect_failures = [var.lambda_runtime]
+}
+
 run "memory_above_lambda_limit_is_refused" {
   command = plan
 

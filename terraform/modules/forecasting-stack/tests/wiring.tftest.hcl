@@ -171,6 +171,36 @@ run "shard_working_files_expire_and_nothing_else_does" {
   }
 }
 
+# The models bucket is versioned: expiring the Scan parts only adds delete markers, so the same rule must
+# delete their noncurrent versions too, or they are billed forever. Nothing else in that bucket loses a version.
+run "training_parts_are_deleted_for_good_and_models_keep_their_versions" {
+  command = plan
+
+  variables {
+    training_parts_retention_days = 5
+  }
+
+  assert {
+    condition     = module.bucket["models"].s3_bucket_expiring_prefixes == { "models/_training/parts/" = 5 }
+    error_message = "The retraining's Scan parts (and nothing else in the models bucket) expire after training_parts_retention_days."
+  }
+
+  assert {
+    condition     = module.bucket["models"].s3_bucket_noncurrent_expiring_prefixes == { "models/_training/parts/" = 1 }
+    error_message = "The Scan parts' noncurrent versions (what expiring leaves behind in a versioned bucket) must be deleted 1 day after they became noncurrent."
+  }
+
+  assert {
+    condition     = !contains(module.bucket["models"].s3_bucket_lifecycle_rule_ids, "expire-noncurrent-versions")
+    error_message = "No bucket-wide noncurrent-version expiry on the models bucket: an overwritten model or current.json must stay restorable."
+  }
+
+  assert {
+    condition     = module.bucket["raw"].s3_bucket_noncurrent_expiring_prefixes == {} && !contains(module.bucket["raw"].s3_bucket_lifecycle_rule_ids, "expire-noncurrent-versions")
+    error_message = "The raw bucket keeps every version of every upload."
+  }
+}
+
 ################################################################################
 # Logs
 ################################################################################

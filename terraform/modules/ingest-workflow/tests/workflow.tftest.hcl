@@ -157,3 +157,26 @@ run "the_role_invokes_the_etl_function_and_reads_the_ingest_lists" {
     error_message = "The workflow logs to /aws/vendedlogs/states/<name>, whose ARN the stack's logs key names."
   }
 }
+
+# The S3 integration's ARN follows the partition, as every other ARN of the stack (aws-cn, aws-us-gov, ...).
+run "item_readers_use_the_partition" {
+  command = plan
+
+  override_data {
+    target = data.aws_partition.current
+    values = { partition = "aws-cn" }
+  }
+
+  override_data {
+    target = module.workflow.data.aws_partition.current
+    values = { partition = "aws-cn" }
+  }
+
+  assert {
+    condition = alltrue([
+      for name in ["ValidateShards", "CheckPartitions", "MergePartitions"] :
+      jsondecode(output.definition).States[name].ItemReader.Resource == "arn:aws-cn:states:::s3:getObject"
+    ])
+    error_message = "The three maps must read their lists through arn:<partition>:states:::s3:getObject, not a hard-coded aws partition."
+  }
+}

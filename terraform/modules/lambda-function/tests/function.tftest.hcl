@@ -373,11 +373,22 @@ run "missing_package_is_reported" {
   expect_failures = [var.package_path]
 }
 
-run "runtime_must_be_python_3_11_to_3_13" {
+run "runtime_must_be_python_3_12" {
   command = plan
 
   variables {
     runtime = "nodejs20.x"
+  }
+
+  expect_failures = [var.runtime]
+}
+
+# The bundles carry CPython 3.12 wheels: another Python would deploy (and pass on the emulator) but fail on AWS.
+run "runtime_must_be_the_python_the_bundles_are_built_for" {
+  command = plan
+
+  variables {
+    runtime = "python3.13"
   }
 
   expect_failures = [var.runtime]

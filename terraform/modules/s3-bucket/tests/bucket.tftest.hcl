@@ -136,6 +136,91 @@ run "objects_under_a_prefix_expire_when_asked" {
   }
 }
 
+run "an_expiring_prefix_on_an_unversioned_bucket_has_no_noncurrent_rule" {
+  command = plan
+
+  variables {
+    expire_prefixes = { "shards/" = 3 }
+  }
+
+  assert {
+    condition     = output.s3_bucket_noncurrent_expiring_prefixes == {}
+    error_message = "Without versioning an expired object is gone at once: no noncurrent-version expiry."
+  }
+}
+
+# On a versioned bucket, expiring only puts a delete marker over the object: its data stays as a noncurrent
+# version, billed forever unless the same rule also deletes noncurrent versions.
+run "an_expiring_prefix_on_a_versioned_bucket_deletes_its_noncurrent_versions" {
+  command = plan
+
+  variables {
+    versioning_enabled = true
+    expire_prefixes    = { "work/parts/" = 7 }
+  }
+
+  assert {
+    condition     = output.s3_bucket_lifecycle_rule_ids == ["abort-incomplete-multipart-uploads", "expire-work-parts"]
+    error_message = "Only the prefix's rule is added: the rest of the bucket keeps every version."
+  }
+
+  assert {
+    condition = alltrue([
+      for r in aws_s3_bucket_lifecycle_configuration.this.rule :
+      r.filter[0].prefix == "work/parts/" &&
+      r.expiration[0].days == 7 &&
+      r.noncurrent_version_expiration[0].noncurrent_days == 1
+      if r.id == "expire-work-parts"
+    ])
+    error_message = "The prefix's rule must expire current objects after its days and their noncurrent versions 1 day later (by default)."
+  }
+
+  assert {
+    condition     = output.s3_bucket_noncurrent_expiring_prefixes == { "work/parts/" = 1 } && output.s3_bucket_expiring_prefixes == { "work/parts/" = 7 }
+    error_message = "The outputs must name the prefix, its expiry and its noncurrent-version expiry."
+  }
+}
+
+run "noncurrent_versions_under_an_expiring_prefix_can_be_kept_longer" {
+  command = plan
+
+  variables {
+    versioning_enabled              = true
+    expire_prefixes                 = { "work/parts/" = 7 }
+    expire_prefixes_noncurrent_days = 3
+  }
+
+  assert {
+    condition     = output.s3_bucket_noncurrent_expiring_prefixes == { "work/parts/" = 3 }
+    error_message = "expire_prefixes_noncurrent_days must be passed through."
+  }
+}
+
+run "noncurrent_versions_under_an_expiring_prefix_can_be_kept" {
+  command = plan
+
+  variables {
+    versioning_enabled              = true
+    expire_prefixes                 = { "work/parts/" = 7 }
+    expire_prefixes_noncurrent_days = null
+  }
+
+  assert {
+    condition     = output.s3_bucket_noncurrent_expiring_prefixes == {} && output.s3_bucket_expiring_prefixes == { "work/parts/" = 7 }
+    error_message = "expire_prefixes_noncurrent_days = null leaves the noncurrent versions alone."
+  }
+}
+
+run "noncurrent_days_under_an_expiring_prefix_must_be_whole" {
+  command = plan
+
+  variables {
+    expire_prefixes_noncurrent_days = 0.5
+  }
+
+  expect_failures = [var.expire_prefixes_noncurrent_days]
+}
+
 run "an_expiring_prefix_needs_whole_days" {
   command = plan
 
