@@ -341,7 +341,7 @@ variable "table_deletion_protection" {
 ################################################################################
 
 variable "create_cloudwatch_logs_kms_key" {
-  description = "Create a customer managed KMS key for the functions' log groups (alias/<name_prefix>-logs, rotated yearly) whose key policy lets CloudWatch Logs use it for these two log groups only. Set false to bring your own key (cloudwatch_logs_kms_key_arn) or, without one, to leave the log groups on CloudWatch Logs' own encryption."
+  description = "Create a customer managed KMS key for the functions' log groups (alias/<name_prefix>-logs, rotated yearly) whose key policy lets CloudWatch Logs use it for these log groups only. Set false to bring your own key (cloudwatch_logs_kms_key_arn) or, without one, to leave the log groups on CloudWatch Logs' own encryption."
   type        = bool
   default     = true
 }
