@@ -68,7 +68,7 @@ help:
 check:
 	@command -v $(PYTHON) >/dev/null || { echo "missing: python3 >= 3.11 (https://www.python.org/downloads/)"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "python3 is %s; need >= 3.11" % sys.version.split()[0])'
-	@command -v terraform >/dev/null || { echo "missing: terraform >= 1.5 (https://developer.hashicorp.com/terraform/install)"; exit 1; }
+	@command -v terraform >/dev/null || { echo "missing: terraform >= 1.10 (https://developer.hashicorp.com/terraform/install)"; exit 1; }
 	@$(PYTHON) scripts/terraform_config.py >/dev/null
 	@echo "prerequisites OK: $$($(PYTHON) --version), $$(terraform version | head -1), provider source in build/terraformrc"
 
@@ -198,7 +198,7 @@ tf-check: build/terraformrc
 	@terraform fmt -check -recursive terraform
 	@for env in terraform/environments/*/; do \
 	  terraform -chdir=$$env init -backend=false -input=false -no-color >/dev/null && \
-	  terraform -chdir=$$env validate -no-color >/dev/null && echo "  validate OK: $$env"; done
+	  terraform -chdir=$$env validate -no-color >/dev/null && echo "  validate OK: $$env" || exit 1; done
 	@for mod in terraform/modules/*/; do \
 	  if ls $$mod/tests/*.tftest.hcl >/dev/null 2>&1; then \
 	    terraform -chdir=$$mod init -backend=false -input=false -no-color >/dev/null && \

@@ -50,7 +50,8 @@ NEEDS_OPENMP = {"predict", "train"}
 #: younger than some of those (S3's conditional PutObject, ``IfMatch``, November 2024), which an
 #: older botocore refuses before any request. botocore's models of the services no function calls
 #: are dropped (31 MB unzipped of 33); ``tests/unit/test_build_lambdas.py`` checks that every client
-#: the handlers and the library create is in this list.
+#: the handlers and the library create is in this list, and the local build's smoke test creates one
+#: client of each from the zip. boto3 and botocore are pinned to ``pyproject.toml``'s versions.
 BOTOCORE_SERVICES = ("cloudwatch", "dynamodb", "s3", "sqs", "stepfunctions")
 
 
@@ -110,7 +111,8 @@ def _trim_botocore(root: Path) -> int:
         return 0
     removed = 0
     for service in data.iterdir():
-        if service.is_dir() and service.name not in BOTOCORE_SERVICES:
+        is_model = service.is_dir() and any(service.glob("*/service-2.json*"))
+        if is_model and service.name not in BOTOCORE_SERVICES:
             removed += sum(f.stat().st_size for f in service.rglob("*") if f.is_file())
             shutil.rmtree(service)
     return removed
@@ -318,6 +320,9 @@ def _smoke_test(fn: str, zip_path: Path) -> float:
     probe = (
         "import sys, time; t = time.perf_counter(); import handler; "
         + ("import grocery_forecast.forecasting.model; " if fn in NEEDS_OPENMP else "")
+        # every kept service model loads (clients are built offline), not only the handler's own
+        + f"import boto3; [boto3.client(s, region_name='us-east-1') for s in {BOTOCORE_SERVICES!r}]; "
+        + "boto3.client('s3', region_name='us-east-1').get_paginator('list_objects_v2'); "
         + "print(time.perf_counter() - t)"
     )
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,16 +26,14 @@ def test_every_client_a_function_creates_has_its_service_model_in_the_bundle() -
     assert used <= set(build_lambdas.BOTOCORE_SERVICES), used - set(build_lambdas.BOTOCORE_SERVICES)
 
 
-def test_every_bundle_pins_the_boto3_the_tests_ran_with() -> None:
-    pinned = [
-        d
-        for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-        if d.startswith("boto3==")
-    ]
-    assert len(pinned) == 1
+def test_every_bundle_pins_the_boto3_and_botocore_the_tests_ran_with() -> None:
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pinned = [d.split("#")[0].strip() for d in dependencies if d.startswith(("boto3==", "botocore=="))]
+    assert len(pinned) == 2  # boto3 alone would let pip pick any botocore of its minor version
     for requirements in sorted((ROOT / "lambdas").glob("*/requirements.txt")):
         lines = [line.strip() for line in requirements.read_text().splitlines()]
-        assert pinned[0] in lines, f"{requirements.relative_to(ROOT)} does not pin {pinned[0]}"
+        for pin in pinned:
+            assert pin in lines, f"{requirements.relative_to(ROOT)} does not pin {pin}"
 
 
 def test_trimming_keeps_the_listed_service_models_and_botocores_own_files(tmp_path: Path) -> None:
@@ -44,7 +42,9 @@ def test_trimming_keeps_the_listed_service_models_and_botocores_own_files(tmp_pa
         (data / service / "2020-01-01").mkdir(parents=True)
         (data / service / "2020-01-01" / "service-2.json.gz").write_bytes(b"x" * 100)
     (data / "endpoints.json").write_text("{}")
+    (data / "shared-rules").mkdir()  # not a service model: botocore's own data stays
+    (data / "shared-rules" / "rules.json").write_text("{}")
     removed = build_lambdas._trim_botocore(tmp_path)
     assert removed == 200
-    assert sorted(p.name for p in data.iterdir()) == ["dynamodb", "endpoints.json", "s3"]
+    assert sorted(p.name for p in data.iterdir()) == ["dynamodb", "endpoints.json", "s3", "shared-rules"]
     assert build_lambdas._trim_botocore(tmp_path / "elsewhere") == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -83,6 +84,14 @@ def test_hand_off_metadata_fits_s3s_2_kb_for_the_longest_non_ascii_name() -> Non
     )
     # A short name keeps its source key.
     assert "source-key" in HandOff(run_id, FileKind.REQUEST, "subidas/año.csv", "e1").to_metadata()
+
+
+def test_execution_names_are_what_step_functions_accepts_with_logging_on() -> None:
+    name = runs.execution_name("ventas.año-2017.08.15-" + "x" * 90 + "-0123456789ab", "f" * 20)
+    assert len(name) <= 80 and re.fullmatch(r"[A-Za-z0-9_-]+", name) and name.endswith("-" + "f" * 20)
+    assert runs.execution_name("...", "abc") == "abc"
+    with pytest.raises(ValueError, match="not a Step Functions execution name"):
+        runs.execution_name("run", "x" * 80)
 
 
 def test_a_processed_object_without_hand_off_falls_back_to_its_key() -> None:

@@ -135,7 +135,10 @@ def execution_name(run_id: str, suffix: str, readable: int = 55) -> str:
     only letters, digits, ``-`` and ``_``: a run id keeps the ``.`` of its file name, so those go.
     """
     part = re.sub(r"[^A-Za-z0-9_-]", "-", run_id)[-readable:].strip("-")
-    return f"{part}-{suffix}" if part else suffix
+    name = f"{part}-{suffix}" if part else suffix
+    if not 1 <= len(name) <= 80 or re.search(r"[^A-Za-z0-9_-]", name):
+        raise ValueError(f"not a Step Functions execution name (1-80 of A-Z a-z 0-9 - _): {name!r}")
+    return name
 
 
 def is_reference_upload(key: str) -> bool:
