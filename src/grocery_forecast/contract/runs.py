@@ -128,15 +128,19 @@ def run_id_for(key: str, etag: str) -> str:
     return f"{_stem(key)}-{digest}"
 
 
+#: What a Step Functions execution name may not hold when its workflow logs to CloudWatch Logs.
+_NOT_IN_EXECUTION_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
 def execution_name(run_id: str, suffix: str, readable: int = 55) -> str:
     """A Step Functions execution name for a run: the end of its id for a reader, then ``suffix``.
 
     Step Functions takes 1-80 characters, and with CloudWatch Logs logging on (the workflows log)
     only letters, digits, ``-`` and ``_``: a run id keeps the ``.`` of its file name, so those go.
     """
-    part = re.sub(r"[^A-Za-z0-9_-]", "-", run_id)[-readable:].strip("-")
+    part = _NOT_IN_EXECUTION_NAME.sub("-", run_id)[-readable:].strip("-")
     name = f"{part}-{suffix}" if part else suffix
-    if not 1 <= len(name) <= 80 or re.search(r"[^A-Za-z0-9_-]", name):
+    if not 1 <= len(name) <= 80 or _NOT_IN_EXECUTION_NAME.search(name):
         raise ValueError(f"not a Step Functions execution name (1-80 of A-Z a-z 0-9 - _): {name!r}")
     return name
 
