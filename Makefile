@@ -199,7 +199,7 @@ tf-check: build/terraformrc
 	@for env in terraform/environments/*/; do \
 	  terraform -chdir=$$env init -backend=false -input=false -no-color >/dev/null && \
 	  terraform -chdir=$$env validate -no-color >/dev/null && echo "  validate OK: $$env" || exit 1; done
-	@for mod in terraform/modules/*/; do \
+	@for mod in terraform/modules/*/ terraform/environments/*/; do \
 	  if ls $$mod/tests/*.tftest.hcl >/dev/null 2>&1; then \
 	    terraform -chdir=$$mod init -backend=false -input=false -no-color >/dev/null && \
 	    terraform -chdir=$$mod test -no-color | tail -1; fi; done

@@ -159,3 +159,8 @@ output "training_failed_alarm_name" {
   description = "Name of the failed-retraining alarm."
   value       = module.forecasting_stack.training_failed_alarm_name
 }
+
+output "peak_lambda_concurrency" {
+  description = "Lambda executions the stack runs at once at its configured widths (checked against the account's quota on every plan)."
+  value       = module.forecasting_stack.peak_lambda_concurrency
+}

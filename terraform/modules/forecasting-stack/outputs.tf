@@ -237,3 +237,8 @@ output "training_failed_alarm_name" {
   description = "Name of the failed-retraining alarm (null when alarms are off)."
   value       = module.training_workflow.failed_alarm_name
 }
+
+output "peak_lambda_concurrency" {
+  description = "Lambda executions the stack runs at once at its configured widths: both sharded workflows and the training scan at full width, plus one ETL, predict, monitor and train invocation. The account's concurrency quota must be at least this."
+  value       = var.forecast_max_concurrency + var.ingest_max_concurrency + var.training_scan_segments + 4
+}
