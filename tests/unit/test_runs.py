@@ -82,6 +82,7 @@ def test_hand_off_metadata_fits_s3s_2_kb_for_the_longest_non_ascii_name() -> Non
         "e1",
         "2017-08-15",
     )
+    assert back.source_key is None  # not the processed object's key: the manifest has the real one
     # A short name keeps its source key.
     assert "source-key" in HandOff(run_id, FileKind.REQUEST, "subidas/año.csv", "e1").to_metadata()
 
@@ -99,6 +100,7 @@ def test_a_processed_object_without_hand_off_falls_back_to_its_key() -> None:
     assert hand_off.kind is FileKind.ACTUALS and hand_off.origin is None
     assert hand_off.run_id == runs.run_id_for("actuals/uploads/a.csv", "e9")
     assert HandOff.from_object("requests/r.csv", "e9", None).kind is FileKind.REQUEST
+    assert hand_off.source_key == "actuals/uploads/a.csv"
 
 
 def test_final_statuses_are_the_ones_nothing_follows() -> None:

@@ -323,17 +323,14 @@ class HandOff:
 
     run_id: str
     kind: FileKind
-    source_key: str
+    source_key: str | None  # None when it did not fit the metadata: the run's manifest holds it
     source_etag: str
     origin: str | None = None  # forecast requests: the origin the ETL anchored to the end of history
 
     def to_metadata(self) -> dict[str, str]:
-        values = {
-            "run-id": self.run_id,
-            "kind": self.kind.value,
-            "source-key": self.source_key,
-            "source-etag": self.source_etag,
-        }
+        values = {"run-id": self.run_id, "kind": self.kind.value, "source-etag": self.source_etag}
+        if self.source_key is not None:
+            values["source-key"] = self.source_key
         if self.origin:
             values["origin"] = self.origin
         encoded = encode_metadata(values)
@@ -341,7 +338,7 @@ class HandOff:
             # A long non-ASCII name triples when percent-encoded (1,024 bytes of it would be 3 KB):
             # S3 would refuse the put. The source key is for a reader only; the run manifest, which
             # the run id finds, holds it in full.
-            del encoded["source-key"]
+            encoded.pop("source-key", None)
         return encoded
 
     @classmethod
@@ -352,7 +349,9 @@ class HandOff:
         return cls(
             run_id=meta.get("run-id") or run_id_for(key, etag),
             kind=FileKind(meta["kind"]) if meta.get("kind") else processed_kind(key),
-            source_key=meta.get("source-key", key),
+            # The ETL's hand-off leaves the source key out only when it is too long to fit; an
+            # object without a hand-off (written before it, or by hand) is its own source.
+            source_key=meta.get("source-key") or (None if meta.get("run-id") else key),
             source_etag=meta.get("source-etag", etag.strip('"')),
             origin=meta.get("origin") or None,
         )
