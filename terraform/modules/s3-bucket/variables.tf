@@ -59,6 +59,17 @@ variable "expire_prefixes" {
     condition     = alltrue([for prefix, days in var.expire_prefixes : length(prefix) > 0 && days >= 1 && floor(days) == days])
     error_message = "expire_prefixes must map non-empty key prefixes to whole numbers of days >= 1."
   }
+
+  validation {
+    # Each prefix's rule id is "expire-" + the prefix with every run of other characters than letters, digits
+    # and "-" made one "-" (main.tf): S3 refuses a configuration whose rule ids repeat or pass 255 characters.
+    condition = length(distinct([
+      for prefix in keys(var.expire_prefixes) : trim(replace(prefix, "/[^A-Za-z0-9-]+/", "-"), "-")
+      ])) == length(var.expire_prefixes) && alltrue([
+      for prefix in keys(var.expire_prefixes) : length(trim(replace(prefix, "/[^A-Za-z0-9-]+/", "-"), "-")) <= 248
+    ])
+    error_message = "expire_prefixes must differ in more than punctuation (\"a/b/\" and \"a-b/\" would both be rule \"expire-a-b\") and stay within 248 characters once punctuation is folded."
+  }
 }
 
 variable "expire_prefixes_noncurrent_days" {

@@ -348,3 +348,13 @@ run "noncurrent_days_must_be_positive" {
 
   expect_failures = [var.noncurrent_version_expiration_days]
 }
+
+run "expiring_prefixes_whose_rule_ids_would_repeat_are_refused" {
+  command = plan
+
+  variables {
+    expire_prefixes = { "work/parts/" = 1, "work-parts/" = 2 }
+  }
+
+  expect_failures = [var.expire_prefixes]
+}
