@@ -31,8 +31,13 @@ class FakeSfn:
         self.status: dict[str, str] = {}  # execution ARN -> status
 
     def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict:
-        self.started.append({"arn": stateMachineArn, "name": name, "input": json.loads(input)})
         arn = f"{stateMachineArn.replace('stateMachine', 'execution')}:{name}"
+        if arn in self.status:  # as Step Functions: a name is used once per state machine
+            from botocore.exceptions import ClientError
+
+            error = {"Error": {"Code": "ExecutionAlreadyExists", "Message": arn}}
+            raise ClientError(error, "StartExecution")
+        self.started.append({"arn": stateMachineArn, "name": name, "input": json.loads(input)})
         self.status[arn] = "RUNNING"
         return {"executionArn": arn}
 
@@ -43,6 +48,14 @@ class FakeSfn:
             error = {"Error": {"Code": "ExecutionDoesNotExist", "Message": executionArn}}
             raise ClientError(error, "DescribeExecution")
         return {"executionArn": executionArn, "status": self.status[executionArn]}
+
+
+class KilledAfterStart(FakeSfn):
+    """The invocation dies right after StartExecution returns, before the manifest records it."""
+
+    def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict:
+        super().start_execution(stateMachineArn, name, input)
+        raise TimeoutError("Task timed out (injected)")
 
 
 def test_plan_keeps_series_whole_and_shards_at_most_shard_rows() -> None:
@@ -361,3 +374,46 @@ def test_every_shard_reads_history_from_the_first_day_the_plan_recorded(
     )
     assert read_history(store, targets, origin, 400, later).start == later
     assert read_history(store, targets, origin, 400).start == pd.Timestamp(first_stored)
+
+
+def test_a_delivery_after_an_invocation_died_past_the_start_records_that_execution(
+    deployed, generated: GeneratedData
+) -> None:
+    """Predict killed between StartExecution and saving the manifest: Lambda's retry finds the
+    execution by its deterministic name and neither plans again nor starts a second one."""
+    s3, store, tmp = deployed
+    cfg = ForecastConfig(
+        "processed", "models", "output", model_dir=tmp / "m", shard_rows=200, state_machine_arn=ARN
+    )
+    _upload(s3, generated, "requests/killed.csv")
+    sfn = KilledAfterStart()
+
+    def deliver() -> dict:
+        return run_forecast(
+            s3,
+            store,
+            "processed",
+            "requests/killed.csv",
+            cfg,
+            models=ModelCache(),
+            references=ReferenceObjects(),
+            sfn=sfn,
+        ).to_dict()
+
+    with pytest.raises(TimeoutError):
+        deliver()
+    assert len(sfn.started) == 1
+    (arn,) = sfn.status
+    plan_key = runs.shard_key(sfn.started[0]["input"]["run_id"], "plan.json")
+    planned = s3.text("processed", plan_key)
+    sfn.__class__ = FakeSfn  # the retry lives
+    again = deliver()
+    assert len(sfn.started) == 1, "the retry must not start a second workflow"
+    assert again["status"] == "forecasting" and again["sharded"]["execution_arn"] == arn
+    assert again["sharded"]["shard_count"] > 1 and again["origin"] == str(generated.panel.end.date())
+    assert s3.text("processed", plan_key) == planned, "the plan the workflow reads was rewritten"
+    # The workflow then fails: the next delivery plans again, under the next attempt's name.
+    sfn.status[arn] = "FAILED"
+    third = deliver()
+    assert len(sfn.started) == 2 and third["sharded"]["execution_arn"] != arn
+    assert third["sharded"]["attempt"] == 1

@@ -145,6 +145,12 @@ def execution_name(run_id: str, suffix: str, readable: int = 55) -> str:
     return name
 
 
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN Step Functions gives the execution ``name`` of a standard state machine: known before
+    the start, so a second delivery can find the execution a first one started."""
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
+
 def is_reference_upload(key: str) -> bool:
     """Whether a raw-bucket key is a reference table upload (the only kind decided by location)."""
     return key.startswith(REFERENCE_PREFIX)

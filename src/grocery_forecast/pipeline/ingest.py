@@ -192,11 +192,6 @@ def execution_name(run_id: str, stamp: int, redrive: int = 0) -> str:
     return runs.execution_name(run_id, digest)
 
 
-def _execution_arn(state_machine_arn: str, name: str) -> str:
-    """The ARN Step Functions gives the execution ``name`` of a standard state machine."""
-    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
-
-
 def already_started(sfn: Any, previous: RunManifest | None, manifest: RunManifest, redrive: int = 0) -> bool:
     """Whether the upload of ``manifest`` (same run, same upload stamp, same ``redrive``) already has its
     workflow execution.
@@ -367,7 +362,7 @@ def start(
             "INGEST_STATE_MACHINE_ARN to shard it with"
         )
     name = execution_name(manifest.run_id, stamp, redrive)
-    arn = _execution_arn(settings.state_machine_arn, name)
+    arn = runs.execution_arn(settings.state_machine_arn, name)
     if _execution_status(sfn, arn) is not None:
         # The same upload (same stamp) delivered again, whose manifest has lost the execution (two
         # deliveries at once): planning again would rewrite files the execution is reading.

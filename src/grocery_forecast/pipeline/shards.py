@@ -29,6 +29,7 @@ memory size and timeout apply to. ``steps.workflow_seconds`` is the wall time fr
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import json
@@ -36,7 +37,6 @@ import logging
 import os
 import re
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -124,20 +124,44 @@ def start(
     index's share in its key range) rather than over their own series; decided here once, so every
     shard pools the same way."""
     run_id = hand_off.run_id
-    previous = (manifest.sharded or {}).get("execution_arn")
-    if previous and _execution_live(sfn, previous):
-        # S3 delivers an event at least once, and Lambda retries an invocation whose response was
-        # lost: a second start would re-plan under the running workflow's feet. Only a workflow that
-        # ended without a forecast (failed, timed out, aborted) is planned again.
-        log.info(
-            "sharded forecast already running or done", extra={"run_id": run_id, "execution_arn": previous}
-        )
-        return
+    previous = manifest.sharded or {}
+    attempt = int(previous.get("attempt", 0))
+    if previous.get("execution_arn"):
+        if _execution_live(sfn, previous["execution_arn"]):
+            # S3 delivers an event at least once, and Lambda retries an invocation whose response was
+            # lost: a second start would re-plan under the running workflow's feet. Only a workflow
+            # that ended without a forecast (failed, timed out, aborted) is planned again.
+            log.info(
+                "sharded forecast already running or done",
+                extra={"run_id": run_id, "execution_arn": previous["execution_arn"]},
+            )
+            return
+        attempt += 1
     if not config.state_machine_arn:
         raise RuntimeError(
             f"{len(targets)} target rows exceed FORECAST_SHARD_ROWS={config.shard_rows}, "
             "but the predict function has no FORECAST_STATE_MACHINE_ARN to shard them with"
         )
+    name = execution_name(run_id, attempt)
+    arn = runs.execution_arn(config.state_machine_arn, name)
+    if _execution_live(sfn, arn):
+        # An invocation that died between starting the workflow and saving the manifest: the
+        # execution it started is running (or done) under this attempt's name. Record it; planning
+        # again would rewrite the shards it is reading.
+        # The plan is written before the start, so it is there; it says what that execution forecasts.
+        plan = get_json(s3, config.processed_bucket, runs.shard_key(run_id, "plan.json")) or {}
+        manifest.status = RunStatus.FORECASTING
+        manifest.model_version = plan.get("model_version", manifest.model_version)
+        manifest.origin = plan.get("origin", manifest.origin)
+        manifest.sharded = {
+            "shard_count": len(plan.get("shards", [])),
+            "shard_rows": plan.get("shard_rows", config.shard_rows),
+            "execution_arn": arn,
+            "attempt": attempt,
+        }
+        mf.save(s3, config.output_bucket, manifest)
+        log.info("sharded forecast already started", extra={"run_id": run_id, "execution_arn": arn})
+        return
     # No peak reset here: this invocation already parsed the whole processed file, and that peak
     # is what the function's memory size must cover.
     t0 = time.perf_counter()
@@ -179,7 +203,6 @@ def start(
         Body=json.dumps([{"index": i["index"]} for i in items]).encode(),
         ContentType="application/json",
     )
-    name = runs.execution_name(run_id, uuid.uuid4().hex[:12], readable=60)
     execution = sfn.start_execution(
         stateMachineArn=config.state_machine_arn,
         name=name,
@@ -196,6 +219,7 @@ def start(
         "shard_count": len(items),
         "shard_rows": config.shard_rows,
         "execution_arn": execution["executionArn"],
+        "attempt": attempt,
         "plan": {"peak_memory_mb": mf.invocation_peak_memory_mb(), "seconds": seconds},
     }
     mf.save(s3, config.output_bucket, manifest)
@@ -203,6 +227,18 @@ def start(
         "sharded forecast started",
         extra={"run_id": run_id, "shards": len(items), "execution_arn": execution["executionArn"]},
     )
+
+
+def execution_name(run_id: str, attempt: int) -> str:
+    """The forecast workflow's execution name for a run's ``attempt`` (0, then one more for each
+    execution that ended without a forecast).
+
+    Deterministic, so a delivery that finds no execution in the manifest (its first invocation died
+    after starting one) looks the name up before planning, and StartExecution itself refuses a
+    second start of a closed one.
+    """
+    digest = hashlib.sha256(f"{run_id}/forecast/{attempt}".encode()).hexdigest()[:16]
+    return runs.execution_name(run_id, digest, readable=60)
 
 
 def _execution_live(sfn: Any, execution_arn: str) -> bool:
