@@ -417,3 +417,34 @@ def test_a_delivery_after_an_invocation_died_past_the_start_records_that_executi
     third = deliver()
     assert len(sfn.started) == 2 and third["sharded"]["execution_arn"] != arn
     assert third["sharded"]["attempt"] == 1
+
+
+def test_a_manifest_that_lost_a_failed_execution_plans_under_the_next_name(
+    deployed, generated: GeneratedData
+) -> None:
+    """Step Functions never reuses a name: a failed execution the manifest no longer knows (its
+    output was cleaned by hand, say) moves the next plan on to the next attempt's name."""
+    s3, store, tmp = deployed
+    cfg = ForecastConfig(
+        "processed", "models", "output", model_dir=tmp / "m", shard_rows=200, state_machine_arn=ARN
+    )
+    _upload(s3, generated, "requests/lost.csv")
+    sfn = FakeSfn()
+
+    def deliver() -> dict:
+        return run_forecast(
+            s3,
+            store,
+            "processed",
+            "requests/lost.csv",
+            cfg,
+            models=ModelCache(),
+            references=ReferenceObjects(),
+            sfn=sfn,
+        ).to_dict()
+
+    first = deliver()
+    sfn.status[first["sharded"]["execution_arn"]] = "FAILED"
+    del s3.objects[("output", runs.manifest_key(first["run_id"]))]
+    again = deliver()
+    assert len(sfn.started) == 2 and again["sharded"]["attempt"] == 1

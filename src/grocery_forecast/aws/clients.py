@@ -45,6 +45,17 @@ def access_denied(exc: BaseException) -> bool:
     return error_code(exc) in DENIED_CODES
 
 
+def execution_status(sfn: Any, execution_arn: str) -> str | None:
+    """A Step Functions execution's status (``RUNNING``, ``SUCCEEDED``, ``FAILED``, ...), or None
+    when there is no such execution."""
+    try:
+        return str(sfn.describe_execution(executionArn=execution_arn)["status"])
+    except Exception as exc:
+        if error_code(exc) == "ExecutionDoesNotExist":
+            return None
+        raise
+
+
 def dynamodb_client_config() -> Any:
     """botocore settings for the history store's client.
 

@@ -67,7 +67,7 @@ from urllib.parse import quote_plus
 import numpy as np
 import pandas as pd
 
-from grocery_forecast.aws.clients import error_code
+from grocery_forecast.aws.clients import error_code, execution_status
 from grocery_forecast.aws.history import DynamoHistoryStore
 from grocery_forecast.aws.s3io import StreamingReader, csv_bytes, get_json, put_json, put_json_unless
 from grocery_forecast.contract import runs
@@ -204,7 +204,7 @@ def already_started(sfn: Any, previous: RunManifest | None, manifest: RunManifes
     done = (previous.ingest or {}) if previous is not None else {}
     base = runs.ingest_prefix(manifest.run_id, manifest.input.upload_stamp or 0, redrive)
     arn = done.get("execution_arn")
-    return bool(arn) and done.get("base") == base and _execution_status(sfn, str(arn)) is not None
+    return bool(arn) and done.get("base") == base and execution_status(sfn, str(arn)) is not None
 
 
 def superseded_by_redrive(previous: RunManifest | None, manifest: RunManifest, redrive: int = 0) -> bool:
@@ -363,7 +363,7 @@ def start(
         )
     name = execution_name(manifest.run_id, stamp, redrive)
     arn = runs.execution_arn(settings.state_machine_arn, name)
-    if _execution_status(sfn, arn) is not None:
+    if execution_status(sfn, arn) is not None:
         # The same upload (same stamp) delivered again, whose manifest has lost the execution (two
         # deliveries at once): planning again would rewrite files the execution is reading.
         _record_started(s3, manifest, output_bucket, base, arn, {"redrive": redrive} if redrive else None)
@@ -585,16 +585,6 @@ class _Prefixed(io.RawIOBase):
         data = self._body.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
-
-
-def _execution_status(sfn: Any, execution_arn: str) -> str | None:
-    """The execution's status, or None when there is no such execution."""
-    try:
-        return str(sfn.describe_execution(executionArn=execution_arn)["status"])
-    except Exception as exc:
-        if error_code(exc) == "ExecutionDoesNotExist":
-            return None
-        raise
 
 
 def _record_started(

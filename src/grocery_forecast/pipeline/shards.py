@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from grocery_forecast.aws import model_store
-from grocery_forecast.aws.clients import error_code
+from grocery_forecast.aws.clients import execution_status
 from grocery_forecast.aws.s3io import get_json, put_csv, put_json
 from grocery_forecast.contract import runs
 from grocery_forecast.contract.runs import HandOff, RunInput, RunManifest, RunStatus
@@ -127,7 +127,7 @@ def start(
     previous = manifest.sharded or {}
     attempt = int(previous.get("attempt", 0))
     if previous.get("execution_arn"):
-        if _execution_live(sfn, previous["execution_arn"]):
+        if execution_status(sfn, previous["execution_arn"]) in LIVE_STATUSES:
             # S3 delivers an event at least once, and Lambda retries an invocation whose response was
             # lost: a second start would re-plan under the running workflow's feet. Only a workflow
             # that ended without a forecast (failed, timed out, aborted) is planned again.
@@ -142,9 +142,14 @@ def start(
             f"{len(targets)} target rows exceed FORECAST_SHARD_ROWS={config.shard_rows}, "
             "but the predict function has no FORECAST_STATE_MACHINE_ARN to shard them with"
         )
-    name = execution_name(run_id, attempt)
-    arn = runs.execution_arn(config.state_machine_arn, name)
-    if _execution_live(sfn, arn):
+    while True:
+        name = execution_name(run_id, attempt)
+        arn = runs.execution_arn(config.state_machine_arn, name)
+        status = execution_status(sfn, arn)
+        if status is None or status in LIVE_STATUSES:
+            break
+        attempt += 1  # ended without a forecast, and the manifest lost it: the name is used up
+    if status in LIVE_STATUSES:
         # An invocation that died between starting the workflow and saving the manifest: the
         # execution it started is running (or done) under this attempt's name. Record it; planning
         # again would rewrite the shards it is reading.
@@ -229,6 +234,10 @@ def start(
     )
 
 
+#: A workflow execution in these is still running or has already forecast the run.
+LIVE_STATUSES = frozenset({"RUNNING", "SUCCEEDED"})
+
+
 def execution_name(run_id: str, attempt: int) -> str:
     """The forecast workflow's execution name for a run's ``attempt`` (0, then one more for each
     execution that ended without a forecast).
@@ -239,17 +248,6 @@ def execution_name(run_id: str, attempt: int) -> str:
     """
     digest = hashlib.sha256(f"{run_id}/forecast/{attempt}".encode()).hexdigest()[:16]
     return runs.execution_name(run_id, digest, readable=60)
-
-
-def _execution_live(sfn: Any, execution_arn: str) -> bool:
-    """Whether a workflow execution is still running or has already forecast the run."""
-    try:
-        status = sfn.describe_execution(executionArn=execution_arn)["status"]
-    except Exception as exc:
-        if error_code(exc) == "ExecutionDoesNotExist":
-            return False
-        raise
-    return status in ("RUNNING", "SUCCEEDED")
 
 
 # -- peak memory of one invocation -------------------------------------------------------------
