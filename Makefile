@@ -205,9 +205,11 @@ tf-check: build/terraformrc
 	    terraform -chdir=$$mod test -no-color | tail -1; fi; done
 
 COMPARE_CUTOFF ?= 2017-07-30
-## Side by side on one backtest split (DATA_DIR, COMPARE_CUTOFF): model + baselines vs statsforecast and mlforecast; not in `make test`
+COMPARE_SINCE ?=
+## Side by side on one backtest split (DATA_DIR, COMPARE_CUTOFF, COMPARE_SINCE for a short history): model + baselines vs statsforecast and mlforecast; not in `make test`
 compare: $(VENV)-compare/.installed $(DATA_DIR)/train.csv
-	@$(VENV)-compare/bin/python scripts/compare.py --data $(DATA_DIR) --cutoff $(COMPARE_CUTOFF)
+	@$(VENV)-compare/bin/python scripts/compare.py --data $(DATA_DIR) --cutoff $(COMPARE_CUTOFF) \
+	  $(if $(COMPARE_SINCE),--since $(COMPARE_SINCE))
 
 ## Security scan of terraform/ with checkov (skips are in the code, each with its reason)
 checkov: $(VENV)-checkov/.installed
