@@ -32,7 +32,10 @@ class FakeSfn:
 
     def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict:
         arn = f"{stateMachineArn.replace('stateMachine', 'execution')}:{name}"
-        if arn in self.status:  # as Step Functions: a name is used once per state machine
+        if arn in self.status:  # as Step Functions: a name is used once per state machine ...
+            same = next(e["input"] for e in self.started if e["name"] == name) == json.loads(input)
+            if self.status[arn] == "RUNNING" and same:  # ... but a running one started again is that start
+                return {"executionArn": arn}
             from botocore.exceptions import ClientError
 
             error = {"Error": {"Code": "ExecutionAlreadyExists", "Message": arn}}
@@ -448,3 +451,40 @@ def test_a_manifest_that_lost_a_failed_execution_plans_under_the_next_name(
     del s3.objects[("output", runs.manifest_key(first["run_id"]))]
     again = deliver()
     assert len(sfn.started) == 2 and again["sharded"]["attempt"] == 1
+
+
+def test_a_retry_after_the_workflow_finished_leaves_the_finished_run_alone(
+    deployed, generated: GeneratedData
+) -> None:
+    """Predict killed after StartExecution, and the workflow's Combine saves the run as succeeded
+    (in a manifest that never recorded the execution) before Lambda's retry comes."""
+    s3, store, tmp = deployed
+    cfg = ForecastConfig(
+        "processed", "models", "output", model_dir=tmp / "m", shard_rows=200, state_machine_arn=ARN
+    )
+    _upload(s3, generated, "requests/finished.csv")
+    sfn = KilledAfterStart()
+
+    def deliver() -> None:
+        run_forecast(
+            s3,
+            store,
+            "processed",
+            "requests/finished.csv",
+            cfg,
+            models=ModelCache(),
+            references=ReferenceObjects(),
+            sfn=sfn,
+        )
+
+    with pytest.raises(TimeoutError):
+        deliver()
+    (execution,) = sfn.started
+    _run_workflow(s3, store, cfg, execution)
+    sfn.status[next(iter(sfn.status))] = "SUCCEEDED"
+    key = runs.manifest_key(execution["input"]["run_id"])
+    done = s3.text("output", key)
+    assert json.loads(done)["status"] == "succeeded"
+    sfn.__class__ = FakeSfn
+    deliver()
+    assert s3.text("output", key) == done and len(sfn.started) == 1

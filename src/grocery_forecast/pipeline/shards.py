@@ -149,10 +149,15 @@ def start(
         if status is None or status in LIVE_STATUSES:
             break
         attempt += 1  # ended without a forecast, and the manifest lost it: the name is used up
-    if status in LIVE_STATUSES:
+    if status is not None:
         # An invocation that died between starting the workflow and saving the manifest: the
-        # execution it started is running (or done) under this attempt's name. Record it; planning
-        # again would rewrite the shards it is reading.
+        # execution it started is live under this attempt's name, and planning again would rewrite
+        # the shards it reads. Record it, unless it has already forecast the run: its Combine step
+        # saved the manifest since this invocation read it, and that stands.
+        current = mf.load(s3, config.output_bucket, run_id)
+        if status == "SUCCEEDED" or (current is not None and current.status is RunStatus.SUCCEEDED):
+            log.info("sharded forecast already done", extra={"run_id": run_id, "execution_arn": arn})
+            return
         # The plan is written before the start, so it is there; it says what that execution forecasts.
         plan = get_json(s3, config.processed_bucket, runs.shard_key(run_id, "plan.json")) or {}
         manifest.status = RunStatus.FORECASTING
@@ -234,8 +239,9 @@ def start(
     )
 
 
-#: A workflow execution in these is still running or has already forecast the run.
-LIVE_STATUSES = frozenset({"RUNNING", "SUCCEEDED"})
+#: A workflow execution in these is running, has forecast the run, or is being redriven (an
+#: operator's redrive of a failed execution resumes it on the same shard files).
+LIVE_STATUSES = frozenset({"RUNNING", "SUCCEEDED", "PENDING_REDRIVE"})
 
 
 def execution_name(run_id: str, attempt: int) -> str:
