@@ -161,6 +161,6 @@ output "training_failed_alarm_name" {
 }
 
 output "peak_lambda_concurrency" {
-  description = "Lambda executions the stack runs at once at its configured widths (checked against the account's quota on every plan)."
+  description = "Lambda executions one run of each workflow takes at once (the floor for the account's concurrency quota, checked on every plan)."
   value       = module.forecasting_stack.peak_lambda_concurrency
 }

@@ -239,6 +239,6 @@ output "training_failed_alarm_name" {
 }
 
 output "peak_lambda_concurrency" {
-  description = "Lambda executions the stack runs at once at its configured widths: both sharded workflows and the training scan at full width, plus one ETL, predict, monitor and train invocation. The account's concurrency quota must be at least this."
-  value       = var.forecast_max_concurrency + var.ingest_max_concurrency + var.training_scan_segments + 4
+  description = "Lambda executions one run of each workflow takes at once at its configured width: a sharded forecast and a sharded ingest at full width, the training scan's segments (the train step runs after them, in the same function), plus one ETL, predict and monitor invocation. The floor for the account's concurrency quota: uploads that overlap each add their workflow's width."
+  value       = var.forecast_max_concurrency + var.ingest_max_concurrency + var.training_scan_segments + 3
 }

@@ -62,13 +62,14 @@ variable "expire_prefixes" {
 
   validation {
     # Each prefix's rule id is "expire-" + the prefix with every run of other characters than letters, digits
-    # and "-" made one "-" (main.tf): S3 refuses a configuration whose rule ids repeat or pass 255 characters.
+    # and "-" made one "-" (main.tf): S3 refuses a configuration whose rule ids repeat (among themselves or with
+    # the fixed "expire-noncurrent-versions") or pass 255 characters.
     condition = length(distinct([
       for prefix in keys(var.expire_prefixes) : trim(replace(prefix, "/[^A-Za-z0-9-]+/", "-"), "-")
       ])) == length(var.expire_prefixes) && alltrue([
-      for prefix in keys(var.expire_prefixes) : length(trim(replace(prefix, "/[^A-Za-z0-9-]+/", "-"), "-")) <= 248
+      for prefix in keys(var.expire_prefixes) : !contains(["noncurrent-versions"], trim(replace(prefix, "/[^A-Za-z0-9-]+/", "-"), "-")) && length(trim(replace(prefix, "/[^A-Za-z0-9-]+/", "-"), "-")) <= 248
     ])
-    error_message = "expire_prefixes must differ in more than punctuation (\"a/b/\" and \"a-b/\" would both be rule \"expire-a-b\") and stay within 248 characters once punctuation is folded."
+    error_message = "expire_prefixes must differ in more than punctuation (\"a/b/\" and \"a-b/\" would both be rule \"expire-a-b\"), not fold to \"noncurrent-versions\" (a fixed rule's id) and stay within 248 characters once punctuation is folded."
   }
 }
 

@@ -38,8 +38,8 @@ run "peak_concurrency_adds_up_the_widths" {
   }
 
   assert {
-    condition     = output.peak_lambda_concurrency == 20 + 10 + 8 + 4
-    error_message = "peak_lambda_concurrency must be both workflows' widths + the training scan's 8 segments + 4."
+    condition     = output.peak_lambda_concurrency == 20 + 10 + 8 + 3
+    error_message = "peak_lambda_concurrency must be both workflows' widths + the training scan's 8 segments + 3."
   }
 }
 
@@ -59,6 +59,6 @@ run "a_quota_at_the_peak_passes" {
 
   override_data {
     target = data.aws_servicequotas_service_quota.lambda_concurrency
-    values = { value = 52 } # 20 + 20 + 8 + 4, the defaults
+    values = { value = 51 } # 20 + 20 + 8 + 3, the defaults
   }
 }

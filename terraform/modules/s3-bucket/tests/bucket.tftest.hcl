@@ -358,3 +358,13 @@ run "expiring_prefixes_whose_rule_ids_would_repeat_are_refused" {
 
   expect_failures = [var.expire_prefixes]
 }
+
+run "an_expiring_prefix_cannot_take_the_noncurrent_rules_id" {
+  command = plan
+
+  variables {
+    expire_prefixes = { "noncurrent/versions/" = 1 }
+  }
+
+  expect_failures = [var.expire_prefixes]
+}
