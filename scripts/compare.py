@@ -64,7 +64,11 @@ def _statsforecast(
     )
     for model in (m for m in models if type(m).__name__ not in skip):
         started = time.perf_counter()
-        fc = StatsForecast(models=[model], freq="D", n_jobs=1).forecast(df=frame, h=horizon)
+        try:
+            fc = StatsForecast(models=[model], freq="D", n_jobs=1).forecast(df=frame, h=horizon)
+        except Exception as exc:  # AutoETS refuses a history of a few days ("tiny datasets")
+            print(f"statsforecast {type(model).__name__} left out: {exc!r}")
+            continue
         fc = fc.reset_index() if "unique_id" not in fc.columns else fc
         fc = fc.sort_values(["unique_id", "ds"])
         name = next(c for c in fc.columns if c not in ("unique_id", "ds"))
@@ -77,6 +81,8 @@ def _statsforecast(
 
 DIRECT_RECIPE_DAYS = 28 + 1 + 16
 """Days the direct recipe needs: a 28-day rolling mean of lag 1, then 16 days to the last target."""
+RECURSIVE_RECIPE_DAYS = 7 + 1 + 1
+"""Days the recursive recipe needs: a 7-day rolling mean of lag 1, then one day to the target."""
 
 
 def _mlforecast(
@@ -162,12 +168,19 @@ def main() -> None:
     history = result.history
     cols = np.array([panel.day_index(cutoff + pd.Timedelta(days=d)) for d in range(1, h + 1)])
     rows.update(_statsforecast(history, h, frozenset(args.skip)))
-    if "MLForecast" not in args.skip:
+    if "MLForecast" not in args.skip and history.n_days < RECURSIVE_RECIPE_DAYS:
+        print(
+            f"mlforecast left out: {history.n_days} days of history, its recipes need {RECURSIVE_RECIPE_DAYS}"
+        )
+    elif "MLForecast" not in args.skip:
         name, forecast, seconds = _mlforecast(history, panel.promo[:, cols], h, args.seed)
         rows[name] = (forecast, seconds)
 
     table: dict[str, dict[str, Any]] = {}
     for name, (forecast, seconds) in rows.items():
+        if not np.isfinite(forecast).all():  # e.g. WindowAverage(14) on fewer than 14 days
+            print(f"{name} left out: it forecasts NaN on {history.n_days} days of history")
+            continue
         table[name] = {
             "nwrmsle": nwrmsle(result.actual, forecast, weights),
             "per_horizon": {
