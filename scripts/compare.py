@@ -173,8 +173,8 @@ def main() -> None:
             f"mlforecast left out: {history.n_days} days of history, its recipes need {RECURSIVE_RECIPE_DAYS}"
         )
     elif "MLForecast" not in args.skip:
-        name, forecast, seconds = _mlforecast(history, panel.promo[:, cols], h, args.seed)
-        rows[name] = (forecast, seconds)
+        recipe, ml_forecast, ml_seconds = _mlforecast(history, panel.promo[:, cols], h, args.seed)
+        rows[recipe] = (ml_forecast, ml_seconds)
 
     table: dict[str, dict[str, Any]] = {}
     for name, (forecast, seconds) in rows.items():
