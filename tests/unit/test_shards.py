@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -132,6 +133,24 @@ def _upload(s3: FakeS3, generated: GeneratedData, key: str, every: int = 1) -> N
         )
     origin = str(generated.panel.end.date())
     s3.put_object(Bucket="processed", Key=key, Body=csv_bytes(request), Metadata={"origin": origin})
+
+
+def _deliveries(deployed, generated: GeneratedData, name: str, sfn: FakeSfn) -> tuple[ForecastConfig, Any]:
+    """Upload ``requests/<name>.csv``; each call of the function returned is one delivery of its event
+    to predict (sharded at 200 rows, on ``sfn``) and returns the run's manifest as saved then."""
+    s3, store, tmp = deployed
+    cfg = ForecastConfig(
+        "processed", "models", "output", model_dir=tmp / "m", shard_rows=200, state_machine_arn=ARN
+    )
+    key = f"requests/{name}.csv"
+    _upload(s3, generated, key)
+
+    def deliver() -> dict:
+        return run_forecast(
+            s3, store, "processed", key, cfg, models=ModelCache(), references=ReferenceObjects(), sfn=sfn
+        ).to_dict()
+
+    return cfg, deliver
 
 
 def _run_workflow(
@@ -330,24 +349,8 @@ def test_a_short_history_falls_back_to_the_baseline_in_every_shard_as_in_one_inv
 def test_a_duplicate_event_starts_no_second_workflow_but_a_failed_one_is_planned_again(
     deployed, generated: GeneratedData
 ) -> None:
-    s3, store, tmp = deployed
-    cfg = ForecastConfig(
-        "processed", "models", "output", model_dir=tmp / "m", shard_rows=200, state_machine_arn=ARN
-    )
-    _upload(s3, generated, "requests/twice.csv")
     sfn = FakeSfn()
-
-    def deliver() -> dict:
-        return run_forecast(
-            s3,
-            store,
-            "processed",
-            "requests/twice.csv",
-            cfg,
-            models=ModelCache(),
-            references=ReferenceObjects(),
-            sfn=sfn,
-        ).to_dict()
+    _, deliver = _deliveries(deployed, generated, "twice", sfn)
 
     first = deliver()
     deliver()  # S3's at-least-once delivery, or a retry after a lost response
@@ -384,24 +387,9 @@ def test_a_delivery_after_an_invocation_died_past_the_start_records_that_executi
 ) -> None:
     """Predict killed between StartExecution and saving the manifest: Lambda's retry finds the
     execution by its deterministic name and neither plans again nor starts a second one."""
-    s3, store, tmp = deployed
-    cfg = ForecastConfig(
-        "processed", "models", "output", model_dir=tmp / "m", shard_rows=200, state_machine_arn=ARN
-    )
-    _upload(s3, generated, "requests/killed.csv")
+    s3 = deployed[0]
     sfn = KilledAfterStart()
-
-    def deliver() -> dict:
-        return run_forecast(
-            s3,
-            store,
-            "processed",
-            "requests/killed.csv",
-            cfg,
-            models=ModelCache(),
-            references=ReferenceObjects(),
-            sfn=sfn,
-        ).to_dict()
+    _, deliver = _deliveries(deployed, generated, "killed", sfn)
 
     with pytest.raises(TimeoutError):
         deliver()
@@ -427,24 +415,9 @@ def test_a_manifest_that_lost_a_failed_execution_plans_under_the_next_name(
 ) -> None:
     """Step Functions never reuses a name: a failed execution the manifest no longer knows (its
     output was cleaned by hand, say) moves the next plan on to the next attempt's name."""
-    s3, store, tmp = deployed
-    cfg = ForecastConfig(
-        "processed", "models", "output", model_dir=tmp / "m", shard_rows=200, state_machine_arn=ARN
-    )
-    _upload(s3, generated, "requests/lost.csv")
+    s3 = deployed[0]
     sfn = FakeSfn()
-
-    def deliver() -> dict:
-        return run_forecast(
-            s3,
-            store,
-            "processed",
-            "requests/lost.csv",
-            cfg,
-            models=ModelCache(),
-            references=ReferenceObjects(),
-            sfn=sfn,
-        ).to_dict()
+    _, deliver = _deliveries(deployed, generated, "lost", sfn)
 
     first = deliver()
     sfn.status[first["sharded"]["execution_arn"]] = "FAILED"
@@ -458,24 +431,9 @@ def test_a_retry_after_the_workflow_finished_leaves_the_finished_run_alone(
 ) -> None:
     """Predict killed after StartExecution, and the workflow's Combine saves the run as succeeded
     (in a manifest that never recorded the execution) before Lambda's retry comes."""
-    s3, store, tmp = deployed
-    cfg = ForecastConfig(
-        "processed", "models", "output", model_dir=tmp / "m", shard_rows=200, state_machine_arn=ARN
-    )
-    _upload(s3, generated, "requests/finished.csv")
+    s3, store, _ = deployed
     sfn = KilledAfterStart()
-
-    def deliver() -> None:
-        run_forecast(
-            s3,
-            store,
-            "processed",
-            "requests/finished.csv",
-            cfg,
-            models=ModelCache(),
-            references=ReferenceObjects(),
-            sfn=sfn,
-        )
+    cfg, deliver = _deliveries(deployed, generated, "finished", sfn)
 
     with pytest.raises(TimeoutError):
         deliver()
