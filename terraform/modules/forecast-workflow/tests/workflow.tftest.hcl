@@ -3,18 +3,7 @@
 
 mock_provider "aws" {
   override_during = plan
-
-  mock_data "aws_caller_identity" {
-    defaults = { account_id = "123456789012" }
-  }
-
-  mock_data "aws_region" {
-    defaults = { name = "eu-west-1" }
-  }
-
-  mock_data "aws_partition" {
-    defaults = { partition = "aws" }
-  }
+  source          = "../../tests/mocks" # terraform/tests/mocks: account, region and partition
 }
 
 override_resource {
