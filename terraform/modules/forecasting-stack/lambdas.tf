@@ -9,29 +9,20 @@ locals {
     MAX_RETRY_ATTEMPTS = tostring(var.maximum_retry_attempts)
   }
 
-  # s3:ListBucket (only under the prefixes each function reads) makes a missing object a 404 on AWS
-  # instead of a 403 AccessDenied, so "not uploaded yet" and "no model published" read as such.
+  # s3:ListBucket on each bucket a function reads makes a missing object a 404 on AWS instead of a 403
+  # AccessDenied, so "not uploaded yet", "no manifest yet" and "no model published" read as such. It is granted
+  # on the whole bucket, not under an s3:prefix condition: S3 decides 404 or 403 by evaluating ListBucket in
+  # the GetObject request's own context, which has no s3:prefix key, so a prefix-conditioned grant never
+  # applies there and every missing object would be a 403. ListBucket reveals key names, never contents:
+  # what a function may read or write stays scoped to its prefixes by GetObject/PutObject.
   list_grants = {
-    etl = {
-      ListRawUploads = { bucket = local.raw_bucket_arn, prefixes = [] } # uploads may go anywhere
-      ListProcessed  = { bucket = local.processed_bucket_arn, prefixes = ["reference/*", "ingest/*"] }
-      ListRuns       = { bucket = local.output_bucket_arn, prefixes = ["runs/*"] }
-    }
-    predict = {
-      ListProcessed = { bucket = local.processed_bucket_arn, prefixes = ["actuals/*", "requests/*", "reference/*", "shards/*"] }
-      ListModels    = { bucket = local.models_bucket_arn, prefixes = ["models/*"] }
-      ListRuns      = { bucket = local.output_bucket_arn, prefixes = ["runs/*"] }
-    }
+    etl     = { ListRaw = local.raw_bucket_arn, ListProcessed = local.processed_bucket_arn, ListOutput = local.output_bucket_arn }
+    predict = { ListProcessed = local.processed_bucket_arn, ListModels = local.models_bucket_arn, ListOutput = local.output_bucket_arn }
   }
 
   list_statements = {
     for function, grants in local.list_grants : function => [
-      for sid, grant in grants : {
-        sid        = sid
-        actions    = ["s3:ListBucket"]
-        resources  = [grant.bucket]
-        conditions = [for prefixes in [grant.prefixes] : { test = "StringLike", variable = "s3:prefix", values = prefixes } if length(prefixes) > 0]
-      }
+      for sid, bucket in grants : { sid = sid, actions = ["s3:ListBucket"], resources = [bucket], conditions = [] }
     ]
   }
 

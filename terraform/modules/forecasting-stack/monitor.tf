@@ -48,16 +48,10 @@ module "monitor" {
 
   policy_statements = [
     {
-      sid        = "ListRunsAndAccuracy"
-      actions    = ["s3:ListBucket"]
-      resources  = [local.output_bucket_arn]
-      conditions = [{ test = "StringLike", variable = "s3:prefix", values = ["runs/*", "accuracy/*", "forecasts/*"] }]
-    },
-    {
-      sid        = "ListProcessed"
-      actions    = ["s3:ListBucket"]
-      resources  = [local.processed_bucket_arn]
-      conditions = [{ test = "StringLike", variable = "s3:prefix", values = ["actuals/*", "reference/*"] }]
+      # Whole buckets, so a missing object is a 404 (why not under an s3:prefix condition: lambdas.tf).
+      sid       = "ListOutputAndProcessed"
+      actions   = ["s3:ListBucket"]
+      resources = [local.output_bucket_arn, local.processed_bucket_arn]
     },
     {
       # The arrived file's hand-off (HeadObject) and, without a manifest, its dates; items.csv for the weights.

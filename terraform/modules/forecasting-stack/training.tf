@@ -32,16 +32,10 @@ locals {
   # What the training code may do, wherever it runs (the Lambda, or the Batch job).
   train_policy_statements = [
     {
-      sid        = "ListModels"
-      actions    = ["s3:ListBucket"]
-      resources  = [local.models_bucket_arn]
-      conditions = [{ test = "StringLike", variable = "s3:prefix", values = ["models/*"] }]
-    },
-    {
-      sid        = "ListReference"
-      actions    = ["s3:ListBucket"]
-      resources  = [local.processed_bucket_arn]
-      conditions = [{ test = "StringLike", variable = "s3:prefix", values = ["reference/*"] }]
+      # Whole buckets, so a missing object is a 404 (why not under an s3:prefix condition: lambdas.tf).
+      sid       = "ListModelsAndProcessed"
+      actions   = ["s3:ListBucket"]
+      resources = [local.models_bucket_arn, local.processed_bucket_arn]
     },
     {
       sid       = "ReadReference"

@@ -127,6 +127,13 @@ run "monitor_policy_reads_what_it_scores_and_writes_only_accuracy_and_run_failur
   }
 
   assert {
+    condition = alltrue([
+      for st in jsondecode(module.monitor.lambda_role_policy_json).Statement : !can(st.Condition) if contains(flatten([st.Action]), "s3:ListBucket")
+    ])
+    error_message = "The monitor's s3:ListBucket must carry no s3:prefix condition (on AWS every missing object would be a 403)."
+  }
+
+  assert {
     condition     = length(aws_iam_role_policy.monitor_put_metrics) == 0 && module.monitor.lambda_function_environment_variables["METRICS_DESTINATION"] == "emf"
     error_message = "By default (AWS) metrics go out as EMF log lines: no PutMetricData permission."
   }
