@@ -18,6 +18,7 @@ from grocery_forecast.contract import runs
 from grocery_forecast.contract.runs import HandOff, RunStatus
 from grocery_forecast.contract.schema import PERISHABLE_WEIGHT, FileKind
 from grocery_forecast.forecasting.accuracy import (
+    METHODS,
     DayScore,
     score_forecast,
     summarize,
@@ -322,3 +323,16 @@ def test_the_accuracy_command_prints_both_tables_and_draws_them(
     doc = json.loads(capsys.readouterr().out)
     assert [r["horizon"] for r in doc["by_model_version_and_horizon"]] == [1, 2]
     assert len(doc["by_day"]) == 2 and doc["overall"][0]["model_version"] == deployed.version
+
+
+def test_metrics_leave_out_figures_emf_cannot_carry() -> None:
+    """A day whose rows all sold nothing, forecast at 0 by every baseline: the ratio to the best
+    baseline is 0/0. One NaN in an EMF line makes it invalid JSON, and CloudWatch extracts none of
+    its metrics, the worse-than-baseline streak included."""
+    from grocery_forecast.pipeline.accuracy import AccuracyResult
+
+    silent = DayScore("r", "v1", "2017-01-01", "2017-01-02", 1, 10, 10.0, dict.fromkeys(METHODS, 0.0))
+    figures = AccuracyResult("actuals-1", ["2017-01-02"], scores=[silent], streak=2).metrics()
+    assert "ModelToBestBaselineRatio" not in figures
+    assert figures["DaysWorseThanBaseline"] == 2.0 and figures["RowsScored"] == 10.0
+    json.dumps(figures, allow_nan=False)

@@ -20,6 +20,7 @@ The caller (the monitor handler) publishes the figures as CloudWatch metrics.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -98,7 +99,11 @@ class AccuracyResult:
     def metrics(self) -> dict[str, float]:
         """The figures worth a CloudWatch metric (empty when nothing was scored): the NWRMSLE of the
         served forecasts and of each baseline over every row scored now, their ratio to the best
-        baseline, the rows scored and the worse-than-baseline streak in days."""
+        baseline, the rows scored and the worse-than-baseline streak in days.
+
+        Only finite figures: the ratio is infinite or NaN when the best baseline scores 0 (every row
+        scored sold nothing), and one NaN or Infinity makes the EMF line invalid JSON, which CloudWatch
+        stores as text and extracts no metric from, the alarm's streak included."""
         if not self.scores:
             return {}
         overall = summarize(self.scores, []).iloc[0]
@@ -106,7 +111,7 @@ class AccuracyResult:
         out["ModelToBestBaselineRatio"] = float(overall["ratio"])
         out["RowsScored"] = float(overall["rows"])
         out["DaysWorseThanBaseline"] = float(self.streak)
-        return out
+        return {name: value for name, value in out.items() if math.isfinite(value)}
 
     def to_dict(self) -> dict[str, Any]:
         return {
