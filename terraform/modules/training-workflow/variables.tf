@@ -113,8 +113,9 @@ variable "schedule_expression" {
   default     = "rate(7 days)"
 
   validation {
-    condition     = can(regex("^(rate\\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\\)|cron\\(\\S+( \\S+){5}\\))$", var.schedule_expression))
-    error_message = "schedule_expression must be rate(<n> minute(s)|hour(s)|day(s)) or a six-field cron(...) expression."
+    # EventBridge wants the singular unit for 1 and the plural above: rate(1 days) and rate(7 day) fail at apply.
+    condition     = can(regex("^(rate\\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\\)|cron\\(\\S+( \\S+){5}\\))$", var.schedule_expression))
+    error_message = "schedule_expression must be rate(1 minute|hour|day), rate(<n> minutes|hours|days) with n >= 2, or a six-field cron(...) expression."
   }
 }
 

@@ -143,6 +143,29 @@ run "training_schedule_is_validated" {
   expect_failures = [var.training_schedule_expression]
 }
 
+run "training_schedule_takes_the_unit_eventbridge_takes" {
+  command = plan
+
+  variables {
+    training_schedule_expression = "rate(1 days)" # EventBridge: rate(1 day)
+  }
+
+  expect_failures = [var.training_schedule_expression]
+}
+
+run "training_schedule_accepts_a_single_day_and_cron" {
+  command = plan
+
+  variables {
+    training_schedule_expression = "rate(1 day)"
+  }
+
+  assert {
+    condition     = module.training_workflow.schedule_rule_name != null
+    error_message = "rate(1 day) must be accepted."
+  }
+}
+
 override_resource {
   target          = module.training_batch[0].aws_batch_job_queue.this
   override_during = plan
