@@ -51,8 +51,10 @@ locals {
         ]
       }
     }
-    ResultPath = null
-    Next       = "ReadDecision"
+    # Batch's timeout counts only RUNNING time: this one bounds the wait for capacity too.
+    TimeoutSeconds = var.batch_task_timeout_seconds
+    ResultPath     = null
+    Next           = "ReadDecision"
   }
 
   read_decision = {

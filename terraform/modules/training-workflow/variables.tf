@@ -63,6 +63,17 @@ variable "batch_job_definition_arn" {
   }
 }
 
+variable "batch_task_timeout_seconds" {
+  description = "With train_runner = \"batch\": longest the Train step waits for its job, queueing included, 600..86400 seconds. Batch's own timeout counts only the time the job runs: a job stuck RUNNABLE (no Fargate capacity or vCPU quota, an invalid compute environment) would otherwise hold the execution open for up to a year without an alarm. The default is the job's 7,200 s plus an hour to start; on timeout Step Functions stops the job and the run fails into RecordFailure (and the failed-retraining alarm)."
+  type        = number
+  default     = 10800
+
+  validation {
+    condition     = var.batch_task_timeout_seconds >= 600 && var.batch_task_timeout_seconds <= 86400 && floor(var.batch_task_timeout_seconds) == var.batch_task_timeout_seconds
+    error_message = "batch_task_timeout_seconds must be a whole number between 600 and 86400."
+  }
+}
+
 variable "scan_segments" {
   description = "Parallel Scan segments the history table is read in, 1..64: each one is a task of the function writing one part. About one per 30,000 series keeps each task's read well inside a minute."
   type        = number

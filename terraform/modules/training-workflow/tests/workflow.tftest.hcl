@@ -207,6 +207,11 @@ run "train_step_on_aws_batch_then_read_the_decision" {
   }
 
   assert {
+    condition     = jsondecode(output.definition).States.Train.TimeoutSeconds == 10800
+    error_message = "The Batch step must time out (Batch's own timeout does not count a job stuck RUNNABLE)."
+  }
+
+  assert {
     condition = [
       for e in jsondecode(output.definition).States.Train.Parameters.ContainerOverrides.Environment : e.Name
     ] == ["RUN_ID", "TOTAL_SEGMENTS", "TRIGGER"]
