@@ -72,6 +72,7 @@ module "forecasting_stack" {
   training_image                = var.training_image
   training_image_repository_arn = var.training_image_repository_arn
   training_subnet_ids           = var.training_subnet_ids
+  training_assign_public_ip     = var.training_assign_public_ip
   training_security_group_ids   = var.training_security_group_ids
 
   tags = var.tags

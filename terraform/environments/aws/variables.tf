@@ -242,6 +242,12 @@ variable "training_subnet_ids" {
   default     = []
 }
 
+variable "training_assign_public_ip" {
+  description = "With training_runner = \"batch\": give the job a public IP, for a public subnet without NAT."
+  type        = bool
+  default     = false
+}
+
 variable "training_security_group_ids" {
   description = "With training_runner = \"batch\": security groups of the job (outbound HTTPS)."
   type        = list(string)

@@ -110,6 +110,7 @@ module "training_batch" {
   memory_mb            = var.training_batch_memory_mb
   subnet_ids           = var.training_subnet_ids
   security_group_ids   = var.training_security_group_ids
+  assign_public_ip     = var.training_assign_public_ip
 
   environment_variables = local.train_environment
   job_policy_statements = local.train_policy_statements

@@ -577,9 +577,15 @@ variable "training_image_repository_arn" {
 }
 
 variable "training_subnet_ids" {
-  description = "With training_runner = \"batch\": subnets of the job (with a route to S3, DynamoDB and ECR)."
+  description = "With training_runner = \"batch\": subnets of the job (with a route to S3, DynamoDB, ECR and CloudWatch Logs: a NAT gateway or VPC endpoints, or a public subnet with training_assign_public_ip)."
   type        = list(string)
   default     = []
+}
+
+variable "training_assign_public_ip" {
+  description = "With training_runner = \"batch\": give the job a public IP, for a public subnet without NAT (else it cannot pull its image)."
+  type        = bool
+  default     = false
 }
 
 variable "training_security_group_ids" {

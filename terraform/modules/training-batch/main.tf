@@ -5,6 +5,15 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
+  # The memory Fargate allows for each vCPU count (MiB): from, to, in steps of.
+  fargate_memory = {
+    1  = { min = 2048, max = 8192, step = 1024 }
+    2  = { min = 4096, max = 16384, step = 1024 }
+    4  = { min = 8192, max = 30720, step = 1024 }
+    8  = { min = 16384, max = 61440, step = 4096 }
+    16 = { min = 32768, max = 122880, step = 8192 }
+  }
+
   partition = data.aws_partition.current.partition
   region    = data.aws_region.current.name
   account   = data.aws_caller_identity.current.account_id
@@ -91,6 +100,19 @@ resource "aws_batch_job_definition" "this" {
       }
     }
   })
+
+  lifecycle {
+    # Fargate takes only certain memory sizes for each vCPU count; Batch refuses others when the job is
+    # registered, which the emulator does not check.
+    precondition {
+      condition = (
+        var.memory_mb >= local.fargate_memory[var.vcpu].min &&
+        var.memory_mb <= local.fargate_memory[var.vcpu].max &&
+        var.memory_mb % local.fargate_memory[var.vcpu].step == 0
+      )
+      error_message = "memory_mb ${var.memory_mb} is not a Fargate size for ${var.vcpu} vCPU: ${local.fargate_memory[var.vcpu].min}..${local.fargate_memory[var.vcpu].max} MiB in steps of ${local.fargate_memory[var.vcpu].step}."
+    }
+  }
 
   tags = var.tags
 }

@@ -98,3 +98,14 @@ run "image_must_be_an_ecr_uri" {
 
   expect_failures = [var.image]
 }
+
+run "memory_must_be_a_fargate_size_for_the_vcpus" {
+  command = plan
+
+  variables {
+    vcpu      = 1
+    memory_mb = 16384 # 1 vCPU takes 2048..8192
+  }
+
+  expect_failures = [aws_batch_job_definition.this]
+}
