@@ -140,7 +140,7 @@ variable "policy_statements" {
   description = <<-EOT
     Allow statements of the function role's inline policy (the permission to write its own log group is added by the module).
     Each object: sid (alphanumeric), actions (list of "service:Action"), resources (list of ARNs),
-    optional conditions (list of {test, variable, values}, e.g. StringLike s3:prefix ["models/*"]).
+    optional conditions (list of {test, variable, values}, e.g. ForAllValues:StringEquals dynamodb:LeadingKeys ["__index__"]).
     Least privilege is enforced: no action may end in "*" and no resource may be "*".
   EOT
   type = list(object({
