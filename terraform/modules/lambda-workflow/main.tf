@@ -60,14 +60,14 @@ locals {
   # shapes cannot share a conditional's branches, so each addition is an object filtered by its condition.
   #   Lambda task (a Task with no Resource): the invoke resource; the service retrier, then task_retries
   #     (the failure state's own task: the service retrier only, so a failing record cannot loop).
-  #   Other Task (e.g. batch:submitJob.sync): task_retries.
+  #   Other Task (e.g. batch:submitJob.sync): task_retries (no Retry key at all when 0, never an empty one).
   #   Map: MaxConcurrency.
   #   Top-level Task or Map other than the failure state: Catch into it.
   nested_states = {
     for name, s in var.states : name => {
       for inner, t in try(s.ItemProcessor.States, {}) : inner => merge(
         { for k, v in { Resource = local.lambda_invoke, Retry = local.lambda_retry } : k => v if try(t.Type, "") == "Task" && !can(t.Resource) },
-        { for k, v in { Retry = local.task_retry } : k => v if try(t.Type, "") == "Task" && can(t.Resource) },
+        { for k, v in { Retry = local.task_retry } : k => v if try(t.Type, "") == "Task" && can(t.Resource) && length(local.task_retry) > 0 },
         { for k, v in { MaxConcurrency = var.max_concurrency } : k => v if try(t.Type, "") == "Map" },
         t,
       )
@@ -77,7 +77,7 @@ locals {
   states = {
     for name, s in var.states : name => merge(
       { for k, v in { Resource = local.lambda_invoke, Retry = [for i, r in local.lambda_retry : r if i == 0 || name != var.failure_state] } : k => v if s.Type == "Task" && !can(s.Resource) },
-      { for k, v in { Retry = local.task_retry } : k => v if s.Type == "Task" && can(s.Resource) },
+      { for k, v in { Retry = local.task_retry } : k => v if s.Type == "Task" && can(s.Resource) && length(local.task_retry) > 0 },
       { for k, v in { MaxConcurrency = var.max_concurrency } : k => v if s.Type == "Map" },
       { for k, v in { Catch = local.failure_catch } : k => v if contains(["Task", "Map"], s.Type) && var.failure_state != null && name != var.failure_state },
       s,

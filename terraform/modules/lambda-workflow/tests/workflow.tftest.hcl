@@ -179,9 +179,9 @@ run "no_retries_means_no_task_retrier" {
   assert {
     condition = (
       length(jsondecode(output.definition).States.Items.ItemProcessor.States.Work.Retry) == 1 &&
-      jsondecode(output.definition).States.Job.Retry == []
+      !can(jsondecode(output.definition).States.Job.Retry)
     )
-    error_message = "task_retries = 0 keeps only the Lambda service-error retrier."
+    error_message = "task_retries = 0 keeps only the Lambda service-error retrier, and gives another service's task no (empty) Retry."
   }
 }
 
