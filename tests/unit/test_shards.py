@@ -16,8 +16,10 @@ from grocery_forecast.aws.history import DynamoHistoryStore
 from grocery_forecast.aws.reference_store import ReferenceObjects
 from grocery_forecast.aws.s3io import csv_bytes
 from grocery_forecast.contract import runs
+from grocery_forecast.contract.runs import RunManifest, RunStatus
 from grocery_forecast.forecasting.datagen import GeneratedData
 from grocery_forecast.forecasting.model import ForecastModel
+from grocery_forecast.pipeline import manifest as mf
 from grocery_forecast.pipeline import shards
 from grocery_forecast.pipeline.forecast import ForecastConfig, ModelCache, run_forecast
 
@@ -446,3 +448,27 @@ def test_a_retry_after_the_workflow_finished_leaves_the_finished_run_alone(
     sfn.__class__ = FakeSfn
     deliver()
     assert s3.text("output", key) == done and len(sfn.started) == 1
+
+
+def test_the_same_bytes_uploaded_again_get_a_forecast_of_their_own(
+    deployed, generated: GeneratedData
+) -> None:
+    """A re-upload of a forecast request (same key, same bytes: the same run id), e.g. to forecast
+    with a newly promoted model: the ETL writes the run's manifest anew with the new upload's stamp,
+    and predict must start a workflow for it, not take the first upload's finished one as its own."""
+    s3 = deployed[0]
+    sfn = FakeSfn()
+    _, deliver = _deliveries(deployed, generated, "again", sfn)
+    first = deliver()
+    sfn.status[first["sharded"]["execution_arn"]] = "SUCCEEDED"
+    # What the ETL does on the second upload: a new manifest, a newer stamp, no sharded record.
+    fresh = RunManifest.from_dict(first)
+    fresh.sharded, fresh.status = None, RunStatus.STARTED
+    fresh.input.upload_stamp = (first["input"].get("upload_stamp") or 0) + 1
+    mf.save(s3, "output", fresh)
+    second = deliver()
+    assert len(sfn.started) == 2, "the second upload must get its own workflow"
+    assert (
+        second["status"] == "forecasting"
+        and second["sharded"]["execution_arn"] != first["sharded"]["execution_arn"]
+    )

@@ -143,7 +143,7 @@ def start(
             "but the predict function has no FORECAST_STATE_MACHINE_ARN to shard them with"
         )
     while True:
-        name = execution_name(run_id, attempt)
+        name = execution_name(run_id, manifest.input.upload_stamp or 0, attempt)
         arn = runs.execution_arn(config.state_machine_arn, name)
         status = execution_status(sfn, arn)
         if status is None or status in LIVE_STATUSES:
@@ -244,15 +244,17 @@ def start(
 LIVE_STATUSES = frozenset({"RUNNING", "SUCCEEDED", "PENDING_REDRIVE"})
 
 
-def execution_name(run_id: str, attempt: int) -> str:
-    """The forecast workflow's execution name for a run's ``attempt`` (0, then one more for each
-    execution that ended without a forecast).
+def execution_name(run_id: str, stamp: int, attempt: int) -> str:
+    """The forecast workflow's execution name for one upload of a run (its ``stamp``, as the ETL
+    recorded it) and ``attempt`` (0, then one more for each execution that ended without a forecast).
 
     Deterministic, so a delivery that finds no execution in the manifest (its first invocation died
     after starting one) looks the name up before planning, and StartExecution itself refuses a
-    second start of a closed one.
+    second start of a closed one. The stamp tells uploads apart: the same bytes uploaded again (the
+    same run id, e.g. to forecast with a newly promoted model) get a new execution, not the first
+    upload's finished one.
     """
-    digest = hashlib.sha256(f"{run_id}/forecast/{attempt}".encode()).hexdigest()[:16]
+    digest = hashlib.sha256(f"{run_id}/{stamp}/forecast/{attempt}".encode()).hexdigest()[:16]
     return runs.execution_name(run_id, digest, readable=60)
 
 
