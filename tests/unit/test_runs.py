@@ -190,3 +190,9 @@ def test_csv_and_csv_gz_of_one_name_get_different_processed_keys() -> None:
     long_key = "uploads/" + "ñ" * 508 + ".csv"
     cut = {runs.processed_key(FileKind.ACTUALS, long_key, runs.run_id_for(long_key, e)) for e in ("e1", "e2")}
     assert len(cut) == 2 and all(len(k.encode()) <= 1024 for k in cut)
+
+
+def test_a_plan_of_more_shards_than_a_map_result_holds_is_refused_naming_the_setting() -> None:
+    runs.check_shard_count(runs.MAX_SHARDS, "x", "FORECAST_SHARD_ROWS")
+    with pytest.raises(ValueError, match=r"10,001 shards.*raise FORECAST_SHARD_ROWS"):
+        runs.check_shard_count(runs.MAX_SHARDS + 1, "2,000,000 target rows", "FORECAST_SHARD_ROWS")

@@ -145,6 +145,21 @@ def execution_name(run_id: str, suffix: str, readable: int = 55) -> str:
     return name
 
 
+#: Most shards one sharded workflow takes. Its Distributed Map has no ResultWriter: Step Functions
+#: gathers every child's output (a few bytes each) into one state result, and a result over 256 KiB
+#: fails the run (States.DataLimitExceeded). 10,000 leaves a margin of ten.
+MAX_SHARDS = 10_000
+
+
+def check_shard_count(count: int, what: str, setting: str) -> None:
+    """Refuse a plan of more shards than :data:`MAX_SHARDS`, naming the setting that sizes them."""
+    if count > MAX_SHARDS:
+        raise ValueError(
+            f"{what} would take {count:,} shards, more than the {MAX_SHARDS:,} a sharded workflow "
+            f"takes (Step Functions caps a state's result at 256 KiB): raise {setting}"
+        )
+
+
 def execution_arn(state_machine_arn: str, name: str) -> str:
     """The ARN Step Functions gives the execution ``name`` of a standard state machine: known before
     the start, so a second delivery can find the execution a first one started."""

@@ -430,6 +430,7 @@ def start(
             for a, b in plan_ranges(len(header), size, settings.shard_bytes)
         ]
         plain_bytes = size
+    runs.check_shard_count(len(sources), key, f"INGEST_SHARD_BYTES ({settings.shard_bytes:,})")
     buckets = plan_buckets(plain_bytes - len(header), settings.partitions, settings.bucket_rows)
     shards = [{"index": i, **s} for i, s in enumerate(sources)] or [
         {

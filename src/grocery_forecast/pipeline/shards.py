@@ -178,6 +178,9 @@ def start(
     bucket = config.processed_bucket
     version = model_store.current_version(s3, config.models_bucket)
     shards = plan_shards(targets, config.shard_rows)
+    runs.check_shard_count(
+        len(shards), f"{len(targets):,} target rows", f"FORECAST_SHARD_ROWS ({config.shard_rows:,})"
+    )
     items = []
     for index, rows in enumerate(shards):
         part = targets.iloc[rows].assign(row=rows)
