@@ -672,3 +672,26 @@ def test_a_window_across_a_leap_day_and_new_year_reads_back_what_was_merged() ->
                 continue
             np.testing.assert_array_equal(panel.sales[k], expected.sales[row])
             np.testing.assert_array_equal(panel.promo[k], expected.promo[row])
+
+
+def test_botocore_never_retries_for_the_store_so_every_try_passes_the_fence() -> None:
+    """A retry inside botocore would re-send a BatchWriteItem long after the lease's fence was
+    checked (up to 10 tries, backoffs of 20 s): past the lease, over a newer writer's buckets. So
+    the client does not retry, answers within the fence, and the store retries what it used to."""
+    from grocery_forecast.aws.clients import dynamodb_client_config
+
+    config = dynamodb_client_config()
+    assert config.retries["total_max_attempts"] == 1
+    assert config.read_timeout + config.connect_timeout <= FENCE_SECONDS
+
+    class TimesOutOnce(FakeDynamo):
+        def batch_write_item(self, **kwargs):  # type: ignore[no-untyped-def]
+            if not getattr(self, "timed_out", False):
+                self.timed_out = True
+                raise ReadTimeoutError(endpoint_url="http://dynamodb")
+            return super().batch_write_item(**kwargs)
+
+    client = TimesOutOnce()
+    _store(client).upsert(_rows(3))
+    assert client.timed_out and client.calls["BatchWriteItem"] >= 1  # timed out, then sent again by the store
+    assert _store(client).read_panel([1], [2], "2017-05-01", "2017-05-01").sales[0, 0] == 1.0

@@ -371,7 +371,12 @@ def index_bucket(year: int, store: int) -> str:
 
 
 def _is_retryable(exc: Exception) -> bool:
-    return error_code(exc) in _RETRYABLE
+    """Throttling and service faults, and a dropped or timed-out connection (botocore does not retry
+    these for the store: see :func:`grocery_forecast.aws.clients.dynamodb_client_config`)."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    return error_code(exc) in _RETRYABLE or isinstance(exc, BotoConnectionError | HTTPClientError)
 
 
 def _backoff(attempt: int, base: float = 0.05, cap: float = 5.0) -> float:
