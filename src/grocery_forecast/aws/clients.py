@@ -45,6 +45,15 @@ def access_denied(exc: BaseException) -> bool:
     return error_code(exc) in DENIED_CODES
 
 
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` is a dropped, refused or timed-out connection rather than an AWS answer: the
+    request may or may not have been applied, and sending it again is the caller's call."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    return isinstance(exc, BotoConnectionError | HTTPClientError)
+
+
 def execution_status(sfn: Any, execution_arn: str) -> str | None:
     """A Step Functions execution's status (``RUNNING``, ``SUCCEEDED``, ``FAILED``, ...), or None
     when there is no such execution."""

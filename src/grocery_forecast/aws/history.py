@@ -73,7 +73,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from grocery_forecast.aws.clients import error_code
+from grocery_forecast.aws.clients import connection_lost, error_code
 from grocery_forecast.contract.schema import series_key
 from grocery_forecast.forecasting.panel import SalesPanel
 
@@ -373,10 +373,7 @@ def index_bucket(year: int, store: int) -> str:
 def _is_retryable(exc: Exception) -> bool:
     """Throttling and service faults, and a dropped or timed-out connection (botocore does not retry
     these for the store: see :func:`grocery_forecast.aws.clients.dynamodb_client_config`)."""
-    from botocore.exceptions import ConnectionError as BotoConnectionError
-    from botocore.exceptions import HTTPClientError
-
-    return error_code(exc) in _RETRYABLE or isinstance(exc, BotoConnectionError | HTTPClientError)
+    return error_code(exc) in _RETRYABLE or connection_lost(exc)
 
 
 def _backoff(attempt: int, base: float = 0.05, cap: float = 5.0) -> float:

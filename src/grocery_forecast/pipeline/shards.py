@@ -150,27 +150,7 @@ def start(
             break
         attempt += 1  # ended without a forecast, and the manifest lost it: the name is used up
     if status is not None:
-        # An invocation that died between starting the workflow and saving the manifest: the
-        # execution it started is live under this attempt's name, and planning again would rewrite
-        # the shards it reads. Record it, unless it has already forecast the run: its Combine step
-        # saved the manifest since this invocation read it, and that stands.
-        current = mf.load(s3, config.output_bucket, run_id)
-        if status == "SUCCEEDED" or (current is not None and current.status is RunStatus.SUCCEEDED):
-            log.info("sharded forecast already done", extra={"run_id": run_id, "execution_arn": arn})
-            return
-        # The plan is written before the start, so it is there; it says what that execution forecasts.
-        plan = get_json(s3, config.processed_bucket, runs.shard_key(run_id, "plan.json")) or {}
-        manifest.status = RunStatus.FORECASTING
-        manifest.model_version = plan.get("model_version", manifest.model_version)
-        manifest.origin = plan.get("origin", manifest.origin)
-        manifest.sharded = {
-            "shard_count": len(plan.get("shards", [])),
-            "shard_rows": plan.get("shard_rows", config.shard_rows),
-            "execution_arn": arn,
-            "attempt": attempt,
-        }
-        mf.save(s3, config.output_bucket, manifest)
-        log.info("sharded forecast already started", extra={"run_id": run_id, "execution_arn": arn})
+        _record_started(s3, config, manifest, arn, status, attempt)
         return
     # No peak reset here: this invocation already parsed the whole processed file, and that peak
     # is what the function's memory size must cover.
@@ -240,6 +220,31 @@ def start(
         "sharded forecast started",
         extra={"run_id": run_id, "shards": len(items), "execution_arn": execution["executionArn"]},
     )
+
+
+def _record_started(s3: Any, config: Any, manifest: RunManifest, arn: str, status: str, attempt: int) -> None:
+    """Record in the manifest the live execution ``arn`` that an earlier invocation started and died
+    before recording (planning again would rewrite the shards it reads), unless it has already
+    forecast the run: then its Combine step saved the manifest since this invocation read it, and
+    that stands."""
+    run_id = manifest.run_id
+    current = mf.load(s3, config.output_bucket, run_id)
+    if status == "SUCCEEDED" or (current is not None and current.status is RunStatus.SUCCEEDED):
+        log.info("sharded forecast already done", extra={"run_id": run_id, "execution_arn": arn})
+        return
+    # The plan is written before the start, so it is there; it says what that execution forecasts.
+    plan = get_json(s3, config.processed_bucket, runs.shard_key(run_id, "plan.json")) or {}
+    manifest.status = RunStatus.FORECASTING
+    manifest.model_version = plan.get("model_version", manifest.model_version)
+    manifest.origin = plan.get("origin", manifest.origin)
+    manifest.sharded = {
+        "shard_count": len(plan.get("shards", [])),
+        "shard_rows": plan.get("shard_rows", config.shard_rows),
+        "execution_arn": arn,
+        "attempt": attempt,
+    }
+    mf.save(s3, config.output_bucket, manifest)
+    log.info("sharded forecast already started", extra={"run_id": run_id, "execution_arn": arn})
 
 
 #: A workflow execution in these is running, has forecast the run, or is being redriven (an
